@@ -1,0 +1,148 @@
+#include "db_loader.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+
+namespace routeguide {
+namespace {
+
+using Json = nlohmann::json;
+
+absl::Status Invalid(absl::string_view source, absl::string_view path,
+                     absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ": ", path, ": ", what));
+}
+
+absl::StatusOr<int32_t> ReadCoordinate(const Json& parent, const char* field,
+                                       absl::string_view source,
+                                       const std::string& path) {
+  const std::string field_path = absl::StrCat(path, ".", field);
+  auto it = parent.find(field);
+  if (it == parent.end()) {
+    return Invalid(source, field_path, "missing");
+  }
+  if (!it->is_number_integer()) {
+    return Invalid(source, field_path,
+                   absl::StrCat("expected an integer, got ", it->type_name()));
+  }
+  constexpr int64_t kMin = std::numeric_limits<int32_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (it->is_number_unsigned() ? it->get<uint64_t>() > static_cast<uint64_t>(kMax)
+                               : (it->get<int64_t>() < kMin ||
+                                  it->get<int64_t>() > kMax)) {
+    return Invalid(source, field_path,
+                   absl::StrCat(it->dump(), " does not fit in int32"));
+  }
+  return static_cast<int32_t>(it->get<int64_t>());
+}
+
+absl::StatusOr<FeatureRecord> ReadFeature(const Json& entry,
+                                          absl::string_view source,
+                                          size_t index) {
+  const std::string path = absl::StrCat("[", index, "]");
+  if (!entry.is_object()) {
+    return Invalid(source, path,
+                   absl::StrCat("expected an object, got ", entry.type_name()));
+  }
+  FeatureRecord feature;
+  auto name = entry.find("name");
+  if (name != entry.end()) {
+    if (!name->is_string()) {
+      return Invalid(source, path + ".name",
+                     absl::StrCat("expected a string, got ", name->type_name()));
+    }
+    feature.name = name->get<std::string>();
+    if (feature.name.size() > kMaxFeatureNameBytes) {
+      return Invalid(source, path + ".name",
+                     absl::StrFormat("%d bytes, longer than the limit of %d",
+                                     feature.name.size(), kMaxFeatureNameBytes));
+    }
+  }
+  auto location = entry.find("location");
+  if (location == entry.end()) {
+    return Invalid(source, path + ".location", "missing");
+  }
+  if (!location->is_object()) {
+    return Invalid(source, path + ".location",
+                   absl::StrCat("expected an object, got ",
+                                location->type_name()));
+  }
+  const std::string location_path = path + ".location";
+  auto latitude = ReadCoordinate(*location, "latitude", source, location_path);
+  if (!latitude.ok()) return latitude.status();
+  auto longitude = ReadCoordinate(*location, "longitude", source, location_path);
+  if (!longitude.ok()) return longitude.status();
+  feature.location = {*latitude, *longitude};
+  if (absl::Status valid = ValidatePoint(feature.location, ""); !valid.ok()) {
+    return Invalid(source, location_path, valid.message());
+  }
+  return feature;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
+    absl::string_view json_text, absl::string_view source) {
+  Json root;
+  try {
+    root = Json::parse(json_text.begin(), json_text.end());
+  } catch (const Json::parse_error& error) {
+    // what() is "[json.exception.parse_error.N] parse error at line L, ...".
+    absl::string_view message = error.what();
+    if (size_t bracket = message.find("] "); bracket != message.npos) {
+      message.remove_prefix(bracket + 2);
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": not valid JSON: ", message));
+  }
+  if (!root.is_array()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": expected a JSON array of features, got ",
+                     root.type_name()));
+  }
+  std::vector<FeatureRecord> features;
+  features.reserve(root.size());
+  for (size_t i = 0; i < root.size(); ++i) {
+    auto feature = ReadFeature(root[i], source, i);
+    if (!feature.ok()) return feature.status();
+    features.push_back(*std::move(feature));
+  }
+  return features;
+}
+
+absl::StatusOr<std::vector<FeatureRecord>> DefaultFeatures() {
+  return ParseFeatureDb(
+      absl::string_view(kDefaultFeatureDbJson.data(), kDefaultFeatureDbJson.size()),
+      "built-in database");
+}
+
+absl::StatusOr<std::vector<FeatureRecord>> LoadFeatureDbFile(
+    const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int error = errno;
+    const std::string message =
+        absl::StrCat(path, ": cannot open: ", std::strerror(error));
+    return error == ENOENT ? absl::NotFoundError(message)
+                           : absl::FailedPreconditionError(message);
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) {
+    return absl::DataLossError(absl::StrCat(path, ": read failed"));
+  }
+  return ParseFeatureDb(contents.str(), path);
+}
+
+void AddFeatures(std::vector<FeatureRecord> features, FeatureStore& store) {
+  for (FeatureRecord& feature : features) store.AddFeature(std::move(feature));
+}
+
+}  // namespace routeguide

@@ -1,0 +1,119 @@
+#include "flags.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace routeguide {
+namespace {
+
+std::string& ProgramName() {
+  static std::string* name = new std::string("routeguide");
+  return *name;
+}
+
+// Flags absl handles itself (help output, flag files).
+bool IsAbslBuiltin(absl::string_view name) {
+  for (absl::string_view builtin :
+       {"help", "helpfull", "helpshort", "helppackage", "version",
+        "only_check_args", "flagfile", "fromenv", "tryfromenv", "undefok"}) {
+    if (name == builtin) return true;
+  }
+  return false;
+}
+
+// Flag names are C++ identifiers, so absl knows --max_notes; people type
+// --max-notes as well. Rewrites the name part of each flag to underscores.
+void NormalizeFlagNames(std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& arg = args[i];
+    if (arg == "--") return;
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    const size_t start = arg[1] == '-' ? 2 : 1;
+    const size_t end = std::min(arg.find('='), arg.size());
+    for (size_t c = start; c < end; ++c) {
+      if (arg[c] == '-') arg[c] = '_';
+    }
+  }
+}
+
+void CheckFlags(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") return;  // The rest is positional.
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    const size_t equals = arg.find('=');
+    const absl::string_view name = arg.substr(0, equals);
+    if (IsAbslBuiltin(name)) continue;
+
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    bool negated = false;
+    if (flag == nullptr && absl::StartsWith(name, "no")) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      negated = flag != nullptr && flag->IsOfType<bool>();
+      if (!negated) flag = nullptr;
+    }
+    if (flag == nullptr || flag->IsRetired()) {
+      ExitWithUsageError(absl::StrCat("unknown flag --", name,
+                                      " (see --help)"));
+    }
+    std::string value;
+    if (equals != absl::string_view::npos) {
+      value = std::string(arg.substr(equals + 1));
+    } else if (negated) {
+      value = "false";
+    } else if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      ExitWithUsageError(absl::StrCat("flag --", name, " needs a value"));
+    }
+    // Parsing into a copy of the flag would be cleaner, but ParseFrom is
+    // the only public way to check a value; absl parses it again anyway.
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      ExitWithUsageError(absl::StrCat("bad value '", value, "' for --", name,
+                                      ": ", error));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
+                                    absl::string_view usage) {
+  if (argc > 0) {
+    absl::string_view path = argv[0];
+    if (size_t slash = path.rfind('/'); slash != path.npos) {
+      path.remove_prefix(slash + 1);
+    }
+    ProgramName() = std::string(path);
+  }
+  absl::SetProgramUsageMessage(usage);
+  // absl keeps pointers into argv, so the rewritten copy lives forever.
+  static auto* args = new std::vector<std::string>(argv, argv + argc);
+  static auto* pointers = new std::vector<char*>();
+  NormalizeFlagNames(*args);
+  for (std::string& arg : *args) pointers->push_back(arg.data());
+  pointers->push_back(nullptr);
+  CheckFlags(argc, pointers->data());
+  return absl::ParseCommandLine(argc, pointers->data());
+}
+
+void ExitWithUsageError(absl::string_view message) {
+  std::fprintf(stderr, "%s: error: %.*s\n", ProgramName().c_str(),
+               static_cast<int>(message.size()), message.data());
+  std::exit(kExitUsage);
+}
+
+}  // namespace routeguide

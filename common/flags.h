@@ -1,0 +1,25 @@
+#ifndef ROUTEGUIDE_COMMON_FLAGS_H_
+#define ROUTEGUIDE_COMMON_FLAGS_H_
+
+#include "absl/strings/string_view.h"
+#include <vector>
+
+namespace routeguide {
+
+// Exit code for bad flags or arguments, and for a target or file that
+// cannot be used, in both binaries.
+inline constexpr int kExitUsage = 2;
+
+// Parses the command line with absl/flags, but checks every flag first so
+// that an unknown flag or a bad value prints a clear message and exits with
+// kExitUsage (absl alone exits with 1). --help and friends behave as absl
+// has them. Returns the positional arguments, argv[0] first.
+std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
+                                    absl::string_view usage);
+
+// Prints "<program>: error: <message>" to stderr and exits with kExitUsage.
+[[noreturn]] void ExitWithUsageError(absl::string_view message);
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_COMMON_FLAGS_H_

@@ -1,0 +1,104 @@
+#ifndef ROUTEGUIDE_SERVER_CALL_ENVIRONMENT_H_
+#define ROUTEGUIDE_SERVER_CALL_ENVIRONMENT_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "feature_store.h"
+#include "grpcpp/server_context.h"
+#include "health.grpc.pb.h"
+#include "route_guide.grpc.pb.h"
+
+namespace routeguide {
+
+// Counts the server's call objects, so shutdown can wait until every one
+// is freed before it shuts the completion queues down (a call may still
+// post an operation until then), and so tests can see that none leaked.
+// Thread-safe.
+class CallRegistry {
+ public:
+  // Held by each call object for its whole life.
+  class Membership {
+   public:
+    explicit Membership(CallRegistry& registry) : registry_(registry) {
+      registry_.Join();
+    }
+    ~Membership() { registry_.Leave(active_); }
+    Membership(const Membership&) = delete;
+    Membership& operator=(const Membership&) = delete;
+
+    // The call's request arrived: it is now a call in flight rather than
+    // a pre-posted slot.
+    void Activate() {
+      active_ = true;
+      registry_.active_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // The client cancelled the call or its deadline passed.
+    void MarkCancelled() {
+      registry_.cancelled_.fetch_add(1, std::memory_order_relaxed);
+    }
+
+   private:
+    CallRegistry& registry_;
+    bool active_ = false;
+  };
+
+  // Call objects alive: calls in flight plus pre-posted requests.
+  int64_t objects() const { return objects_.load(std::memory_order_acquire); }
+  // Calls whose request arrived and whose object is not yet freed.
+  int64_t active() const { return active_.load(std::memory_order_relaxed); }
+  // Calls that ended cancelled (by the client, a deadline or shutdown).
+  int64_t cancelled() const {
+    return cancelled_.load(std::memory_order_relaxed);
+  }
+
+  // Waits until no call object is left; false if `timeout` passed first.
+  // Polls: it runs once, at shutdown, and keeps the per-call path free of
+  // any lock.
+  bool AwaitNoObjects(absl::Duration timeout) const {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (objects() != 0) {
+      if (absl::Now() >= deadline) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return true;
+  }
+
+ private:
+  void Join() { objects_.fetch_add(1, std::memory_order_relaxed); }
+  void Leave(bool was_active) {
+    if (was_active) active_.fetch_sub(1, std::memory_order_relaxed);
+    objects_.fetch_sub(1, std::memory_order_release);
+  }
+
+  std::atomic<int64_t> objects_{0};
+  std::atomic<int64_t> active_{0};
+  std::atomic<int64_t> cancelled_{0};
+};
+
+// What every server call needs; owned by RouteGuideServer, which outlives
+// all calls.
+struct CallEnvironment {
+  RouteGuide::AsyncService* service = nullptr;
+  grpc::health::v1::Health::AsyncService* health = nullptr;
+  FeatureStore* store = nullptr;
+  CallRegistry* registry = nullptr;
+};
+
+// Each Spawn* posts one request for its method on `cq`. A call that
+// receives its request spawns its replacement, so the number waiting per
+// method per queue stays what the server pre-posted.
+void SpawnGetFeatureCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq);
+void SpawnListFeaturesCall(CallEnvironment& env,
+                           grpc::ServerCompletionQueue* cq);
+void SpawnRecordRouteCall(CallEnvironment& env,
+                          grpc::ServerCompletionQueue* cq);
+void SpawnRouteChatCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq);
+void SpawnHealthCheckCall(CallEnvironment& env,
+                          grpc::ServerCompletionQueue* cq);
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_CALL_ENVIRONMENT_H_

@@ -1,0 +1,134 @@
+// ListFeatures, server streaming: the whole life of one call.
+//
+//   state              event            ok     next
+//   kAwaitingRequest   kRequestArrived  true   kWriting (first Write) or
+//                                              kClosing (Finish: bad
+//                                              rectangle or no feature)
+//   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
+//   kWriting           kWriteDone       true   kWriting (next Write) or
+//                                              kClosing (Finish)
+//   kWriting           kWriteDone       false  kClosed (stream broken:
+//                                              cancelled or expired)
+//   kClosing           kFinishSent      any    kClosed
+//   any                kDone            -      (noted; nothing to post)
+//
+// One write at a time, as gRPC requires. The call is deleted by
+// TaggedCall when its last tag comes back.
+#include <vector>
+
+#include "call_environment.h"
+#include "proto_convert.h"
+#include "tagged_call.h"
+
+namespace routeguide {
+namespace {
+
+enum class ListFeaturesEvent : uint8_t {
+  kRequestArrived,
+  kWriteDone,
+  kFinishSent,
+  kDone,
+  kCount
+};
+
+class ListFeaturesCall final
+    : public TaggedCall<ListFeaturesCall, ListFeaturesEvent> {
+ public:
+  ListFeaturesCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
+      : env_(env), membership_(*env.registry), cq_(cq), writer_(&context_) {}
+
+  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    context_.AsyncNotifyWhenDone(Post(Event::kDone));
+    state_ = State::kAwaitingRequest;
+    env_.service->RequestListFeatures(&context_, &request_, &writer_, cq_, cq_,
+                                      Post(Event::kRequestArrived));
+  }
+
+ private:
+  friend class TaggedCall<ListFeaturesCall, ListFeaturesEvent>;
+  using Event = ListFeaturesEvent;
+  enum class State { kAwaitingRequest, kWriting, kClosing, kClosed };
+
+  void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    switch (event) {
+      case Event::kRequestArrived:
+        OnRequestArrived(ok);
+        break;
+      case Event::kWriteDone:
+        OnWriteDone(ok);
+        break;
+      case Event::kFinishSent:
+        state_ = State::kClosed;
+        break;
+      case Event::kDone:
+        if (context_.IsCancelled()) membership_.MarkCancelled();
+        break;
+      case Event::kCount:
+        break;
+    }
+  }
+
+  void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!ok) {  // The server is shutting down; the call never started.
+      Withdraw(Event::kDone);
+      state_ = State::kClosed;
+      return;
+    }
+    membership_.Activate();
+    SpawnListFeaturesCall(env_, cq_);
+
+    const GeoPoint lo = FromProto(request_.lo());
+    const GeoPoint hi = FromProto(request_.hi());
+    absl::Status valid = ValidatePoint(lo, "rectangle lo");
+    if (valid.ok()) valid = ValidatePoint(hi, "rectangle hi");
+    if (!valid.ok()) {
+      state_ = State::kClosing;
+      writer_.Finish(ToGrpcStatus(valid), Post(Event::kFinishSent));
+      return;
+    }
+    features_ = env_.store->FeaturesIn(GeoRect::FromCorners(lo, hi));
+    WriteNextOrFinish();
+  }
+
+  void OnWriteDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!ok) {  // The stream is gone: nothing more can be sent.
+      state_ = State::kClosed;
+      return;
+    }
+    WriteNextOrFinish();
+  }
+
+  void WriteNextOrFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (next_ == features_.size()) {
+      state_ = State::kClosing;
+      writer_.Finish(grpc::Status::OK, Post(Event::kFinishSent));
+      return;
+    }
+    ToProto(features_[next_++], &reply_);
+    state_ = State::kWriting;
+    writer_.Write(reply_, Post(Event::kWriteDone));
+  }
+
+  CallEnvironment& env_;
+  // First after env_, so it is destroyed last: the registry counts the
+  // call until all of it is gone.
+  CallRegistry::Membership membership_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContext context_;
+  Rectangle request_;
+  grpc::ServerAsyncWriter<Feature> writer_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
+  std::vector<FeatureRecord> features_ ABSL_GUARDED_BY(mu_);
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  Feature reply_ ABSL_GUARDED_BY(mu_);  // Must outlive its Write.
+};
+
+}  // namespace
+
+void SpawnListFeaturesCall(CallEnvironment& env,
+                           grpc::ServerCompletionQueue* cq) {
+  (new ListFeaturesCall(env, cq))->Start();
+}
+
+}  // namespace routeguide

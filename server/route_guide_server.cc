@@ -1,0 +1,121 @@
+#include "route_guide_server.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "spdlog/spdlog.h"
+#include "tagged_call.h"
+
+namespace routeguide {
+namespace {
+
+// How long Shutdown waits, after gRPC has cancelled what was left, for the
+// call objects to see their last completions. Cancelled operations
+// complete at once, so this is only a backstop against a stuck call.
+constexpr absl::Duration kFreeCallsTimeout = absl::Seconds(10);
+
+}  // namespace
+
+RouteGuideServer::RouteGuideServer(const ServerOptions& options,
+                                   std::shared_ptr<FeatureStore> store)
+    : options_(options), store_(std::move(store)) {
+  env_.service = &service_;
+  env_.health = &health_;
+  env_.store = store_.get();
+  env_.registry = &registry_;
+}
+
+absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
+    const ServerOptions& options, std::shared_ptr<FeatureStore> store) {
+  if (options.threads < 1 || options.completion_queues < 1 ||
+      options.completion_queues > options.threads ||
+      options.calls_per_method_per_queue < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need threads >= completion queues >= 1 and calls per method per "
+        "queue >= 1; got threads=",
+        options.threads, " queues=", options.completion_queues,
+        " calls=", options.calls_per_method_per_queue));
+  }
+  std::unique_ptr<RouteGuideServer> self(
+      new RouteGuideServer(options, std::move(store)));
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(),
+                           &self->port_);
+  builder.RegisterService(&self->service_);
+  builder.RegisterService(&self->health_);
+  for (int i = 0; i < options.completion_queues; ++i) {
+    self->queues_.push_back(builder.AddCompletionQueue());
+  }
+  self->server_ = builder.BuildAndStart();
+  if (self->server_ == nullptr || self->port_ == 0) {
+    if (self->server_ != nullptr) self->server_->Shutdown();
+    for (auto& cq : self->queues_) {
+      cq->Shutdown();
+      PollUntilShutdown(cq.get());
+    }
+    self->queues_.clear();
+    self->server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.address,
+                     " (address in use, or not an address of this host?)"));
+  }
+
+  for (auto& cq : self->queues_) {
+    for (int i = 0; i < options.calls_per_method_per_queue; ++i) {
+      SpawnGetFeatureCall(self->env_, cq.get());
+      SpawnListFeaturesCall(self->env_, cq.get());
+      SpawnRecordRouteCall(self->env_, cq.get());
+      SpawnRouteChatCall(self->env_, cq.get());
+    }
+    // Health checks are rare: a couple waiting per queue is plenty.
+    SpawnHealthCheckCall(self->env_, cq.get());
+    SpawnHealthCheckCall(self->env_, cq.get());
+  }
+  for (int i = 0; i < options.threads; ++i) {
+    grpc::ServerCompletionQueue* cq =
+        self->queues_[i % self->queues_.size()].get();
+    self->pollers_.emplace_back([cq] { PollUntilShutdown(cq); });
+  }
+  return self;
+}
+
+RouteGuideServer::~RouteGuideServer() { Shutdown(); }
+
+ShutdownReport RouteGuideServer::Shutdown() {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_ || server_ == nullptr) return report_;
+  shut_down_ = true;
+
+  report_.calls_in_flight = registry_.active();
+  const int64_t cancelled_before = registry_.cancelled();
+  spdlog::info("shutting down: {} calls in flight, grace {}",
+               report_.calls_in_flight, absl::FormatDuration(options_.grace));
+
+  // Stops accepting at once; waits for calls in flight until the deadline,
+  // then cancels what is left. The pollers keep running meanwhile, so the
+  // calls can make progress.
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.grace));
+  // A call may still post its last operations (Finish after a failed read)
+  // until it is freed; only then may the queues shut down.
+  report_.all_calls_freed = registry_.AwaitNoObjects(kFreeCallsTimeout);
+  report_.calls_cancelled = registry_.cancelled() - cancelled_before;
+  if (!report_.all_calls_freed) {
+    spdlog::error("{} call objects still alive after shutdown",
+                  registry_.objects());
+  }
+  for (auto& cq : queues_) cq->Shutdown();
+  for (std::thread& poller : pollers_) poller.join();  // Each drains its queue.
+  pollers_.clear();
+  server_.reset();
+  queues_.clear();
+  spdlog::info("drained {} calls ({} finished, {} cancelled)",
+               report_.calls_in_flight,
+               report_.calls_in_flight - report_.calls_cancelled,
+               report_.calls_cancelled);
+  return report_;
+}
+
+}  // namespace routeguide

@@ -1,0 +1,81 @@
+#ifndef ROUTEGUIDE_SERVER_ROUTE_GUIDE_SERVER_H_
+#define ROUTEGUIDE_SERVER_ROUTE_GUIDE_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "call_environment.h"
+#include "feature_store.h"
+#include "grpcpp/server.h"
+
+namespace routeguide {
+
+struct ServerOptions {
+  std::string address = "[::]:50051";
+  // Poller threads in all, spread round-robin over `completion_queues`.
+  int threads = 1;
+  int completion_queues = 1;
+  // Requests kept posted per method per completion queue.
+  int calls_per_method_per_queue = 32;
+  // How long in-flight calls may take to finish once shutdown starts.
+  absl::Duration grace = absl::Seconds(5);
+};
+
+// What Shutdown saw, for the log and for tests.
+struct ShutdownReport {
+  int64_t calls_in_flight = 0;  // When shutdown started.
+  int64_t calls_cancelled = 0;  // Of those, cut off after the grace period.
+  bool all_calls_freed = false;
+};
+
+// The RouteGuide (and health) service on gRPC's completion-queue API.
+//
+// Start builds the server, pre-posts requests for every method on every
+// completion queue and starts the pollers. Shutdown stops accepting, lets
+// calls in flight finish for up to the grace period, cancels the rest,
+// waits until every call object is freed, then shuts each queue down,
+// drains it and joins its pollers. Shutdown is idempotent and thread-safe
+// but must not run on a poller thread; the destructor calls it.
+class RouteGuideServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RouteGuideServer>> Start(
+      const ServerOptions& options, std::shared_ptr<FeatureStore> store);
+  ~RouteGuideServer();
+  RouteGuideServer(const RouteGuideServer&) = delete;
+  RouteGuideServer& operator=(const RouteGuideServer&) = delete;
+
+  // The port bound (useful when the address asked for port 0).
+  int port() const { return port_; }
+  const ServerOptions& options() const { return options_; }
+  const CallRegistry& calls() const { return registry_; }
+
+  ShutdownReport Shutdown() ABSL_LOCKS_EXCLUDED(shutdown_mu_);
+
+ private:
+  RouteGuideServer(const ServerOptions& options,
+                   std::shared_ptr<FeatureStore> store);
+
+  const ServerOptions options_;
+  std::shared_ptr<FeatureStore> store_;
+  RouteGuide::AsyncService service_;
+  grpc::health::v1::Health::AsyncService health_;
+  CallRegistry registry_;
+  CallEnvironment env_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::thread> pollers_;
+  int port_ = 0;
+
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  ShutdownReport report_ ABSL_GUARDED_BY(shutdown_mu_);
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_ROUTE_GUIDE_SERVER_H_
