@@ -1,0 +1,62 @@
+#ifndef ROUTEGUIDE_CLIENT_CLIENT_CALLS_H_
+#define ROUTEGUIDE_CLIENT_CLIENT_CALLS_H_
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/completion_queue.h"
+#include "route_guide.grpc.pb.h"
+
+namespace routeguide {
+
+// Settings every client call applies to its ClientContext.
+struct CallOptions {
+  absl::Duration deadline = absl::Seconds(10);
+  std::vector<std::pair<std::string, std::string>> metadata;
+
+  void ApplyTo(grpc::ClientContext& context) const {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
+  }
+};
+
+// Each Start* launches one call as a state machine on `cq` and returns at
+// once; its callbacks run on that queue's poller threads, one at a time per
+// call, and must not block. `on_done` is the call's last callback. The
+// stub and the queue must outlive the call.
+
+void StartGetFeature(
+    RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+    const CallOptions& options, const Point& point,
+    std::function<void(const grpc::Status&, const Feature&)> on_done);
+
+// on_feature runs for each feature received, in order.
+void StartListFeatures(
+    RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+    const CallOptions& options, const Rectangle& rectangle,
+    std::function<void(const Feature&)> on_feature,
+    std::function<void(const grpc::Status&)> on_done);
+
+// Sends `points` one write at a time, then half-closes; on_point runs as
+// each point is handed to gRPC.
+void StartRecordRoute(
+    RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+    const CallOptions& options, std::vector<Point> points,
+    std::function<void(const Point&)> on_point,
+    std::function<void(const grpc::Status&, const RouteSummary&)> on_done);
+
+// Sends `notes` one write at a time while reading replies independently;
+// half-closes after the last note and ends when the server does.
+void StartRouteChat(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+                    const CallOptions& options, std::vector<RouteNote> notes,
+                    std::function<void(const RouteNote&)> on_send,
+                    std::function<void(const RouteNote&)> on_receive,
+                    std::function<void(const grpc::Status&)> on_done);
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_CLIENT_CLIENT_CALLS_H_

@@ -1,0 +1,100 @@
+// ListFeatures from the client side, server streaming: the whole life of
+// one call.
+//
+//   state       event        ok     next
+//   kStarting   kStarted     true   kReading (Read posted)
+//   kStarting   kStarted     false  kFinishing (Finish posted)
+//   kReading    kReadDone    true   kReading (on_feature, next Read)
+//   kReading    kReadDone    false  kFinishing (the stream ended)
+//   kFinishing  kFinished    -      kDone (on_done runs)
+//
+// The call is deleted by TaggedCall when its last tag comes back.
+#include <memory>
+
+#include "client_calls.h"
+#include "tagged_call.h"
+
+namespace routeguide {
+namespace {
+
+enum class ListFeaturesClientEvent : uint8_t {
+  kStarted,
+  kReadDone,
+  kFinished,
+  kCount
+};
+
+class ListFeaturesClientCall final
+    : public TaggedCall<ListFeaturesClientCall, ListFeaturesClientEvent> {
+ public:
+  ListFeaturesClientCall(std::function<void(const Feature&)> on_feature,
+                         std::function<void(const grpc::Status&)> on_done)
+      : on_feature_(std::move(on_feature)), on_done_(std::move(on_done)) {}
+
+  void Start(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+             const CallOptions& options, const Rectangle& rectangle)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    options.ApplyTo(context_);
+    reader_ = stub.PrepareAsyncListFeatures(&context_, rectangle, &cq);
+    state_ = State::kStarting;
+    reader_->StartCall(Post(Event::kStarted));
+  }
+
+ private:
+  friend class TaggedCall<ListFeaturesClientCall, ListFeaturesClientEvent>;
+  using Event = ListFeaturesClientEvent;
+  enum class State { kStarting, kReading, kFinishing, kDone };
+
+  void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    switch (event) {
+      case Event::kStarted:
+        ok ? ReadNext() : PostFinish();
+        break;
+      case Event::kReadDone:
+        if (!ok) {
+          PostFinish();
+          break;
+        }
+        on_feature_(feature_);
+        ReadNext();
+        break;
+      case Event::kFinished:
+        state_ = State::kDone;
+        on_done_(status_);
+        break;
+      case Event::kCount:
+        break;
+    }
+  }
+
+  void ReadNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    state_ = State::kReading;
+    reader_->Read(&feature_, Post(Event::kReadDone));
+  }
+
+  void PostFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    state_ = State::kFinishing;
+    reader_->Finish(&status_, Post(Event::kFinished));
+  }
+
+  std::function<void(const Feature&)> on_feature_;
+  std::function<void(const grpc::Status&)> on_done_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientAsyncReader<Feature>> reader_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kStarting;
+  Feature feature_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
+  grpc::Status status_;
+};
+
+}  // namespace
+
+void StartListFeatures(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+                       const CallOptions& options, const Rectangle& rectangle,
+                       std::function<void(const Feature&)> on_feature,
+                       std::function<void(const grpc::Status&)> on_done) {
+  (new ListFeaturesClientCall(std::move(on_feature), std::move(on_done)))
+      ->Start(stub, cq, options, rectangle);
+}
+
+}  // namespace routeguide
