@@ -1,6 +1,7 @@
 #include "feature_store.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace routeguide {
 namespace {
@@ -92,8 +93,15 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
   const int64_t lat_hi = CellOf(rect.hi.latitude);
   const int64_t lon_lo = CellOf(rect.lo.longitude);
   const int64_t lon_hi = CellOf(rect.hi.longitude);
-  const auto covered = static_cast<uint64_t>(lat_hi - lat_lo + 1) *
-                       static_cast<uint64_t>(lon_hi - lon_lo + 1);
+  const auto lat_cells = static_cast<uint64_t>(lat_hi - lat_lo + 1);
+  const auto lon_cells = static_cast<uint64_t>(lon_hi - lon_lo + 1);
+  // Each factor is at most 2^32, so the product can reach 2^64 (cell size 1,
+  // all of int32): saturate rather than wrap to 0.
+  constexpr uint64_t kMaxCells = std::numeric_limits<uint64_t>::max();
+  const uint64_t covered =
+      lat_cells != 0 && lon_cells > kMaxCells / lat_cells
+          ? kMaxCells
+          : lat_cells * lon_cells;
 
   std::vector<std::pair<uint64_t, FeatureRecord>> found;
   auto collect_cell = [&](const Stripe& stripe,

@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -100,6 +101,14 @@ std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
     ProgramName() = std::string(path);
   }
   absl::SetProgramUsageMessage(usage);
+  // absl's --help lists only flags defined in a file named after the
+  // program; ours live in each binary's main.cc.
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "main.cc");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
   // absl keeps pointers into argv, so the rewritten copy lives forever.
   static auto* args = new std::vector<std::string>(argv, argv + argc);
   static auto* pointers = new std::vector<char*>();

@@ -88,6 +88,7 @@ ShutdownReport RouteGuideServer::Shutdown() {
   absl::MutexLock lock(&shutdown_mu_);
   if (shut_down_ || server_ == nullptr) return report_;
   shut_down_ = true;
+  shutdown_started_.store(true, std::memory_order_release);
 
   report_.calls_in_flight = registry_.active();
   const int64_t cancelled_before = registry_.cancelled();

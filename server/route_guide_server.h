@@ -1,6 +1,7 @@
 #ifndef ROUTEGUIDE_SERVER_ROUTE_GUIDE_SERVER_H_
 #define ROUTEGUIDE_SERVER_ROUTE_GUIDE_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -53,6 +54,10 @@ class RouteGuideServer {
   int port() const { return port_; }
   const ServerOptions& options() const { return options_; }
   const CallRegistry& calls() const { return registry_; }
+  // True from the moment Shutdown begins.
+  bool shutdown_started() const {
+    return shutdown_started_.load(std::memory_order_acquire);
+  }
 
   ShutdownReport Shutdown() ABSL_LOCKS_EXCLUDED(shutdown_mu_);
 
@@ -71,6 +76,7 @@ class RouteGuideServer {
   std::vector<std::thread> pollers_;
   int port_ = 0;
 
+  std::atomic<bool> shutdown_started_{false};
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
   ShutdownReport report_ ABSL_GUARDED_BY(shutdown_mu_);

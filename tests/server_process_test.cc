@@ -1,0 +1,320 @@
+// The routeguide-server binary as a user runs it: a child process on
+// 127.0.0.1:0 whose port is read from its log, called over real channels,
+// stopped by signals; and refusing bad flags and databases.
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "catch2/catch.hpp"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "health.grpc.pb.h"
+#include "route_guide.grpc.pb.h"
+#include "subprocess.h"
+
+namespace routeguide {
+namespace {
+
+using testing::Subprocess;
+
+// Bounds each wait on the server: starting, logging, exiting. A healthy
+// server needs a small fraction of it.
+constexpr absl::Duration kProcessTimeout = absl::Seconds(20);
+// Every RPC's deadline.
+constexpr absl::Duration kRpcDeadline = absl::Seconds(10);
+
+constexpr char kListeningLine[] = "RouteGuide server listening on";
+
+std::string ServerPath() {
+  const char* path = std::getenv("ROUTEGUIDE_SERVER");
+  INFO("ROUTEGUIDE_SERVER must name the server binary (meson test sets it)");
+  REQUIRE(path != nullptr);
+  REQUIRE(*path != '\0');
+  return path;
+}
+
+// A started server child process and the port it reported.
+struct ServerProcess {
+  std::unique_ptr<Subprocess> process;
+  int port = 0;
+
+  std::string target() const { return absl::StrCat("127.0.0.1:", port); }
+};
+
+// Starts the server on 127.0.0.1:0 with two threads (plus `flags`) and
+// waits for the log line that says it serves.
+ServerProcess StartServerProcess(const std::vector<std::string>& flags = {}) {
+  std::vector<std::string> argv = {ServerPath(), "--address=127.0.0.1:0",
+                                   "--threads=2"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  INFO("running " << absl::StrJoin(argv, " "));
+  auto started = Subprocess::Start(argv);
+  INFO(started.status().ToString());
+  REQUIRE(started.ok());
+  ServerProcess server{*std::move(started)};
+
+  auto line = server.process->WaitForStderrLineContaining(
+      kListeningLine, absl::Now() + kProcessTimeout);
+  INFO(line.status().ToString());
+  REQUIRE(line.ok());
+  static const std::regex kPort("\\(port (\\d+)\\)");
+  std::smatch match;
+  INFO("listening line: " << *line);
+  REQUIRE(std::regex_search(*line, match, kPort));
+  server.port = std::stoi(match[1]);
+  REQUIRE(server.port > 0);
+  return server;
+}
+
+// Waits for the child to end and returns how.
+testing::ExitStatus WaitForExit(Subprocess& process) {
+  auto exit = process.Wait(kProcessTimeout);
+  INFO(exit.status().ToString());
+  REQUIRE(exit.ok());
+  return *exit;
+}
+
+std::unique_ptr<RouteGuide::Stub> NewStub(const std::string& target) {
+  return RouteGuide::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+}
+
+void SetDeadline(grpc::ClientContext& context) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
+}
+
+RouteNote MakeNote(const std::string& message, int32_t latitude,
+                   int32_t longitude) {
+  RouteNote note;
+  note.set_message(message);
+  note.mutable_location()->set_latitude(latitude);
+  note.mutable_location()->set_longitude(longitude);
+  return note;
+}
+
+// Opens a RouteChat on `stub` and leaves it idle, known to be in flight on
+// the server: a first note is written, then a second at the same point,
+// whose reply (the first note) proves the server has the call.
+std::unique_ptr<grpc::ClientReaderWriter<RouteNote, RouteNote>> OpenIdleChat(
+    RouteGuide::Stub& stub, grpc::ClientContext& context) {
+  auto stream = stub.RouteChat(&context);
+  REQUIRE(stream->Write(MakeNote("first", 123456789, -123456789)));
+  REQUIRE(stream->Write(MakeNote("second", 123456789, -123456789)));
+  RouteNote reply;
+  REQUIRE(stream->Read(&reply));
+  CHECK(reply.message() == "first");
+  return stream;
+}
+
+TEST_CASE(
+    "The server binary serves calls and exits 0 after SIGTERM or SIGINT",
+    "[process]") {
+  const int stop_signal = GENERATE(SIGTERM, SIGINT);
+  const std::string signal_name = stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+  CAPTURE(signal_name);
+  ServerProcess server = StartServerProcess();
+  auto channel =
+      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials());
+
+  {
+    auto stub = RouteGuide::NewStub(channel);
+    grpc::ClientContext context;
+    SetDeadline(context);
+    Point point;
+    point.set_latitude(409146138);
+    point.set_longitude(-746188906);
+    Feature feature;
+    const grpc::Status status = stub->GetFeature(&context, point, &feature);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(feature.name() ==
+          "Berkshire Valley Management Area Trail, Jefferson, NJ, USA");
+  }
+  {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext context;
+    SetDeadline(context);
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    const grpc::Status status = health->Check(&context, request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(response.status() ==
+          grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+
+  REQUIRE(server.process->Signal(stop_signal).ok());
+  const testing::ExitStatus exit = WaitForExit(*server.process);
+  const std::string& log = server.process->stderr_text();
+  INFO("server stderr:\n" << log);
+  CHECK(exit.Exited(0));
+  CHECK(absl::StrContains(log, "received " + signal_name));
+  CHECK(absl::StrContains(log, "drained"));
+}
+
+TEST_CASE(
+    "On SIGTERM the server cancels an idle RouteChat after the grace period "
+    "and exits 0",
+    "[process]") {
+  ServerProcess server = StartServerProcess({"--grace=200ms"});
+  auto stub = NewStub(server.target());
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto stream = OpenIdleChat(*stub, context);
+
+  REQUIRE(server.process->Signal(SIGTERM).ok());
+  // The server cuts the call off; Finish must not wait for the deadline.
+  const grpc::Status status = stream->Finish();
+  CAPTURE(status.error_code(), status.error_message());
+  CHECK_FALSE(status.ok());
+  CHECK(status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  const testing::ExitStatus exit = WaitForExit(*server.process);
+  const std::string& log = server.process->stderr_text();
+  INFO("server stderr:\n" << log);
+  CHECK(exit.Exited(0));
+  CHECK(absl::StrContains(log, "shutting down: 1 calls in flight"));
+  CHECK(absl::StrContains(log, "1 cancelled"));
+}
+
+TEST_CASE(
+    "On SIGTERM the server lets a RouteChat that ends within the grace "
+    "period finish OK, then exits 0 without waiting out the grace",
+    "[process]") {
+  ServerProcess server = StartServerProcess({"--grace=30s"});
+  auto stub = NewStub(server.target());
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto stream = OpenIdleChat(*stub, context);
+
+  REQUIRE(server.process->Signal(SIGTERM).ok());
+  auto shutting_down = server.process->WaitForStderrLineContaining(
+      "shutting down", absl::Now() + kProcessTimeout);
+  INFO(shutting_down.status().ToString());
+  REQUIRE(shutting_down.ok());
+  CHECK(absl::StrContains(*shutting_down, "1 calls in flight"));
+
+  CHECK(stream->WritesDone());
+  const grpc::Status status = stream->Finish();
+  CAPTURE(status.error_code(), status.error_message());
+  CHECK(status.ok());
+
+  // Well within the 30 s grace: the server stops once the call is done.
+  const testing::ExitStatus exit = WaitForExit(*server.process);
+  const std::string& log = server.process->stderr_text();
+  INFO("server stderr:\n" << log);
+  CHECK(exit.Exited(0));
+  CHECK(absl::StrContains(log, "drained 1 calls (1 finished, 0 cancelled)"));
+}
+
+// A directory made for one test and removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string name = absl::StrCat(
+        base != nullptr && *base != '\0' ? base : "/tmp",
+        "/routeguide_server_process_test.XXXXXX");
+    REQUIRE(mkdtemp(name.data()) != nullptr);
+    path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // A path inside the directory.
+  std::string PathOf(const std::string& name) const {
+    return (path_ / name).string();
+  }
+  // Writes `contents` to a file in the directory; returns its path.
+  std::string Write(const std::string& name, const std::string& contents) {
+    const std::string file = PathOf(name);
+    std::ofstream out(file, std::ios::binary);
+    out << contents;
+    out.close();
+    REQUIRE(out.good());
+    return file;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+TEST_CASE("The server binary exits 2 with a clear message on bad input",
+          "[process]") {
+  TempDir dir;
+  std::vector<std::string> flags;
+  std::vector<std::string> mentions;  // What the message must name.
+
+  SECTION("a --db file that does not exist") {
+    const std::string db = dir.PathOf("missing.json");
+    flags = {"--db=" + db};
+    mentions = {db};
+  }
+  SECTION("a --db file that is not JSON") {
+    const std::string db = dir.Write(
+        "broken.json",
+        "[\n  {\"location\": {\"latitude\": 1, \"longitude\": 2}},\n  oops\n]\n");
+    flags = {"--db=" + db};
+    mentions = {db, "line"};
+  }
+  SECTION("a --db file with a value of the wrong type") {
+    const std::string db = dir.Write(
+        "wrong_type.json",
+        "[{\"location\": {\"latitude\": \"north\", \"longitude\": 2}, "
+        "\"name\": \"x\"}]\n");
+    flags = {"--db=" + db};
+    mentions = {db, "[0].location"};
+  }
+  SECTION("a --threads value that is not a number") {
+    flags = {"--threads=abc"};
+    mentions = {"threads", "abc"};
+  }
+  SECTION("an unknown flag") {
+    flags = {"--bogus"};
+    mentions = {"bogus"};
+  }
+  SECTION("more completion queues than threads") {
+    flags = {"--cqs=3", "--threads=2"};
+    mentions = {"cqs"};
+  }
+  SECTION("an unknown log level") {
+    flags = {"--log_level=loud"};
+    mentions = {"loud"};
+  }
+
+  std::vector<std::string> argv = {ServerPath(), "--address=127.0.0.1:0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  CAPTURE(absl::StrJoin(argv, " "));
+  auto run = testing::Run(argv, kProcessTimeout);
+  INFO(run.status().ToString());
+  REQUIRE(run.ok());
+  INFO("server stderr:\n" << run->stderr_text);
+  CHECK(run->exit.Exited(2));
+  CHECK(absl::StartsWith(run->stderr_text, "routeguide-server: error: "));
+  for (const std::string& text : mentions) {
+    CHECK(absl::StrContains(run->stderr_text, text));
+  }
+  CHECK_FALSE(absl::StrContains(run->stderr_text, kListeningLine));
+}
+
+}  // namespace
+}  // namespace routeguide

@@ -1,0 +1,634 @@
+// The server in-process on 127.0.0.1:0, called over real channels.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "catch2/catch.hpp"
+#include "client_calls.h"
+#include "client_queues.h"
+#include "db_loader.h"
+#include "geo.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "health.grpc.pb.h"
+#include "route_guide.grpc.pb.h"
+#include "route_guide_server.h"
+
+namespace routeguide {
+namespace {
+
+constexpr absl::Duration kRpcDeadline = absl::Seconds(20);
+
+// A server with the built-in database and a stub bound to it.
+struct TestServer {
+  explicit TestServer(ServerOptions options = DefaultOptions(),
+                      FeatureStoreOptions store_options = {}) {
+    store = std::make_shared<FeatureStore>(store_options);
+    AddFeatures(*DefaultFeatures(), *store);
+    auto started = RouteGuideServer::Start(options, store);
+    REQUIRE(started.ok());
+    server = *std::move(started);
+    channel = NewChannel();
+    stub = RouteGuide::NewStub(channel);
+  }
+
+  static ServerOptions DefaultOptions() {
+    ServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.threads = 4;
+    options.completion_queues = 2;
+    options.calls_per_method_per_queue = 4;
+    return options;
+  }
+
+  // A channel of its own: a separate HTTP/2 connection.
+  std::shared_ptr<grpc::Channel> NewChannel() const {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    return grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(server->port()),
+        grpc::InsecureChannelCredentials(), args);
+  }
+
+  std::shared_ptr<FeatureStore> store;
+  std::unique_ptr<RouteGuideServer> server;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<RouteGuide::Stub> stub;
+};
+
+void SetDeadline(grpc::ClientContext& context,
+                 absl::Duration timeout = kRpcDeadline) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+Point MakePoint(int32_t latitude, int32_t longitude) {
+  Point point;
+  point.set_latitude(latitude);
+  point.set_longitude(longitude);
+  return point;
+}
+
+RouteNote MakeNote(const std::string& message, int32_t latitude,
+                   int32_t longitude) {
+  RouteNote note;
+  note.set_message(message);
+  *note.mutable_location() = MakePoint(latitude, longitude);
+  return note;
+}
+
+Rectangle MakeRectangle(const Point& lo, const Point& hi) {
+  Rectangle rectangle;
+  *rectangle.mutable_lo() = lo;
+  *rectangle.mutable_hi() = hi;
+  return rectangle;
+}
+
+// Waits until `condition` holds or `timeout` passes; returns the last value.
+bool WaitFor(const std::function<bool()>& condition,
+             absl::Duration timeout = absl::Seconds(20)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+// Calls in flight drop back to zero once the server has freed every call.
+bool NoCallsInFlight(const TestServer& test) {
+  return WaitFor([&] { return test.server->calls().active() == 0; });
+}
+
+std::vector<Feature> ListFeatures(RouteGuide::Stub& stub,
+                                  const Rectangle& rectangle,
+                                  grpc::Status* status) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto reader = stub.ListFeatures(&context, rectangle);
+  std::vector<Feature> features;
+  Feature feature;
+  while (reader->Read(&feature)) features.push_back(feature);
+  *status = reader->Finish();
+  return features;
+}
+
+TEST_CASE("GetFeature returns the stored feature or an unnamed one",
+          "[server][get]") {
+  TestServer test;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  Feature feature;
+
+  SECTION("a stored point") {
+    REQUIRE(test.stub->GetFeature(&context, MakePoint(409146138, -746188906),
+                                  &feature)
+                .ok());
+    CHECK(feature.name() ==
+          "Berkshire Valley Management Area Trail, Jefferson, NJ, USA");
+    CHECK(feature.location().latitude() == 409146138);
+    CHECK(feature.location().longitude() == -746188906);
+  }
+  SECTION("a point one unit away from a stored one") {
+    REQUIRE(test.stub->GetFeature(&context, MakePoint(409146139, -746188906),
+                                  &feature)
+                .ok());
+    CHECK(feature.name().empty());
+    CHECK(feature.location().latitude() == 409146139);
+    CHECK(feature.location().longitude() == -746188906);
+  }
+  SECTION("the inclusive corners of the world") {
+    REQUIRE(test.stub->GetFeature(&context,
+                                  MakePoint(-900000000, 1800000000), &feature)
+                .ok());
+    CHECK(feature.name().empty());
+    CHECK(feature.location().longitude() == 1800000000);
+  }
+}
+
+TEST_CASE("Every method rejects a point out of range with INVALID_ARGUMENT",
+          "[server][validation]") {
+  TestServer test;
+  const auto [latitude, longitude, bad_value] =
+      GENERATE(table<int32_t, int32_t, std::string>({
+          {900000001, 0, "900000001"},
+          {-900000001, 0, "-900000001"},
+          {0, 1800000001, "1800000001"},
+          {0, -1800000001, "-1800000001"},
+          {std::numeric_limits<int32_t>::min(), 0, "-2147483648"},
+          {0, std::numeric_limits<int32_t>::max(), "2147483647"},
+      }));
+  const Point bad = MakePoint(latitude, longitude);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  grpc::Status status;
+
+  SECTION("GetFeature") {
+    Feature feature;
+    status = test.stub->GetFeature(&context, bad, &feature);
+  }
+  SECTION("ListFeatures, either corner") {
+    const bool bad_is_lo = GENERATE(true, false);
+    const Point good = MakePoint(0, 0);
+    auto reader = test.stub->ListFeatures(
+        &context, bad_is_lo ? MakeRectangle(bad, good) : MakeRectangle(good, bad));
+    Feature feature;
+    while (reader->Read(&feature)) {
+    }
+    status = reader->Finish();
+  }
+  SECTION("RecordRoute, after valid points") {
+    RouteSummary summary;
+    auto writer = test.stub->RecordRoute(&context, &summary);
+    writer->Write(MakePoint(1, 1));
+    writer->Write(bad);
+    writer->WritesDone();
+    status = writer->Finish();
+  }
+  SECTION("RouteChat, after a valid note") {
+    auto stream = test.stub->RouteChat(&context);
+    stream->Write(MakeNote("fine", 5, 5));
+    stream->Write(MakeNote("bad", latitude, longitude));
+    stream->WritesDone();
+    RouteNote note;
+    while (stream->Read(&note)) {
+    }
+    status = stream->Finish();
+  }
+  CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(status.error_message(), Catch::Contains(bad_value));
+  CHECK(NoCallsInFlight(test));
+}
+
+TEST_CASE("ListFeatures streams the features inside the rectangle in order",
+          "[server][list]") {
+  TestServer test;
+  const std::vector<FeatureRecord> all = *DefaultFeatures();
+  grpc::Status status;
+
+  SECTION("the tutorial's rectangle holds all 100, in database order") {
+    const Point lo = MakePoint(400000000, -750000000);
+    const Point hi = MakePoint(420000000, -730000000);
+    const bool swapped = GENERATE(false, true);
+    auto features = ListFeatures(
+        *test.stub, swapped ? MakeRectangle(hi, lo) : MakeRectangle(lo, hi),
+        &status);
+    REQUIRE(status.ok());
+    REQUIRE(features.size() == all.size());
+    for (size_t i = 0; i < all.size(); ++i) {
+      CHECK(features[i].name() == all[i].name);
+      CHECK(features[i].location().latitude() == all[i].location.latitude);
+      CHECK(features[i].location().longitude() == all[i].location.longitude);
+    }
+  }
+  SECTION("bounds are inclusive: a degenerate rectangle on one feature") {
+    const Point p = MakePoint(all[7].location.latitude, all[7].location.longitude);
+    auto features = ListFeatures(*test.stub, MakeRectangle(p, p), &status);
+    REQUIRE(status.ok());
+    REQUIRE(features.size() == 1);
+    CHECK(features[0].name() == all[7].name);
+  }
+  SECTION("a sub-rectangle returns exactly the features inside it") {
+    const GeoRect rect =
+        GeoRect::FromCorners({410000000, -745000000}, {415000000, -740000000});
+    std::vector<std::string> expected;
+    for (const FeatureRecord& f : all) {
+      if (rect.Contains(f.location)) expected.push_back(f.name);
+    }
+    REQUIRE(!expected.empty());
+    auto features = ListFeatures(
+        *test.stub,
+        MakeRectangle(MakePoint(415000000, -740000000),
+                      MakePoint(410000000, -745000000)),
+        &status);
+    REQUIRE(status.ok());
+    std::vector<std::string> got;
+    for (const Feature& f : features) got.push_back(f.name());
+    CHECK(got == expected);
+  }
+  SECTION("an empty region ends the stream at once with OK") {
+    auto features = ListFeatures(
+        *test.stub, MakeRectangle(MakePoint(0, 0), MakePoint(10, 10)), &status);
+    CHECK(status.ok());
+    CHECK(features.empty());
+  }
+  SECTION("the whole world") {
+    auto features = ListFeatures(
+        *test.stub,
+        MakeRectangle(MakePoint(-900000000, -1800000000),
+                      MakePoint(900000000, 1800000000)),
+        &status);
+    CHECK(status.ok());
+    CHECK(features.size() == all.size());
+  }
+}
+
+TEST_CASE("RecordRoute summarises points, features, distance and time",
+          "[server][record]") {
+  TestServer test;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  RouteSummary summary;
+  auto writer = test.stub->RecordRoute(&context, &summary);
+
+  SECTION("the tutorial's route of ten stored points, some unnamed") {
+    const std::vector<Point> route = {
+        MakePoint(412856162, -745148837), MakePoint(418465462, -746859398),
+        MakePoint(406589790, -743560121), MakePoint(416851321, -742674555),
+        MakePoint(415301720, -748416257), MakePoint(407033786, -743977337),
+        MakePoint(401012643, -744035134), MakePoint(412144655, -743949739),
+        MakePoint(414638017, -745957854), MakePoint(400273442, -741220915)};
+    for (const Point& p : route) REQUIRE(writer->Write(p));
+    writer->WritesDone();
+    REQUIRE(writer->Finish().ok());
+    CHECK(summary.point_count() == 10);
+    CHECK(summary.feature_count() == 10);
+    CHECK(summary.distance() == 850915);
+    CHECK(summary.elapsed_time() == 0);
+  }
+  SECTION("points that are not features are counted but not as features") {
+    REQUIRE(writer->Write(MakePoint(0, 0)));
+    REQUIRE(writer->Write(MakePoint(409146138, -746188906)));
+    REQUIRE(writer->Write(MakePoint(0, 0)));
+    writer->WritesDone();
+    REQUIRE(writer->Finish().ok());
+    CHECK(summary.point_count() == 3);
+    CHECK(summary.feature_count() == 1);
+    const double leg = HaversineMeters({0, 0}, {409146138, -746188906});
+    CHECK(summary.distance() == static_cast<int32_t>(leg + leg));
+  }
+  SECTION("an empty route") {
+    writer->WritesDone();
+    REQUIRE(writer->Finish().ok());
+    CHECK(summary.point_count() == 0);
+    CHECK(summary.feature_count() == 0);
+    CHECK(summary.distance() == 0);
+  }
+  SECTION("a long route saturates the distance at the int32 maximum") {
+    // Each leg between the poles is about 20,015 km: 110 legs pass 2^31 m.
+    for (int i = 0; i < 120; ++i) {
+      REQUIRE(writer->Write(MakePoint(i % 2 == 0 ? 900000000 : -900000000, 0)));
+    }
+    writer->WritesDone();
+    REQUIRE(writer->Finish().ok());
+    CHECK(summary.point_count() == 120);
+    CHECK(summary.distance() == std::numeric_limits<int32_t>::max());
+  }
+}
+
+// Reads every reply of a RouteChat that sent `notes` and half-closed.
+std::vector<RouteNote> Chat(RouteGuide::Stub& stub,
+                            const std::vector<RouteNote>& notes,
+                            grpc::Status* status) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto stream = stub.RouteChat(&context);
+  for (const RouteNote& note : notes) stream->Write(note);
+  stream->WritesDone();
+  std::vector<RouteNote> replies;
+  RouteNote reply;
+  while (stream->Read(&reply)) replies.push_back(reply);
+  *status = stream->Finish();
+  return replies;
+}
+
+std::vector<std::string> Messages(const std::vector<RouteNote>& notes) {
+  std::vector<std::string> messages;
+  for (const RouteNote& note : notes) messages.push_back(note.message());
+  return messages;
+}
+
+TEST_CASE("RouteChat sends back earlier notes at the same location",
+          "[server][chat]") {
+  TestServer test;
+  grpc::Status status;
+
+  SECTION("the tutorial's five notes") {
+    auto replies = Chat(*test.stub,
+                        {MakeNote("First message", 0, 0),
+                         MakeNote("Second message", 0, 1),
+                         MakeNote("Third message", 1, 0),
+                         MakeNote("Fourth message", 0, 0),
+                         MakeNote("Fifth message", 1, 0)},
+                        &status);
+    REQUIRE(status.ok());
+    CHECK(Messages(replies) ==
+          std::vector<std::string>{"First message", "Third message"});
+    CHECK(replies[0].location().latitude() == 0);
+    CHECK(replies[1].location().latitude() == 1);
+  }
+  SECTION("notes are shared between clients on other connections") {
+    REQUIRE(Chat(*test.stub, {MakeNote("a1", 7, 7), MakeNote("a2", 7, 7)},
+                 &status)
+                .size() == 1);
+    auto other = RouteGuide::NewStub(test.NewChannel());
+    auto replies = Chat(*other, {MakeNote("b1", 7, 7), MakeNote("b2", 8, 8)},
+                        &status);
+    REQUIRE(status.ok());
+    CHECK(Messages(replies) == std::vector<std::string>{"a1", "a2"});
+  }
+  SECTION("replies flow before the client half-closes") {
+    REQUIRE(Chat(*test.stub, {MakeNote("earlier", 3, 3)}, &status).empty());
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = test.stub->RouteChat(&context);
+    REQUIRE(stream->Write(MakeNote("now", 3, 3)));
+    RouteNote reply;
+    REQUIRE(stream->Read(&reply));  // Still writable: no WritesDone yet.
+    CHECK(reply.message() == "earlier");
+    REQUIRE(stream->Write(MakeNote("again", 3, 3)));
+    REQUIRE(stream->Read(&reply));
+    CHECK(reply.message() == "earlier");
+    REQUIRE(stream->Read(&reply));
+    CHECK(reply.message() == "now");
+    stream->WritesDone();
+    CHECK(!stream->Read(&reply));
+    CHECK(stream->Finish().ok());
+  }
+  SECTION("the per-location bound keeps the newest notes") {
+    TestServer bounded(TestServer::DefaultOptions(),
+                       FeatureStoreOptions{1000000, 2, 100});
+    std::vector<RouteNote> notes;
+    for (int i = 0; i < 4; ++i) notes.push_back(MakeNote(std::to_string(i), 9, 9));
+    auto replies = Chat(*bounded.stub, notes, &status);
+    REQUIRE(status.ok());
+    // Note i sees the (at most two) notes kept before it.
+    CHECK(Messages(replies) ==
+          std::vector<std::string>{"0", "0", "1", "1", "2"});
+  }
+  CHECK(NoCallsInFlight(test));
+}
+
+TEST_CASE("Health Check answers for the server and RouteGuide",
+          "[server][health]") {
+  TestServer test;
+  auto health = grpc::health::v1::Health::NewStub(test.channel);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+
+  SECTION("the whole server and routeguide.RouteGuide are SERVING") {
+    request.set_service(GENERATE(std::string(), std::string("routeguide.RouteGuide")));
+    REQUIRE(health->Check(&context, request, &response).ok());
+    CHECK(response.status() ==
+          grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  SECTION("an unknown service is NOT_FOUND") {
+    request.set_service("no.such.Service");
+    CHECK(health->Check(&context, request, &response).error_code() ==
+          grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+TEST_CASE("64 calls of each kind at once all complete correctly",
+          "[server][concurrency]") {
+  TestServer test;
+  constexpr int kCallsPerKind = 64;
+  ClientQueues queues(2, 2);
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<RouteGuide::Stub>> stubs;
+  for (int i = 0; i < 4; ++i) {
+    channels.push_back(test.NewChannel());
+    stubs.push_back(RouteGuide::NewStub(channels.back()));
+  }
+  CallOptions options;
+  options.deadline = kRpcDeadline;
+
+  absl::Mutex mu;
+  int remaining = 4 * kCallsPerKind;
+  std::atomic<int> failures{0};
+  auto finish_one = [&](bool good) {
+    if (!good) failures.fetch_add(1);
+    absl::MutexLock lock(&mu);
+    --remaining;
+  };
+
+  for (int i = 0; i < kCallsPerKind; ++i) {
+    RouteGuide::Stub& stub = *stubs[i % stubs.size()];
+    grpc::CompletionQueue& cq = *queues.queue(i % queues.size());
+    StartGetFeature(stub, cq, options, MakePoint(409146138, -746188906),
+                    [&](const grpc::Status& s, const Feature& f) {
+                      finish_one(s.ok() && !f.name().empty());
+                    });
+    auto count = std::make_shared<std::atomic<int>>(0);
+    StartListFeatures(
+        stub, cq, options,
+        MakeRectangle(MakePoint(400000000, -750000000),
+                      MakePoint(420000000, -730000000)),
+        [count](const Feature&) { count->fetch_add(1); },
+        [&, count](const grpc::Status& s) {
+          finish_one(s.ok() && count->load() == 100);
+        });
+    StartRecordRoute(
+        stub, cq, options,
+        {MakePoint(409146138, -746188906), MakePoint(0, 0)},
+        [](const Point&) {},
+        [&](const grpc::Status& s, const RouteSummary& summary) {
+          finish_one(s.ok() && summary.point_count() == 2 &&
+                     summary.feature_count() == 1);
+        });
+    // Each chat uses its own location, so it expects exactly one reply.
+    auto replies = std::make_shared<std::atomic<int>>(0);
+    StartRouteChat(
+        stub, cq, options,
+        {MakeNote("x", 100 + i, 0), MakeNote("y", 100 + i, 0)},
+        [](const RouteNote&) {},
+        [replies](const RouteNote&) { replies->fetch_add(1); },
+        [&, replies](const grpc::Status& s) {
+          finish_one(s.ok() && replies->load() == 1);
+        });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    auto all_done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) {
+      return remaining == 0;
+    };
+    REQUIRE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(60)));
+  }
+  CHECK(failures.load() == 0);
+  CHECK(NoCallsInFlight(test));
+}
+
+TEST_CASE("Cancelled and expired calls are freed and the server goes on",
+          "[server][cancel]") {
+  TestServer test;
+  const int64_t cancelled_before = test.server->calls().cancelled();
+
+  SECTION("ListFeatures cancelled after its first feature") {
+    // Enough features that the server is still writing (held back by flow
+    // control) when the cancellation arrives.
+    for (int i = 0; i < 50000; ++i) {
+      test.store->AddFeature({std::string(100, 'x'), {410000000 + i, -740000000}});
+    }
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto reader = test.stub->ListFeatures(
+        &context, MakeRectangle(MakePoint(400000000, -750000000),
+                                MakePoint(420000000, -730000000)));
+    Feature feature;
+    REQUIRE(reader->Read(&feature));
+    context.TryCancel();
+    while (reader->Read(&feature)) {
+    }
+    CHECK(reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
+  }
+  SECTION("RouteChat cancelled while the server waits for a note") {
+    REQUIRE(test.store->AddNote({{4, 4}, "there"}).empty());
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = test.stub->RouteChat(&context);
+    REQUIRE(stream->Write(MakeNote("here", 4, 4)));
+    RouteNote reply;
+    REQUIRE(stream->Read(&reply));
+    context.TryCancel();
+    CHECK(stream->Finish().error_code() == grpc::StatusCode::CANCELLED);
+  }
+  SECTION("RouteChat whose deadline passes while idle") {
+    grpc::ClientContext context;
+    SetDeadline(context, absl::Milliseconds(200));
+    auto stream = test.stub->RouteChat(&context);
+    RouteNote reply;
+    CHECK(!stream->Read(&reply));
+    CHECK(stream->Finish().error_code() ==
+          grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  SECTION("RecordRoute whose deadline passes mid-stream") {
+    grpc::ClientContext context;
+    SetDeadline(context, absl::Milliseconds(200));
+    RouteSummary summary;
+    auto writer = test.stub->RecordRoute(&context, &summary);
+    REQUIRE(writer->Write(MakePoint(1, 1)));
+    CHECK(writer->Finish().error_code() ==
+          grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // The server saw the cancellation and freed the call...
+  CHECK(WaitFor([&] {
+    return test.server->calls().cancelled() > cancelled_before;
+  }));
+  CHECK(NoCallsInFlight(test));
+  // ...and still serves.
+  grpc::ClientContext context;
+  SetDeadline(context);
+  Feature feature;
+  CHECK(test.stub->GetFeature(&context, MakePoint(409146138, -746188906),
+                              &feature)
+            .ok());
+}
+
+TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
+          "[server][shutdown]") {
+  ServerOptions options = TestServer::DefaultOptions();
+
+  SECTION("an idle stream is cancelled when the grace period ends") {
+    options.grace = absl::Milliseconds(200);
+    TestServer test(options);
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = test.stub->RouteChat(&context);
+    REQUIRE(stream->Write(MakeNote("waiting", 2, 2)));
+    REQUIRE(WaitFor([&] { return test.server->calls().active() == 1; }));
+
+    const ShutdownReport report = test.server->Shutdown();
+    CHECK(report.calls_in_flight == 1);
+    CHECK(report.calls_cancelled == 1);
+    CHECK(report.all_calls_freed);
+    CHECK(test.server->calls().objects() == 0);
+    RouteNote reply;
+    CHECK(!stream->Read(&reply));
+    CHECK(!stream->Finish().ok());
+  }
+  SECTION("a stream that ends during the grace period finishes with OK") {
+    options.grace = absl::Seconds(60);
+    TestServer test(options);
+    REQUIRE(test.store->AddNote({{6, 6}, "before"}).empty());
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = test.stub->RouteChat(&context);
+    REQUIRE(stream->Write(MakeNote("during", 6, 6)));
+    RouteNote reply;
+    REQUIRE(stream->Read(&reply));  // The call is in flight for sure.
+
+    ShutdownReport report;
+    std::thread stopper([&] { report = test.server->Shutdown(); });
+    REQUIRE(WaitFor([&] { return test.server->shutdown_started(); }));
+    stream->WritesDone();
+    CHECK(!stream->Read(&reply));
+    CHECK(stream->Finish().ok());
+    stopper.join();
+    CHECK(report.calls_cancelled == 0);
+    CHECK(report.all_calls_freed);
+    CHECK(test.server->calls().objects() == 0);
+  }
+  SECTION("pre-posted requests alone shut down at once and leave nothing") {
+    TestServer test(options);
+    CHECK(test.server->calls().objects() > 0);
+    const ShutdownReport report = test.server->Shutdown();
+    CHECK(report.calls_in_flight == 0);
+    CHECK(report.all_calls_freed);
+    CHECK(test.server->calls().objects() == 0);
+    // Idempotent.
+    CHECK(test.server->Shutdown().all_calls_freed);
+  }
+}
+
+TEST_CASE("Start reports an address it cannot listen on", "[server]") {
+  ServerOptions options = TestServer::DefaultOptions();
+  // (A port in use would not do: gRPC sets SO_REUSEPORT, so a second server
+  // shares it.)
+  options.address = "unix:/nonexistent-directory/routeguide.sock";
+  auto server = RouteGuideServer::Start(options, std::make_shared<FeatureStore>());
+  REQUIRE(!server.ok());
+  CHECK_THAT(std::string(server.status().message()),
+             Catch::Contains("/nonexistent-directory/routeguide.sock"));
+}
+
+}  // namespace
+}  // namespace routeguide
