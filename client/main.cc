@@ -1,6 +1,11 @@
-// routeguide-client: the RouteGuide tutorial walkthrough (and, later, a load
-// generator), on gRPC's completion-queue API.
+// routeguide-client: the RouteGuide tutorial walkthrough and a load
+// generator, both on gRPC's completion-queue API.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -12,55 +17,101 @@
 #include "flags.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "load_generator.h"
+#include "load_report.h"
 #include "tutorial.h"
 
+// Both commands.
 ABSL_FLAG(std::string, target, "localhost:50051",
-          "Server to call: HOST:PORT or a gRPC target URI");
+          "Server to call: HOST:PORT, a gRPC target URI, or (load) a comma "
+          "list of IP:PORT spread round-robin");
 ABSL_FLAG(absl::Duration, deadline, absl::Seconds(10), "Deadline of each call");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5),
           "How long to wait for the first connection before giving up");
 ABSL_FLAG(uint64_t, seed, 0,
-          "Seed for RecordRoute's random points; 0 for a fresh one each run");
+          "Seed for the random choices (routes, points, mix); 0 for a fresh "
+          "one each run");
+
+// load.
+ABSL_FLAG(int, threads, 1, "load: completion queues, each with one thread");
+ABSL_FLAG(int, channels, 0,
+          "load: separate HTTP/2 connections (per target); 0 for one per thread");
+ABSL_FLAG(std::string, mix, "get:70,list:10,record:10,chat:10",
+          "load: relative weights of the call kinds; a kind at 0 is not sent");
+ABSL_FLAG(int, concurrency, 64, "load: closed loop, calls kept in flight");
+ABSL_FLAG(double, rps, 0,
+          "load: open loop when > 0, call starts per second (latency counts "
+          "from each call's scheduled start)");
+ABSL_FLAG(std::string, arrival, "uniform",
+          "load: open-loop spacing of starts, uniform or poisson");
+ABSL_FLAG(int, max_in_flight, 10000,
+          "load: open loop, starts wait above this many calls in flight");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(30),
+          "load: how long to measure (after the warm-up)");
+ABSL_FLAG(int64_t, requests, 0,
+          "load: when > 0, end after this many measured calls");
+ABSL_FLAG(absl::Duration, warmup, absl::ZeroDuration(),
+          "load: run this long first without counting");
+ABSL_FLAG(double, hit_ratio, 0.9,
+          "load: share of GetFeature/RecordRoute points that are stored features");
+ABSL_FLAG(double, rect_degrees, 0.5,
+          "load: side of ListFeatures' square, in degrees, around a feature");
+ABSL_FLAG(int, route_points, 10, "load: points per RecordRoute");
+ABSL_FLAG(int, chat_notes, 10, "load: notes per RouteChat");
+ABSL_FLAG(int, chat_locations, 5,
+          "load: distinct locations of one RouteChat's notes");
+ABSL_FLAG(std::string, metadata, "",
+          "load: key:value added to every call; repeat for more");
+ABSL_FLAG(double, max_error_rate, 0,
+          "load: exit 1 when failed plus wrong calls exceed this share");
+ABSL_FLAG(std::string, json, "", "load: write the report as JSON to this file");
+ABSL_FLAG(std::string, html, "",
+          "load: write a self-contained HTML report to this file");
 
 namespace routeguide {
 namespace {
 
 constexpr char kUsage[] =
-    "routeguide-client tutorial [flags]\n\n"
+    "routeguide-client tutorial|load [flags]\n\n"
     "tutorial: runs the RouteGuide tutorial's walkthrough against --target\n"
-    "and prints it as the tutorial's client does. Exit code 0 on success, 1\n"
-    "when a call fails, 2 for bad flags or a server that cannot be reached.\n"
-    "Flag names take '-' or '_' alike.";
+    "  and prints it as the tutorial's client does.\n"
+    "load: drives all four RPC kinds against --target and reports calls/s,\n"
+    "  messages/s, errors by status, wrong answers and latency percentiles.\n"
+    "Exit code 0 on success, 1 when a call fails (tutorial) or the error rate\n"
+    "passes --max_error_rate (load), 2 for bad flags or a server that cannot\n"
+    "be reached. Flag names take '-' or '_' alike.";
 
-int Run(int argc, char** argv) {
-  const std::vector<char*> args = ParseFlagsOrExit(argc, argv, kUsage);
-  if (args.size() != 2 || std::string(args[1]) != "tutorial") {
-    ExitWithUsageError(
-        "expected one command: tutorial (see routeguide-client --help)");
-  }
-  const absl::Duration deadline = absl::GetFlag(FLAGS_deadline);
-  const absl::Duration connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
-  if (deadline <= absl::ZeroDuration() ||
-      connect_timeout <= absl::ZeroDuration()) {
-    ExitWithUsageError("--deadline and --connect_timeout must be positive");
-  }
+std::atomic<bool> interrupted{false};
+
+void OnInterrupt(int /*signal*/) {
+  interrupted.store(true);
+  signal(SIGINT, SIG_DFL);  // A second Ctrl-C ends the process at once.
+}
+
+uint64_t SeedFromFlag() {
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  return seed != 0 ? seed : (uint64_t{std::random_device()()} << 32) | std::random_device()();
+}
+
+template <typename T>
+T OrExit(absl::StatusOr<T> value) {
+  if (!value.ok()) ExitWithUsageError(value.status().message());
+  return *std::move(value);
+}
+
+int RunTutorialCommand() {
   const std::string target = absl::GetFlag(FLAGS_target);
-  if (target.empty()) ExitWithUsageError("--target must not be empty");
-
-  auto channel =
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  const absl::Duration connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(
           absl::ToChronoTime(absl::Now() + connect_timeout))) {
     ExitWithUsageError(absl::StrCat("cannot reach a server at ", target,
                                     " within ",
                                     absl::FormatDuration(connect_timeout)));
   }
-
   TutorialOptions options;
-  options.call.deadline = deadline;
-  options.seed = absl::GetFlag(FLAGS_seed);
-  if (options.seed == 0) options.seed = std::random_device()();
-
+  options.call.deadline = absl::GetFlag(FLAGS_deadline);
+  options.seed = SeedFromFlag();
   const absl::Status status = RunTutorial(channel, options, std::cout);
   std::cout.flush();
   if (!status.ok()) {
@@ -69,6 +120,84 @@ int Run(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+bool WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
+  out.close();
+  return static_cast<bool>(out);
+}
+
+int RunLoadCommand() {
+  LoadOptions options;
+  options.target = absl::GetFlag(FLAGS_target);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.channels = absl::GetFlag(FLAGS_channels);
+  options.mix = OrExit(ParseMix(absl::GetFlag(FLAGS_mix)));
+  options.concurrency = absl::GetFlag(FLAGS_concurrency);
+  options.rps = absl::GetFlag(FLAGS_rps);
+  options.arrival = OrExit(ParseArrival(absl::GetFlag(FLAGS_arrival)));
+  if (options.rps <= 0) options.arrival = Arrival::kClosedLoop;
+  options.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  options.duration = absl::GetFlag(FLAGS_duration);
+  options.requests = absl::GetFlag(FLAGS_requests);
+  options.warmup = absl::GetFlag(FLAGS_warmup);
+  options.hit_ratio = absl::GetFlag(FLAGS_hit_ratio);
+  options.rect_degrees = absl::GetFlag(FLAGS_rect_degrees);
+  options.route_points = absl::GetFlag(FLAGS_route_points);
+  options.chat_notes = absl::GetFlag(FLAGS_chat_notes);
+  options.chat_locations = absl::GetFlag(FLAGS_chat_locations);
+  options.deadline = absl::GetFlag(FLAGS_deadline);
+  options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  for (const std::string& item : RepeatedFlagValues("metadata")) {
+    if (!item.empty()) options.metadata.push_back(OrExit(ParseMetadata(item)));
+  }
+  options.seed = SeedFromFlag();
+  options.max_error_rate = absl::GetFlag(FLAGS_max_error_rate);
+  options.json_path = absl::GetFlag(FLAGS_json);
+  options.html_path = absl::GetFlag(FLAGS_html);
+  options.progress = isatty(STDERR_FILENO) == 1;
+  if (absl::Status valid = ValidateLoadOptions(options); !valid.ok()) {
+    ExitWithUsageError(valid.message());
+  }
+
+  signal(SIGINT, OnInterrupt);
+  absl::StatusOr<LoadReport> report = RunLoad(options, interrupted);
+  if (!report.ok()) ExitWithUsageError(report.status().message());
+
+  std::cout << FormatReportTable(*report);
+  std::cout.flush();
+  if (!options.json_path.empty() &&
+      !WriteFile(options.json_path, FormatReportJson(*report))) {
+    ExitWithUsageError(absl::StrCat("cannot write ", options.json_path));
+  }
+  if (!options.html_path.empty() &&
+      !WriteFile(options.html_path, FormatReportHtml(*report))) {
+    ExitWithUsageError(absl::StrCat("cannot write ", options.html_path));
+  }
+  if (report->total.completed() == 0) {
+    std::fprintf(stderr, "routeguide-client: no call completed\n");
+    return 1;
+  }
+  return report->error_rate() <= options.max_error_rate ? 0 : 1;
+}
+
+int Run(int argc, char** argv) {
+  const std::vector<char*> args = ParseFlagsOrExit(argc, argv, kUsage);
+  const std::string command = args.size() == 2 ? args[1] : "";
+  if (command != "tutorial" && command != "load") {
+    ExitWithUsageError(
+        "expected one command, tutorial or load (see routeguide-client --help)");
+  }
+  if (absl::GetFlag(FLAGS_deadline) <= absl::ZeroDuration() ||
+      absl::GetFlag(FLAGS_connect_timeout) <= absl::ZeroDuration()) {
+    ExitWithUsageError("--deadline and --connect_timeout must be positive");
+  }
+  if (absl::GetFlag(FLAGS_target).empty()) {
+    ExitWithUsageError("--target must not be empty");
+  }
+  return command == "tutorial" ? RunTutorialCommand() : RunLoadCommand();
 }
 
 }  // namespace

@@ -178,6 +178,9 @@ std::vector<Note> FeatureStore::AddNote(Note note) {
     stripe.note_order.emplace_back(key, sequence);
     if (kept.size() > options_.max_notes_per_location) {
       kept.pop_front();  // Its note_order entry goes stale.
+      // A bound of 0 empties the location; drop it, as eviction does, since
+      // compaction and eviction read front() of every location they find.
+      if (kept.empty()) stripe.notes.erase(key);
     } else {
       ++stripe.notes_kept;
       over_budget = note_count_.fetch_add(1, std::memory_order_relaxed) + 1 >

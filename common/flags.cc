@@ -21,6 +21,11 @@ std::string& ProgramName() {
   return *name;
 }
 
+std::vector<std::pair<std::string, std::string>>& GivenValues() {
+  static auto* values = new std::vector<std::pair<std::string, std::string>>();
+  return *values;
+}
+
 // Flags absl handles itself (help output, flag files).
 bool IsAbslBuiltin(absl::string_view name) {
   for (absl::string_view builtin :
@@ -81,6 +86,7 @@ void CheckFlags(int argc, char** argv) {
     }
     // Parsing into a copy of the flag would be cleaner, but ParseFrom is
     // the only public way to check a value; absl parses it again anyway.
+    GivenValues().emplace_back(std::string(flag->Name()), value);
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
       ExitWithUsageError(absl::StrCat("bad value '", value, "' for --", name,
@@ -117,6 +123,14 @@ std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
   pointers->push_back(nullptr);
   CheckFlags(argc, pointers->data());
   return absl::ParseCommandLine(argc, pointers->data());
+}
+
+std::vector<std::string> RepeatedFlagValues(absl::string_view name) {
+  std::vector<std::string> values;
+  for (const auto& [flag, value] : GivenValues()) {
+    if (flag == name) values.push_back(value);
+  }
+  return values;
 }
 
 void ExitWithUsageError(absl::string_view message) {

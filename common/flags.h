@@ -2,6 +2,7 @@
 #define ROUTEGUIDE_COMMON_FLAGS_H_
 
 #include "absl/strings/string_view.h"
+#include <string>
 #include <vector>
 
 namespace routeguide {
@@ -16,6 +17,10 @@ inline constexpr int kExitUsage = 2;
 // has them. Returns the positional arguments, argv[0] first.
 std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
                                     absl::string_view usage);
+
+// Every value given for the flag `name`, in order, for flags that may be
+// repeated (absl keeps only the last). Valid after ParseFlagsOrExit.
+std::vector<std::string> RepeatedFlagValues(absl::string_view name);
 
 // Prints "<program>: error: <message>" to stderr and exits with kExitUsage.
 [[noreturn]] void ExitWithUsageError(absl::string_view message);

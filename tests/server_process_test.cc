@@ -9,12 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -72,11 +72,15 @@ ServerProcess StartServerProcess(const std::vector<std::string>& flags = {}) {
       kListeningLine, absl::Now() + kProcessTimeout);
   INFO(line.status().ToString());
   REQUIRE(line.ok());
-  static const std::regex kPort("\\(port (\\d+)\\)");
-  std::smatch match;
   INFO("listening line: " << *line);
-  REQUIRE(std::regex_search(*line, match, kPort));
-  server.port = std::stoi(match[1]);
+  // "... (port N) ...".
+  const size_t start = line->find("(port ");
+  REQUIRE(start != std::string::npos);
+  const size_t end = line->find(')', start);
+  REQUIRE(end != std::string::npos);
+  REQUIRE(absl::SimpleAtoi(
+      absl::string_view(*line).substr(start + 6, end - start - 6),
+      &server.port));
   REQUIRE(server.port > 0);
   return server;
 }
@@ -127,11 +131,12 @@ TEST_CASE(
   const int stop_signal = GENERATE(SIGTERM, SIGINT);
   const std::string signal_name = stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
   CAPTURE(signal_name);
-  ServerProcess server = StartServerProcess();
-  auto channel =
-      grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials());
-
+  // A grace longer than the wait below: the server must not wait it out
+  // when nothing is in flight.
+  ServerProcess server = StartServerProcess({"--grace=60s"});
   {
+    auto channel = grpc::CreateChannel(server.target(),
+                                       grpc::InsecureChannelCredentials());
     auto stub = RouteGuide::NewStub(channel);
     grpc::ClientContext context;
     SetDeadline(context);
@@ -144,18 +149,21 @@ TEST_CASE(
     REQUIRE(status.ok());
     CHECK(feature.name() ==
           "Berkshire Valley Management Area Trail, Jefferson, NJ, USA");
-  }
-  {
+
     auto health = grpc::health::v1::Health::NewStub(channel);
-    grpc::ClientContext context;
-    SetDeadline(context);
+    grpc::ClientContext health_context;
+    SetDeadline(health_context);
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
-    const grpc::Status status = health->Check(&context, request, &response);
-    INFO(status.error_message());
-    REQUIRE(status.ok());
+    const grpc::Status health_status =
+        health->Check(&health_context, request, &response);
+    INFO(health_status.error_message());
+    REQUIRE(health_status.ok());
     CHECK(response.status() ==
           grpc::health::v1::HealthCheckResponse::SERVING);
+    // The channel closes here. An idle sync channel reads from its socket
+    // only when gRPC's backup poller runs (every 5 s), so one left open
+    // would hold the server's shutdown until it saw the GOAWAY.
   }
 
   REQUIRE(server.process->Signal(stop_signal).ok());
@@ -172,14 +180,17 @@ TEST_CASE(
     "and exits 0",
     "[process]") {
   ServerProcess server = StartServerProcess({"--grace=200ms"});
-  auto stub = NewStub(server.target());
-  grpc::ClientContext context;
-  SetDeadline(context);
-  auto stream = OpenIdleChat(*stub, context);
+  grpc::Status status;
+  {
+    auto stub = NewStub(server.target());
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = OpenIdleChat(*stub, context);
 
-  REQUIRE(server.process->Signal(SIGTERM).ok());
-  // The server cuts the call off; Finish must not wait for the deadline.
-  const grpc::Status status = stream->Finish();
+    REQUIRE(server.process->Signal(SIGTERM).ok());
+    // The server cuts the call off; Finish must not wait for the deadline.
+    status = stream->Finish();
+  }  // The channel closes (see the first test case for why it matters).
   CAPTURE(status.error_code(), status.error_message());
   CHECK_FALSE(status.ok());
   CHECK(status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED);
@@ -197,20 +208,24 @@ TEST_CASE(
     "period finish OK, then exits 0 without waiting out the grace",
     "[process]") {
   ServerProcess server = StartServerProcess({"--grace=30s"});
-  auto stub = NewStub(server.target());
-  grpc::ClientContext context;
-  SetDeadline(context);
-  auto stream = OpenIdleChat(*stub, context);
+  grpc::Status status;
+  {
+    auto stub = NewStub(server.target());
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = OpenIdleChat(*stub, context);
 
-  REQUIRE(server.process->Signal(SIGTERM).ok());
-  auto shutting_down = server.process->WaitForStderrLineContaining(
-      "shutting down", absl::Now() + kProcessTimeout);
-  INFO(shutting_down.status().ToString());
-  REQUIRE(shutting_down.ok());
-  CHECK(absl::StrContains(*shutting_down, "1 calls in flight"));
+    REQUIRE(server.process->Signal(SIGTERM).ok());
+    // Finish the call only once the server is shutting down.
+    auto shutting_down = server.process->WaitForStderrLineContaining(
+        "shutting down", absl::Now() + kProcessTimeout);
+    INFO(shutting_down.status().ToString());
+    REQUIRE(shutting_down.ok());
+    CHECK(absl::StrContains(*shutting_down, "1 calls in flight"));
 
-  CHECK(stream->WritesDone());
-  const grpc::Status status = stream->Finish();
+    CHECK(stream->WritesDone());
+    status = stream->Finish();
+  }  // The channel closes (see the first test case for why it matters).
   CAPTURE(status.error_code(), status.error_message());
   CHECK(status.ok());
 

@@ -2,22 +2,26 @@
 // against a real server started in this process on 127.0.0.1:0, compared
 // with the tutorial's output (tests/data/tutorial_expected.txt).
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <regex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
 #include "db_loader.h"
@@ -106,18 +110,25 @@ RunResult RunTutorial(const std::string& target,
   return result;
 }
 
+// "-------------- Name --------------" gives "Name".
+std::optional<std::string> SectionHeader(absl::string_view line) {
+  constexpr absl::string_view kRule = "--------------";
+  if (!absl::ConsumePrefix(&line, absl::StrCat(kRule, " ")) ||
+      !absl::ConsumeSuffix(&line, absl::StrCat(" ", kRule)) || line.empty()) {
+    return std::nullopt;
+  }
+  return std::string(line);
+}
+
 Sections SplitSections(const std::string& text) {
-  static const std::regex kHeader("-------------- (\\w+) --------------");
   Sections sections;
   std::string current;  // Lines before any header land under "".
   for (absl::string_view piece : absl::StrSplit(text, '\n')) {
-    std::string line(piece);
-    std::smatch match;
-    if (std::regex_match(line, match, kHeader)) {
-      current = match[1];
+    if (std::optional<std::string> header = SectionHeader(piece)) {
+      current = *header;
       sections[current];  // An empty section still shows up.
     } else {
-      sections[current].push_back(std::move(line));
+      sections[current].emplace_back(piece);
     }
   }
   // The text ends with a newline, which leaves one empty piece.
@@ -126,6 +137,27 @@ Sections SplitSections(const std::string& text) {
   }
   if (sections[""].empty()) sections.erase("");
   return sections;
+}
+
+std::string CoordinatesText(const GeoPoint& point) {
+  return absl::StrCat("latitude: ", point.latitude,
+                      ", longitude: ", point.longitude);
+}
+
+// Parses exactly "latitude: A, longitude: B" (as the tutorial prints it).
+std::optional<GeoPoint> ParseCoordinates(absl::string_view text) {
+  const absl::string_view original = text;
+  if (!absl::ConsumePrefix(&text, "latitude: ")) return std::nullopt;
+  const size_t comma = text.find(", longitude: ");
+  if (comma == absl::string_view::npos) return std::nullopt;
+  GeoPoint point;
+  if (!absl::SimpleAtoi(text.substr(0, comma), &point.latitude) ||
+      !absl::SimpleAtoi(text.substr(comma + 13), &point.longitude)) {
+    return std::nullopt;
+  }
+  // No stray spaces or signs: the text must be what the tutorial prints.
+  if (CoordinatesText(point) != original) return std::nullopt;
+  return point;
 }
 
 std::vector<std::string> KeysOf(const Sections& sections) {
@@ -168,20 +200,20 @@ struct ChatNote {
 };
 
 std::string NoteText(const ChatNote& note) {
-  return absl::StrCat(note.message, " at latitude: ", note.location.latitude,
-                      ", longitude: ", note.location.longitude);
+  return absl::StrCat(note.message, " at ", CoordinatesText(note.location));
 }
 
 // The notes the tutorial sends, read back from its "Sending ..." lines.
 std::vector<ChatNote> TutorialNotes() {
-  static const std::regex kSending(
-      "Sending (.*) at latitude: (-?\\d+), longitude: (-?\\d+)");
   const Lines chat = ExpectedSections()["RouteChat"];
   std::vector<ChatNote> notes;
-  for (const std::string& line : chat) {
-    std::smatch match;
-    if (!std::regex_match(line, match, kSending)) continue;
-    notes.push_back({match[1], {std::stoi(match[2]), std::stoi(match[3])}});
+  for (absl::string_view line : chat) {
+    if (!absl::ConsumePrefix(&line, "Sending ")) continue;
+    const size_t at = line.rfind(" at latitude: ");
+    REQUIRE(at != absl::string_view::npos);
+    std::optional<GeoPoint> location = ParseCoordinates(line.substr(at + 4));
+    REQUIRE(location.has_value());
+    notes.push_back({std::string(line.substr(0, at)), *location});
   }
   REQUIRE(notes.size() == 5);
   return notes;
@@ -250,14 +282,14 @@ TEST_CASE(
     stored.insert({feature.location.latitude, feature.location.longitude});
   }
 
-  static const std::regex kVisiting(
-      "Visiting point latitude: (-?\\d+), longitude: (-?\\d+)");
   std::vector<GeoPoint> points;
   for (size_t i = 0; i < 10; ++i) {
     INFO("line " << i << ": '" << lines[i] << "'");
-    std::smatch match;
-    REQUIRE(std::regex_match(lines[i], match, kVisiting));
-    const GeoPoint point{std::stoi(match[1]), std::stoi(match[2])};
+    absl::string_view line = lines[i];
+    REQUIRE(absl::ConsumePrefix(&line, "Visiting point "));
+    std::optional<GeoPoint> parsed = ParseCoordinates(line);
+    REQUIRE(parsed.has_value());
+    const GeoPoint point = *parsed;
     CHECK(stored.count({point.latitude, point.longitude}) == 1);
     points.push_back(point);
   }
@@ -270,7 +302,11 @@ TEST_CASE(
   CHECK(lines[11] == "Passed 10 features ");
   CHECK(lines[12] ==
         absl::StrCat("Travelled ", static_cast<int64_t>(meters), " meters "));
-  CHECK(std::regex_match(lines[13], std::regex("It took \\d+ seconds ")));
+  absl::string_view seconds = lines[13];
+  INFO("line 13: '" << lines[13] << "'");
+  CHECK((absl::ConsumePrefix(&seconds, "It took ") &&
+         absl::ConsumeSuffix(&seconds, " seconds ") && !seconds.empty() &&
+         std::all_of(seconds.begin(), seconds.end(), absl::ascii_isdigit)));
 }
 
 TEST_CASE(

@@ -1,0 +1,81 @@
+#ifndef ROUTEGUIDE_CLIENT_LOAD_OPTIONS_H_
+#define ROUTEGUIDE_CLIENT_LOAD_OPTIONS_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace routeguide {
+
+// The four RPC kinds, in the order reports list them.
+enum class CallKind { kGetFeature, kListFeatures, kRecordRoute, kRouteChat };
+inline constexpr int kNumCallKinds = 4;
+inline constexpr std::array<const char*, kNumCallKinds> kCallKindNames = {
+    "get", "list", "record", "chat"};
+
+enum class Arrival { kClosedLoop, kUniform, kPoisson };
+
+struct LoadOptions {
+  std::string target = "localhost:50051";
+  int threads = 1;   // Completion queues, one poller thread each.
+  int channels = 0;  // Separate HTTP/2 connections; 0 for one per thread.
+  // Relative weights of the kinds; a kind at 0 is not sent.
+  std::array<double, kNumCallKinds> mix = {70, 10, 10, 10};
+
+  // Closed loop: this many calls in flight, each replaced when it ends.
+  int concurrency = 64;
+  // Open loop when > 0: call starts per second, on `arrival`'s schedule.
+  double rps = 0;
+  Arrival arrival = Arrival::kClosedLoop;
+  // Open loop: starts wait (and so show up late) above this many in flight.
+  int max_in_flight = 10000;
+
+  absl::Duration duration = absl::Seconds(30);
+  int64_t requests = 0;  // When > 0, ends the run after this many calls.
+  absl::Duration warmup = absl::ZeroDuration();
+
+  // Shapes of the work.
+  double hit_ratio = 0.9;            // GetFeature/RecordRoute: stored points.
+  double rect_degrees = 0.5;         // ListFeatures: side of the rectangle.
+  int route_points = 10;             // RecordRoute: points per call.
+  int chat_notes = 10;               // RouteChat: notes per call...
+  int chat_locations = 5;            // ...spread over this many locations.
+
+  absl::Duration deadline = absl::Seconds(10);
+  std::vector<std::pair<std::string, std::string>> metadata;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  uint64_t seed = 1;
+  double max_error_rate = 0;
+  std::string json_path;
+  std::string html_path;
+  bool progress = false;  // One live line on stderr, about once a second.
+};
+
+// "get:70,list:10,record:10,chat:10"; kinds left out weigh 0.
+absl::StatusOr<std::array<double, kNumCallKinds>> ParseMix(
+    absl::string_view text);
+
+// "key:value".
+absl::StatusOr<std::pair<std::string, std::string>> ParseMetadata(
+    absl::string_view text);
+
+// "uniform" or "poisson".
+absl::StatusOr<Arrival> ParseArrival(absl::string_view text);
+
+// Checks ranges and combinations; INVALID_ARGUMENT says which flag is wrong.
+absl::Status ValidateLoadOptions(const LoadOptions& options);
+
+// The gRPC target for --target: one address or URI as given; a comma list
+// of IP literals (localhost counts as 127.0.0.1) as an ipv4:/ipv6: URI that
+// gRPC's round_robin policy spreads calls over.
+absl::StatusOr<std::string> ChannelTarget(absl::string_view target);
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_CLIENT_LOAD_OPTIONS_H_

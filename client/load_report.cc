@@ -1,0 +1,366 @@
+#include "load_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace routeguide {
+namespace {
+
+constexpr std::array<const char*, kNumStatusCodes> kCodeNames = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+
+// The percentiles every latency is reported at.
+constexpr std::array<double, 4> kPercentiles = {50, 90, 99, 99.9};
+
+std::string Latency(uint64_t nanos) {
+  if (nanos < 1000) return absl::StrFormat("%dns", nanos);
+  if (nanos < 1000000) return absl::StrFormat("%.1fus", nanos / 1e3);
+  if (nanos < 1000000000) return absl::StrFormat("%.2fms", nanos / 1e6);
+  return absl::StrFormat("%.2fs", nanos / 1e9);
+}
+
+std::string MixText(const LoadOptions& o) {
+  std::vector<std::string> parts;
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    parts.push_back(absl::StrCat(kCallKindNames[k], ":", o.mix[k]));
+  }
+  return absl::StrJoin(parts, ",");
+}
+
+double PerSecond(uint64_t n, const LoadReport& r) {
+  const double seconds = absl::ToDoubleSeconds(r.measured);
+  return seconds <= 0 ? 0 : static_cast<double>(n) / seconds;
+}
+
+std::string LoadShape(const LoadOptions& o) {
+  if (o.rps > 0) {
+    return absl::StrFormat("open loop %.0f calls/s (%s)", o.rps,
+                           o.arrival == Arrival::kPoisson ? "poisson" : "uniform");
+  }
+  return absl::StrFormat("closed loop, %d in flight", o.concurrency);
+}
+
+std::string PercentileRow(const Histogram& h) {
+  std::string row;
+  for (double p : kPercentiles) {
+    absl::StrAppendFormat(&row, " %9s", Latency(h.Percentile(p)));
+  }
+  absl::StrAppendFormat(&row, " %9s", Latency(h.max()));
+  return row;
+}
+
+nlohmann::json LatencyJson(const Histogram& h) {
+  nlohmann::json j;
+  j["count"] = h.count();
+  j["mean"] = h.mean();
+  j["p50"] = h.Percentile(50);
+  j["p90"] = h.Percentile(90);
+  j["p99"] = h.Percentile(99);
+  j["p99_9"] = h.Percentile(99.9);
+  j["max"] = h.max();
+  return j;
+}
+
+nlohmann::json KindJson(const KindStats& s, const LoadReport& r) {
+  nlohmann::json j;
+  j["started"] = s.started;
+  j["completed"] = s.completed();
+  j["ok"] = s.ok;
+  j["wrong_answer"] = s.wrong_answer;
+  j["failed"] = s.failed();
+  nlohmann::json by_code = nlohmann::json::object();
+  for (int c = 1; c < kNumStatusCodes; ++c) {
+    if (s.failed_by_code[c] > 0) by_code[kCodeNames[c]] = s.failed_by_code[c];
+  }
+  j["failed_by_code"] = by_code;
+  j["calls_per_second"] = PerSecond(s.completed(), r);
+  j["messages_sent"] = s.messages_sent;
+  j["messages_received"] = s.messages_received;
+  j["messages_sent_per_second"] = PerSecond(s.messages_sent, r);
+  j["messages_received_per_second"] = PerSecond(s.messages_received, r);
+  j["latency_ns"] = LatencyJson(s.latency);
+  if (s.first_message.count() > 0) {
+    j["first_message_latency_ns"] = LatencyJson(s.first_message);
+  }
+  if (s.reply.count() > 0) j["reply_latency_ns"] = LatencyJson(s.reply);
+  return j;
+}
+
+std::string Escape(absl::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A line chart as inline SVG. Each series is a list of (x, y) in data
+// units; x may be drawn on a log scale of "nines" (percentiles).
+struct Series {
+  std::string name;
+  std::string color;
+  std::vector<std::pair<double, double>> points;
+};
+
+std::string SvgChart(const std::string& title, const std::string& x_label,
+                     const std::string& y_label, const std::vector<Series>& series,
+                     const std::vector<std::pair<double, std::string>>& x_ticks) {
+  constexpr double kWidth = 720, kHeight = 360, kLeft = 70, kRight = 20,
+                   kTop = 40, kBottom = 50;
+  double x_min = 1e300, x_max = -1e300, y_max = 0;
+  for (const Series& s : series) {
+    for (const auto& [x, y] : s.points) {
+      x_min = std::min(x_min, x);
+      x_max = std::max(x_max, x);
+      y_max = std::max(y_max, y);
+    }
+  }
+  for (const auto& tick : x_ticks) {
+    x_min = std::min(x_min, tick.first);
+    x_max = std::max(x_max, tick.first);
+  }
+  if (x_max <= x_min) x_max = x_min + 1;
+  if (y_max <= 0) y_max = 1;
+  const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
+  auto px = [&](double x) { return kLeft + (x - x_min) / (x_max - x_min) * plot_w; };
+  auto py = [&](double y) { return kTop + plot_h - y / (y_max * 1.05) * plot_h; };
+
+  std::string svg = absl::StrFormat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<text x=\"%.0f\" y=\"20\" font-size=\"15\" font-weight=\"bold\">%s</text>\n"
+      "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
+      "stroke=\"#999\"/>\n",
+      kWidth, kHeight, kLeft, Escape(title), kLeft, kTop, plot_w, plot_h);
+  for (int i = 0; i <= 4; ++i) {
+    const double y = y_max * 1.05 * i / 4;
+    absl::StrAppendFormat(&svg,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                          "stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" "
+                          "text-anchor=\"end\">%.4g</text>\n",
+                          kLeft, py(y), kLeft + plot_w, py(y), kLeft - 6, py(y) + 4, y);
+  }
+  for (const auto& [x, label] : x_ticks) {
+    absl::StrAppendFormat(&svg,
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
+                          px(x), kTop + plot_h + 16, Escape(label));
+  }
+  absl::StrAppendFormat(&svg,
+                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
+                        "<text x=\"14\" y=\"%.1f\" transform=\"rotate(-90 14 %.1f)\" "
+                        "text-anchor=\"middle\">%s</text>\n",
+                        kLeft + plot_w / 2, kHeight - 8, Escape(x_label),
+                        kTop + plot_h / 2, kTop + plot_h / 2, Escape(y_label));
+  double legend_x = kLeft + 10;
+  for (const Series& s : series) {
+    if (s.points.empty()) continue;
+    std::string path;
+    for (const auto& [x, y] : s.points) {
+      absl::StrAppendFormat(&path, "%s%.1f,%.1f ", path.empty() ? "M" : "L", px(x), py(y));
+    }
+    absl::StrAppendFormat(&svg,
+                          "<path d=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n"
+                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+                          path, s.color, legend_x, kTop + 8, s.color, legend_x + 16,
+                          kTop + 18, Escape(s.name));
+    legend_x += 30 + 8 * s.name.size();
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+}  // namespace
+
+std::string FormatReportTable(const LoadReport& r) {
+  const LoadOptions& o = r.options;
+  std::string out = absl::StrFormat(
+      "target %s (%s), %d threads, %d channels, %s, mix %s\n"
+      "measured %s%s; %d features known to the server%s\n\n",
+      o.target, r.channel_target, o.threads, o.channels > 0 ? o.channels : o.threads,
+      LoadShape(o), MixText(o), absl::FormatDuration(absl::Trunc(r.measured, absl::Milliseconds(1))),
+      o.warmup > absl::ZeroDuration()
+          ? absl::StrCat(" after ", absl::FormatDuration(o.warmup), " of warm-up")
+          : "",
+      r.features_known, r.interrupted ? "; interrupted (Ctrl-C)" : "");
+  absl::StrAppendFormat(&out, "%-7s %9s %9s %6s %7s %10s %10s %10s %9s %9s %9s %9s %9s\n",
+                        "kind", "started", "ok", "wrong", "failed", "calls/s",
+                        "sent/s", "recv/s", "p50", "p90", "p99", "p99.9", "max");
+  auto row = [&](const char* name, const KindStats& s) {
+    absl::StrAppendFormat(&out, "%-7s %9d %9d %6d %7d %10.1f %10.1f %10.1f%s\n", name,
+                          s.started, s.ok, s.wrong_answer, s.failed(),
+                          PerSecond(s.completed(), r), PerSecond(s.messages_sent, r),
+                          PerSecond(s.messages_received, r), PercentileRow(s.latency));
+  };
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    if (o.mix[k] > 0) row(kCallKindNames[k], r.kinds[k]);
+  }
+  row("all", r.total);
+
+  const KindStats& list = r.kinds[static_cast<int>(CallKind::kListFeatures)];
+  const KindStats& chat = r.kinds[static_cast<int>(CallKind::kRouteChat)];
+  if (list.first_message.count() > 0 || chat.reply.count() > 0) {
+    absl::StrAppendFormat(&out, "\n%-44s %9s %9s %9s %9s %9s\n", "", "p50", "p90",
+                          "p99", "p99.9", "max");
+  }
+  if (list.first_message.count() > 0) {
+    absl::StrAppendFormat(&out, "%-44s%s\n", "list: call start to first feature",
+                          PercentileRow(list.first_message));
+  }
+  if (chat.reply.count() > 0) {
+    absl::StrAppendFormat(&out, "%-44s%s\n", "chat: note sent to the reply it triggers",
+                          PercentileRow(chat.reply));
+  }
+  std::vector<std::string> failures;
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    for (int c = 1; c < kNumStatusCodes; ++c) {
+      if (r.kinds[k].failed_by_code[c] > 0) {
+        failures.push_back(absl::StrCat(kCallKindNames[k], " ", kCodeNames[c], " ",
+                                        r.kinds[k].failed_by_code[c]));
+      }
+    }
+  }
+  if (!failures.empty()) {
+    absl::StrAppend(&out, "\nfailed: ", absl::StrJoin(failures, ", "), "\n");
+  }
+  if (r.total.wrong_answer > 0) {
+    absl::StrAppendFormat(&out, "wrong answers: %d (calls that succeeded with a wrong result)\n",
+                          r.total.wrong_answer);
+  }
+  if (o.rps > 0) {
+    absl::StrAppendFormat(&out, "\nstart lag against the schedule: p50 %s, p99 %s, max %s\n",
+                          Latency(r.start_lag.Percentile(50)),
+                          Latency(r.start_lag.Percentile(99)), Latency(r.start_lag.max()));
+    if (r.late_starts > 0) {
+      absl::StrAppendFormat(
+          &out,
+          "WARNING: %d calls started more than 1ms late: the client could not keep "
+          "its schedule (latencies still count from the scheduled start)\n",
+          r.late_starts);
+    }
+  }
+  absl::StrAppendFormat(&out, "\nerror rate %.4f%% (limit %.4f%%)\n", r.error_rate() * 100,
+                        o.max_error_rate * 100);
+  return out;
+}
+
+std::string FormatReportJson(const LoadReport& r) {
+  const LoadOptions& o = r.options;
+  nlohmann::json j;
+  j["schema"] = "routeguide.load.v1";
+  nlohmann::json settings;
+  settings["target"] = o.target;
+  settings["channel_target"] = r.channel_target;
+  settings["threads"] = o.threads;
+  settings["channels"] = o.channels > 0 ? o.channels : o.threads;
+  nlohmann::json mix;
+  for (int k = 0; k < kNumCallKinds; ++k) mix[kCallKindNames[k]] = o.mix[k];
+  settings["mix"] = mix;
+  settings["mode"] = o.rps > 0 ? "open" : "closed";
+  settings["concurrency"] = o.concurrency;
+  settings["rps"] = o.rps;
+  settings["arrival"] = o.arrival == Arrival::kPoisson ? "poisson" : "uniform";
+  settings["max_in_flight"] = o.max_in_flight;
+  settings["duration_seconds"] = absl::ToDoubleSeconds(o.duration);
+  settings["requests"] = o.requests;
+  settings["warmup_seconds"] = absl::ToDoubleSeconds(o.warmup);
+  settings["hit_ratio"] = o.hit_ratio;
+  settings["rect_degrees"] = o.rect_degrees;
+  settings["route_points"] = o.route_points;
+  settings["chat_notes"] = o.chat_notes;
+  settings["chat_locations"] = o.chat_locations;
+  settings["deadline_seconds"] = absl::ToDoubleSeconds(o.deadline);
+  nlohmann::json metadata = nlohmann::json::array();
+  for (const auto& [key, value] : o.metadata) metadata.push_back(key + ":" + value);
+  settings["metadata"] = metadata;
+  settings["seed"] = o.seed;
+  settings["max_error_rate"] = o.max_error_rate;
+  j["settings"] = settings;
+  j["started_at"] = absl::FormatTime(absl::RFC3339_full, r.started_at, absl::UTCTimeZone());
+  j["measured_seconds"] = absl::ToDoubleSeconds(r.measured);
+  j["features_known"] = r.features_known;
+  j["interrupted"] = r.interrupted;
+  nlohmann::json kinds;
+  for (int k = 0; k < kNumCallKinds; ++k) kinds[kCallKindNames[k]] = KindJson(r.kinds[k], r);
+  j["kinds"] = kinds;
+  j["total"] = KindJson(r.total, r);
+  j["error_rate"] = r.error_rate();
+  j["completions_per_second"] = r.completions_per_second;
+  if (o.rps > 0) {
+    nlohmann::json lag = LatencyJson(r.start_lag);
+    lag["late_starts"] = r.late_starts;
+    j["start_lag_ns"] = lag;
+  }
+  return j.dump(2) + "\n";
+}
+
+std::string FormatReportHtml(const LoadReport& r) {
+  static constexpr std::array<const char*, kNumCallKinds + 1> kColors = {
+      "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#444444"};
+  // Percentile curve: x is "nines", -log10(1 - p/100), so 90, 99, 99.9 and
+  // 99.99 are evenly spaced.
+  std::vector<Series> curves;
+  auto curve = [&](const std::string& name, const std::string& color,
+                   const Histogram& h) {
+    Series s{name, color, {}};
+    if (h.count() == 0) return s;
+    for (double nines = 0; nines <= 4.0001; nines += 0.05) {
+      const double p = 100 * (1 - std::pow(10, -nines));
+      s.points.emplace_back(nines, h.Percentile(p) / 1e6);
+    }
+    return s;
+  };
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    if (r.options.mix[k] > 0) {
+      curves.push_back(curve(kCallKindNames[k], kColors[k], r.kinds[k].latency));
+    }
+  }
+  curves.push_back(curve("all", kColors[kNumCallKinds], r.total.latency));
+  const std::vector<std::pair<double, std::string>> nines_ticks = {
+      {0, "p0"}, {1, "p90"}, {2, "p99"}, {3, "p99.9"}, {4, "p99.99"}};
+
+  Series rate{"calls/s", kColors[0], {}};
+  for (size_t s = 0; s < r.completions_per_second.size(); ++s) {
+    rate.points.emplace_back(static_cast<double>(s) + 0.5,
+                             static_cast<double>(r.completions_per_second[s]));
+  }
+  std::vector<std::pair<double, std::string>> time_ticks;
+  const size_t seconds = r.completions_per_second.size();
+  const size_t step = std::max<size_t>(1, seconds / 10);
+  for (size_t s = 0; s <= seconds; s += step) {
+    time_ticks.emplace_back(static_cast<double>(s), absl::StrCat(s, "s"));
+  }
+
+  std::string html =
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+      "<title>routeguide load report</title>\n<style>body{font-family:sans-serif;"
+      "margin:2em}pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style>"
+      "</head><body>\n<h1>routeguide load report</h1>\n";
+  absl::StrAppend(&html, "<pre>", Escape(FormatReportTable(r)), "</pre>\n");
+  absl::StrAppend(&html, SvgChart("Latency by percentile", "percentile",
+                                  "latency (ms)", curves, nines_ticks));
+  absl::StrAppend(&html, "<br>\n",
+                  SvgChart("Completed calls per second", "time since measuring began",
+                           "calls/s", {rate}, time_ticks));
+  html += "</body></html>\n";
+  return html;
+}
+
+}  // namespace routeguide

@@ -1,0 +1,448 @@
+"""Wire-compatibility tests between the C++ RouteGuide and gRPC Python.
+
+One case per run (--case):
+
+  python-client-cpp-server     routeguide-server on 127.0.0.1:0; the Python
+                               tutorial client runs against it; a Python
+                               GetFeature of an out-of-range point must get
+                               INVALID_ARGUMENT; SIGTERM must end the server
+                               with exit code 0.
+  cpp-client-python-server     tutorial_server.py on 127.0.0.1:0;
+                               `routeguide-client tutorial --seed=1` runs
+                               against it.
+  python-client-python-server  the Python pair against each other, to check
+                               the reference implementation itself.
+
+Every client's output is compared with the tutorial's (--expected):
+GetFeature and ListFeatures line for line; RecordRoute's point and feature
+counts, and its distance against a haversine recomputed here from the
+points the client printed; RouteChat's Sending lines in order and Received
+lines in order (the two may interleave).
+
+Every child is stopped by its PID on every path, every wait is bounded, and
+only 127.0.0.1 is used. Exit code 0 when every check passed.
+"""
+
+import argparse
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON_CLIENT = os.path.join(HERE, "tutorial_client.py")
+PYTHON_SERVER = os.path.join(HERE, "tutorial_server.py")
+
+# Bounds every wait: a server becoming ready, a client run, a shutdown.
+WAIT_SECONDS = 30
+# After SIGKILL, how long reaping may take.
+REAP_SECONDS = 10
+
+CPP_PORT_LINE = re.compile(
+    r"RouteGuide server listening on 127\.0\.0\.1:0 \(port (\d+)\)")
+PYTHON_PORT_LINE = re.compile(r"^(\d+)\n", re.MULTILINE)
+HEADER = re.compile(r"^-------------- (\w+) --------------$")
+VISIT_LINE = re.compile(
+    r"^Visiting point latitude: (-?\d+), longitude: (-?\d+)$")
+TRAVELLED_LINE = re.compile(r"^Travelled (\d+) meters $")
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise CheckFailed(message)
+
+
+def log(message):
+    print(message, flush=True)
+
+
+# --- Child processes --------------------------------------------------------
+
+
+class Child:
+    """A long-running child whose stdout and stderr go to files."""
+
+    def __init__(self, name, argv, env, log_dir):
+        self.name = name
+        self.stdout_path = os.path.join(log_dir, name + ".stdout")
+        self.stderr_path = os.path.join(log_dir, name + ".stderr")
+        log("$ " + " ".join(argv))
+        with open(self.stdout_path, "wb") as out, \
+                open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                env=env)
+        self.pid = self.process.pid
+
+    def _read(self, path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_for_port(self, stream, pattern):
+        """Polls the child's stream for `pattern`; returns group 1 as int."""
+        path = self.stdout_path if stream == "stdout" else self.stderr_path
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            match = pattern.search(self._read(path))
+            if match:
+                return int(match.group(1))
+            code = self.process.poll()
+            check(code is None,
+                  "%s (pid %d) exited with %s before it served"
+                  % (self.name, self.pid, code))
+            check(time.monotonic() < deadline,
+                  "%s (pid %d) did not report its port within %d s"
+                  % (self.name, self.pid, WAIT_SECONDS))
+            time.sleep(0.05)
+
+    def terminate(self):
+        """SIGTERM, then the exit code (SIGKILL after WAIT_SECONDS)."""
+        if self.process.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise CheckFailed("%s (pid %d) still ran %d s after SIGTERM"
+                              % (self.name, self.pid, WAIT_SECONDS))
+
+    def kill(self):
+        """Makes sure the child is gone and reaped."""
+        if self.process.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=REAP_SECONDS)
+            except subprocess.TimeoutExpired:
+                log("warning: %s (pid %d) not reaped" % (self.name, self.pid))
+
+    def dump_logs(self):
+        for path in (self.stdout_path, self.stderr_path):
+            text = self._read(path)
+            if text:
+                log("---- %s ----\n%s" % (os.path.basename(path),
+                                          text.rstrip("\n")))
+
+
+def run_client(name, argv, env):
+    """Runs a client to completion (killed after WAIT_SECONDS)."""
+    log("$ " + " ".join(argv))
+    try:
+        # subprocess.run kills the child (by its PID) on timeout.
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                              capture_output=True, env=env,
+                              timeout=WAIT_SECONDS)
+    except subprocess.TimeoutExpired as timed_out:
+        raise CheckFailed("%s did not finish within %d s; stderr:\n%s"
+                          % (name, WAIT_SECONDS,
+                             (timed_out.stderr or b"").decode(
+                                 "utf-8", "replace")))
+    out = done.stdout.decode("utf-8", "replace")
+    err = done.stderr.decode("utf-8", "replace")
+    if err:
+        log("---- %s stderr ----\n%s" % (name, err.rstrip("\n")))
+    check(done.returncode == 0,
+          "%s exited with %d; stdout:\n%s" % (name, done.returncode, out))
+    return out
+
+
+# --- Comparing with the tutorial's output -----------------------------------
+
+
+def sections(text):
+    """Lines by the section header they follow ("GetFeature", ...)."""
+    result = {}
+    current = None
+    for line in text.split("\n"):
+        header = HEADER.match(line)
+        if header:
+            current = header.group(1)
+            check(current not in result, "section %s twice" % current)
+            result[current] = []
+        elif current is not None:
+            result[current].append(line)
+        else:
+            check(line == "", "output before the first section: %r" % line)
+    # The text ends in a newline: drop the empty string after it.
+    if current is not None and result[current][-1:] == [""]:
+        result[current].pop()
+    return result
+
+
+def check_lines_equal(what, actual, expected):
+    log("comparing %s: %d lines, expected %d"
+        % (what, len(actual), len(expected)))
+    for i, (got, want) in enumerate(zip(actual, expected)):
+        check(got == want, "%s line %d:\n  got      %r\n  expected %r"
+              % (what, i + 1, got, want))
+    if len(actual) > len(expected):
+        raise CheckFailed("%s: %d lines, expected %d; first extra: %r"
+                          % (what, len(actual), len(expected),
+                             actual[len(expected)]))
+    if len(actual) < len(expected):
+        raise CheckFailed("%s: %d lines, expected %d; first missing: %r"
+                          % (what, len(actual), len(expected),
+                             expected[len(actual)]))
+
+
+def haversine_meters(a, b):
+    """The tutorial's distance: great circle, earth radius 6371000 m."""
+    lat_a, lon_a = a[0] / 1e7, a[1] / 1e7
+    lat_b, lon_b = b[0] / 1e7, b[1] / 1e7
+    d_lat = math.radians(lat_b - lat_a)
+    d_lon = math.radians(lon_b - lon_a)
+    h = (math.sin(d_lat / 2) ** 2 + math.cos(math.radians(lat_a))
+         * math.cos(math.radians(lat_b)) * math.sin(d_lon / 2) ** 2)
+    return 6371000.0 * 2 * math.atan2(math.sqrt(h), math.sqrt(1 - h))
+
+
+def check_record_route(lines):
+    log("checking RecordRoute: %d lines" % len(lines))
+    visits = [VISIT_LINE.match(line) for line in lines[:10]]
+    check(len(lines) == 14 and all(visits),
+          "RecordRoute: expected 10 Visiting lines then 4 summary lines, "
+          "got:\n" + "\n".join(lines))
+    check(lines[10] == "Finished trip with 10 points ",
+          "RecordRoute: %r, expected 'Finished trip with 10 points '"
+          % lines[10])
+    check(lines[11] == "Passed 10 features ",
+          "RecordRoute: %r, expected 'Passed 10 features '" % lines[11])
+    travelled = TRAVELLED_LINE.match(lines[12])
+    check(travelled, "RecordRoute: %r is no 'Travelled N meters ' line"
+          % lines[12])
+    check(re.match(r"^It took \d+ seconds $", lines[13]),
+          "RecordRoute: %r is no 'It took N seconds ' line" % lines[13])
+    points = [(int(v.group(1)), int(v.group(2))) for v in visits]
+    want = sum(haversine_meters(a, b) for a, b in zip(points, points[1:]))
+    got = int(travelled.group(1))
+    log("RecordRoute distance: server says %d m, recomputed %.3f m"
+        % (got, want))
+    # The server truncates its own float sum; allow for rounding there.
+    check(abs(got - want) <= 2,
+          "RecordRoute: travelled %d m, the points give %.3f m" % (got, want))
+
+
+def check_route_chat(lines, expected):
+    def only(prefix, source):
+        return [line for line in source if line.startswith(prefix)]
+
+    log("checking RouteChat: %d lines" % len(lines))
+    others = [line for line in lines
+              if not line.startswith(("Sending ", "Received message "))]
+    check(not others, "RouteChat: unexpected lines %r" % others)
+    check_lines_equal("RouteChat Sending lines", only("Sending ", lines),
+                      only("Sending ", expected))
+    check_lines_equal("RouteChat Received lines",
+                      only("Received message ", lines),
+                      only("Received message ", expected))
+
+
+def check_tutorial_output(who, out, expected_text):
+    log("checking the output of %s" % who)
+    got = sections(out)
+    want = sections(expected_text)
+    order = ["GetFeature", "ListFeatures", "RecordRoute", "RouteChat"]
+    check(list(got) == order,
+          "%s: sections %s, expected %s" % (who, list(got), order))
+    check_lines_equal("GetFeature", got["GetFeature"], want["GetFeature"])
+    check_lines_equal("ListFeatures", got["ListFeatures"],
+                      want["ListFeatures"])
+    check_record_route(got["RecordRoute"])
+    check_route_chat(got["RouteChat"], want["RouteChat"])
+
+
+# --- Servers ----------------------------------------------------------------
+
+
+def start_cpp_server(args, env, log_dir):
+    server = Child("routeguide-server",
+                   [args.server, "--address=127.0.0.1:0", "--db=" + args.db,
+                    "--threads=2", "--grace=5s"],
+                   env, log_dir)
+    try:
+        port = server.wait_for_port("stderr", CPP_PORT_LINE)
+    except BaseException:
+        server.kill()
+        server.dump_logs()
+        raise
+    log("routeguide-server (pid %d) serves on 127.0.0.1:%d"
+        % (server.pid, port))
+    return server, port
+
+
+def start_python_server(args, env, log_dir):
+    server = Child("tutorial_server.py",
+                   [sys.executable, PYTHON_SERVER, "0", "--db=" + args.db],
+                   env, log_dir)
+    try:
+        port = server.wait_for_port("stdout", PYTHON_PORT_LINE)
+    except BaseException:
+        server.kill()
+        server.dump_logs()
+        raise
+    log("tutorial_server.py (pid %d) serves on 127.0.0.1:%d"
+        % (server.pid, port))
+    return server, port
+
+
+def python_client_argv(args, port):
+    return [sys.executable, PYTHON_CLIENT, "--target=127.0.0.1:%d" % port,
+            "--db=" + args.db, "--seed=1"]
+
+
+def cpp_client_argv(args, port):
+    return [args.client, "tutorial", "--target=127.0.0.1:%d" % port,
+            "--seed=1"]
+
+
+def check_out_of_range_rejected(port):
+    """GetFeature of latitude 900000001 must be INVALID_ARGUMENT."""
+    import grpc
+    import route_guide_pb2 as pb
+    import route_guide_pb2_grpc as pb_grpc
+
+    log("checking a Python GetFeature(latitude 900000001) gets "
+        "INVALID_ARGUMENT")
+    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+        stub = pb_grpc.RouteGuideStub(channel)
+        try:
+            feature = stub.GetFeature(
+                pb.Point(latitude=900000001, longitude=0),
+                timeout=WAIT_SECONDS)
+        except grpc.RpcError as error:
+            log("GetFeature failed with %s: %s"
+                % (error.code(), error.details()))
+            check(error.code() == grpc.StatusCode.INVALID_ARGUMENT,
+                  "GetFeature(latitude 900000001): %s, expected "
+                  "INVALID_ARGUMENT" % error.code())
+            return
+        raise CheckFailed("GetFeature(latitude 900000001) succeeded: %r"
+                          % feature)
+
+
+# --- Cases ------------------------------------------------------------------
+
+
+def case_python_client_cpp_server(args, env, log_dir, expected):
+    server, port = start_cpp_server(args, env, log_dir)
+    try:
+        out = run_client("tutorial_client.py", python_client_argv(args, port),
+                         env)
+        check_tutorial_output("tutorial_client.py -> routeguide-server",
+                              out, expected)
+        check_out_of_range_rejected(port)
+        log("stopping routeguide-server (pid %d) with SIGTERM" % server.pid)
+        code = server.terminate()
+        log("routeguide-server exited with %d" % code)
+        check(code == 0, "routeguide-server exited with %d after SIGTERM, "
+              "expected 0" % code)
+    except BaseException:
+        server.kill()
+        server.dump_logs()
+        raise
+    finally:
+        server.kill()
+
+
+def case_cpp_client_python_server(args, env, log_dir, expected):
+    server, port = start_python_server(args, env, log_dir)
+    try:
+        out = run_client("routeguide-client", cpp_client_argv(args, port),
+                         env)
+        check_tutorial_output("routeguide-client -> tutorial_server.py",
+                              out, expected)
+        log("stopping tutorial_server.py (pid %d) with SIGTERM" % server.pid)
+        code = server.terminate()
+        log("tutorial_server.py exited with %d" % code)
+        check(code == 0, "tutorial_server.py exited with %d after SIGTERM"
+              % code)
+    except BaseException:
+        server.kill()
+        server.dump_logs()
+        raise
+    finally:
+        server.kill()
+
+
+def case_python_client_python_server(args, env, log_dir, expected):
+    server, port = start_python_server(args, env, log_dir)
+    try:
+        out = run_client("tutorial_client.py", python_client_argv(args, port),
+                         env)
+        check_tutorial_output("tutorial_client.py -> tutorial_server.py",
+                              out, expected)
+        code = server.terminate()
+        check(code == 0, "tutorial_server.py exited with %d after SIGTERM"
+              % code)
+    except BaseException:
+        server.kill()
+        server.dump_logs()
+        raise
+    finally:
+        server.kill()
+
+
+CASES = {
+    "python-client-cpp-server": case_python_client_cpp_server,
+    "cpp-client-python-server": case_cpp_client_python_server,
+    "python-client-python-server": case_python_client_python_server,
+}
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", required=True, choices=sorted(CASES))
+    parser.add_argument("--generated-dir", required=True,
+                        help="where route_guide_pb2*.py are")
+    parser.add_argument("--server", required=True,
+                        help="the routeguide-server binary")
+    parser.add_argument("--client", required=True,
+                        help="the routeguide-client binary")
+    parser.add_argument("--db", required=True,
+                        help="feature database, tutorial JSON format")
+    parser.add_argument("--expected", required=True,
+                        help="the tutorial client's output")
+    args = parser.parse_args(argv)
+
+    for path in (args.server, args.client, args.db, args.expected,
+                 os.path.join(args.generated_dir, "route_guide_pb2.py"),
+                 os.path.join(args.generated_dir, "route_guide_pb2_grpc.py")):
+        check(os.path.isfile(path), "missing: %s" % path)
+    with open(args.expected, encoding="utf-8") as f:
+        expected = f.read()
+
+    sys.path.insert(0, args.generated_dir)
+    # Keep proxies out of a loopback test, here and in every child (gRPC
+    # reads these when a channel is created).
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                 "grpc_proxy"):
+        os.environ.pop(name, None)
+    os.environ["no_grpc_proxy"] = "*"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [args.generated_dir] + ([env["PYTHONPATH"]]
+                                if env.get("PYTHONPATH") else []))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+    with tempfile.TemporaryDirectory(prefix="routeguide-interop-") as logs:
+        CASES[args.case](args, env, logs, expected)
+    log("PASS: %s" % args.case)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except CheckFailed as failure:
+        print("FAIL: %s" % failure, flush=True)
+        sys.exit(1)
