@@ -1,4 +1,5 @@
 #include "load_generator.h"
+#include "load_schedule.h"
 
 #include <unistd.h>
 
@@ -77,12 +78,7 @@ class KnownFeatures {
 class LoadRun {
  public:
   LoadRun(const LoadOptions& options, const std::atomic<bool>& interrupt)
-      : options_(options), interrupt_(interrupt) {
-    double sum = 0;
-    for (int k = 0; k < kNumCallKinds; ++k) {
-      sum += options_.mix[k];
-      mix_cumulative_[k] = sum;
-    }
+      : options_(options), interrupt_(interrupt), kinds_(options.mix) {
     call_options_.deadline = options_.deadline;
     call_options_.metadata = options_.metadata;
   }
@@ -122,7 +118,6 @@ class LoadRun {
     }
     return true;
   }
-  CallKind PickKind(std::mt19937_64& random) const;
   Point RandomPoint(std::mt19937_64& random) const;
   Point PointToVisit(std::mt19937_64& random) const;
 
@@ -137,7 +132,7 @@ class LoadRun {
 
   const LoadOptions& options_;
   const std::atomic<bool>& interrupt_;
-  std::array<double, kNumCallKinds> mix_cumulative_{};
+  const KindPicker kinds_;
   CallOptions call_options_;
   std::string channel_target_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
@@ -208,20 +203,6 @@ absl::Status LoadRun::LearnFeatures() {
   return absl::OkStatus();
 }
 
-CallKind LoadRun::PickKind(std::mt19937_64& random) const {
-  std::uniform_real_distribution<double> pick(0, mix_cumulative_.back());
-  const double x = pick(random);
-  for (int k = 0; k < kNumCallKinds; ++k) {
-    if (x < mix_cumulative_[k] && options_.mix[k] > 0) {
-      return static_cast<CallKind>(k);
-    }
-  }
-  for (int k = kNumCallKinds - 1; k >= 0; --k) {
-    if (options_.mix[k] > 0) return static_cast<CallKind>(k);
-  }
-  return CallKind::kGetFeature;
-}
-
 Point LoadRun::RandomPoint(std::mt19937_64& random) const {
   std::uniform_int_distribution<int32_t> latitude(-kMaxLatitudeE7, kMaxLatitudeE7);
   std::uniform_int_distribution<int32_t> longitude(-kMaxLongitudeE7, kMaxLongitudeE7);
@@ -246,7 +227,7 @@ void LoadRun::StartCall(int queue, int channel, std::mt19937_64& random,
   const bool counted = scheduled >= measure_start_;
   if (counted) counted_starts_.fetch_add(1, std::memory_order_relaxed);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  const CallKind kind = PickKind(random);
+  const CallKind kind = kinds_.Pick(random);
   if (counted) {
     workers_[queue]->started[static_cast<int>(kind)].fetch_add(
         1, std::memory_order_relaxed);
@@ -505,7 +486,11 @@ void LoadRun::WatchProgress(const std::function<bool()>& finished) {
       stopping_.store(true, std::memory_order_relaxed);
     }
     const Clock::time_point now = Clock::now();
-    if (now >= end_) stopping_.store(true, std::memory_order_relaxed);
+    if (now >= end_ ||
+        (options_.requests > 0 &&
+         counted_starts_.load(std::memory_order_relaxed) >= options_.requests)) {
+      stopping_.store(true, std::memory_order_relaxed);
+    }
     if (!show || now < next_line) continue;
     uint64_t completed = 0, errors = 0;
     for (const auto& w : workers_) {
@@ -555,15 +540,11 @@ void LoadRun::RunOpenLoop() {
   // The pacer starts calls on schedule; this thread watches.
   std::thread pacer([this, &pacer_done] {
     std::mt19937_64 random(options_.seed);
-    std::exponential_distribution<double> gap(options_.rps);
-    const double uniform_gap = 1.0 / options_.rps;
-    double offset_seconds = 0;
+    ArrivalSchedule schedule(options_.arrival, options_.rps, random());
     for (uint64_t i = 0; MayStartAnother(); ++i) {
       const Clock::time_point scheduled =
           start_ + std::chrono::duration_cast<Clock::duration>(
-                       std::chrono::duration<double>(offset_seconds));
-      offset_seconds += options_.arrival == Arrival::kPoisson ? gap(random)
-                                                              : uniform_gap;
+                       std::chrono::duration<double>(schedule.Next()));
       if (scheduled >= end_) break;
       // Sleep most of the wait, spin the rest: sleeps overshoot.
       for (Clock::time_point now = Clock::now(); now < scheduled;

@@ -1,0 +1,67 @@
+#ifndef ROUTEGUIDE_CLIENT_LOAD_SCHEDULE_H_
+#define ROUTEGUIDE_CLIENT_LOAD_SCHEDULE_H_
+
+#include <array>
+#include <random>
+
+#include "load_options.h"
+
+namespace routeguide {
+
+// Draws call kinds in proportion to the mix's weights; a kind weighing 0 is
+// never drawn. The mix must have a positive weight.
+class KindPicker {
+ public:
+  explicit KindPicker(const std::array<double, kNumCallKinds>& mix) : mix_(mix) {
+    double sum = 0;
+    for (int k = 0; k < kNumCallKinds; ++k) {
+      sum += mix[k];
+      cumulative_[k] = sum;
+    }
+  }
+
+  CallKind Pick(std::mt19937_64& random) const {
+    std::uniform_real_distribution<double> draw(0, cumulative_.back());
+    const double x = draw(random);
+    for (int k = 0; k < kNumCallKinds; ++k) {
+      if (x < cumulative_[k] && mix_[k] > 0) return static_cast<CallKind>(k);
+    }
+    // x can only reach the sum by rounding: the last kind with weight.
+    for (int k = kNumCallKinds - 1; k > 0; --k) {
+      if (mix_[k] > 0) return static_cast<CallKind>(k);
+    }
+    return CallKind::kGetFeature;
+  }
+
+ private:
+  std::array<double, kNumCallKinds> mix_;
+  std::array<double, kNumCallKinds> cumulative_{};
+};
+
+// The open loop's start times, in seconds from the run's start: evenly
+// spaced at 1/rps, or a Poisson process of rate rps (exponential gaps).
+class ArrivalSchedule {
+ public:
+  ArrivalSchedule(Arrival arrival, double rps, uint64_t seed)
+      : poisson_(arrival == Arrival::kPoisson), rps_(rps), gap_(rps), random_(seed) {}
+
+  // The start time of the next call.
+  double Next() {
+    const double at = poisson_ ? offset_ : static_cast<double>(index_) / rps_;
+    ++index_;
+    if (poisson_) offset_ += gap_(random_);
+    return at;
+  }
+
+ private:
+  const bool poisson_;
+  const double rps_;
+  std::exponential_distribution<double> gap_;
+  std::mt19937_64 random_;
+  uint64_t index_ = 0;
+  double offset_ = 0;
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_CLIENT_LOAD_SCHEDULE_H_
