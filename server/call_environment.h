@@ -34,6 +34,7 @@ class CallRegistry {
     void Activate() {
       active_ = true;
       registry_.active_.fetch_add(1, std::memory_order_relaxed);
+      registry_.accepted_.fetch_add(1, std::memory_order_relaxed);
     }
     // The client cancelled the call or its deadline passed.
     void MarkCancelled() {
@@ -49,6 +50,8 @@ class CallRegistry {
   int64_t objects() const { return objects_.load(std::memory_order_acquire); }
   // Calls whose request arrived and whose object is not yet freed.
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
+  // Calls accepted since the server started.
+  int64_t accepted() const { return accepted_.load(std::memory_order_relaxed); }
   // Calls that ended cancelled (by the client, a deadline or shutdown).
   int64_t cancelled() const {
     return cancelled_.load(std::memory_order_relaxed);
@@ -75,6 +78,7 @@ class CallRegistry {
 
   std::atomic<int64_t> objects_{0};
   std::atomic<int64_t> active_{0};
+  std::atomic<int64_t> accepted_{0};
   std::atomic<int64_t> cancelled_{0};
 };
 

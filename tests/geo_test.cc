@@ -96,6 +96,10 @@ TEST_CASE("HaversineMeters stays finite and non-negative at the extremes",
         {{0, -900000000}, {0, 900000000}},
         {{900000000, 0}, {-900000000, 0}},
         {{450000000, 450000000}, {-450000000, -1350000000}},
+        // Pairs whose rounding pushes the haversine term just past 1.
+        {{-366679664, 103401116}, {366679664, -1696598884}},
+        {{2690509, -490177466}, {-2690509, 1309822534}},
+        {{-820000000, 96541533}, {820000000, -1703458467}},
     }));
     CAPTURE(a.latitude, a.longitude, b.latitude, b.longitude);
     const double d = HaversineMeters(a, b);

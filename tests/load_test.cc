@@ -271,6 +271,32 @@ TEST_CASE("A short mixed run completes every kind with checked answers",
   CHECK_THAT(html, !Catch::Contains("<script"));
 }
 
+TEST_CASE("A list of targets spreads calls round-robin over the servers",
+          "[load][run]") {
+  auto first = StartServer();
+  auto second = StartServer();
+  LoadOptions options;
+  options.target = "127.0.0.1:" + std::to_string(first->port()) + ",localhost:" +
+                   std::to_string(second->port());
+  options.mix = {1, 0, 0, 0};
+  options.requests = 400;
+  options.concurrency = 8;
+  std::atomic<bool> interrupt{false};
+  auto report = RunLoad(options, interrupt);
+  REQUIRE(report.ok());
+  CHECK(report->channel_target ==
+        "ipv4:127.0.0.1:" + std::to_string(first->port()) + ",127.0.0.1:" +
+            std::to_string(second->port()));
+  CHECK(report->total.ok == report->total.completed());
+  // Round robin: each server took about half (the first, also the one
+  // asked for the feature list, one call more).
+  const int64_t a = first->calls().accepted();
+  const int64_t b = second->calls().accepted();
+  INFO("first " << a << ", second " << b);
+  CHECK(a + b >= 400);
+  CHECK(std::abs(a - b) <= 40);
+}
+
 TEST_CASE("A closed port fails promptly with UNAVAILABLE", "[load][run]") {
   int port = 0;
   {

@@ -125,9 +125,8 @@ std::unique_ptr<grpc::ClientReaderWriter<RouteNote, RouteNote>> OpenIdleChat(
   return stream;
 }
 
-TEST_CASE(
-    "The server binary serves calls and exits 0 after SIGTERM or SIGINT",
-    "[process]") {
+TEST_CASE("The server binary serves calls and exits 0 after SIGTERM or SIGINT",
+          "[process]") {
   const int stop_signal = GENERATE(SIGTERM, SIGINT);
   const std::string signal_name = stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
   CAPTURE(signal_name);
@@ -159,8 +158,7 @@ TEST_CASE(
         health->Check(&health_context, request, &response);
     INFO(health_status.error_message());
     REQUIRE(health_status.ok());
-    CHECK(response.status() ==
-          grpc::health::v1::HealthCheckResponse::SERVING);
+    CHECK(response.status() == grpc::health::v1::HealthCheckResponse::SERVING);
     // The channel closes here. An idle sync channel reads from its socket
     // only when gRPC's backup poller runs (every 5 s), so one left open
     // would hold the server's shutdown until it saw the GOAWAY.
@@ -242,9 +240,9 @@ class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string name = absl::StrCat(
-        base != nullptr && *base != '\0' ? base : "/tmp",
-        "/routeguide_server_process_test.XXXXXX");
+    std::string name =
+        absl::StrCat(base != nullptr && *base != '\0' ? base : "/tmp",
+                     "/routeguide_server_process_test.XXXXXX");
     REQUIRE(mkdtemp(name.data()) != nullptr);
     path_ = name;
   }
@@ -285,9 +283,9 @@ TEST_CASE("The server binary exits 2 with a clear message on bad input",
     mentions = {db};
   }
   SECTION("a --db file that is not JSON") {
-    const std::string db = dir.Write(
-        "broken.json",
-        "[\n  {\"location\": {\"latitude\": 1, \"longitude\": 2}},\n  oops\n]\n");
+    const std::string db = dir.Write("broken.json",
+                                     "[\n  {\"location\": {\"latitude\": 1, "
+                                     "\"longitude\": 2}},\n  oops\n]\n");
     flags = {"--db=" + db};
     mentions = {db, "line"};
   }

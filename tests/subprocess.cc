@@ -80,12 +80,12 @@ class SpawnSetup {
     int rc = posix_spawn_file_actions_addopen(&actions_, STDIN_FILENO,
                                               "/dev/null", O_RDONLY, 0);
     if (rc == 0) {
-      rc = posix_spawn_file_actions_adddup2(&actions_, stdout_fd,
-                                            STDOUT_FILENO);
+      rc =
+          posix_spawn_file_actions_adddup2(&actions_, stdout_fd, STDOUT_FILENO);
     }
     if (rc == 0) {
-      rc = posix_spawn_file_actions_adddup2(&actions_, stderr_fd,
-                                            STDERR_FILENO);
+      rc =
+          posix_spawn_file_actions_adddup2(&actions_, stderr_fd, STDERR_FILENO);
     }
     sigset_t none;
     sigemptyset(&none);
@@ -161,8 +161,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   for (int fd : {stdout_pipe[0], stderr_pipe[0]}) {
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
-  return std::unique_ptr<Subprocess>(new Subprocess(
-      pid, OpenPidFd(pid), stdout_pipe[0], stderr_pipe[0]));
+  return std::unique_ptr<Subprocess>(
+      new Subprocess(pid, OpenPidFd(pid), stdout_pipe[0], stderr_pipe[0]));
 }
 
 Subprocess::Subprocess(pid_t pid, int pidfd, int stdout_fd, int stderr_fd)
@@ -223,10 +223,10 @@ bool Subprocess::PumpOnce(absl::Time deadline) {
   const bool last_round = remaining <= absl::ZeroDuration();
   absl::Duration slice = std::min(remaining, kMaxPollSlice);
   if (tick_for_exit) slice = std::min(slice, kReapTick);
-  const int timeout_ms =
-      last_round ? 0
-                 : static_cast<int>(absl::ToInt64Milliseconds(
-                       absl::Ceil(slice, absl::Milliseconds(1))));
+  const int timeout_ms = last_round
+                             ? 0
+                             : static_cast<int>(absl::ToInt64Milliseconds(
+                                   absl::Ceil(slice, absl::Milliseconds(1))));
 
   const int ready = poll(fds.data(), count, timeout_ms);
   if (ready < 0 && errno != EINTR) return false;
@@ -270,9 +270,8 @@ absl::StatusOr<std::string> Subprocess::WaitForLine(
         pipe.scanned = pipe.text.size();
         if (matches(line)) return line;
       }
-      return absl::FailedPreconditionError(
-          absl::StrCat(name, " ended before a matching line; it had:\n",
-                       pipe.text));
+      return absl::FailedPreconditionError(absl::StrCat(
+          name, " ended before a matching line; it had:\n", pipe.text));
     }
     if (expired) {
       return absl::DeadlineExceededError(
@@ -298,8 +297,7 @@ absl::Status Subprocess::Signal(int signal_number) {
   }
   // The PID cannot have been reused: the child is not reaped yet.
   if (kill(pid_, signal_number) != 0) {
-    return absl::InternalError(absl::StrCat("kill(", pid_, ", ",
-                                            signal_number,
+    return absl::InternalError(absl::StrCat("kill(", pid_, ", ", signal_number,
                                             "): ", ErrnoText(errno)));
   }
   return absl::OkStatus();
@@ -314,7 +312,8 @@ absl::StatusOr<ExitStatus> Subprocess::Wait(absl::Duration timeout) {
     if (reaped_ && pipes_closed) return exit_status_;
     if (expired) {
       return absl::DeadlineExceededError(absl::StrCat(
-          "process ", pid_, reaped_ ? " exited but left a pipe open" : " still running",
+          "process ", pid_,
+          reaped_ ? " exited but left a pipe open" : " still running",
           " after ", absl::FormatDuration(timeout), "; stderr so far:\n",
           stderr_text()));
     }
@@ -328,9 +327,9 @@ absl::StatusOr<RunResult> Run(const std::vector<std::string>& argv,
   if (!child.ok()) return child.status();
   auto exit = (*child)->Wait(timeout);
   if (!exit.ok()) {
-    return absl::DeadlineExceededError(
-        absl::StrCat(exit.status().message(), "\nstdout so far:\n",
-                     (*child)->stdout_text()));
+    return absl::DeadlineExceededError(absl::StrCat(exit.status().message(),
+                                                    "\nstdout so far:\n",
+                                                    (*child)->stdout_text()));
   }
   return RunResult{*exit, (*child)->stdout_text(), (*child)->stderr_text()};
 }

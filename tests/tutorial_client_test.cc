@@ -174,10 +174,9 @@ Sections ExpectedSections() {
 Sections ActualSections(const RunResult& run) {
   Sections sections = SplitSections(run.stdout_text);
   INFO("client stdout:\n" << run.stdout_text);
-  REQUIRE(KeysOf(sections) == std::vector<std::string>{"GetFeature",
-                                                        "ListFeatures",
-                                                        "RecordRoute",
-                                                        "RouteChat"});
+  REQUIRE(KeysOf(sections) ==
+          std::vector<std::string>{"GetFeature", "ListFeatures", "RecordRoute",
+                                   "RouteChat"});
   return sections;
 }
 
