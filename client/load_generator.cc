@@ -163,6 +163,9 @@ absl::Status LoadRun::Connect() {
     args.SetLoadBalancingPolicyName("round_robin");
     // Separate pools keep the channels on separate connections.
     args.SetInt("grpc.use_local_subchannel_pool", 1);
+    // A load generator must not retry behind the caller's back, and the
+    // retry machinery costs client CPU on every call.
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     auto channel = grpc::CreateCustomChannel(
         channel_target_, grpc::InsecureChannelCredentials(), args);
     if (!channel->WaitForConnected(deadline)) {
