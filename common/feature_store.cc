@@ -104,16 +104,6 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
           : lat_cells * lon_cells;
 
   std::vector<std::pair<uint64_t, FeatureRecord>> found;
-  auto collect_cell = [&](const Stripe& stripe,
-                          const std::vector<uint32_t>& indexes)
-                          ABSL_SHARED_LOCKS_REQUIRED(stripe.mu) {
-    for (uint32_t index : indexes) {
-      const StoredFeature& stored = stripe.features[index];
-      if (rect.Contains(stored.feature.location)) {
-        found.emplace_back(stored.sequence, stored.feature);
-      }
-    }
-  };
 
   if (covered > occupied_cells_.load(std::memory_order_relaxed)) {
     // A large rectangle: walking the occupied cells is cheaper than walking
@@ -127,7 +117,7 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
             cell_lon > lon_hi) {
           continue;
         }
-        collect_cell(stripe, indexes);
+        CollectLocked(stripe, indexes, rect, found);
       }
     }
   } else {
@@ -146,7 +136,9 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
       absl::ReaderMutexLock lock(&stripe.mu);
       for (; i < cells.size() && &stripes_[cells[i].first] == &stripe; ++i) {
         auto it = stripe.by_cell.find(cells[i].second);
-        if (it != stripe.by_cell.end()) collect_cell(stripe, it->second);
+        if (it != stripe.by_cell.end()) {
+          CollectLocked(stripe, it->second, rect, found);
+        }
       }
     }
   }
@@ -158,6 +150,17 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
   result.reserve(found.size());
   for (auto& entry : found) result.push_back(std::move(entry.second));
   return result;
+}
+
+void FeatureStore::CollectLocked(
+    const Stripe& stripe, const std::vector<uint32_t>& indexes,
+    const GeoRect& rect, std::vector<std::pair<uint64_t, FeatureRecord>>& found) {
+  for (uint32_t index : indexes) {
+    const StoredFeature& stored = stripe.features[index];
+    if (rect.Contains(stored.feature.location)) {
+      found.emplace_back(stored.sequence, stored.feature);
+    }
+  }
 }
 
 std::vector<Note> FeatureStore::AddNote(Note note) {

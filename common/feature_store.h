@@ -137,6 +137,13 @@ class FeatureStore {
   Stripe& StripeOf(const GeoPoint& p);
   const Stripe& StripeOf(const GeoPoint& p) const;
 
+  // Appends the features at `indexes` that lie inside `rect`, with their
+  // sequence numbers.
+  static void CollectLocked(
+      const Stripe& stripe, const std::vector<uint32_t>& indexes,
+      const GeoRect& rect,
+      std::vector<std::pair<uint64_t, FeatureRecord>>& found)
+      ABSL_SHARED_LOCKS_REQUIRED(stripe.mu);
   // Drops the stripe's oldest note; false when it has none.
   static bool EvictOldestLocked(Stripe& stripe)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu);
