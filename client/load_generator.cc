@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -92,7 +91,7 @@ class LoadRun {
   struct Slot {
     int queue = 0;
     int channel = 0;
-    std::mt19937_64 random;
+    FastRandom random;
   };
 
   absl::Status Connect();
@@ -101,33 +100,26 @@ class LoadRun {
   void RunOpenLoop();
   void WatchProgress(const std::function<bool()>& finished);
 
-  // Starts one call of a kind drawn from the mix. `slot` is null in the
-  // open loop. Counted when scheduled at or after the warm-up's end.
-  void StartCall(int queue, int channel, std::mt19937_64& random,
+  // Starts one call of a kind drawn from the mix, unless the run is over or
+  // --requests are all taken; returns whether it did. `slot` is null in the
+  // open loop. A call is counted when scheduled inside the window.
+  bool StartCall(int queue, int channel, FastRandom& random,
                  Clock::time_point scheduled, Slot* slot);
   // Records a finished call and, in the closed loop, starts the next.
   void Finish(int queue, CallKind kind, bool counted,
               Clock::time_point scheduled, Outcome outcome,
               grpc::StatusCode code, uint64_t sent, uint64_t received,
               Slot* slot);
-  bool MayStartAnother() {
-    if (stopping_.load(std::memory_order_relaxed)) return false;
-    if (options_.requests > 0 &&
-        counted_starts_.load(std::memory_order_relaxed) >= options_.requests) {
-      return false;
-    }
-    return true;
-  }
-  Point RandomPoint(std::mt19937_64& random) const;
-  Point PointToVisit(std::mt19937_64& random) const;
+  Point RandomPoint(FastRandom& random) const;
+  Point PointToVisit(FastRandom& random) const;
 
-  void StartGetFeature(int queue, int channel, std::mt19937_64& random,
+  void StartGetFeature(int queue, int channel, FastRandom& random,
                        Clock::time_point scheduled, bool counted, Slot* slot);
-  void StartListFeatures(int queue, int channel, std::mt19937_64& random,
+  void StartListFeatures(int queue, int channel, FastRandom& random,
                          Clock::time_point scheduled, bool counted, Slot* slot);
-  void StartRecordRoute(int queue, int channel, std::mt19937_64& random,
+  void StartRecordRoute(int queue, int channel, FastRandom& random,
                         Clock::time_point scheduled, bool counted, Slot* slot);
-  void StartRouteChat(int queue, int channel, std::mt19937_64& random,
+  void StartRouteChat(int queue, int channel, FastRandom& random,
                       Clock::time_point scheduled, bool counted, Slot* slot);
 
   const LoadOptions& options_;
@@ -206,7 +198,7 @@ absl::Status LoadRun::LearnFeatures() {
   return absl::OkStatus();
 }
 
-Point LoadRun::RandomPoint(std::mt19937_64& random) const {
+Point LoadRun::RandomPoint(FastRandom& random) const {
   std::uniform_int_distribution<int32_t> latitude(-kMaxLatitudeE7, kMaxLatitudeE7);
   std::uniform_int_distribution<int32_t> longitude(-kMaxLongitudeE7, kMaxLongitudeE7);
   Point point;
@@ -216,7 +208,7 @@ Point LoadRun::RandomPoint(std::mt19937_64& random) const {
 }
 
 // A stored feature with probability --hit_ratio, else a random point.
-Point LoadRun::PointToVisit(std::mt19937_64& random) const {
+Point LoadRun::PointToVisit(FastRandom& random) const {
   std::bernoulli_distribution hit(options_.hit_ratio);
   if (known_.size() == 0 || !hit(random)) return RandomPoint(random);
   std::uniform_int_distribution<size_t> pick(0, known_.size() - 1);
@@ -225,10 +217,19 @@ Point LoadRun::PointToVisit(std::mt19937_64& random) const {
   return point;
 }
 
-void LoadRun::StartCall(int queue, int channel, std::mt19937_64& random,
+bool LoadRun::StartCall(int queue, int channel, FastRandom& random,
                         Clock::time_point scheduled, Slot* slot) {
+  if (stopping_.load(std::memory_order_relaxed) || scheduled >= end_) {
+    return false;
+  }
   const bool counted = scheduled >= measure_start_;
-  if (counted) counted_starts_.fetch_add(1, std::memory_order_relaxed);
+  // Take a place among --requests first: checking and then counting would
+  // let each thread slip one call past the limit.
+  if (counted && options_.requests > 0 &&
+      counted_starts_.fetch_add(1, std::memory_order_relaxed) >=
+          options_.requests) {
+    return false;
+  }
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   const CallKind kind = kinds_.Pick(random);
   if (counted) {
@@ -249,6 +250,7 @@ void LoadRun::StartCall(int queue, int channel, std::mt19937_64& random,
       StartRouteChat(queue, channel, random, scheduled, counted, slot);
       break;
   }
+  return true;
 }
 
 void LoadRun::Finish(int queue, CallKind kind, bool counted,
@@ -281,14 +283,14 @@ void LoadRun::Finish(int queue, CallKind kind, bool counted,
     worker.completed.fetch_add(1, std::memory_order_relaxed);
     if (outcome != Outcome::kOk) worker.errors.fetch_add(1, std::memory_order_relaxed);
   }
-  if (slot != nullptr && MayStartAnother()) {
+  if (slot != nullptr) {
     StartCall(slot->queue, slot->channel, slot->random, Clock::now(), slot);
   }
   // Last: once this reaches zero the run may tear everything down.
   in_flight_.fetch_sub(1, std::memory_order_release);
 }
 
-void LoadRun::StartGetFeature(int queue, int channel, std::mt19937_64& random,
+void LoadRun::StartGetFeature(int queue, int channel, FastRandom& random,
                               Clock::time_point scheduled, bool counted,
                               Slot* slot) {
   const Point point = PointToVisit(random);
@@ -311,7 +313,7 @@ void LoadRun::StartGetFeature(int queue, int channel, std::mt19937_64& random,
 }
 
 void LoadRun::StartListFeatures(int queue, int channel,
-                                std::mt19937_64& random,
+                                FastRandom& random,
                                 Clock::time_point scheduled, bool counted,
                                 Slot* slot) {
   // A square of --rect_degrees around a stored feature (or anywhere).
@@ -362,7 +364,7 @@ void LoadRun::StartListFeatures(int queue, int channel,
       });
 }
 
-void LoadRun::StartRecordRoute(int queue, int channel, std::mt19937_64& random,
+void LoadRun::StartRecordRoute(int queue, int channel, FastRandom& random,
                                Clock::time_point scheduled, bool counted,
                                Slot* slot) {
   std::vector<Point> points;
@@ -399,7 +401,7 @@ void LoadRun::StartRecordRoute(int queue, int channel, std::mt19937_64& random,
       });
 }
 
-void LoadRun::StartRouteChat(int queue, int channel, std::mt19937_64& random,
+void LoadRun::StartRouteChat(int queue, int channel, FastRandom& random,
                              Clock::time_point scheduled, bool counted,
                              Slot* slot) {
   // Each chat posts at locations of its own, so the replies it must get
@@ -492,7 +494,7 @@ void LoadRun::WatchProgress(const std::function<bool()>& finished) {
     if (now >= end_ ||
         (options_.requests > 0 &&
          counted_starts_.load(std::memory_order_relaxed) >= options_.requests)) {
-      stopping_.store(true, std::memory_order_relaxed);
+      stopping_.store(true, std::memory_order_relaxed);  // Closed loop: no restarts.
     }
     if (!show || now < next_line) continue;
     uint64_t completed = 0, errors = 0;
@@ -520,17 +522,19 @@ void LoadRun::WatchProgress(const std::function<bool()>& finished) {
 }
 
 void LoadRun::RunClosedLoop() {
-  std::mt19937_64 seeder(options_.seed);
+  FastRandom seeder(options_.seed);
   for (int i = 0; i < options_.concurrency; ++i) {
     auto slot = std::make_unique<Slot>();
     slot->queue = i % queues_->size();
     slot->channel = i % static_cast<int>(stubs_.size());
-    slot->random.seed(seeder());
+    slot->random = FastRandom(seeder());
     slots_.push_back(std::move(slot));
   }
   for (auto& slot : slots_) {
-    if (!MayStartAnother()) break;
-    StartCall(slot->queue, slot->channel, slot->random, Clock::now(), slot.get());
+    if (!StartCall(slot->queue, slot->channel, slot->random, Clock::now(),
+                   slot.get())) {
+      break;
+    }
   }
   WatchProgress([this] {
     return stopping_.load(std::memory_order_relaxed) &&
@@ -542,33 +546,33 @@ void LoadRun::RunOpenLoop() {
   std::atomic<bool> pacer_done{false};
   // The pacer starts calls on schedule; this thread watches.
   std::thread pacer([this, &pacer_done] {
-    std::mt19937_64 random(options_.seed);
+    FastRandom random(options_.seed);
     ArrivalSchedule schedule(options_.arrival, options_.rps, random());
-    for (uint64_t i = 0; MayStartAnother(); ++i) {
+    for (uint64_t i = 0; !stopping_.load(std::memory_order_relaxed); ++i) {
       const Clock::time_point scheduled =
           start_ + std::chrono::duration_cast<Clock::duration>(
                        std::chrono::duration<double>(schedule.Next()));
       if (scheduled >= end_) break;
-      // Sleep most of the wait, spin the rest: sleeps overshoot.
-      for (Clock::time_point now = Clock::now(); now < scheduled;
-           now = Clock::now()) {
-        if (scheduled - now > std::chrono::microseconds(200)) {
-          std::this_thread::sleep_for(scheduled - now -
-                                      std::chrono::microseconds(100));
-        }
+      // Sleep until the start time in short steps, so a stop is seen soon.
+      // A late wake-up is measured below as start lag.
+      while (!stopping_.load(std::memory_order_relaxed) && Clock::now() < scheduled) {
+        std::this_thread::sleep_until(
+            std::min(scheduled, Clock::now() + std::chrono::milliseconds(10)));
       }
       while (in_flight_.load(std::memory_order_relaxed) >= options_.max_in_flight &&
              !stopping_.load(std::memory_order_relaxed)) {
         std::this_thread::sleep_for(std::chrono::microseconds(50));
       }
-      if (stopping_.load(std::memory_order_relaxed)) break;
       const Clock::duration lag = Clock::now() - scheduled;
+      if (!StartCall(static_cast<int>(i % queues_->size()),
+                     static_cast<int>(i % stubs_.size()), random, scheduled,
+                     nullptr)) {
+        break;
+      }
       if (scheduled >= measure_start_) {
         start_lag_.Record(Nanos(lag));
         if (lag > std::chrono::milliseconds(1)) ++late_starts_;
       }
-      StartCall(static_cast<int>(i % queues_->size()),
-                static_cast<int>(i % stubs_.size()), random, scheduled, nullptr);
     }
     stopping_.store(true, std::memory_order_relaxed);
     pacer_done.store(true, std::memory_order_release);
@@ -584,7 +588,7 @@ absl::StatusOr<LoadReport> LoadRun::Run() {
   if (absl::Status valid = ValidateLoadOptions(options_); !valid.ok()) {
     return valid;
   }
-  queues_ = std::make_unique<ClientQueues>(options_.threads, options_.threads);
+  queues_ = std::make_unique<ClientQueues>(options_.threads);
   if (absl::Status s = Connect(); !s.ok()) return s;
   if (absl::Status s = LearnFeatures(); !s.ok()) return s;
 
@@ -608,7 +612,9 @@ absl::StatusOr<LoadReport> LoadRun::Run() {
   } else {
     RunClosedLoop();
   }
-  const Clock::time_point measure_end = std::min(Clock::now(), end_);
+  // Calls started inside the window and still running at its end are
+  // counted, so the window runs until the last of them has finished.
+  const Clock::time_point measure_end = Clock::now();
   queues_->Shutdown();
 
   LoadReport report;

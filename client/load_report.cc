@@ -122,7 +122,7 @@ struct Series {
 std::string SvgChart(const std::string& title, const std::string& x_label,
                      const std::string& y_label, const std::vector<Series>& series,
                      const std::vector<std::pair<double, std::string>>& x_ticks) {
-  constexpr double kWidth = 720, kHeight = 360, kLeft = 70, kRight = 20,
+  constexpr double kWidth = 720, kHeight = 360, kLeft = 80, kRight = 20,
                    kTop = 40, kBottom = 50;
   double x_min = 1e300, x_max = -1e300, y_max = 0;
   for (const Series& s : series) {
@@ -138,9 +138,17 @@ std::string SvgChart(const std::string& title, const std::string& x_label,
   }
   if (x_max <= x_min) x_max = x_min + 1;
   if (y_max <= 0) y_max = 1;
+  // Round the top up to a whole number of 1, 2 or 5 times a power of ten.
+  const double magnitude = std::pow(10, std::floor(std::log10(y_max / 4)));
+  double y_step = magnitude;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    y_step = m * magnitude;
+    if (y_step * 4 >= y_max) break;
+  }
+  const double y_top = y_step * 4;
   const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   auto px = [&](double x) { return kLeft + (x - x_min) / (x_max - x_min) * plot_w; };
-  auto py = [&](double y) { return kTop + plot_h - y / (y_max * 1.05) * plot_h; };
+  auto py = [&](double y) { return kTop + plot_h - y / y_top * plot_h; };
 
   std::string svg = absl::StrFormat(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
@@ -150,12 +158,14 @@ std::string SvgChart(const std::string& title, const std::string& x_label,
       "stroke=\"#999\"/>\n",
       kWidth, kHeight, kLeft, Escape(title), kLeft, kTop, plot_w, plot_h);
   for (int i = 0; i <= 4; ++i) {
-    const double y = y_max * 1.05 * i / 4;
+    const double y = y_step * i;
     absl::StrAppendFormat(&svg,
                           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                           "stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" "
-                          "text-anchor=\"end\">%.4g</text>\n",
-                          kLeft, py(y), kLeft + plot_w, py(y), kLeft - 6, py(y) + 4, y);
+                          "text-anchor=\"end\">%s</text>\n",
+                          kLeft, py(y), kLeft + plot_w, py(y), kLeft - 6, py(y) + 4,
+                          y_step >= 1 ? absl::StrFormat("%.0f", y)
+                                      : absl::StrFormat("%.3g", y));
   }
   for (const auto& [x, label] : x_ticks) {
     absl::StrAppendFormat(&svg,

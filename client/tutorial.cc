@@ -45,7 +45,7 @@ class Walkthrough {
   Walkthrough(const std::shared_ptr<grpc::Channel>& channel,
               const TutorialOptions& options, std::ostream& out)
       : stub_(RouteGuide::NewStub(channel)),
-        queues_(1, 1),
+        queues_(1),
         options_(options),
         out_(out) {}
 

@@ -60,7 +60,8 @@ class TaggedCall {
   // the posting call even returns.
   void* Post(Event event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ++pending_;
-    return &tags_[static_cast<size_t>(event)];
+    // Pollers cast the void* back to CompletionTag*: hand out exactly that.
+    return static_cast<CompletionTag*>(&tags_[static_cast<size_t>(event)]);
   }
 
   // Uncounts a posted tag that gRPC will never hand back. The one case: the

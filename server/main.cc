@@ -113,10 +113,10 @@ int Run(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-  const ShutdownReport report = (*server)->Shutdown();
+  (*server)->Shutdown();
   server->reset();
   spdlog::info("stopped");
-  return report.all_calls_freed ? 0 : 1;
+  return 0;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "route_guide_server.h"
 
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,9 +13,9 @@ namespace routeguide {
 namespace {
 
 // How long Shutdown waits, after gRPC has cancelled what was left, for the
-// call objects to see their last completions. Cancelled operations
-// complete at once, so this is only a backstop against a stuck call.
-constexpr absl::Duration kFreeCallsTimeout = absl::Seconds(10);
+// call objects to see their last completions. Cancelled operations complete
+// at once, so this only catches a call that is stuck by a bug.
+constexpr absl::Duration kFreeCallsTimeout = absl::Seconds(30);
 
 }  // namespace
 
@@ -101,11 +102,16 @@ ShutdownReport RouteGuideServer::Shutdown() {
   server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.grace));
   // A call may still post its last operations (Finish after a failed read)
   // until it is freed; only then may the queues shut down.
-  report_.all_calls_freed = registry_.AwaitNoObjects(kFreeCallsTimeout);
+  const bool all_freed = registry_.AwaitNoObjects(kFreeCallsTimeout);
   report_.calls_cancelled = registry_.cancelled() - cancelled_before;
-  if (!report_.all_calls_freed) {
-    spdlog::error("{} call objects still alive after shutdown",
-                  registry_.objects());
+  if (!all_freed) {
+    // Going on would shut queues down under a live call (which may still
+    // post to them) and free what it points to: a clear stop beats memory
+    // corruption.
+    spdlog::critical("{} call objects still alive {} after shutdown; aborting",
+                     registry_.objects(), absl::FormatDuration(kFreeCallsTimeout));
+    spdlog::shutdown();
+    std::abort();
   }
   for (auto& cq : queues_) cq->Shutdown();
   for (std::thread& poller : pollers_) poller.join();  // Each drains its queue.

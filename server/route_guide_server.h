@@ -30,8 +30,9 @@ struct ServerOptions {
 // What Shutdown saw, for the log and for tests.
 struct ShutdownReport {
   int64_t calls_in_flight = 0;  // When shutdown started.
-  int64_t calls_cancelled = 0;  // Of those, cut off after the grace period.
-  bool all_calls_freed = false;
+  // Calls that ended cancelled during shutdown: cut off when the grace
+  // period ended, or cancelled by their client or deadline before that.
+  int64_t calls_cancelled = 0;
 };
 
 // The RouteGuide (and health) service on gRPC's completion-queue API.

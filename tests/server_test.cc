@@ -432,7 +432,7 @@ TEST_CASE("64 calls of each kind at once all complete correctly",
           "[server][concurrency]") {
   TestServer test;
   constexpr int kCallsPerKind = 64;
-  ClientQueues queues(2, 2);
+  ClientQueues queues(2);
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<RouteGuide::Stub>> stubs;
   for (int i = 0; i < 4; ++i) {
@@ -579,7 +579,6 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
     const ShutdownReport report = test.server->Shutdown();
     CHECK(report.calls_in_flight == 1);
     CHECK(report.calls_cancelled == 1);
-    CHECK(report.all_calls_freed);
     CHECK(test.server->calls().objects() == 0);
     RouteNote reply;
     CHECK(!stream->Read(&reply));
@@ -604,7 +603,6 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
     CHECK(stream->Finish().ok());
     stopper.join();
     CHECK(report.calls_cancelled == 0);
-    CHECK(report.all_calls_freed);
     CHECK(test.server->calls().objects() == 0);
   }
   SECTION("pre-posted requests alone shut down at once and leave nothing") {
@@ -612,10 +610,9 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
     CHECK(test.server->calls().objects() > 0);
     const ShutdownReport report = test.server->Shutdown();
     CHECK(report.calls_in_flight == 0);
-    CHECK(report.all_calls_freed);
     CHECK(test.server->calls().objects() == 0);
     // Idempotent.
-    CHECK(test.server->Shutdown().all_calls_freed);
+    CHECK(test.server->Shutdown().calls_in_flight == 0);
   }
 }
 

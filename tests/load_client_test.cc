@@ -1,0 +1,161 @@
+// routeguide-client load as a user runs it: exit codes, reports on disk,
+// Ctrl-C.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "catch2/catch.hpp"
+#include "db_loader.h"
+#include "nlohmann/json.hpp"
+#include "route_guide_server.h"
+#include "subprocess.h"
+
+namespace routeguide {
+namespace {
+
+constexpr absl::Duration kClientTimeout = absl::Seconds(60);
+
+std::string ClientPath() {
+  const char* path = std::getenv("ROUTEGUIDE_CLIENT");
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+std::unique_ptr<RouteGuideServer> StartServer() {
+  auto store = std::make_shared<FeatureStore>();
+  AddFeatures(*DefaultFeatures(), *store);
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.threads = 2;
+  options.completion_queues = 2;
+  auto server = RouteGuideServer::Start(options, store);
+  REQUIRE(server.ok());
+  return *std::move(server);
+}
+
+testing::RunResult RunLoad(const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {ClientPath(), "load"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto result = testing::Run(argv, kClientTimeout);
+  INFO("running " << absl::StrJoin(argv, " "));
+  REQUIRE(result.ok());
+  return *std::move(result);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// A scratch directory, removed with its files.
+struct TempDir {
+  TempDir() {
+    char pattern[] = "/tmp/routeguide-load-XXXXXX";
+    REQUIRE(mkdtemp(pattern) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() {
+    for (const char* name : {"/report.json", "/report.html"}) {
+      unlink((path + name).c_str());
+    }
+    rmdir(path.c_str());
+  }
+  std::string path;
+};
+
+TEST_CASE("A load run prints a table, writes JSON and HTML, exits 0",
+          "[load][binary]") {
+  auto server = StartServer();
+  TempDir dir;
+  const auto result = RunLoad({
+      absl::StrCat("--target=127.0.0.1:", server->port()), "--requests=600",
+      "--concurrency=8", "--threads=2", "--metadata=x-test:1",
+      "--metadata=x-other:2", "--json=" + dir.path + "/report.json",
+      "--html=" + dir.path + "/report.html"});
+  INFO(result.stderr_text);
+  CHECK(result.exit.Exited(0));
+  for (const char* row : {"get ", "list ", "record ", "chat ", "all ", "p99.9"}) {
+    CHECK_THAT(result.stdout_text, Catch::Contains(row));
+  }
+  // Not a terminal: no progress line.
+  CHECK_THAT(result.stderr_text, !Catch::Contains("calls/s"));
+  const auto json = nlohmann::json::parse(ReadFile(dir.path + "/report.json"));
+  CHECK(json["total"]["ok"] == 600);
+  CHECK(json["settings"]["metadata"].size() == 2);
+  CHECK_THAT(ReadFile(dir.path + "/report.html"), Catch::Contains("<svg"));
+}
+
+TEST_CASE("Load exits 2 for bad flags and unreachable targets",
+          "[load][binary]") {
+  SECTION("bad flags") {
+    const std::vector<std::string> bad = GENERATE(
+        std::vector<std::string>{"--mix=get:x"},
+        std::vector<std::string>{"--mix=teleport:1"},
+        std::vector<std::string>{"--concurrency=0"},
+        std::vector<std::string>{"--arrival=bursty", "--rps=10"},
+        std::vector<std::string>{"--metadata=novalue"},
+        std::vector<std::string>{"--threads=abc"},
+        std::vector<std::string>{"--hit_ratio=2"});
+    const auto result = RunLoad(bad);
+    INFO(absl::StrJoin(bad, " ") << "\n" << result.stderr_text);
+    CHECK(result.exit.Exited(2));
+    CHECK_THAT(result.stderr_text, Catch::Contains("error"));
+  }
+  SECTION("a closed port") {
+    int port = 0;
+    {
+      auto server = StartServer();
+      port = server->port();
+    }
+    const std::string target = absl::StrCat("127.0.0.1:", port);
+    const auto result =
+        RunLoad({"--target=" + target, "--connect_timeout=1s", "--duration=5s"});
+    CHECK(result.exit.Exited(2));
+    CHECK_THAT(result.stderr_text, Catch::Contains(target));
+  }
+}
+
+TEST_CASE("Load exits 1 when errors pass --max_error_rate", "[load][binary]") {
+  auto server = StartServer();
+  // A deadline too short for any call to finish.
+  const auto result = RunLoad({absl::StrCat("--target=127.0.0.1:", server->port()),
+                               "--requests=50", "--concurrency=4",
+                               "--deadline=1ns"});
+  INFO(result.stdout_text << result.stderr_text);
+  CHECK(result.exit.Exited(1));
+  CHECK_THAT(result.stdout_text, Catch::Contains("DEADLINE_EXCEEDED"));
+}
+
+TEST_CASE("Ctrl-C ends a load run early and still prints the report",
+          "[load][binary]") {
+  auto server = StartServer();
+  auto child = testing::Subprocess::Start(
+      {ClientPath(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
+       "--duration=1h", "--concurrency=4"});
+  REQUIRE(child.ok());
+  // The run is under way once the server has accepted calls.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (server->calls().accepted() < 100 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  REQUIRE(server->calls().accepted() >= 100);
+  REQUIRE((*child)->Signal(SIGINT).ok());
+  auto status = (*child)->Wait(absl::Seconds(30));
+  REQUIRE(status.ok());
+  CHECK(status->Exited(0));
+  CHECK_THAT((*child)->stdout_text(), Catch::Contains("interrupted"));
+  CHECK_THAT((*child)->stdout_text(), Catch::Contains("all "));
+}
+
+}  // namespace
+}  // namespace routeguide
