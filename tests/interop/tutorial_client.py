@@ -16,6 +16,7 @@ import argparse
 import json
 import random
 import sys
+import threading
 
 import grpc
 
@@ -24,6 +25,18 @@ import route_guide_pb2_grpc as pb_grpc
 
 # Per-call deadline, so a broken server cannot hang the walkthrough.
 CALL_TIMEOUT_SECONDS = 10
+
+
+# gRPC pulls the request iterators on a thread of its own, so RouteChat's
+# "Sending" lines race the main thread's "Received" lines: print whole lines
+# under a lock.
+print_lock = threading.Lock()
+
+
+def say(line):
+    with print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def point(latitude, longitude):
@@ -49,9 +62,9 @@ def show_get_feature(stub, where):
         # A tutorial server always answers with the location it was asked.
         raise RuntimeError("GetFeature answered without a location")
     if feature.name:
-        print(describe_feature(feature))
+        say(describe_feature(feature))
     else:
-        print("Found no feature at latitude: %d, longitude: %d" % (
+        say("Found no feature at latitude: %d, longitude: %d" % (
             feature.location.latitude, feature.location.longitude))
 
 
@@ -63,25 +76,25 @@ def walk_get_feature(stub):
 def walk_list_features(stub):
     area = pb.Rectangle(lo=point(400000000, -750000000),
                         hi=point(420000000, -730000000))
-    print("Looking for features between 40, -75 and 42, -73")
+    say("Looking for features between 40, -75 and 42, -73")
     for feature in stub.ListFeatures(area, timeout=CALL_TIMEOUT_SECONDS):
-        print(describe_feature(feature))
+        say(describe_feature(feature))
 
 
 def walk_record_route(stub, locations, rng):
     def route():
         for _ in range(10):
             stop = rng.choice(locations)
-            print("Visiting point latitude: %d, longitude: %d" % (
+            say("Visiting point latitude: %d, longitude: %d" % (
                 stop.latitude, stop.longitude))
             yield stop
 
     summary = stub.RecordRoute(route(), timeout=CALL_TIMEOUT_SECONDS)
     # The tutorial's lines end in a space.
-    print("Finished trip with %d points " % summary.point_count)
-    print("Passed %d features " % summary.feature_count)
-    print("Travelled %d meters " % summary.distance)
-    print("It took %d seconds " % summary.elapsed_time)
+    say("Finished trip with %d points " % summary.point_count)
+    say("Passed %d features " % summary.feature_count)
+    say("Travelled %d meters " % summary.distance)
+    say("It took %d seconds " % summary.elapsed_time)
 
 
 def walk_route_chat(stub):
@@ -95,13 +108,13 @@ def walk_route_chat(stub):
 
     def outgoing():
         for text, latitude, longitude in notes:
-            print("Sending %s at latitude: %d, longitude: %d" % (
+            say("Sending %s at latitude: %d, longitude: %d" % (
                 text, latitude, longitude))
             yield pb.RouteNote(message=text,
                                location=point(latitude, longitude))
 
     for reply in stub.RouteChat(outgoing(), timeout=CALL_TIMEOUT_SECONDS):
-        print("Received message %s at latitude: %d, longitude: %d" % (
+        say("Received message %s at latitude: %d, longitude: %d" % (
             reply.message, reply.location.latitude,
             reply.location.longitude))
 
@@ -124,13 +137,13 @@ def main(argv):
         grpc.channel_ready_future(channel).result(
             timeout=CALL_TIMEOUT_SECONDS)
         stub = pb_grpc.RouteGuideStub(channel)
-        print("-------------- GetFeature --------------")
+        say("-------------- GetFeature --------------")
         walk_get_feature(stub)
-        print("-------------- ListFeatures --------------")
+        say("-------------- ListFeatures --------------")
         walk_list_features(stub)
-        print("-------------- RecordRoute --------------")
+        say("-------------- RecordRoute --------------")
         walk_record_route(stub, locations, rng)
-        print("-------------- RouteChat --------------")
+        say("-------------- RouteChat --------------")
         walk_route_chat(stub)
     sys.stdout.flush()
     return 0
