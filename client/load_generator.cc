@@ -158,8 +158,14 @@ absl::Status LoadRun::Connect() {
     // A load generator must not retry behind the caller's back, and the
     // retry machinery costs client CPU on every call.
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+    if (!options_.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options_.tls_server_name);
+    }
     auto channel = grpc::CreateCustomChannel(
-        channel_target_, grpc::InsecureChannelCredentials(), args);
+        channel_target_,
+        options_.credentials != nullptr ? options_.credentials
+                                        : grpc::InsecureChannelCredentials(),
+        args);
     if (!channel->WaitForConnected(deadline)) {
       return absl::UnavailableError(absl::StrCat(
           "cannot reach a server at ", options_.target, " within ",

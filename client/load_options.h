@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/credentials.h"
 
 namespace routeguide {
 
@@ -46,6 +48,11 @@ struct LoadOptions {
   int route_points = 10;             // RecordRoute: points per call.
   int chat_notes = 10;               // RouteChat: notes per call...
   int chat_locations = 5;            // ...spread over this many locations.
+
+  // Insecure when null; tls_server_name overrides the name the server's
+  // certificate is checked against.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::string tls_server_name;
 
   absl::Duration deadline = absl::Seconds(10);
   std::vector<std::pair<std::string, std::string>> metadata;

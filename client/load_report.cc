@@ -298,7 +298,10 @@ std::string FormatReportJson(const LoadReport& r) {
   settings["chat_locations"] = o.chat_locations;
   settings["deadline_seconds"] = absl::ToDoubleSeconds(o.deadline);
   nlohmann::json metadata = nlohmann::json::array();
-  for (const auto& [key, value] : o.metadata) metadata.push_back(key + ":" + value);
+  for (const auto& [key, value] : o.metadata) {
+    // Credentials stay out of reports.
+    metadata.push_back(key + ":" + (key == "authorization" ? "<redacted>" : value));
+  }
   settings["metadata"] = metadata;
   settings["seed"] = o.seed;
   settings["max_error_rate"] = o.max_error_rate;

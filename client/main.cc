@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "credentials.h"
 #include "flags.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -31,6 +32,18 @@ ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5),
 ABSL_FLAG(uint64_t, seed, 0,
           "Seed for the random choices (routes, points, mix); 0 for a fresh "
           "one each run");
+
+ABSL_FLAG(std::string, tls_ca, "",
+          "TLS: trust servers whose certificate this CA (PEM) signed");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "TLS: the name to check the server's certificate against, when "
+          "not the target's host");
+ABSL_FLAG(std::string, tls_cert, "",
+          "Mutual TLS: the client's certificate chain (PEM)");
+ABSL_FLAG(std::string, tls_key, "", "Mutual TLS: the client's private key (PEM)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "Send 'authorization: Bearer <token>' with the token on this "
+          "file's first line");
 
 // load.
 ABSL_FLAG(int, threads, 1, "load: completion queues, each with one thread");
@@ -99,10 +112,39 @@ T OrExit(absl::StatusOr<T> value) {
   return *std::move(value);
 }
 
+// TLS from the flags; null (insecure) when none is given.
+std::shared_ptr<grpc::ChannelCredentials> CredentialsFromFlags() {
+  const std::string ca = absl::GetFlag(FLAGS_tls_ca);
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  if (ca.empty() && cert.empty() && key.empty()) {
+    if (!absl::GetFlag(FLAGS_tls_server_name).empty()) {
+      ExitWithUsageError("--tls_server_name needs TLS (--tls_ca)");
+    }
+    return nullptr;
+  }
+  return OrExit(ClientTls(ca, cert, key));
+}
+
+// "authorization: Bearer <token>" when --auth_token_file is given.
+std::vector<std::pair<std::string, std::string>> AuthMetadataFromFlags() {
+  const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+  if (path.empty()) return {};
+  return {{"authorization", "Bearer " + OrExit(ReadTokenFile(path))}};
+}
+
 int RunTutorialCommand() {
   const std::string target = absl::GetFlag(FLAGS_target);
   const absl::Duration connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto credentials = CredentialsFromFlags();
+  grpc::ChannelArguments args;
+  if (const std::string name = absl::GetFlag(FLAGS_tls_server_name); !name.empty()) {
+    args.SetSslTargetNameOverride(name);
+  }
+  auto channel = grpc::CreateCustomChannel(
+      target,
+      credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(),
+      args);
   if (!channel->WaitForConnected(
           absl::ToChronoTime(absl::Now() + connect_timeout))) {
     ExitWithUsageError(absl::StrCat("cannot reach a server at ", target,
@@ -111,6 +153,7 @@ int RunTutorialCommand() {
   }
   TutorialOptions options;
   options.call.deadline = absl::GetFlag(FLAGS_deadline);
+  options.call.metadata = AuthMetadataFromFlags();
   options.seed = SeedFromFlag();
   const absl::Status status = RunTutorial(channel, options, std::cout);
   std::cout.flush();
@@ -150,6 +193,9 @@ int RunLoadCommand() {
   options.chat_locations = absl::GetFlag(FLAGS_chat_locations);
   options.deadline = absl::GetFlag(FLAGS_deadline);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  options.credentials = CredentialsFromFlags();
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  options.metadata = AuthMetadataFromFlags();
   for (const std::string& item : RepeatedFlagValues("metadata")) {
     if (!item.empty()) options.metadata.push_back(OrExit(ParseMetadata(item)));
   }

@@ -1,13 +1,10 @@
 #include "db_loader.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "files.h"
 #include "nlohmann/json.hpp"
 
 namespace routeguide {
@@ -125,20 +122,9 @@ absl::StatusOr<std::vector<FeatureRecord>> DefaultFeatures() {
 
 absl::StatusOr<std::vector<FeatureRecord>> LoadFeatureDbFile(
     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int error = errno;
-    const std::string message =
-        absl::StrCat(path, ": cannot open: ", std::strerror(error));
-    return error == ENOENT ? absl::NotFoundError(message)
-                           : absl::FailedPreconditionError(message);
-  }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
-    return absl::DataLossError(absl::StrCat(path, ": read failed"));
-  }
-  return ParseFeatureDb(contents.str(), path);
+  auto contents = ReadWholeFile(path);
+  if (!contents.ok()) return contents.status();
+  return ParseFeatureDb(*contents, path);
 }
 
 void AddFeatures(std::vector<FeatureRecord> features, FeatureStore& store) {

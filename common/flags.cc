@@ -11,6 +11,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace routeguide {
@@ -131,6 +132,35 @@ std::vector<std::string> RepeatedFlagValues(absl::string_view name) {
     if (flag == name) values.push_back(value);
   }
   return values;
+}
+
+absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
+  struct Unit {
+    absl::string_view suffix;
+    int64_t factor;
+  };
+  static constexpr Unit kUnits[] = {
+      {"KiB", int64_t{1} << 10}, {"MiB", int64_t{1} << 20},
+      {"GiB", int64_t{1} << 30}, {"KB", 1000},
+      {"MB", 1000 * 1000},       {"GB", 1000 * 1000 * 1000},
+      {"B", 1},
+  };
+  int64_t factor = 1;
+  absl::string_view number = text;
+  for (const Unit& unit : kUnits) {
+    if (absl::EndsWith(number, unit.suffix)) {
+      number.remove_suffix(unit.suffix.size());
+      factor = unit.factor;
+      break;
+    }
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(number, &value) || value < 0 ||
+      value > INT64_MAX / factor) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", text, "' is not a size (such as 4096, 64KiB, 512MiB or 1GiB)"));
+  }
+  return value * factor;
 }
 
 void ExitWithUsageError(absl::string_view message) {

@@ -2,8 +2,12 @@
 #define ROUTEGUIDE_COMMON_FLAGS_H_
 
 #include "absl/strings/string_view.h"
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace routeguide {
 
@@ -21,6 +25,10 @@ std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
 // Every value given for the flag `name`, in order, for flags that may be
 // repeated (absl keeps only the last). Valid after ParseFlagsOrExit.
 std::vector<std::string> RepeatedFlagValues(absl::string_view name);
+
+// "4096", "64KiB", "512MiB", "1GiB" (also KB/MB/GB as powers of 1000) as a
+// byte count.
+absl::StatusOr<int64_t> ParseByteSize(absl::string_view text);
 
 // Prints "<program>: error: <message>" to stderr and exits with kExitUsage.
 [[noreturn]] void ExitWithUsageError(absl::string_view message);

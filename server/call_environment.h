@@ -89,6 +89,13 @@ struct CallEnvironment {
   grpc::health::v1::Health::AsyncService* health = nullptr;
   FeatureStore* store = nullptr;
   CallRegistry* registry = nullptr;
+  size_t max_note_bytes = 4096;
+  // Empty: no token needed.
+  std::string auth_token;
+
+  // OK, or UNAUTHENTICATED when a token is required and the call does not
+  // carry "authorization: Bearer <token>". The token is never logged.
+  grpc::Status Authorize(const grpc::ServerContext& context) const;
 };
 
 // Each Spawn* posts one request for its method on `cq`. A call that

@@ -1,7 +1,10 @@
 // GetFeature, unary: the whole life of one call.
 //
 //   state              event            ok     next
-//   kAwaitingRequest   kRequestArrived  true   kAnswering (Finish posted)
+//   kAwaitingRequest   kRequestArrived  true   kAnswering (Finish posted:
+//                                              the feature, or an error for
+//                                              a bad point or a missing
+//                                              token)
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kAnswering         kFinishSent      any    kClosed
 //   any                kDone            -      (noted; nothing to post)
@@ -60,8 +63,12 @@ class GetFeatureCall final
     membership_.Activate();
     SpawnGetFeatureCall(env_, cq_);
 
-    const GeoPoint point = FromProto(request_);
     state_ = State::kAnswering;
+    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+      responder_.FinishWithError(allowed, Post(Event::kFinishSent));
+      return;
+    }
+    const GeoPoint point = FromProto(request_);
     if (absl::Status valid = ValidatePoint(point); !valid.ok()) {
       responder_.FinishWithError(ToGrpcStatus(valid), Post(Event::kFinishSent));
       return;

@@ -2,8 +2,9 @@
 //
 //   state              event            ok     next
 //   kAwaitingRequest   kRequestArrived  true   kWriting (first Write) or
-//                                              kClosing (Finish: bad
-//                                              rectangle or no feature)
+//                                              kClosing (Finish: missing
+//                                              token, bad rectangle or no
+//                                              feature)
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kWriting           kWriteDone       true   kWriting (next Write) or
 //                                              kClosing (Finish)
@@ -77,6 +78,11 @@ class ListFeaturesCall final
     }
     membership_.Activate();
     SpawnListFeaturesCall(env_, cq_);
+    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+      state_ = State::kClosing;
+      writer_.Finish(allowed, Post(Event::kFinishSent));
+      return;
+    }
 
     const GeoPoint lo = FromProto(request_.lo());
     const GeoPoint hi = FromProto(request_.hi());

@@ -10,6 +10,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "absl/strings/match.h"
+#include "credentials.h"
 #include "db_loader.h"
 #include "feature_store.h"
 #include "flags.h"
@@ -37,9 +39,42 @@ ABSL_FLAG(size_t, max_notes, 100000,
           "RouteChat: notes kept in all, oldest dropped first");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, tls_cert, "", "TLS: the server's certificate chain (PEM)");
+ABSL_FLAG(std::string, tls_key, "", "TLS: the server's private key (PEM)");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "Mutual TLS: only clients with a certificate signed by this CA "
+          "(PEM) get in");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "When set, every RouteGuide call must carry 'authorization: Bearer "
+          "<token>' with the token on this file's first line (health checks "
+          "are exempt)");
+ABSL_FLAG(std::string, max_message_size, "4MiB",
+          "Largest message received; bigger ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, max_note_size, "4KiB",
+          "Longest RouteChat note; a longer one ends the call with "
+          "INVALID_ARGUMENT");
+ABSL_FLAG(int, max_concurrent_streams, 1000,
+          "Calls in flight per connection; more wait for a free stream");
+ABSL_FLAG(absl::Duration, min_ping_interval, absl::Seconds(10),
+          "Keepalive enforcement: pings without data closer than this are "
+          "strikes, two strikes close the connection");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(30),
+          "Close connections with no call for this long (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
+          "Close connections this old, gracefully (inf: never)");
+ABSL_FLAG(std::string, max_memory, "1GiB",
+          "gRPC resource quota for the server's buffers; past it, new calls "
+          "and connections are refused (0: no quota)");
 
 namespace routeguide {
 namespace {
+
+// Whether the listening address only takes connections from this host.
+bool IsLoopback(absl::string_view address) {
+  return absl::StartsWith(address, "127.") || absl::StartsWith(address, "[::1]") ||
+         absl::StartsWith(address, "localhost:") || absl::StartsWith(address, "unix:") ||
+         absl::StartsWith(address, "ipv4:127.") || absl::StartsWith(address, "ipv6:[::1]");
+}
 
 constexpr char kUsage[] =
     "routeguide-server [flags]\n\n"
@@ -82,6 +117,55 @@ int Run(int argc, char** argv) {
   if (store_options.max_notes_per_location < 1 || store_options.max_notes < 1) {
     ExitWithUsageError(
         "--max_notes_per_location and --max_notes must be at least 1");
+  }
+
+  const auto size_flag = [](const char* name, const std::string& text) {
+    auto bytes = ParseByteSize(text);
+    if (!bytes.ok()) {
+      ExitWithUsageError(absl::StrCat("--", name, ": ", bytes.status().message()));
+    }
+    return *bytes;
+  };
+  const int64_t max_message = size_flag("max_message_size", absl::GetFlag(FLAGS_max_message_size));
+  if (max_message < 1 || max_message > 4 * 1024 * 1024) {
+    ExitWithUsageError("--max_message_size must be 1 byte to 4MiB");
+  }
+  options.max_message_bytes = static_cast<int>(max_message);
+  options.max_note_bytes =
+      static_cast<size_t>(size_flag("max_note_size", absl::GetFlag(FLAGS_max_note_size)));
+  options.max_memory_bytes = size_flag("max_memory", absl::GetFlag(FLAGS_max_memory));
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  if (options.max_concurrent_streams < 1) {
+    ExitWithUsageError("--max_concurrent_streams must be at least 1");
+  }
+  options.min_ping_interval = absl::GetFlag(FLAGS_min_ping_interval);
+  options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  if (options.min_ping_interval < absl::ZeroDuration() ||
+      options.max_connection_idle <= absl::ZeroDuration() ||
+      options.max_connection_age <= absl::ZeroDuration()) {
+    ExitWithUsageError(
+        "--min_ping_interval must be >= 0, --max_connection_idle and "
+        "--max_connection_age > 0");
+  }
+
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  const std::string tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  if (!tls_cert.empty() || !tls_key.empty() || !tls_client_ca.empty()) {
+    auto credentials = ServerTls(tls_cert, tls_key, tls_client_ca);
+    if (!credentials.ok()) ExitWithUsageError(credentials.status().message());
+    options.credentials = *credentials;
+  } else if (!IsLoopback(options.address)) {
+    spdlog::warn(
+        "serving {} without TLS: anyone who can reach it can call it and read "
+        "the traffic (see --tls_cert)",
+        options.address);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
+    auto token = ReadTokenFile(path);
+    if (!token.ok()) ExitWithUsageError(token.status().message());
+    options.auth_token = *token;
   }
 
   const std::string db_path = absl::GetFlag(FLAGS_db);

@@ -1,7 +1,9 @@
 // RecordRoute, client streaming: the whole life of one call.
 //
 //   state              event            ok     next
-//   kAwaitingRequest   kRequestArrived  true   kReading (Read posted)
+//   kAwaitingRequest   kRequestArrived  true   kReading (Read posted), or
+//                                              kClosing (FinishWithError:
+//                                              missing token)
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kReading           kReadDone        true   kReading (next Read), or
 //                                              kClosing (FinishWithError
@@ -79,6 +81,11 @@ class RecordRouteCall final
     }
     membership_.Activate();
     SpawnRecordRouteCall(env_, cq_);
+    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+      state_ = State::kClosing;
+      reader_.FinishWithError(allowed, Post(Event::kFinishSent));
+      return;
+    }
     start_ = absl::Now();
     state_ = State::kReading;
     reader_.Read(&point_, Post(Event::kReadDone));

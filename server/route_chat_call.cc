@@ -7,11 +7,15 @@
 //   reading side        event            ok     next
 //   kAwaitingRequest    kRequestArrived  true   kReading (Read posted)
 //   kAwaitingRequest    kRequestArrived  false  kDone (server stopping)
+//   kAwaitingRequest    kRequestArrived  true   kDone with UNAUTHENTICATED
+//                                               when a token is required
+//                                               and missing or wrong
 //   kReading            kReadDone        true   kReading: store the note,
 //                                               queue the earlier notes
 //                                               there, Read again; or
 //                                               kDone with INVALID_ARGUMENT
-//                                               for a point out of range
+//                                               for a point out of range or
+//                                               a note over the length bound
 //   kReading            kReadDone        false  kDone (client half-closed,
 //                                               or the call is cancelled)
 //
@@ -28,6 +32,7 @@
 #include <deque>
 #include <utility>
 
+#include "absl/strings/str_format.h"
 #include "call_environment.h"
 #include "proto_convert.h"
 #include "tagged_call.h"
@@ -97,6 +102,12 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
     }
     membership_.Activate();
     SpawnRouteChatCall(env_, cq_);
+    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+      read_state_ = ReadState::kDone;
+      final_status_ = allowed;
+      MaybeFinish();
+      return;
+    }
     read_state_ = ReadState::kReading;
     stream_.Read(&incoming_, Post(Event::kReadDone));
   }
@@ -109,8 +120,13 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
     }
     Note note{FromProto(incoming_.location()),
               std::move(*incoming_.mutable_message())};
-    if (absl::Status valid = ValidatePoint(note.location, "note location");
-        !valid.ok()) {
+    absl::Status valid = ValidatePoint(note.location, "note location");
+    if (valid.ok() && note.message.size() > env_.max_note_bytes) {
+      valid = absl::InvalidArgumentError(absl::StrFormat(
+          "note message is %d bytes, longer than the limit of %d",
+          note.message.size(), env_.max_note_bytes));
+    }
+    if (!valid.ok()) {
       read_state_ = ReadState::kDone;
       final_status_ = ToGrpcStatus(valid);
       MaybeFinish();

@@ -1,10 +1,13 @@
 #include "route_guide_server.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 #include "tagged_call.h"
@@ -26,7 +29,19 @@ RouteGuideServer::RouteGuideServer(const ServerOptions& options,
   env_.health = &health_;
   env_.store = store_.get();
   env_.registry = &registry_;
+  env_.max_note_bytes = options.max_note_bytes;
+  env_.auth_token = options.auth_token;
 }
+
+namespace {
+
+int ClampedMillis(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return INT_MAX;
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  return static_cast<int>(std::min<int64_t>(std::max<int64_t>(ms, 0), INT_MAX));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     const ServerOptions& options, std::shared_ptr<FeatureStore> store) {
@@ -43,8 +58,26 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
       new RouteGuideServer(options, std::move(store)));
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(options.address,
+                           options.credentials != nullptr
+                               ? options.credentials
+                               : grpc::InsecureServerCredentials(),
                            &self->port_);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             ClampedMillis(options.min_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             ClampedMillis(options.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             ClampedMillis(options.max_connection_age));
+  if (options.max_memory_bytes > 0) {
+    grpc::ResourceQuota quota("routeguide-server");
+    quota.Resize(static_cast<size_t>(options.max_memory_bytes));
+    builder.SetResourceQuota(quota);
+  }
   builder.RegisterService(&self->service_);
   builder.RegisterService(&self->health_);
   for (int i = 0; i < options.completion_queues; ++i) {

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "call_environment.h"
 #include "feature_store.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
 namespace routeguide {
@@ -25,6 +26,27 @@ struct ServerOptions {
   int calls_per_method_per_queue = 32;
   // How long in-flight calls may take to finish once shutdown starts.
   absl::Duration grace = absl::Seconds(5);
+
+  // Who gets in. Insecure when null.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // When not empty, every RouteGuide call must carry "authorization:
+  // Bearer <token>" (health checks are exempt).
+  std::string auth_token;
+
+  // Bounds. A message bigger than max_message_bytes gets
+  // RESOURCE_EXHAUSTED; a RouteChat note longer than max_note_bytes ends
+  // the call with INVALID_ARGUMENT.
+  int max_message_bytes = 4 * 1024 * 1024;
+  size_t max_note_bytes = 4096;
+  int max_concurrent_streams = 1000;  // Per connection.
+  // Keepalive enforcement: pings closer together than this (without data)
+  // count as strikes; two strikes close the connection.
+  absl::Duration min_ping_interval = absl::Seconds(10);
+  // Connections idle this long, or this old, are closed (gracefully).
+  absl::Duration max_connection_idle = absl::Minutes(30);
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  // gRPC's ResourceQuota for the server's buffers; 0 leaves it unbounded.
+  int64_t max_memory_bytes = 1024 * 1024 * 1024;
 };
 
 // What Shutdown saw, for the log and for tests.

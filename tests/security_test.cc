@@ -1,0 +1,376 @@
+// Who gets in (TLS, mutual TLS, bearer tokens) and the bounds on what comes
+// in (message size, note length). Keys and certificates are made at test
+// time with openssl; none is committed.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "catch2/catch.hpp"
+#include "credentials.h"
+#include "db_loader.h"
+#include "grpcpp/create_channel.h"
+#include "health.grpc.pb.h"
+#include "route_guide.grpc.pb.h"
+#include "route_guide_server.h"
+#include "subprocess.h"
+
+namespace routeguide {
+namespace {
+
+// A CA, a server certificate for localhost/127.0.0.1 and a client
+// certificate signed by it, and a second, untrusted CA with a client
+// certificate of its own: all in a temporary directory removed at exit.
+class Pki {
+ public:
+  static const Pki& Get() {
+    static const Pki* pki = new Pki();
+    return *pki;
+  }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+
+ private:
+  Pki() {
+    char pattern[] = "/tmp/routeguide-pki-XXXXXX";
+    REQUIRE(mkdtemp(pattern) != nullptr);
+    dir_ = pattern;
+    std::ofstream(Path("server.ext"))
+        << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+    MakeCa("ca");
+    MakeCa("rogue-ca");
+    MakeLeaf("server", "ca", "server.ext");
+    MakeLeaf("client", "ca", "");
+    MakeLeaf("rogue-client", "rogue-ca", "");
+    std::atexit([] {
+      const std::string dir = Get().dir_;
+      testing::Run({"/bin/rm", "-rf", dir}, absl::Seconds(10)).IgnoreError();
+    });
+  }
+
+  void Openssl(std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/openssl");
+    auto result = testing::Run(args, absl::Seconds(60));
+    INFO(absl::StrJoin(args, " "));
+    REQUIRE(result.ok());
+    INFO(result->stderr_text);
+    REQUIRE(result->exit.Exited(0));
+  }
+  void MakeCa(const std::string& name) {
+    Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+             Path(name + ".key"), "-out", Path(name + ".pem"), "-days", "1",
+             "-subj", "/CN=" + name});
+  }
+  void MakeLeaf(const std::string& name, const std::string& ca,
+                const std::string& extensions) {
+    Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", Path(name + ".key"), "-out",
+             Path(name + ".csr"), "-subj", "/CN=" + name});
+    std::vector<std::string> sign = {
+        "x509", "-req", "-in", Path(name + ".csr"), "-CA", Path(ca + ".pem"),
+        "-CAkey", Path(ca + ".key"), "-CAcreateserial", "-out",
+        Path(name + ".pem"), "-days", "1"};
+    if (!extensions.empty()) {
+      sign.push_back("-extfile");
+      sign.push_back(Path(extensions));
+    }
+    Openssl(sign);
+  }
+
+  std::string dir_;
+};
+
+// Calls in flight drop back to zero once the server has freed them all.
+bool NoCallLeft(const RouteGuideServer& server) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (server.calls().active() != 0) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+struct Server {
+  explicit Server(ServerOptions options) {
+    auto store = std::make_shared<FeatureStore>();
+    AddFeatures(*DefaultFeatures(), *store);
+    options.address = "127.0.0.1:0";
+    options.threads = 2;
+    options.completion_queues = 2;
+    auto started = RouteGuideServer::Start(options, store);
+    INFO(started.status().ToString());
+    REQUIRE(started.ok());
+    server = *std::move(started);
+  }
+  std::string target() const { return absl::StrCat("127.0.0.1:", server->port()); }
+  std::unique_ptr<RouteGuideServer> server;
+};
+
+std::shared_ptr<grpc::Channel> Channel(
+    const std::string& target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  return grpc::CreateCustomChannel(target, credentials, args);
+}
+
+grpc::Status CallGetFeature(const std::shared_ptr<grpc::Channel>& channel,
+                            const std::string& token = "") {
+  auto stub = RouteGuide::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+  Point point;
+  point.set_latitude(409146138);
+  point.set_longitude(-746188906);
+  Feature feature;
+  return stub->GetFeature(&context, point, &feature);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> TrustingCa(const std::string& ca,
+                                                     const std::string& client = "") {
+  const Pki& pki = Pki::Get();
+  auto credentials =
+      ClientTls(pki.Path(ca + ".pem"), client.empty() ? "" : pki.Path(client + ".pem"),
+                client.empty() ? "" : pki.Path(client + ".key"));
+  REQUIRE(credentials.ok());
+  return *credentials;
+}
+
+TEST_CASE("TLS lets in only clients that trust the server's CA",
+          "[security][tls]") {
+  const Pki& pki = Pki::Get();
+  ServerOptions options;
+  auto tls = ServerTls(pki.Path("server.pem"), pki.Path("server.key"), "");
+  REQUIRE(tls.ok());
+  options.credentials = *tls;
+  Server server(options);
+
+  CHECK(CallGetFeature(Channel(server.target(), TrustingCa("ca"))).ok());
+  CHECK(CallGetFeature(Channel(server.target(), TrustingCa("rogue-ca"))).error_code() ==
+        grpc::StatusCode::UNAVAILABLE);
+  CHECK(CallGetFeature(Channel(server.target(), grpc::InsecureChannelCredentials()))
+            .error_code() == grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_CASE("Mutual TLS refuses clients without a certificate from its CA",
+          "[security][tls]") {
+  const Pki& pki = Pki::Get();
+  ServerOptions options;
+  auto tls = ServerTls(pki.Path("server.pem"), pki.Path("server.key"), pki.Path("ca.pem"));
+  REQUIRE(tls.ok());
+  options.credentials = *tls;
+  Server server(options);
+
+  CHECK(CallGetFeature(Channel(server.target(), TrustingCa("ca", "client"))).ok());
+  CHECK(!CallGetFeature(Channel(server.target(), TrustingCa("ca"))).ok());
+  CHECK(!CallGetFeature(Channel(server.target(), TrustingCa("ca", "rogue-client"))).ok());
+}
+
+TEST_CASE("Bad TLS settings are reported, not half-applied", "[security][tls]") {
+  const Pki& pki = Pki::Get();
+  CHECK(!ServerTls(pki.Path("server.pem"), "", "").ok());
+  CHECK(!ServerTls("", "", pki.Path("ca.pem")).ok());
+  auto missing = ServerTls(pki.Path("nope.pem"), pki.Path("server.key"), "");
+  REQUIRE(!missing.ok());
+  CHECK_THAT(std::string(missing.status().message()), Catch::Contains("nope.pem"));
+  CHECK(!ClientTls(pki.Path("ca.pem"), pki.Path("client.pem"), "").ok());
+}
+
+TEST_CASE("A bearer token is required of every RouteGuide call but not of "
+          "health checks",
+          "[security][auth]") {
+  ServerOptions options;
+  options.auth_token = "s3cret-token";
+  Server server(options);
+  auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
+
+  CHECK(CallGetFeature(channel, "s3cret-token").ok());
+  CHECK(CallGetFeature(channel).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(CallGetFeature(channel, "s3cret-tokem").error_code() ==
+        grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(CallGetFeature(channel, "s3cret-token-and-more").error_code() ==
+        grpc::StatusCode::UNAUTHENTICATED);
+
+  auto stub = RouteGuide::NewStub(channel);
+  auto deadline = [] { return absl::ToChronoTime(absl::Now() + absl::Seconds(10)); };
+  SECTION("streaming methods") {
+    {
+      grpc::ClientContext context;
+      context.set_deadline(deadline());
+      auto reader = stub->ListFeatures(&context, Rectangle());
+      Feature feature;
+      CHECK(!reader->Read(&feature));
+      CHECK(reader->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    }
+    {
+      grpc::ClientContext context;
+      context.set_deadline(deadline());
+      RouteSummary summary;
+      auto writer = stub->RecordRoute(&context, &summary);
+      writer->WritesDone();
+      CHECK(writer->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    }
+    {
+      grpc::ClientContext context;
+      context.set_deadline(deadline());
+      auto stream = stub->RouteChat(&context);
+      stream->WritesDone();
+      RouteNote note;
+      CHECK(!stream->Read(&note));
+      CHECK(stream->Finish().error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    }
+  }
+  SECTION("health") {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(deadline());
+    grpc::health::v1::HealthCheckResponse response;
+    CHECK(health->Check(&context, {}, &response).ok());
+  }
+}
+
+TEST_CASE("Messages and notes over their bounds are refused", "[security][bounds]") {
+  ServerOptions options;
+  options.max_message_bytes = 1024;
+  options.max_note_bytes = 16;
+  Server server(options);
+  auto stub = RouteGuide::NewStub(
+      Channel(server.target(), grpc::InsecureChannelCredentials()));
+
+  auto chat = [&](const std::string& message) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    auto stream = stub->RouteChat(&context);
+    RouteNote note;
+    note.set_message(message);
+    stream->Write(note);
+    stream->WritesDone();
+    while (stream->Read(&note)) {
+    }
+    return stream->Finish();
+  };
+  CHECK(chat(std::string(16, 'n')).ok());
+  const grpc::Status too_long = chat(std::string(17, 'n'));
+  CHECK(too_long.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(too_long.error_message(), Catch::Contains("17 bytes"));
+  CHECK(chat(std::string(2000, 'n')).error_code() ==
+        grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(NoCallLeft(*server.server));
+}
+
+}  // namespace
+}  // namespace routeguide
+
+namespace routeguide {
+namespace {
+
+std::string EnvPath(const char* name) {
+  const char* path = std::getenv(name);
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+TEST_CASE("The binaries speak TLS and tokens end to end, and never log the "
+          "token",
+          "[security][binary]") {
+  const Pki& pki = Pki::Get();
+  const std::string token_file = pki.Path("token");
+  std::ofstream(token_file) << "tok-12345-secret\n";
+
+  auto server = testing::Subprocess::Start(
+      {EnvPath("ROUTEGUIDE_SERVER"), "--address=127.0.0.1:0", "--threads=2",
+       "--log_level=trace", "--tls_cert=" + pki.Path("server.pem"),
+       "--tls_key=" + pki.Path("server.key"), "--auth_token_file=" + token_file});
+  REQUIRE(server.ok());
+  auto line = (*server)->WaitForStderrLineContaining("listening on",
+                                                     absl::Now() + absl::Seconds(20));
+  REQUIRE(line.ok());
+  const std::string port = line->substr(line->find("(port ") + 6);
+  const std::string target = "localhost:" + port.substr(0, port.find(')'));
+
+  const std::vector<std::string> tls = {"--tls_ca=" + pki.Path("ca.pem"),
+                                        "--target=" + target};
+  auto run_client = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), EnvPath("ROUTEGUIDE_CLIENT"));
+    auto result = testing::Run(args, absl::Seconds(60));
+    REQUIRE(result.ok());
+    return *result;
+  };
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), tls.begin(), tls.end());
+    return args;
+  };
+  const auto good = run_client(with({"tutorial", "--auth_token_file=" + token_file}));
+  INFO(good.stderr_text);
+  CHECK(good.exit.Exited(0));
+  CHECK_THAT(good.stdout_text, Catch::Contains("Berkshire Valley"));
+
+  const auto no_token = run_client(with({"tutorial"}));
+  CHECK(no_token.exit.Exited(1));
+  CHECK_THAT(no_token.stderr_text, Catch::Contains("UNAUTHENTICATED"));
+
+  const auto load = run_client(with({"load", "--requests=200", "--concurrency=4",
+                                     "--auth_token_file=" + token_file,
+                                     "--json=" + pki.Path("load.json")}));
+  INFO(load.stdout_text << load.stderr_text);
+  CHECK(load.exit.Exited(0));
+  std::ifstream json_file(pki.Path("load.json"));
+  const std::string json((std::istreambuf_iterator<char>(json_file)),
+                         std::istreambuf_iterator<char>());
+  CHECK_THAT(json, Catch::Contains("authorization:<redacted>"));
+  CHECK_THAT(json, !Catch::Contains("tok-12345-secret"));
+
+  REQUIRE((*server)->Signal(SIGTERM).ok());
+  auto status = (*server)->Wait(absl::Seconds(30));
+  REQUIRE(status.ok());
+  CHECK(status->Exited(0));
+  CHECK_THAT((*server)->stderr_text(), !Catch::Contains("tok-12345-secret"));
+  CHECK_THAT((*server)->stderr_text(), !Catch::Contains("without TLS"));
+}
+
+TEST_CASE("Listening without TLS beyond loopback draws a warning",
+          "[security][binary]") {
+  const std::string address = GENERATE(std::string("[::]:0"), std::string("127.0.0.1:0"));
+  auto server = testing::Subprocess::Start(
+      {EnvPath("ROUTEGUIDE_SERVER"), "--address=" + address, "--threads=1"});
+  REQUIRE(server.ok());
+  REQUIRE((*server)->WaitForStderrLineContaining("listening on",
+                                                 absl::Now() + absl::Seconds(20))
+              .ok());
+  REQUIRE((*server)->Signal(SIGTERM).ok());
+  REQUIRE((*server)->Wait(absl::Seconds(30)).ok());
+  if (address == "[::]:0") {
+    CHECK_THAT((*server)->stderr_text(), Catch::Contains("without TLS"));
+  } else {
+    CHECK_THAT((*server)->stderr_text(), !Catch::Contains("without TLS"));
+  }
+}
+
+TEST_CASE("Bad security flags exit 2 with a message", "[security][binary]") {
+  const std::vector<std::string> flags = GENERATE(
+      std::vector<std::string>{"--tls_cert=/nonexistent/cert.pem", "--tls_key=/nonexistent/key.pem"},
+      std::vector<std::string>{"--tls_client_ca=/nonexistent/ca.pem"},
+      std::vector<std::string>{"--auth_token_file=/nonexistent/token"},
+      std::vector<std::string>{"--max_message_size=lots"},
+      std::vector<std::string>{"--max_message_size=1GiB"},
+      std::vector<std::string>{"--max_memory=-1"});
+  std::vector<std::string> argv = {EnvPath("ROUTEGUIDE_SERVER"), "--address=127.0.0.1:0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto result = testing::Run(argv, absl::Seconds(30));
+  REQUIRE(result.ok());
+  INFO(absl::StrJoin(flags, " ") << "\n" << result->stderr_text);
+  CHECK(result->exit.Exited(2));
+  CHECK_THAT(result->stderr_text, Catch::Contains("error"));
+}
+
+}  // namespace
+}  // namespace routeguide
