@@ -90,8 +90,10 @@ absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
   Json root;
   try {
     root = Json::parse(json_text.begin(), json_text.end());
-  } catch (const Json::parse_error& error) {
-    // what() is "[json.exception.parse_error.N] parse error at line L, ...".
+  } catch (const Json::exception& error) {
+    // Syntax errors (parse_error) and numbers too large for any C++ type
+    // (out_of_range, "number overflow parsing '1e999'") alike. what() is
+    // "[json.exception.KIND.N] <message>".
     absl::string_view message = error.what();
     if (size_t bracket = message.find("] "); bracket != message.npos) {
       message.remove_prefix(bracket + 2);

@@ -12,7 +12,7 @@ extra_packages=()
 case "${1:-}" in
   "") ;;
   --sanitize) dir=build-asan; options=(-Db_sanitize=address,undefined -Db_lundef=false) ;;
-  --clang) dir=build-clang; extra_packages=(clang) ;;
+  --clang) dir=build-clang; extra_packages=(clang libclang-rt-14-dev) ;;
   *) echo "usage: scripts/test.sh [--sanitize|--clang]" >&2; exit 2 ;;
 esac
 

@@ -2,6 +2,7 @@
 #define ROUTEGUIDE_SERVER_CALL_ENVIRONMENT_H_
 
 #include <atomic>
+#include <string>
 #include <cstdint>
 
 #include "absl/time/clock.h"
@@ -92,6 +93,8 @@ struct CallEnvironment {
   size_t max_note_bytes = 4096;
   // Empty: no token needed.
   std::string auth_token;
+  // What health checks answer: false from the start of shutdown.
+  std::atomic<bool> serving{true};
 
   // OK, or UNAUTHENTICATED when a token is required and the call does not
   // carry "authorization: Bearer <token>". The token is never logged.

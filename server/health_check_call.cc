@@ -3,7 +3,9 @@
 // The whole life of one call:
 //
 //   state              event            ok     next
-//   kAwaitingRequest   kRequestArrived  true   kAnswering (Finish posted)
+//   kAwaitingRequest   kRequestArrived  true   kAnswering (Finish posted:
+//                                              SERVING, or NOT_SERVING once
+//                                              shutdown has begun)
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kAnswering         kFinishSent      any    kClosed
 //   any                kDone            -      (noted; nothing to post)
@@ -75,7 +77,9 @@ class HealthCheckCall final
       return;
     }
     HealthCheckResponse response;
-    response.set_status(HealthCheckResponse::SERVING);
+    response.set_status(env_.serving.load(std::memory_order_acquire)
+                            ? HealthCheckResponse::SERVING
+                            : HealthCheckResponse::NOT_SERVING);
     responder_.Finish(response, grpc::Status::OK, Post(Event::kFinishSent));
   }
 

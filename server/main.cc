@@ -33,6 +33,10 @@ ABSL_FLAG(int, calls_per_queue, 32,
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long calls in flight may take to finish "
           "before they are cancelled");
+ABSL_FLAG(absl::Duration, health_drain, absl::Seconds(1),
+          "On SIGINT/SIGTERM, how long health checks answer NOT_SERVING while "
+          "calls are still accepted, before the server stops accepting (part "
+          "of --grace)");
 ABSL_FLAG(size_t, max_notes_per_location, 100,
           "RouteChat: notes kept per location, oldest dropped first");
 ABSL_FLAG(size_t, max_notes, 100000,
@@ -97,6 +101,10 @@ int Run(int argc, char** argv) {
   if (options.completion_queues == 0) options.completion_queues = options.threads;
   options.calls_per_method_per_queue = absl::GetFlag(FLAGS_calls_per_queue);
   options.grace = absl::GetFlag(FLAGS_grace);
+  options.health_drain = absl::GetFlag(FLAGS_health_drain);
+  if (options.health_drain < absl::ZeroDuration()) {
+    ExitWithUsageError("--health_drain must not be negative");
+  }
   if (options.threads < 0 || options.completion_queues < 0 ||
       options.completion_queues > options.threads) {
     ExitWithUsageError(absl::StrCat(

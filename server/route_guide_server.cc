@@ -124,15 +124,27 @@ ShutdownReport RouteGuideServer::Shutdown() {
   shut_down_ = true;
   shutdown_started_.store(true, std::memory_order_release);
 
+  const absl::Time deadline = absl::Now() + options_.grace;
   report_.calls_in_flight = registry_.active();
   const int64_t cancelled_before = registry_.cancelled();
   spdlog::info("shutting down: {} calls in flight, grace {}",
                report_.calls_in_flight, absl::FormatDuration(options_.grace));
 
+  // Health says NOT_SERVING from now on. For the drain period everything
+  // is still served, so load balancers that poll health see the change and
+  // send new calls elsewhere before this server stops accepting.
+  env_.serving.store(false, std::memory_order_release);
+  const absl::Duration drain = std::min(options_.health_drain, options_.grace);
+  if (drain > absl::ZeroDuration()) {
+    spdlog::info("health is NOT_SERVING; still accepting calls for {}",
+                 absl::FormatDuration(drain));
+    absl::SleepFor(drain);
+  }
+
   // Stops accepting at once; waits for calls in flight until the deadline,
   // then cancels what is left. The pollers keep running meanwhile, so the
   // calls can make progress.
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.grace));
+  server_->Shutdown(absl::ToChronoTime(deadline));
   // A call may still post its last operations (Finish after a failed read)
   // until it is freed; only then may the queues shut down.
   const bool all_freed = registry_.AwaitNoObjects(kFreeCallsTimeout);

@@ -26,6 +26,9 @@ struct ServerOptions {
   int calls_per_method_per_queue = 32;
   // How long in-flight calls may take to finish once shutdown starts.
   absl::Duration grace = absl::Seconds(5);
+  // The first part of the grace period, during which health checks answer
+  // NOT_SERVING but calls are still accepted (capped at `grace`).
+  absl::Duration health_drain = absl::ZeroDuration();
 
   // Who gets in. Insecure when null.
   std::shared_ptr<grpc::ServerCredentials> credentials;

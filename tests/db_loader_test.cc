@@ -179,6 +179,19 @@ TEST_CASE("ParseFeatureDb reports bad JSON with its line and column", "[db]") {
   CHECK_THAT(message, Contains(where));
 }
 
+TEST_CASE("ParseFeatureDb rejects numbers too large for any type, found by "
+          "fuzzing",
+          "[db]") {
+  const std::string json = GENERATE(
+      std::string("[{\"location\": {\"latitude\": -747e71659, \"longitude\": 0}}]"),
+      std::string("[{\"location\": {\"latitude\": 1e999, \"longitude\": 0}}]"));
+  CAPTURE(json);
+  const absl::Status status = ParseFeatureDb(json, "big.json").status();
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(status.message()), StartsWith("big.json: "));
+  CHECK_THAT(std::string(status.message()), Contains("overflow"));
+}
+
 TEST_CASE("ParseFeatureDb rejects a top level that is not an array", "[db]") {
   const std::string json = GENERATE(
       std::string(R"({"location": {"latitude": 1, "longitude": 2}})"),

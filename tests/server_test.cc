@@ -616,6 +616,44 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
   }
 }
 
+TEST_CASE("Health turns NOT_SERVING when shutdown starts, while calls are "
+          "still served for the drain period",
+          "[server][shutdown][health]") {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.grace = absl::Seconds(30);
+  options.health_drain = absl::Seconds(5);  // The test runs in it.
+  TestServer test(options);
+  auto health = grpc::health::v1::Health::NewStub(test.channel);
+  auto check = [&] {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    grpc::health::v1::HealthCheckResponse response;
+    REQUIRE(health->Check(&context, {}, &response).ok());
+    return response.status();
+  };
+  CHECK(check() == grpc::health::v1::HealthCheckResponse::SERVING);
+
+  std::thread stopper([&] { test.server->Shutdown(); });
+  REQUIRE(WaitFor([&] { return test.server->shutdown_started(); }));
+  CHECK(WaitFor([&] {
+    return check() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  }));
+  // Still draining: other calls are served as before.
+  grpc::ClientContext context;
+  SetDeadline(context);
+  Feature feature;
+  CHECK(test.stub->GetFeature(&context, MakePoint(409146138, -746188906), &feature)
+            .ok());
+  CHECK(!feature.name().empty());
+  // Closing the client's connection lets the shutdown end without waiting
+  // for the client to notice the server's GOAWAY.
+  test.stub.reset();
+  health.reset();
+  test.channel.reset();
+  stopper.join();
+  CHECK(test.server->calls().objects() == 0);
+}
+
 TEST_CASE("Start reports an address it cannot listen on", "[server]") {
   ServerOptions options = TestServer::DefaultOptions();
   // (A port in use would not do: gRPC sets SO_REUSEPORT, so a second server
