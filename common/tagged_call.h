@@ -74,6 +74,12 @@ class TaggedCall {
     --pending_;
   }
 
+  // Tags posted and not yet back. Zero only while the completion that
+  // brought it there is deleting the call.
+  int PendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending_;
+  }
+
   absl::Mutex mu_;
 
  private:

@@ -5,6 +5,9 @@
 #include <string>
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "feature_store.h"
@@ -83,6 +86,58 @@ class CallRegistry {
   std::atomic<int64_t> cancelled_{0};
 };
 
+// The streaming calls in flight (RecordRoute, RouteChat), so that shutdown
+// can end them with a status before gRPC would cut them off. Thread-safe.
+class StreamRegistry {
+ public:
+  class Member {
+   public:
+    // Asks the stream to end with UNAVAILABLE. Must not block: false when
+    // the call is busy (its lock is taken) and should be asked again.
+    virtual bool TryRequestStop() = 0;
+
+   protected:
+    ~Member() = default;
+  };
+
+  void Add(Member* member) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    members_.insert(member);
+  }
+  // A member leaves before any of it is destroyed.
+  void Remove(Member* member) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    members_.erase(member);
+  }
+
+  // Asks every stream to end; returns once each has been asked. Calls take
+  // their own lock before this registry's (they join it from their
+  // handlers), so this one only try-locks them and comes back for the busy.
+  void StopAll() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::flat_hash_set<Member*> asked;
+    for (;;) {
+      bool busy = false;
+      {
+        absl::MutexLock lock(&mu_);
+        for (Member* member : members_) {
+          if (asked.contains(member)) continue;
+          if (member->TryRequestStop()) {
+            asked.insert(member);
+          } else {
+            busy = true;
+          }
+        }
+      }
+      if (!busy) return;
+      absl::SleepFor(absl::Microseconds(100));
+    }
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_set<Member*> members_ ABSL_GUARDED_BY(mu_);
+};
+
 // What every server call needs; owned by RouteGuideServer, which outlives
 // all calls.
 struct CallEnvironment {
@@ -90,7 +145,11 @@ struct CallEnvironment {
   grpc::health::v1::Health::AsyncService* health = nullptr;
   FeatureStore* store = nullptr;
   CallRegistry* registry = nullptr;
+  StreamRegistry* streams = nullptr;
   size_t max_note_bytes = 4096;
+  // A RecordRoute or RouteChat whose client sends nothing for this long is
+  // ended with DEADLINE_EXCEEDED.
+  absl::Duration stream_idle_timeout = absl::Minutes(10);
   // Empty: no token needed.
   std::string auth_token;
   // What health checks answer: false from the start of shutdown.

@@ -37,6 +37,9 @@ ABSL_FLAG(absl::Duration, health_drain, absl::Seconds(1),
           "On SIGINT/SIGTERM, how long health checks answer NOT_SERVING while "
           "calls are still accepted, before the server stops accepting (part "
           "of --grace)");
+ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Minutes(10),
+          "End a RecordRoute or RouteChat whose client sends nothing for this "
+          "long with DEADLINE_EXCEEDED (inf: never)");
 ABSL_FLAG(size_t, max_notes_per_location, 100,
           "RouteChat: notes kept per location, oldest dropped first");
 ABSL_FLAG(size_t, max_notes, 100000,
@@ -102,6 +105,10 @@ int Run(int argc, char** argv) {
   options.calls_per_method_per_queue = absl::GetFlag(FLAGS_calls_per_queue);
   options.grace = absl::GetFlag(FLAGS_grace);
   options.health_drain = absl::GetFlag(FLAGS_health_drain);
+  options.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
+  if (options.stream_idle_timeout <= absl::ZeroDuration()) {
+    ExitWithUsageError("--stream_idle_timeout must be positive");
+  }
   if (options.health_drain < absl::ZeroDuration()) {
     ExitWithUsageError("--health_drain must not be negative");
   }

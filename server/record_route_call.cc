@@ -1,9 +1,10 @@
 // RecordRoute, client streaming: the whole life of one call.
 //
 //   state              event            ok     next
-//   kAwaitingRequest   kRequestArrived  true   kReading (Read posted), or
-//                                              kClosing (FinishWithError:
-//                                              missing token)
+//   kAwaitingRequest   kRequestArrived  true   kReading (Read posted, idle
+//                                              alarm set), or kClosing
+//                                              (FinishWithError: missing
+//                                              token)
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kReading           kReadDone        true   kReading (next Read), or
 //                                              kClosing (FinishWithError
@@ -12,16 +13,28 @@
 //                                              its stream: Finish with the
 //                                              summary; on a cancelled
 //                                              call that Finish just fails)
+//   kReading           kIdleAlarm       true   kClosing (FinishWithError
+//                                              DEADLINE_EXCEEDED) when idle
+//                                              long enough, else set again
+//   kReading           kStopAlarm       -      kClosing (FinishWithError
+//                                              UNAVAILABLE: shutdown)
+//   kClosing           kReadDone        any    kClosing (the Read that was
+//                                              pending when the call ended
+//                                              early; nothing to do)
 //   kClosing           kFinishSent      any    kClosed
-//   any                kDone            -      (noted; nothing to post)
+//   any other          kIdleAlarm, kStopAlarm, kDone  (noted; nothing to post)
 //
-// The call is deleted by TaggedCall when its last tag comes back.
+// Ending early posts Finish while a Read is pending; that Read then comes
+// back (usually with ok == false) and is ignored. The call is deleted by
+// TaggedCall when its last tag comes back.
 #include <cstdint>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "call_environment.h"
 #include "proto_convert.h"
+#include "stream_timers.h"
 #include "tagged_call.h"
 
 namespace routeguide {
@@ -30,16 +43,27 @@ namespace {
 enum class RecordRouteEvent : uint8_t {
   kRequestArrived,
   kReadDone,
+  kIdleAlarm,
+  kStopAlarm,
   kFinishSent,
   kDone,
   kCount
 };
 
 class RecordRouteCall final
-    : public TaggedCall<RecordRouteCall, RecordRouteEvent> {
+    : public TaggedCall<RecordRouteCall, RecordRouteEvent>,
+      public StreamRegistry::Member {
  public:
   RecordRouteCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env), membership_(*env.registry), cq_(cq), reader_(&context_) {}
+      : env_(env),
+        membership_(*env.registry),
+        cq_(cq),
+        reader_(&context_),
+        timers_(env.stream_idle_timeout) {}
+
+  ~RecordRouteCall() override {
+    if (registered_) env_.streams->Remove(this);  // Before anything goes.
+  }
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -47,6 +71,16 @@ class RecordRouteCall final
     state_ = State::kAwaitingRequest;
     env_.service->RequestRecordRoute(&context_, &reader_, cq_, cq_,
                                      Post(Event::kRequestArrived));
+  }
+
+  ABSL_NO_THREAD_SAFETY_ANALYSIS bool TryRequestStop() override {
+    if (!mu_.TryLock()) return false;
+    // PendingLocked() == 0: the call is being deleted; leave it be.
+    if (state_ == State::kReading && !timers_.stop_armed() && PendingLocked() > 0) {
+      timers_.ArmStop(cq_, Post(Event::kStopAlarm));
+    }
+    mu_.Unlock();
+    return true;
   }
 
  private:
@@ -61,6 +95,16 @@ class RecordRouteCall final
         break;
       case Event::kReadDone:
         OnReadDone(ok);
+        break;
+      case Event::kIdleAlarm:
+        OnIdleAlarm(ok);
+        break;
+      case Event::kStopAlarm:
+        timers_.StopFired();
+        if (state_ == State::kReading) {
+          EndEarly(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the server is shutting down"));
+        }
         break;
       case Event::kFinishSent:
         state_ = State::kClosed;
@@ -86,28 +130,59 @@ class RecordRouteCall final
       reader_.FinishWithError(allowed, Post(Event::kFinishSent));
       return;
     }
+    registered_ = true;
+    env_.streams->Add(this);
     start_ = absl::Now();
+    timers_.Touch();
+    if (timers_.idle_enabled()) timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
     state_ = State::kReading;
     reader_.Read(&point_, Post(Event::kReadDone));
   }
 
   void OnReadDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    state_ = State::kClosing;
+    if (state_ != State::kReading) return;  // Ended early meanwhile.
     if (!ok) {
-      reader_.Finish(Summary(), grpc::Status::OK, Post(Event::kFinishSent));
+      Finish(Summary(), grpc::Status::OK);
       return;
     }
     const GeoPoint point = FromProto(point_);
     if (absl::Status valid = ValidatePoint(point); !valid.ok()) {
-      reader_.FinishWithError(ToGrpcStatus(valid), Post(Event::kFinishSent));
+      EndEarly(ToGrpcStatus(valid));
       return;
     }
+    timers_.Touch();
     ++point_count_;
     if (env_.store->Contains(point)) ++feature_count_;
     if (previous_) distance_meters_ += HaversineMeters(*previous_, point);
     previous_ = point;
-    state_ = State::kReading;
     reader_.Read(&point_, Post(Event::kReadDone));
+  }
+
+  void OnIdleAlarm(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const bool idle = timers_.IdleFired();
+    if (!ok || state_ != State::kReading) return;  // Cancelled at the end.
+    if (idle) {
+      EndEarly(grpc::Status(
+          grpc::StatusCode::DEADLINE_EXCEEDED,
+          absl::StrCat("no point received for ",
+                       absl::FormatDuration(timers_.idle_timeout()))));
+      return;
+    }
+    timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
+  }
+
+  // Ends the call with an error while its Read is still pending.
+  void EndEarly(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    state_ = State::kClosing;
+    timers_.CancelIdle();
+    reader_.FinishWithError(status, Post(Event::kFinishSent));
+  }
+
+  void Finish(const RouteSummary& summary, const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    state_ = State::kClosing;
+    timers_.CancelIdle();
+    reader_.Finish(summary, status, Post(Event::kFinishSent));
   }
 
   RouteSummary Summary() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -127,6 +202,8 @@ class RecordRouteCall final
   grpc::ServerCompletionQueue* const cq_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReader<RouteSummary, Point> reader_;
+  StreamTimers timers_ ABSL_GUARDED_BY(mu_);
+  bool registered_ = false;  // In env_.streams; set once, under mu_.
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
   Point point_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
   absl::Time start_ ABSL_GUARDED_BY(mu_);

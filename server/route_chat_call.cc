@@ -25,16 +25,27 @@
 //   writing             kWriteDone       false  broken: the queue is
 //                                               dropped, nothing more sent
 //
-// Finish is posted once, when reading is done and no Write is in flight
-// with nothing left to send (or the stream broke). kFinishSent and kDone
-// only record what happened. The call is deleted by TaggedCall when its
+// Ending early (idle for --stream_idle_timeout: DEADLINE_EXCEEDED; asked by
+// shutdown: UNAVAILABLE) happens while a Read is pending: the queue is
+// dropped, and the pending Read comes back later and is ignored.
+//
+//   reading side        event            ok     next
+//   kReading            kIdleAlarm       true   ended early when idle long
+//                                               enough, else set again
+//   kReading            kStopAlarm       -      ended early
+//
+// Finish is posted once, when reading is done (or the call was ended
+// early) and no Write is in flight with nothing left to send (or the
+// stream broke). kFinishSent and kDone only record what happened. The call is deleted by TaggedCall when its
 // last tag comes back.
 #include <deque>
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "call_environment.h"
 #include "proto_convert.h"
+#include "stream_timers.h"
 #include "tagged_call.h"
 
 namespace routeguide {
@@ -44,15 +55,26 @@ enum class RouteChatEvent : uint8_t {
   kRequestArrived,
   kReadDone,
   kWriteDone,
+  kIdleAlarm,
+  kStopAlarm,
   kFinishSent,
   kDone,
   kCount
 };
 
-class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
+class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
+                            public StreamRegistry::Member {
  public:
   RouteChatCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env), membership_(*env.registry), cq_(cq), stream_(&context_) {}
+      : env_(env),
+        membership_(*env.registry),
+        cq_(cq),
+        stream_(&context_),
+        timers_(env.stream_idle_timeout) {}
+
+  ~RouteChatCall() override {
+    if (registered_) env_.streams->Remove(this);  // Before anything goes.
+  }
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -60,6 +82,16 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
     read_state_ = ReadState::kAwaitingRequest;
     env_.service->RequestRouteChat(&context_, &stream_, cq_, cq_,
                                    Post(Event::kRequestArrived));
+  }
+
+  ABSL_NO_THREAD_SAFETY_ANALYSIS bool TryRequestStop() override {
+    if (!mu_.TryLock()) return false;
+    // PendingLocked() == 0: the call is being deleted; leave it be.
+    if (Open() && !timers_.stop_armed() && PendingLocked() > 0) {
+      timers_.ArmStop(cq_, Post(Event::kStopAlarm));
+    }
+    mu_.Unlock();
+    return true;
   }
 
  private:
@@ -78,6 +110,26 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
         break;
       case Event::kWriteDone:
         OnWriteDone(ok);
+        break;
+      case Event::kIdleAlarm: {
+        const bool idle = timers_.IdleFired();
+        if (!ok || !Open()) break;  // Cancelled at the end.
+        if (idle) {
+          EndEarly(grpc::Status(
+              grpc::StatusCode::DEADLINE_EXCEEDED,
+              absl::StrCat("no note received for ",
+                           absl::FormatDuration(timers_.idle_timeout()))));
+        } else {
+          timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
+        }
+        break;
+      }
+      case Event::kStopAlarm:
+        timers_.StopFired();
+        if (Open()) {
+          EndEarly(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the server is shutting down"));
+        }
         break;
       case Event::kFinishSent:
         break;
@@ -108,11 +160,24 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
       MaybeFinish();
       return;
     }
+    registered_ = true;
+    env_.streams->Add(this);
+    timers_.Touch();
+    if (timers_.idle_enabled()) timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
     read_state_ = ReadState::kReading;
     stream_.Read(&incoming_, Post(Event::kReadDone));
   }
 
+  // Still reading notes and not being ended.
+  bool Open() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return read_state_ == ReadState::kReading && !ending_;
+  }
+
   void OnReadDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (ending_) {  // The Read pending when the call was ended early.
+      read_state_ = ReadState::kDone;
+      return;
+    }
     if (!ok) {
       read_state_ = ReadState::kDone;
       MaybeFinish();
@@ -132,6 +197,7 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
       MaybeFinish();
       return;
     }
+    timers_.Touch();
     for (Note& earlier : env_.store->AddNote(std::move(note))) {
       ToProto(earlier, &outbox_.emplace_back());
     }
@@ -159,12 +225,22 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
     outbox_.pop_front();
   }
 
+  // Ends the call with `status` while its Read is still pending: queued
+  // replies are dropped, and Finish follows the Write in flight, if any.
+  void EndEarly(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ending_ = true;
+    final_status_ = status;
+    outbox_.clear();
+    MaybeFinish();
+  }
+
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finish_posted_ || read_state_ != ReadState::kDone ||
+    if (finish_posted_ || (read_state_ != ReadState::kDone && !ending_) ||
         write_state_ == WriteState::kWriting) {
       return;
     }
     finish_posted_ = true;
+    timers_.CancelIdle();
     stream_.Finish(final_status_, Post(Event::kFinishSent));
   }
 
@@ -175,6 +251,9 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent> {
   grpc::ServerCompletionQueue* const cq_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<RouteNote, RouteNote> stream_;
+  StreamTimers timers_ ABSL_GUARDED_BY(mu_);
+  bool registered_ = false;  // In env_.streams; set once, under mu_.
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;  // Ended early (EndEarly).
   ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kAwaitingRequest;
   WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kIdle;
   bool finish_posted_ ABSL_GUARDED_BY(mu_) = false;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <atomic>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,8 @@ RouteGuideServer::RouteGuideServer(const ServerOptions& options,
   env_.health = &health_;
   env_.store = store_.get();
   env_.registry = &registry_;
+  env_.streams = &streams_;
+  env_.stream_idle_timeout = options.stream_idle_timeout;
   env_.max_note_bytes = options.max_note_bytes;
   env_.auth_token = options.auth_token;
 }
@@ -144,7 +148,23 @@ ShutdownReport RouteGuideServer::Shutdown() {
   // Stops accepting at once; waits for calls in flight until the deadline,
   // then cancels what is left. The pollers keep running meanwhile, so the
   // calls can make progress.
-  server_->Shutdown(absl::ToChronoTime(deadline));
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, deadline, &stopped] {
+    server_->Shutdown(absl::ToChronoTime(deadline));
+    stopped.store(true, std::memory_order_release);
+  });
+  // Streams still open just before the deadline are ended with a status
+  // (UNAVAILABLE) instead of being reset when gRPC cancels them.
+  const absl::Time end_streams_at =
+      deadline - std::min(absl::Seconds(1), options_.grace / 4);
+  while (!stopped.load(std::memory_order_acquire) && absl::Now() < end_streams_at) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  if (!stopped.load(std::memory_order_acquire)) {
+    spdlog::info("ending {} calls still open", registry_.active());
+    streams_.StopAll();
+  }
+  stopper.join();
   // A call may still post its last operations (Finish after a failed read)
   // until it is freed; only then may the queues shut down.
   const bool all_freed = registry_.AwaitNoObjects(kFreeCallsTimeout);

@@ -26,6 +26,9 @@ struct ServerOptions {
   int calls_per_method_per_queue = 32;
   // How long in-flight calls may take to finish once shutdown starts.
   absl::Duration grace = absl::Seconds(5);
+  // A RecordRoute or RouteChat whose client sends nothing for this long is
+  // ended with DEADLINE_EXCEEDED (infinite: never).
+  absl::Duration stream_idle_timeout = absl::Minutes(10);
   // The first part of the grace period, during which health checks answer
   // NOT_SERVING but calls are still accepted (capped at `grace`).
   absl::Duration health_drain = absl::ZeroDuration();
@@ -96,6 +99,7 @@ class RouteGuideServer {
   RouteGuide::AsyncService service_;
   grpc::health::v1::Health::AsyncService health_;
   CallRegistry registry_;
+  StreamRegistry streams_;
   CallEnvironment env_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::unique_ptr<grpc::Server> server_;

@@ -567,22 +567,31 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
           "[server][shutdown]") {
   ServerOptions options = TestServer::DefaultOptions();
 
-  SECTION("an idle stream is cancelled when the grace period ends") {
-    options.grace = absl::Milliseconds(200);
+  SECTION("streams still open at the end of the grace period end with a "
+          "status, not a reset") {
+    options.grace = absl::Milliseconds(400);
     TestServer test(options);
-    grpc::ClientContext context;
-    SetDeadline(context);
-    auto stream = test.stub->RouteChat(&context);
-    REQUIRE(stream->Write(MakeNote("waiting", 2, 2)));
-    REQUIRE(WaitFor([&] { return test.server->calls().active() == 1; }));
+    grpc::ClientContext chat_context;
+    SetDeadline(chat_context);
+    auto chat = test.stub->RouteChat(&chat_context);
+    REQUIRE(chat->Write(MakeNote("waiting", 2, 2)));
+    grpc::ClientContext route_context;
+    SetDeadline(route_context);
+    RouteSummary summary;
+    auto route = test.stub->RecordRoute(&route_context, &summary);
+    REQUIRE(route->Write(MakePoint(1, 1)));
+    REQUIRE(WaitFor([&] { return test.server->calls().active() == 2; }));
 
     const ShutdownReport report = test.server->Shutdown();
-    CHECK(report.calls_in_flight == 1);
-    CHECK(report.calls_cancelled == 1);
+    CHECK(report.calls_in_flight == 2);
+    CHECK(report.calls_cancelled == 0);
     CHECK(test.server->calls().objects() == 0);
     RouteNote reply;
-    CHECK(!stream->Read(&reply));
-    CHECK(!stream->Finish().ok());
+    CHECK(!chat->Read(&reply));
+    for (const grpc::Status& status : {chat->Finish(), route->Finish()}) {
+      CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
+      CHECK_THAT(status.error_message(), Catch::Contains("shutting down"));
+    }
   }
   SECTION("a stream that ends during the grace period finishes with OK") {
     options.grace = absl::Seconds(60);
@@ -614,6 +623,49 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
     // Idempotent.
     CHECK(test.server->Shutdown().calls_in_flight == 0);
   }
+}
+
+TEST_CASE("Streams whose client sends nothing for the idle timeout are ended",
+          "[server][idle]") {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.stream_idle_timeout = absl::Seconds(1);
+  TestServer test(options);
+
+  SECTION("an idle RouteChat") {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = test.stub->RouteChat(&context);
+    REQUIRE(stream->Write(MakeNote("one", 3, 3)));
+    RouteNote reply;
+    CHECK(!stream->Read(&reply));  // Ends by itself.
+    const grpc::Status status = stream->Finish();
+    CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    CHECK_THAT(status.error_message(), Catch::Contains("no note received"));
+  }
+  SECTION("an idle RecordRoute") {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    RouteSummary summary;
+    auto writer = test.stub->RecordRoute(&context, &summary);
+    const grpc::Status status = writer->Finish();  // Without WritesDone.
+    CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    CHECK_THAT(status.error_message(), Catch::Contains("no point received"));
+  }
+  SECTION("a RouteChat that keeps talking outlives the timeout") {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    auto stream = test.stub->RouteChat(&context);
+    // 1.5 s of notes, each well inside the 1 s timeout.
+    for (int i = 0; i < 15; ++i) {
+      REQUIRE(stream->Write(MakeNote(std::to_string(i), 4, 4 + i)));
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    stream->WritesDone();
+    RouteNote reply;
+    CHECK(!stream->Read(&reply));
+    CHECK(stream->Finish().ok());
+  }
+  CHECK(NoCallsInFlight(test));
 }
 
 TEST_CASE("Health turns NOT_SERVING when shutdown starts, while calls are "
