@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "grpcpp/completion_queue.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -330,6 +331,127 @@ TEST_CASE("The server binary exits 2 with a clear message on bad input",
     CHECK(absl::StrContains(run->stderr_text, text));
   }
   CHECK_FALSE(absl::StrContains(run->stderr_text, kListeningLine));
+}
+
+TEST_CASE(
+    "SIGTERM with 1000 open RouteChat streams and a running load: health "
+    "flips, streams end with a status, the process exits 0 within the grace "
+    "plus a second",
+    "[process][shutdown]") {
+  constexpr int kStreams = 1000;
+  constexpr int kChannels = 4;  // 250 streams each, under the per-connection cap.
+  ServerProcess server =
+      StartServerProcess({"--grace=3s", "--health_drain=1s"});
+
+  // A load on connections of its own, running throughout.
+  const char* client = std::getenv("ROUTEGUIDE_CLIENT");
+  REQUIRE(client != nullptr);
+  auto load = Subprocess::Start({client, "load", "--target=" + server.target(),
+                                 "--duration=1h", "--concurrency=8",
+                                 "--mix=get:1"});
+  REQUIRE(load.ok());
+
+  grpc::CompletionQueue cq;
+  struct Stream {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientAsyncReaderWriter<RouteNote, RouteNote>> rpc;
+    RouteNote incoming;
+    grpc::Status status;
+  };
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<RouteGuide::Stub>> stubs;
+  for (int i = 0; i < kChannels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    channels.push_back(grpc::CreateCustomChannel(
+        server.target(), grpc::InsecureChannelCredentials(), args));
+    stubs.push_back(RouteGuide::NewStub(channels.back()));
+  }
+  // Tags: 2*i started, 2*i+1 finished (a read pending meanwhile is 3 kinds
+  // of tag; reads use kStreams*2 + i).
+  std::vector<std::unique_ptr<Stream>> streams(kStreams);
+  auto tag = [](int64_t value) { return reinterpret_cast<void*>(value + 1); };
+  for (int i = 0; i < kStreams; ++i) {
+    streams[i] = std::make_unique<Stream>();
+    SetDeadline(streams[i]->context);
+    streams[i]->rpc = stubs[i % kChannels]->AsyncRouteChat(
+        &streams[i]->context, &cq, tag(4 * int64_t{i}));
+  }
+  auto next = [&](absl::Duration timeout) {
+    void* got = nullptr;
+    bool ok = false;
+    const auto status = cq.AsyncNext(&got, &ok, absl::ToChronoTime(absl::Now() + timeout));
+    REQUIRE(status == grpc::CompletionQueue::GOT_EVENT);
+    return std::make_pair(reinterpret_cast<int64_t>(got) - 1, ok);
+  };
+  // Every stream started, then each posts a Read that stays pending.
+  for (int started = 0; started < kStreams; ++started) {
+    auto [value, ok] = next(absl::Seconds(30));
+    REQUIRE(ok);
+    REQUIRE(value % 4 == 0);
+    const int i = static_cast<int>(value / 4);
+    streams[i]->rpc->Read(&streams[i]->incoming, tag(4 * int64_t{i} + 1));
+  }
+  auto health = grpc::health::v1::Health::NewStub(channels[0]);
+  auto check = [&] {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    grpc::health::v1::HealthCheckResponse response;
+    const grpc::Status status = health->Check(&context, {}, &response);
+    return status.ok() ? response.status()
+                       : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  REQUIRE(check() == grpc::health::v1::HealthCheckResponse::SERVING);
+
+  const absl::Time signalled = absl::Now();
+  REQUIRE(server.process->Signal(SIGTERM).ok());
+  // Within the 1 s drain, health answers NOT_SERVING.
+  bool saw_not_serving = false;
+  while (!saw_not_serving && absl::Now() - signalled < absl::Seconds(1)) {
+    saw_not_serving = check() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  }
+  CHECK(saw_not_serving);
+
+  // Each stream's Read fails when the server ends it; then Finish says how.
+  int finished = 0;
+  int unavailable = 0;
+  while (finished < kStreams) {
+    auto [value, ok] = next(absl::Seconds(30));
+    const int i = static_cast<int>(value / 4);
+    if (value % 4 == 1) {
+      REQUIRE(!ok);
+      streams[i]->rpc->Finish(&streams[i]->status, tag(4 * int64_t{i} + 2));
+    } else {
+      REQUIRE(value % 4 == 2);
+      ++finished;
+      if (streams[i]->status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+          absl::StrContains(streams[i]->status.error_message(), "shutting down")) {
+        ++unavailable;
+      }
+    }
+  }
+  CHECK(unavailable == kStreams);  // A status from the server, not a reset.
+  health.reset();
+  stubs.clear();
+  channels.clear();
+
+  const testing::ExitStatus exit = WaitForExit(*server.process);
+  const absl::Duration took = absl::Now() - signalled;
+  INFO("server stderr:\n" << server.process->stderr_text());
+  CHECK(exit.Exited(0));
+  CHECK(took < absl::Seconds(3) + absl::Seconds(1));
+
+  // The load saw only calls that completed or were refused after the
+  // server stopped accepting; it is stopped now.
+  REQUIRE((*load)->Signal(SIGINT).ok());
+  auto load_exit = (*load)->Wait(absl::Seconds(30));
+  REQUIRE(load_exit.ok());
+  CHECK(load_exit->exited);
+  cq.Shutdown();
+  void* ignored = nullptr;
+  bool ok = false;
+  while (cq.Next(&ignored, &ok)) {
+  }
 }
 
 }  // namespace
