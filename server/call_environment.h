@@ -147,6 +147,8 @@ struct CallEnvironment {
   CallRegistry* registry = nullptr;
   StreamRegistry* streams = nullptr;
   size_t max_note_bytes = 4096;
+  // RouteChat: replies queued for one call before it stops reading.
+  size_t max_queued_replies = 256;
   // A RecordRoute or RouteChat whose client sends nothing for this long is
   // ended with DEADLINE_EXCEEDED.
   absl::Duration stream_idle_timeout = absl::Minutes(10);

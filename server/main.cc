@@ -1,8 +1,10 @@
 // routeguide-server: the RouteGuide service on gRPC's completion-queue API.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -10,7 +12,10 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "credentials.h"
 #include "db_loader.h"
 #include "feature_store.h"
@@ -60,6 +65,9 @@ ABSL_FLAG(std::string, max_message_size, "4MiB",
 ABSL_FLAG(std::string, max_note_size, "4KiB",
           "Longest RouteChat note; a longer one ends the call with "
           "INVALID_ARGUMENT");
+ABSL_FLAG(size_t, max_queued_replies, 256,
+          "RouteChat: replies one call may queue before it stops reading the "
+          "client's notes until they are sent");
 ABSL_FLAG(int, max_concurrent_streams, 1000,
           "Calls in flight per connection; more wait for a free stream");
 ABSL_FLAG(absl::Duration, min_ping_interval, absl::Seconds(10),
@@ -75,6 +83,23 @@ ABSL_FLAG(std::string, max_memory, "1GiB",
 
 namespace routeguide {
 namespace {
+
+// The process's resident set size, from /proc; -1 when unknown.
+long ResidentKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      long kib = -1;
+      return absl::SimpleAtoi(absl::StripAsciiWhitespace(
+                                  absl::StripSuffix(line.substr(6), "kB")),
+                              &kib)
+                 ? kib
+                 : -1;
+    }
+  }
+  return -1;
+}
 
 // Whether the listening address only takes connections from this host.
 bool IsLoopback(absl::string_view address) {
@@ -150,6 +175,10 @@ int Run(int argc, char** argv) {
       static_cast<size_t>(size_flag("max_note_size", absl::GetFlag(FLAGS_max_note_size)));
   options.max_memory_bytes = size_flag("max_memory", absl::GetFlag(FLAGS_max_memory));
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.max_queued_replies = absl::GetFlag(FLAGS_max_queued_replies);
+  if (options.max_queued_replies < 1) {
+    ExitWithUsageError("--max_queued_replies must be at least 1");
+  }
   if (options.max_concurrent_streams < 1) {
     ExitWithUsageError("--max_concurrent_streams must be at least 1");
   }
@@ -193,11 +222,14 @@ int Run(int argc, char** argv) {
 
   // Signals go to the thread that waits for them below, not to pollers
   // that gRPC or we start: block them before any thread exists.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGUSR1 asks for a status line (calls in flight, memory), for soak
+  // tests and operators.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = RouteGuideServer::Start(options, store);
   if (!server.ok()) ExitWithUsageError(server.status().message());
@@ -210,7 +242,19 @@ int Run(int argc, char** argv) {
       db_path.empty() ? "the built-in database" : db_path);
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGUSR1) break;
+    // Hand freed memory back first, so RSS shows what is in use rather
+    // than what the allocator keeps for later.
+    malloc_trim(0);
+    const CallRegistry& calls = (*server)->calls();
+    spdlog::info(
+        "status: {} calls in flight, {} call objects, {} accepted, {} "
+        "cancelled, {} notes, RSS {} KiB",
+        calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
+        store->note_count(), ResidentKiB());
+  }
   spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
   server->reset();

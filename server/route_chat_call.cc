@@ -2,7 +2,9 @@
 //
 // Reading and writing are independent: a Read and a Write may be in flight
 // together, each with its own tag. Replies wait in `outbox_`; at most one
-// Write is in flight.
+// Write is in flight. When more than --max_queued_replies wait, no Read is
+// posted until half of them are written (the client is sending faster than
+// it reads).
 //
 //   reading side        event            ok     next
 //   kAwaitingRequest    kRequestArrived  true   kReading (Read posted)
@@ -202,6 +204,20 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
       ToProto(earlier, &outbox_.emplace_back());
     }
     MaybeWrite();
+    // Backpressure: a client that sends faster than it reads would grow
+    // the queue without end. Past the bound, stop reading (its writes then
+    // wait on HTTP/2 flow control) until the queue drains to half.
+    if (outbox_.size() > env_.max_queued_replies) {
+      reading_paused_ = true;
+      return;
+    }
+    stream_.Read(&incoming_, Post(Event::kReadDone));
+  }
+
+  void ResumeReadingIfDrained() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!reading_paused_ || outbox_.size() > env_.max_queued_replies / 2) return;
+    reading_paused_ = false;
+    if (ending_) return;
     stream_.Read(&incoming_, Post(Event::kReadDone));
   }
 
@@ -213,6 +229,7 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
       write_state_ = WriteState::kIdle;
       MaybeWrite();
     }
+    ResumeReadingIfDrained();  // A broken stream's Read fails at once.
     MaybeFinish();
   }
 
@@ -254,6 +271,8 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
   StreamTimers timers_ ABSL_GUARDED_BY(mu_);
   bool registered_ = false;  // In env_.streams; set once, under mu_.
   bool ending_ ABSL_GUARDED_BY(mu_) = false;  // Ended early (EndEarly).
+  // No Read posted while too many replies wait (backpressure).
+  bool reading_paused_ ABSL_GUARDED_BY(mu_) = false;
   ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kAwaitingRequest;
   WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kIdle;
   bool finish_posted_ ABSL_GUARDED_BY(mu_) = false;

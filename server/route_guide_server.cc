@@ -34,6 +34,7 @@ RouteGuideServer::RouteGuideServer(const ServerOptions& options,
   env_.streams = &streams_;
   env_.stream_idle_timeout = options.stream_idle_timeout;
   env_.max_note_bytes = options.max_note_bytes;
+  env_.max_queued_replies = options.max_queued_replies;
   env_.auth_token = options.auth_token;
 }
 

@@ -44,6 +44,9 @@ struct ServerOptions {
   // the call with INVALID_ARGUMENT.
   int max_message_bytes = 4 * 1024 * 1024;
   size_t max_note_bytes = 4096;
+  // RouteChat: replies one call may queue before it stops reading notes
+  // until they are sent (backpressure on a client that does not read).
+  size_t max_queued_replies = 256;
   int max_concurrent_streams = 1000;  // Per connection.
   // Keepalive enforcement: pings closer together than this (without data)
   // count as strikes; two strikes close the connection.

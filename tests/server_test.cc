@@ -625,6 +625,44 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
   }
 }
 
+TEST_CASE("A RouteChat client that does not read its replies is not read "
+          "either, until the queue drains",
+          "[server][chat][backpressure]") {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_queued_replies = 4;
+  TestServer test(options);
+  // Big notes, so the replies to one note fill the stream's HTTP/2 window
+  // and the server's writes have to wait for the client to read.
+  for (int i = 0; i < 50; ++i) test.store->AddNote({{8, 8}, std::string(4000, 'o')});
+
+  // A client whose flow-control window stays small (no BDP probing grows it).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  auto stub = RouteGuide::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(test.server->port()),
+      grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto stream = stub->RouteChat(&context);
+  for (int i = 0; i < 10; ++i) REQUIRE(stream->Write(MakeNote("new", 8, 8)));
+  // The first note queued 50 replies (200 KB), past the bound and more
+  // than the window holds: the server stops reading, so the other nine stay
+  // unread while nobody reads the replies.
+  absl::SleepFor(absl::Milliseconds(300));
+  CHECK(test.store->NotesAt({8, 8}).size() < 60);
+
+  stream->WritesDone();
+  RouteNote reply;
+  int replies = 0;
+  while (stream->Read(&reply)) ++replies;
+  REQUIRE(stream->Finish().ok());
+  // Note k (0-based) of the ten sees the 50 old notes and k new ones.
+  CHECK(replies == 10 * 50 + 45);
+  CHECK(test.store->NotesAt({8, 8}).size() == 60);
+  CHECK(NoCallsInFlight(test));
+}
+
 TEST_CASE("Streams whose client sends nothing for the idle timeout are ended",
           "[server][idle]") {
   ServerOptions options = TestServer::DefaultOptions();
