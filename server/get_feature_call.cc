@@ -10,9 +10,8 @@
 //   any                kDone            -      (noted; nothing to post)
 //
 // The call is deleted by TaggedCall when its last tag comes back.
-#include "call_environment.h"
 #include "proto_convert.h"
-#include "tagged_call.h"
+#include "server_call.h"
 
 namespace routeguide {
 namespace {
@@ -20,14 +19,15 @@ namespace {
 enum class GetFeatureEvent : uint8_t { kRequestArrived, kFinishSent, kDone, kCount };
 
 class GetFeatureCall final
-    : public TaggedCall<GetFeatureCall, GetFeatureEvent> {
+    : public ServerCall<GetFeatureCall, GetFeatureEvent> {
  public:
   GetFeatureCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env), membership_(*env.registry), cq_(cq), responder_(&context_) {}
+      : ServerCall(env, cq),
+        responder_(&context_) {}
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    context_.AsyncNotifyWhenDone(Post(Event::kDone));
+    WatchForDoneLocked();
     state_ = State::kAwaitingRequest;
     env_.service->RequestGetFeature(&context_, &request_, &responder_, cq_, cq_,
                                     Post(Event::kRequestArrived));
@@ -47,7 +47,7 @@ class GetFeatureCall final
         state_ = State::kClosed;
         break;
       case Event::kDone:
-        if (context_.IsCancelled()) membership_.MarkCancelled();
+        NoteDoneLocked();
         break;
       case Event::kCount:
         break;
@@ -55,13 +55,10 @@ class GetFeatureCall final
   }
 
   void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!ok) {  // The server is shutting down; the call never started.
-      Withdraw(Event::kDone);
+    if (!AcceptLocked(ok, &SpawnGetFeatureCall)) {  // The server is stopping.
       state_ = State::kClosed;
       return;
     }
-    membership_.Activate();
-    SpawnGetFeatureCall(env_, cq_);
 
     state_ = State::kAnswering;
     if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
@@ -82,12 +79,6 @@ class GetFeatureCall final
     responder_.Finish(reply, grpc::Status::OK, Post(Event::kFinishSent));
   }
 
-  CallEnvironment& env_;
-  // First after env_, so it is destroyed last: the registry counts the
-  // call until all of it is gone.
-  CallRegistry::Membership membership_;
-  grpc::ServerCompletionQueue* const cq_;
-  grpc::ServerContext context_;
   Point request_;
   grpc::ServerAsyncResponseWriter<Feature> responder_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;

@@ -12,8 +12,7 @@
 //
 // The call is deleted by TaggedCall when its last tag comes back.
 #include "absl/strings/str_cat.h"
-#include "call_environment.h"
-#include "tagged_call.h"
+#include "server_call.h"
 
 namespace routeguide {
 namespace {
@@ -24,14 +23,15 @@ using grpc::health::v1::HealthCheckResponse;
 enum class HealthCheckEvent : uint8_t { kRequestArrived, kFinishSent, kDone, kCount };
 
 class HealthCheckCall final
-    : public TaggedCall<HealthCheckCall, HealthCheckEvent> {
+    : public ServerCall<HealthCheckCall, HealthCheckEvent> {
  public:
   HealthCheckCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env), membership_(*env.registry), cq_(cq), responder_(&context_) {}
+      : ServerCall(env, cq),
+        responder_(&context_) {}
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    context_.AsyncNotifyWhenDone(Post(Event::kDone));
+    WatchForDoneLocked();
     state_ = State::kAwaitingRequest;
     env_.health->RequestCheck(&context_, &request_, &responder_, cq_, cq_,
                               Post(Event::kRequestArrived));
@@ -51,7 +51,7 @@ class HealthCheckCall final
         state_ = State::kClosed;
         break;
       case Event::kDone:
-        if (context_.IsCancelled()) membership_.MarkCancelled();
+        NoteDoneLocked();
         break;
       case Event::kCount:
         break;
@@ -59,13 +59,10 @@ class HealthCheckCall final
   }
 
   void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!ok) {  // The server is shutting down; the call never started.
-      Withdraw(Event::kDone);
+    if (!AcceptLocked(ok, &SpawnHealthCheckCall)) {  // The server is stopping.
       state_ = State::kClosed;
       return;
     }
-    membership_.Activate();
-    SpawnHealthCheckCall(env_, cq_);
     state_ = State::kAnswering;
     const std::string& service = request_.service();
     if (!service.empty() && service != RouteGuide::service_full_name()) {
@@ -83,12 +80,6 @@ class HealthCheckCall final
     responder_.Finish(response, grpc::Status::OK, Post(Event::kFinishSent));
   }
 
-  CallEnvironment& env_;
-  // First after env_, so it is destroyed last: the registry counts the
-  // call until all of it is gone.
-  CallRegistry::Membership membership_;
-  grpc::ServerCompletionQueue* const cq_;
-  grpc::ServerContext context_;
   HealthCheckRequest request_;
   grpc::ServerAsyncResponseWriter<HealthCheckResponse> responder_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;

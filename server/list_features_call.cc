@@ -17,9 +17,8 @@
 // TaggedCall when its last tag comes back.
 #include <vector>
 
-#include "call_environment.h"
 #include "proto_convert.h"
-#include "tagged_call.h"
+#include "server_call.h"
 
 namespace routeguide {
 namespace {
@@ -33,14 +32,15 @@ enum class ListFeaturesEvent : uint8_t {
 };
 
 class ListFeaturesCall final
-    : public TaggedCall<ListFeaturesCall, ListFeaturesEvent> {
+    : public ServerCall<ListFeaturesCall, ListFeaturesEvent> {
  public:
   ListFeaturesCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env), membership_(*env.registry), cq_(cq), writer_(&context_) {}
+      : ServerCall(env, cq),
+        writer_(&context_) {}
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    context_.AsyncNotifyWhenDone(Post(Event::kDone));
+    WatchForDoneLocked();
     state_ = State::kAwaitingRequest;
     env_.service->RequestListFeatures(&context_, &request_, &writer_, cq_, cq_,
                                       Post(Event::kRequestArrived));
@@ -63,7 +63,7 @@ class ListFeaturesCall final
         state_ = State::kClosed;
         break;
       case Event::kDone:
-        if (context_.IsCancelled()) membership_.MarkCancelled();
+        NoteDoneLocked();
         break;
       case Event::kCount:
         break;
@@ -71,13 +71,10 @@ class ListFeaturesCall final
   }
 
   void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!ok) {  // The server is shutting down; the call never started.
-      Withdraw(Event::kDone);
+    if (!AcceptLocked(ok, &SpawnListFeaturesCall)) {  // The server is stopping.
       state_ = State::kClosed;
       return;
     }
-    membership_.Activate();
-    SpawnListFeaturesCall(env_, cq_);
     if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
       state_ = State::kClosing;
       writer_.Finish(allowed, Post(Event::kFinishSent));
@@ -116,12 +113,6 @@ class ListFeaturesCall final
     writer_.Write(reply_, Post(Event::kWriteDone));
   }
 
-  CallEnvironment& env_;
-  // First after env_, so it is destroyed last: the registry counts the
-  // call until all of it is gone.
-  CallRegistry::Membership membership_;
-  grpc::ServerCompletionQueue* const cq_;
-  grpc::ServerContext context_;
   Rectangle request_;
   grpc::ServerAsyncWriter<Feature> writer_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;

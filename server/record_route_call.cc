@@ -32,10 +32,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "call_environment.h"
 #include "proto_convert.h"
 #include "stream_timers.h"
-#include "tagged_call.h"
+#include "server_call.h"
 
 namespace routeguide {
 namespace {
@@ -51,13 +50,11 @@ enum class RecordRouteEvent : uint8_t {
 };
 
 class RecordRouteCall final
-    : public TaggedCall<RecordRouteCall, RecordRouteEvent>,
+    : public ServerCall<RecordRouteCall, RecordRouteEvent>,
       public StreamRegistry::Member {
  public:
   RecordRouteCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env),
-        membership_(*env.registry),
-        cq_(cq),
+      : ServerCall(env, cq),
         reader_(&context_),
         timers_(env.stream_idle_timeout) {}
 
@@ -67,7 +64,7 @@ class RecordRouteCall final
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    context_.AsyncNotifyWhenDone(Post(Event::kDone));
+    WatchForDoneLocked();
     state_ = State::kAwaitingRequest;
     env_.service->RequestRecordRoute(&context_, &reader_, cq_, cq_,
                                      Post(Event::kRequestArrived));
@@ -110,7 +107,7 @@ class RecordRouteCall final
         state_ = State::kClosed;
         break;
       case Event::kDone:
-        if (context_.IsCancelled()) membership_.MarkCancelled();
+        NoteDoneLocked();
         break;
       case Event::kCount:
         break;
@@ -118,13 +115,10 @@ class RecordRouteCall final
   }
 
   void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!ok) {  // The server is shutting down; the call never started.
-      Withdraw(Event::kDone);
+    if (!AcceptLocked(ok, &SpawnRecordRouteCall)) {  // The server is stopping.
       state_ = State::kClosed;
       return;
     }
-    membership_.Activate();
-    SpawnRecordRouteCall(env_, cq_);
     if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
       state_ = State::kClosing;
       reader_.FinishWithError(allowed, Post(Event::kFinishSent));
@@ -195,12 +189,6 @@ class RecordRouteCall final
     return summary;
   }
 
-  CallEnvironment& env_;
-  // First after env_, so it is destroyed last: the registry counts the
-  // call until all of it is gone.
-  CallRegistry::Membership membership_;
-  grpc::ServerCompletionQueue* const cq_;
-  grpc::ServerContext context_;
   grpc::ServerAsyncReader<RouteSummary, Point> reader_;
   StreamTimers timers_ ABSL_GUARDED_BY(mu_);
   bool registered_ = false;  // In env_.streams; set once, under mu_.

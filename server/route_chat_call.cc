@@ -45,10 +45,9 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
-#include "call_environment.h"
 #include "proto_convert.h"
 #include "stream_timers.h"
-#include "tagged_call.h"
+#include "server_call.h"
 
 namespace routeguide {
 namespace {
@@ -64,13 +63,11 @@ enum class RouteChatEvent : uint8_t {
   kCount
 };
 
-class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
+class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
                             public StreamRegistry::Member {
  public:
   RouteChatCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env),
-        membership_(*env.registry),
-        cq_(cq),
+      : ServerCall(env, cq),
         stream_(&context_),
         timers_(env.stream_idle_timeout) {}
 
@@ -80,7 +77,7 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    context_.AsyncNotifyWhenDone(Post(Event::kDone));
+    WatchForDoneLocked();
     read_state_ = ReadState::kAwaitingRequest;
     env_.service->RequestRouteChat(&context_, &stream_, cq_, cq_,
                                    Post(Event::kRequestArrived));
@@ -136,12 +133,10 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
       case Event::kFinishSent:
         break;
       case Event::kDone:
-        if (context_.IsCancelled()) {
-          membership_.MarkCancelled();
-          // Pending operations will fail on their own; replies not yet
-          // written have nowhere to go.
-          outbox_.clear();
-        }
+        NoteDoneLocked();
+        // Cancelled: pending operations will fail on their own, and replies
+        // not yet written have nowhere to go.
+        if (context_.IsCancelled()) outbox_.clear();
         break;
       case Event::kCount:
         break;
@@ -149,13 +144,10 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
   }
 
   void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!ok) {  // The server is shutting down; the call never started.
-      Withdraw(Event::kDone);
+    if (!AcceptLocked(ok, &SpawnRouteChatCall)) {  // The server is stopping.
       read_state_ = ReadState::kDone;
       return;
     }
-    membership_.Activate();
-    SpawnRouteChatCall(env_, cq_);
     if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
       read_state_ = ReadState::kDone;
       final_status_ = allowed;
@@ -261,12 +253,6 @@ class RouteChatCall final : public TaggedCall<RouteChatCall, RouteChatEvent>,
     stream_.Finish(final_status_, Post(Event::kFinishSent));
   }
 
-  CallEnvironment& env_;
-  // First after env_, so it is destroyed last: the registry counts the
-  // call until all of it is gone.
-  CallRegistry::Membership membership_;
-  grpc::ServerCompletionQueue* const cq_;
-  grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<RouteNote, RouteNote> stream_;
   StreamTimers timers_ ABSL_GUARDED_BY(mu_);
   bool registered_ = false;  // In env_.streams; set once, under mu_.
