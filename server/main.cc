@@ -51,6 +51,9 @@ ABSL_FLAG(size_t, max_notes, 100000,
           "RouteChat: notes kept in all, oldest dropped first");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(bool, reflection, true,
+          "Serve gRPC server reflection, so generic tools (grpcurl, grpc_cli) "
+          "can list and call the service");
 ABSL_FLAG(std::string, tls_cert, "", "TLS: the server's certificate chain (PEM)");
 ABSL_FLAG(std::string, tls_key, "", "TLS: the server's private key (PEM)");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -129,6 +132,7 @@ int Run(int argc, char** argv) {
   if (options.completion_queues == 0) options.completion_queues = options.threads;
   options.calls_per_method_per_queue = absl::GetFlag(FLAGS_calls_per_queue);
   options.grace = absl::GetFlag(FLAGS_grace);
+  options.reflection = absl::GetFlag(FLAGS_reflection);
   options.health_drain = absl::GetFlag(FLAGS_health_drain);
   options.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
   if (options.stream_idle_timeout <= absl::ZeroDuration()) {

@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
@@ -39,6 +41,32 @@ RouteGuideServer::RouteGuideServer(const ServerOptions& options,
 }
 
 namespace {
+
+// Turns gRPC's reflection service on or off for one builder. Linking
+// libgrpc++_reflection registers it for every server the process builds;
+// this makes it the server's own choice.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(
+      std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    grpc::reflection::ProtoServerReflectionPlugin reflection;
+    const std::string name = reflection.name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&](const auto& plugin) {
+                                    return plugin->name() == name;
+                                  }),
+                   plugins->end());
+    if (enabled_) {
+      plugins->push_back(
+          std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
+  }
+
+ private:
+  const bool enabled_;
+};
 
 int ClampedMillis(absl::Duration d) {
   if (d == absl::InfiniteDuration()) return INT_MAX;
@@ -83,6 +111,7 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     quota.Resize(static_cast<size_t>(options.max_memory_bytes));
     builder.SetResourceQuota(quota);
   }
+  builder.SetOption(std::make_unique<ReflectionOption>(options.reflection));
   builder.RegisterService(&self->service_);
   builder.RegisterService(&self->health_);
   for (int i = 0; i < options.completion_queues; ++i) {

@@ -33,6 +33,10 @@ struct ServerOptions {
   // NOT_SERVING but calls are still accepted (capped at `grace`).
   absl::Duration health_drain = absl::ZeroDuration();
 
+  // Serve gRPC server reflection (grpc.reflection.v1alpha), so generic
+  // tools can list and call the service.
+  bool reflection = false;
+
   // Who gets in. Insecure when null.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // When not empty, every RouteGuide call must carry "authorization:

@@ -17,6 +17,8 @@
 #include "db_loader.h"
 #include "geo.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/security/credentials.h"
 #include "health.grpc.pb.h"
 #include "route_guide.grpc.pb.h"
@@ -742,6 +744,68 @@ TEST_CASE("Health turns NOT_SERVING when shutdown starts, while calls are "
   test.channel.reset();
   stopper.join();
   CHECK(test.server->calls().objects() == 0);
+}
+
+TEST_CASE("Server reflection lists the services when enabled, and only then",
+          "[server][reflection]") {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.reflection = GENERATE(true, false);
+  TestServer test(options);
+  // Raw bytes through the generic stub: linking a second copy of the
+  // reflection messages would clash with gRPC's own.
+  grpc::GenericStub generic(test.channel);
+  grpc::CompletionQueue cq;
+  auto await = [&cq](intptr_t expected) {
+    void* tag = nullptr;
+    bool ok = false;
+    REQUIRE(cq.Next(&tag, &ok));
+    REQUIRE(reinterpret_cast<intptr_t>(tag) == expected);
+    return ok;
+  };
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto call = generic.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  REQUIRE(await(1));
+  if (!options.reflection) {
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(5));
+    await(5);
+    CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+    cq.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+    }
+    return;
+  }
+  // ServerReflectionRequest { list_services = 7: "*" }
+  grpc::Slice request_slice(std::string("\x3a\x01*", 3));
+  call->Write(grpc::ByteBuffer(&request_slice, 1), reinterpret_cast<void*>(2));
+  REQUIRE(await(2));
+  call->WritesDone(reinterpret_cast<void*>(3));
+  REQUIRE(await(3));
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(4));
+  REQUIRE(await(4));
+  std::vector<grpc::Slice> slices;
+  REQUIRE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  CHECK_THAT(bytes, Catch::Contains("routeguide.RouteGuide"));
+  CHECK_THAT(bytes, Catch::Contains("grpc.health.v1.Health"));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  await(5);
+  CHECK(status.ok());
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_CASE("Start reports an address it cannot listen on", "[server]") {
