@@ -14,11 +14,6 @@
 namespace routeguide {
 namespace {
 
-constexpr std::array<const char*, kNumStatusCodes> kCodeNames = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
 
 // The percentiles every latency is reported at.
 constexpr std::array<double, 4> kPercentiles = {50, 90, 99, 99.9};
@@ -81,7 +76,7 @@ nlohmann::json KindJson(const KindStats& s, const LoadReport& r) {
   j["failed"] = s.failed();
   nlohmann::json by_code = nlohmann::json::object();
   for (int c = 1; c < kNumStatusCodes; ++c) {
-    if (s.failed_by_code[c] > 0) by_code[kCodeNames[c]] = s.failed_by_code[c];
+    if (s.failed_by_code[c] > 0) by_code[kStatusCodeNames[c]] = s.failed_by_code[c];
   }
   j["failed_by_code"] = by_code;
   j["calls_per_second"] = PerSecond(s.completed(), r);
@@ -242,7 +237,7 @@ std::string FormatReportTable(const LoadReport& r) {
   for (int k = 0; k < kNumCallKinds; ++k) {
     for (int c = 1; c < kNumStatusCodes; ++c) {
       if (r.kinds[k].failed_by_code[c] > 0) {
-        failures.push_back(absl::StrCat(kCallKindNames[k], " ", kCodeNames[c], " ",
+        failures.push_back(absl::StrCat(kCallKindNames[k], " ", kStatusCodeNames[c], " ",
                                         r.kinds[k].failed_by_code[c]));
       }
     }

@@ -8,14 +8,13 @@
 
 #include "histogram.h"
 #include "load_options.h"
+#include "status_codes.h"
 
 namespace routeguide {
 
 // How a counted call ended.
 enum class Outcome { kOk, kWrongAnswer, kFailed };
 
-// gRPC status codes run from 0 (OK) to 16 (UNAUTHENTICATED).
-inline constexpr int kNumStatusCodes = 17;
 
 // The figures of one kind of call (or of all kinds together).
 struct KindStats {

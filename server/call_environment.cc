@@ -1,8 +1,39 @@
 #include "call_environment.h"
 
 #include "constant_time.h"
+#include "spdlog/spdlog.h"
 
 namespace routeguide {
+
+void CallRegistry::Membership::Activate(Method method,
+                                        const grpc::ServerContext& context) {
+  active_ = true;
+  method_ = method;
+  start_ = absl::Now();
+  if (spdlog::should_log(spdlog::level::debug)) peer_ = context.peer();
+  registry_.active_.fetch_add(1, std::memory_order_relaxed);
+  registry_.accepted_.fetch_add(1, std::memory_order_relaxed);
+  registry_.stats_.Started(method);
+}
+
+CallRegistry::Membership::~Membership() {
+  if (active_) {
+    const absl::Duration latency = absl::Now() - start_;
+    const int code = static_cast<int>(code_);
+    registry_.stats_.Finished(method_, code, latency, messages_in_,
+                              messages_out_);
+    // One structured line per call, off the hot path unless debug is on.
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug(
+        "access method={} peer={} status={} duration_us={} messages_in={} "
+        "messages_out={}",
+        kMethodNames[static_cast<int>(method_)], peer_,
+        code >= 0 && code < kNumStatusCodes ? kStatusCodeNames[code] : "?",
+        absl::ToInt64Microseconds(latency), messages_in_, messages_out_);
+    }
+  }
+  registry_.Leave(active_);
+}
 
 grpc::Status CallEnvironment::Authorize(
     const grpc::ServerContext& context) const {

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "call_stats.h"
 #include "feature_store.h"
 #include "grpcpp/server_context.h"
 #include "health.grpc.pb.h"
@@ -29,26 +30,37 @@ class CallRegistry {
     explicit Membership(CallRegistry& registry) : registry_(registry) {
       registry_.Join();
     }
-    ~Membership() { registry_.Leave(active_); }
+    // A call that was active is recorded in the statistics and, at debug
+    // level, in the access log, once all of it is done.
+    ~Membership();
     Membership(const Membership&) = delete;
     Membership& operator=(const Membership&) = delete;
 
     // The call's request arrived: it is now a call in flight rather than
     // a pre-posted slot.
-    void Activate() {
-      active_ = true;
-      registry_.active_.fetch_add(1, std::memory_order_relaxed);
-      registry_.accepted_.fetch_add(1, std::memory_order_relaxed);
-    }
+    void Activate(Method method, const grpc::ServerContext& context);
     // The client cancelled the call or its deadline passed.
     void MarkCancelled() {
       registry_.cancelled_.fetch_add(1, std::memory_order_relaxed);
+      code_ = grpc::StatusCode::CANCELLED;
     }
+    void SetCode(grpc::StatusCode code) { code_ = code; }
+    void CountIn() { ++messages_in_; }
+    void CountOut() { ++messages_out_; }
 
    private:
     CallRegistry& registry_;
     bool active_ = false;
+    Method method_ = Method::kGetFeature;
+    grpc::StatusCode code_ = grpc::StatusCode::UNKNOWN;
+    absl::Time start_;
+    uint64_t messages_in_ = 0;
+    uint64_t messages_out_ = 0;
+    std::string peer_;  // Only kept for the access log at debug level.
   };
+
+  // Per-method counts and latencies of finished calls.
+  const CallStats& stats() const { return stats_; }
 
   // Call objects alive: calls in flight plus pre-posted requests.
   int64_t objects() const { return objects_.load(std::memory_order_acquire); }
@@ -82,6 +94,7 @@ class CallRegistry {
 
   std::atomic<int64_t> objects_{0};
   std::atomic<int64_t> active_{0};
+  CallStats stats_;
   std::atomic<int64_t> accepted_{0};
   std::atomic<int64_t> cancelled_{0};
 };

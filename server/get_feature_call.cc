@@ -22,7 +22,7 @@ class GetFeatureCall final
     : public ServerCall<GetFeatureCall, GetFeatureEvent> {
  public:
   GetFeatureCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq),
+      : ServerCall(env, cq, Method::kGetFeature),
         responder_(&context_) {}
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -59,15 +59,16 @@ class GetFeatureCall final
       state_ = State::kClosed;
       return;
     }
-
+    membership_.CountIn();
     state_ = State::kAnswering;
     if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
-      responder_.FinishWithError(allowed, Post(Event::kFinishSent));
+      responder_.FinishWithError(Outcome(allowed), Post(Event::kFinishSent));
       return;
     }
     const GeoPoint point = FromProto(request_);
     if (absl::Status valid = ValidatePoint(point); !valid.ok()) {
-      responder_.FinishWithError(ToGrpcStatus(valid), Post(Event::kFinishSent));
+      responder_.FinishWithError(Outcome(ToGrpcStatus(valid)),
+                                 Post(Event::kFinishSent));
       return;
     }
     Feature reply;
@@ -76,7 +77,8 @@ class GetFeatureCall final
     } else {
       *reply.mutable_location() = request_;  // Nothing here: empty name.
     }
-    responder_.Finish(reply, grpc::Status::OK, Post(Event::kFinishSent));
+    membership_.CountOut();
+    responder_.Finish(reply, Outcome(grpc::Status::OK), Post(Event::kFinishSent));
   }
 
   Point request_;

@@ -26,7 +26,7 @@ class HealthCheckCall final
     : public ServerCall<HealthCheckCall, HealthCheckEvent> {
  public:
   HealthCheckCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq),
+      : ServerCall(env, cq, Method::kHealthCheck),
         responder_(&context_) {}
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -68,8 +68,8 @@ class HealthCheckCall final
     if (!service.empty() && service != RouteGuide::service_full_name()) {
       // The health protocol's answer for a service this server lacks.
       responder_.FinishWithError(
-          grpc::Status(grpc::StatusCode::NOT_FOUND,
-                       absl::StrCat("unknown service '", service, "'")),
+          Outcome(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                       absl::StrCat("unknown service '", service, "'"))),
           Post(Event::kFinishSent));
       return;
     }
@@ -77,7 +77,8 @@ class HealthCheckCall final
     response.set_status(env_.serving.load(std::memory_order_acquire)
                             ? HealthCheckResponse::SERVING
                             : HealthCheckResponse::NOT_SERVING);
-    responder_.Finish(response, grpc::Status::OK, Post(Event::kFinishSent));
+    membership_.CountOut();
+    responder_.Finish(response, Outcome(grpc::Status::OK), Post(Event::kFinishSent));
   }
 
   HealthCheckRequest request_;

@@ -35,7 +35,7 @@ class ListFeaturesCall final
     : public ServerCall<ListFeaturesCall, ListFeaturesEvent> {
  public:
   ListFeaturesCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq),
+      : ServerCall(env, cq, Method::kListFeatures),
         writer_(&context_) {}
 
   void Start() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -75,9 +75,10 @@ class ListFeaturesCall final
       state_ = State::kClosed;
       return;
     }
+    membership_.CountIn();
     if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
       state_ = State::kClosing;
-      writer_.Finish(allowed, Post(Event::kFinishSent));
+      writer_.Finish(Outcome(allowed), Post(Event::kFinishSent));
       return;
     }
 
@@ -87,7 +88,7 @@ class ListFeaturesCall final
     if (valid.ok()) valid = ValidatePoint(hi, "rectangle hi");
     if (!valid.ok()) {
       state_ = State::kClosing;
-      writer_.Finish(ToGrpcStatus(valid), Post(Event::kFinishSent));
+      writer_.Finish(Outcome(ToGrpcStatus(valid)), Post(Event::kFinishSent));
       return;
     }
     features_ = env_.store->FeaturesIn(GeoRect::FromCorners(lo, hi));
@@ -105,11 +106,12 @@ class ListFeaturesCall final
   void WriteNextOrFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (next_ == features_.size()) {
       state_ = State::kClosing;
-      writer_.Finish(grpc::Status::OK, Post(Event::kFinishSent));
+      writer_.Finish(Outcome(grpc::Status::OK), Post(Event::kFinishSent));
       return;
     }
     ToProto(features_[next_++], &reply_);
     state_ = State::kWriting;
+    membership_.CountOut();
     writer_.Write(reply_, Post(Event::kWriteDone));
   }
 

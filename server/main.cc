@@ -22,6 +22,9 @@
 #include "flags.h"
 #include "logging.h"
 #include "route_guide_server.h"
+#if ROUTEGUIDE_WITH_METRICS
+#include "metrics_exporter.h"
+#endif
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, address, "[::]:50051",
@@ -51,6 +54,9 @@ ABSL_FLAG(size_t, max_notes, 100000,
           "RouteChat: notes kept in all, oldest dropped first");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, metrics_address, "",
+          "Serve Prometheus metrics at http://HOST:PORT/metrics (off when "
+          "empty; needs a build with prometheus-cpp)");
 ABSL_FLAG(bool, reflection, true,
           "Serve gRPC server reflection, so generic tools (grpcurl, grpc_cli) "
           "can list and call the service");
@@ -245,6 +251,22 @@ int Run(int argc, char** argv) {
       options.threads, store->feature_count(),
       db_path.empty() ? "the built-in database" : db_path);
 
+  // Metrics start after the server, whose counters they read, and stop
+  // before it.
+#if ROUTEGUIDE_WITH_METRICS
+  std::unique_ptr<MetricsExporter> metrics;
+  if (const std::string address = absl::GetFlag(FLAGS_metrics_address); !address.empty()) {
+    auto exporter = MetricsExporter::Start(address, **server, *store);
+    if (!exporter.ok()) ExitWithUsageError(exporter.status().message());
+    metrics = *std::move(exporter);
+    spdlog::info("metrics at http://{}/metrics (port {})", address, metrics->port());
+  }
+#else
+  if (!absl::GetFlag(FLAGS_metrics_address).empty()) {
+    ExitWithUsageError("this build has no metrics (prometheus-cpp was not found)");
+  }
+#endif
+
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);
@@ -261,6 +283,9 @@ int Run(int argc, char** argv) {
   }
   spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
+#if ROUTEGUIDE_WITH_METRICS
+  metrics.reset();
+#endif
   server->reset();
   spdlog::info("stopped");
   return 0;

@@ -54,7 +54,7 @@ class RecordRouteCall final
       public StreamRegistry::Member {
  public:
   RecordRouteCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq),
+      : ServerCall(env, cq, Method::kRecordRoute),
         reader_(&context_),
         timers_(env.stream_idle_timeout) {}
 
@@ -121,7 +121,7 @@ class RecordRouteCall final
     }
     if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
       state_ = State::kClosing;
-      reader_.FinishWithError(allowed, Post(Event::kFinishSent));
+      reader_.FinishWithError(Outcome(allowed), Post(Event::kFinishSent));
       return;
     }
     registered_ = true;
@@ -145,6 +145,7 @@ class RecordRouteCall final
       return;
     }
     timers_.Touch();
+    membership_.CountIn();
     ++point_count_;
     if (env_.store->Contains(point)) ++feature_count_;
     if (previous_) distance_meters_ += HaversineMeters(*previous_, point);
@@ -169,14 +170,15 @@ class RecordRouteCall final
   void EndEarly(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     state_ = State::kClosing;
     timers_.CancelIdle();
-    reader_.FinishWithError(status, Post(Event::kFinishSent));
+    reader_.FinishWithError(Outcome(status), Post(Event::kFinishSent));
   }
 
   void Finish(const RouteSummary& summary, const grpc::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     state_ = State::kClosing;
     timers_.CancelIdle();
-    reader_.Finish(summary, status, Post(Event::kFinishSent));
+    membership_.CountOut();
+    reader_.Finish(summary, Outcome(status), Post(Event::kFinishSent));
   }
 
   RouteSummary Summary() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

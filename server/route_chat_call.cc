@@ -67,7 +67,7 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
                             public StreamRegistry::Member {
  public:
   RouteChatCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq),
+      : ServerCall(env, cq, Method::kRouteChat),
         stream_(&context_),
         timers_(env.stream_idle_timeout) {}
 
@@ -192,6 +192,7 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
       return;
     }
     timers_.Touch();
+    membership_.CountIn();
     for (Note& earlier : env_.store->AddNote(std::move(note))) {
       ToProto(earlier, &outbox_.emplace_back());
     }
@@ -230,6 +231,7 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (write_state_ != WriteState::kIdle || outbox_.empty()) return;
     write_state_ = WriteState::kWriting;
+    membership_.CountOut();
     stream_.Write(outbox_.front(), Post(Event::kWriteDone));
     outbox_.pop_front();
   }
@@ -250,7 +252,7 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
     }
     finish_posted_ = true;
     timers_.CancelIdle();
-    stream_.Finish(final_status_, Post(Event::kFinishSent));
+    stream_.Finish(Outcome(final_status_), Post(Event::kFinishSent));
   }
 
   grpc::ServerAsyncReaderWriter<RouteNote, RouteNote> stream_;

@@ -14,8 +14,9 @@ namespace routeguide {
 template <typename Call, typename Event>
 class ServerCall : public TaggedCall<Call, Event> {
  protected:
-  ServerCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : env_(env), membership_(*env.registry), cq_(cq) {}
+  ServerCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq,
+             Method method)
+      : env_(env), membership_(*env.registry), cq_(cq), method_(method) {}
 
   // First thing in Start: arms the done notification. (The caller then
   // posts its RequestXxx with Post(Event::kRequestArrived).)
@@ -34,9 +35,16 @@ class ServerCall : public TaggedCall<Call, Event> {
       this->Withdraw(Event::kDone);
       return false;
     }
-    membership_.Activate();
+    membership_.Activate(method_, context_);
     spawn(env_, cq_);
     return true;
+  }
+
+  // Every status a call finishes with goes through here, for the
+  // statistics and the access log.
+  const grpc::Status& Outcome(const grpc::Status& status) {
+    membership_.SetCode(status.error_code());
+    return status;
   }
 
   // On kDone.
@@ -50,6 +58,7 @@ class ServerCall : public TaggedCall<Call, Event> {
   CallRegistry::Membership membership_;
   grpc::ServerCompletionQueue* const cq_;
   grpc::ServerContext context_;
+  const Method method_;
 };
 
 }  // namespace routeguide

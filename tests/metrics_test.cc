@@ -1,0 +1,133 @@
+// Prometheus metrics: scraped over HTTP from a real server after real calls.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "catch2/catch.hpp"
+#include "db_loader.h"
+#include "grpcpp/create_channel.h"
+#include "metrics_exporter.h"
+#include "route_guide.grpc.pb.h"
+#include "route_guide_server.h"
+
+namespace routeguide {
+namespace {
+
+// GET http://127.0.0.1:port/metrics with a plain socket; the body.
+std::string Scrape(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  const std::string request =
+      "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  REQUIRE(write(fd, request.data(), request.size()) ==
+          static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, n);
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  REQUIRE(body != std::string::npos);
+  CHECK(response.rfind("HTTP/1.", 0) == 0);
+  return response.substr(body + 4);
+}
+
+TEST_CASE("Metrics count calls by method and code, messages, notes and "
+          "features",
+          "[metrics]") {
+  auto store = std::make_shared<FeatureStore>();
+  AddFeatures(*DefaultFeatures(), *store);
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.threads = 2;
+  options.completion_queues = 2;
+  auto server = RouteGuideServer::Start(options, store);
+  REQUIRE(server.ok());
+  auto exporter = MetricsExporter::Start("127.0.0.1:0", **server, *store);
+  REQUIRE(exporter.ok());
+  REQUIRE((*exporter)->port() > 0);
+
+  auto stub = RouteGuide::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
+  auto deadline = [] { return absl::ToChronoTime(absl::Now() + absl::Seconds(10)); };
+  Point point;
+  point.set_latitude(409146138);
+  point.set_longitude(-746188906);
+  Feature feature;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline());
+    REQUIRE(stub->GetFeature(&context, point, &feature).ok());
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline());
+    point.set_latitude(900000001);
+    REQUIRE(stub->GetFeature(&context, point, &feature).error_code() ==
+            grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline());
+    auto stream = stub->RouteChat(&context);
+    RouteNote note;
+    for (int i = 0; i < 3; ++i) {
+      note.mutable_location()->set_latitude(i == 2 ? 0 : 7);
+      REQUIRE(stream->Write(note));
+    }
+    stream->WritesDone();
+    while (stream->Read(&note)) {
+    }
+    REQUIRE(stream->Finish().ok());
+  }
+  // Calls are recorded when freed; in flight drops to zero after that.
+  const absl::Time until = absl::Now() + absl::Seconds(20);
+  while ((*server)->calls().active() != 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const std::string metrics = Scrape((*exporter)->port());
+  INFO(metrics);
+  for (const char* line : {
+           "routeguide_calls_started_total{method=\"GetFeature\"} 2\n",
+           "routeguide_calls_finished_total{code=\"OK\",method=\"GetFeature\"} 1\n",
+           "routeguide_calls_finished_total{code=\"INVALID_ARGUMENT\",method=\"GetFeature\"} 1\n",
+           "routeguide_calls_finished_total{code=\"OK\",method=\"RouteChat\"} 1\n",
+           "routeguide_messages_received_total{method=\"RouteChat\"} 3\n",
+           "routeguide_messages_sent_total{method=\"RouteChat\"} 1\n",
+           "routeguide_call_duration_seconds_count{method=\"GetFeature\"} 2\n",
+           "routeguide_calls_in_flight 0\n",
+           "routeguide_notes_stored 3\n",
+           "routeguide_features_loaded 100\n",
+       }) {
+    CHECK_THAT(metrics, Catch::Contains(line));
+  }
+}
+
+TEST_CASE("An address the exporter cannot bind is an error, not a crash",
+          "[metrics]") {
+  auto store = std::make_shared<FeatureStore>();
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  auto server = RouteGuideServer::Start(options, store);
+  REQUIRE(server.ok());
+  auto first = MetricsExporter::Start("127.0.0.1:0", **server, *store);
+  REQUIRE(first.ok());
+  auto second = MetricsExporter::Start(
+      absl::StrCat("127.0.0.1:", (*first)->port()), **server, *store);
+  CHECK(!second.ok());
+}
+
+}  // namespace
+}  // namespace routeguide
