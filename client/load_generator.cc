@@ -49,6 +49,7 @@ uint64_t FeatureHash(int32_t latitude, int32_t longitude,
 }
 
 // The features the server told us about, indexed for checking answers.
+// Filled once at the start, then only read, by every thread, without locks.
 class KnownFeatures {
  public:
   void Add(const Feature& feature) {
@@ -56,8 +57,31 @@ class KnownFeatures {
     by_point_.try_emplace(PointKey(record.location.latitude,
                                    record.location.longitude),
                           features_.size());
-    store_.AddFeature(record);
+    by_latitude_.push_back({record.location,
+                            FeatureHash(record.location.latitude,
+                                        record.location.longitude, record.name)});
     features_.push_back(std::move(record));
+  }
+  // After the last Add: sorts the latitude index.
+  void Seal() {
+    std::sort(by_latitude_.begin(), by_latitude_.end(),
+              [](const Located& a, const Located& b) {
+                return a.location.latitude < b.location.latitude;
+              });
+  }
+  // How many features lie in `rect`, and the sum of their FeatureHash.
+  void Expect(const GeoRect& rect, uint64_t* count, uint64_t* hash) const {
+    auto it = std::lower_bound(by_latitude_.begin(), by_latitude_.end(),
+                               rect.lo.latitude,
+                               [](const Located& a, int32_t latitude) {
+                                 return a.location.latitude < latitude;
+                               });
+    for (; it != by_latitude_.end() && it->location.latitude <= rect.hi.latitude; ++it) {
+      if (rect.Contains(it->location)) {
+        ++*count;
+        *hash += it->hash;
+      }
+    }
   }
   size_t size() const { return features_.size(); }
   const FeatureRecord& at(size_t i) const { return features_[i]; }
@@ -66,12 +90,15 @@ class KnownFeatures {
     auto it = by_point_.find(PointKey(p.latitude(), p.longitude()));
     return it == by_point_.end() ? nullptr : &features_[it->second];
   }
-  const FeatureStore& store() const { return store_; }
 
  private:
+  struct Located {
+    GeoPoint location;
+    uint64_t hash;
+  };
   std::vector<FeatureRecord> features_;
   absl::flat_hash_map<uint64_t, size_t> by_point_;
-  FeatureStore store_;
+  std::vector<Located> by_latitude_;
 };
 
 class LoadRun {
@@ -201,6 +228,7 @@ absl::Status LoadRun::LearnFeatures() {
         " did not answer ListFeatures over the world: ",
         status.error_message(), " (code ", status.error_code(), ")"));
   }
+  known_.Seal();
   return absl::OkStatus();
 }
 
@@ -341,11 +369,9 @@ void LoadRun::StartListFeatures(int queue, int channel,
     uint64_t received_hash = 0;
   };
   auto expect = std::make_shared<Expectation>();
-  for (const FeatureRecord& f : known_.store().FeaturesIn(GeoRect::FromCorners(
-           FromProto(rectangle.lo()), FromProto(rectangle.hi())))) {
-    ++expect->count;
-    expect->hash += FeatureHash(f.location.latitude, f.location.longitude, f.name);
-  }
+  known_.Expect(GeoRect::FromCorners(FromProto(rectangle.lo()),
+                                     FromProto(rectangle.hi())),
+                &expect->count, &expect->hash);
   routeguide::StartListFeatures(
       *stubs_[channel], *queues_->queue(queue), call_options_, rectangle,
       [=](const Feature& f) {
