@@ -376,3 +376,94 @@ TEST_CASE("Bad security flags exit 2 with a message", "[security][binary]") {
 
 }  // namespace
 }  // namespace routeguide
+
+namespace routeguide {
+namespace {
+
+TEST_CASE("Streams past the per-connection limit wait instead of piling up",
+          "[security][bounds]") {
+  ServerOptions options;
+  options.max_concurrent_streams = 2;
+  Server server(options);
+  auto stub = RouteGuide::NewStub(
+      Channel(server.target(), grpc::InsecureChannelCredentials()));
+  auto open_chat = [&](grpc::ClientContext& context, absl::Duration timeout) {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return stub->RouteChat(&context);
+  };
+  grpc::ClientContext first_context, second_context, third_context;
+  auto first = open_chat(first_context, absl::Seconds(30));
+  auto second = open_chat(second_context, absl::Seconds(30));
+  RouteNote note;
+  REQUIRE(first->Write(note));
+  REQUIRE(second->Write(note));
+  const absl::Time until = absl::Now() + absl::Seconds(20);
+  while (server.server->calls().active() < 2 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  REQUIRE(server.server->calls().active() == 2);
+  // A third stream on the same connection is not admitted while two are
+  // open: it runs into its deadline without the server ever seeing it.
+  auto third = open_chat(third_context, absl::Milliseconds(500));
+  third->Write(note);
+  CHECK(third->Finish().error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(server.server->calls().accepted() == 2);
+  for (auto* stream : {first.get(), second.get()}) {
+    stream->WritesDone();
+    while (stream->Read(&note)) {
+    }
+    CHECK(stream->Finish().ok());
+  }
+}
+
+TEST_CASE("A client that pings too often is disconnected", "[security][bounds]") {
+  ServerOptions options;
+  options.min_ping_interval = absl::Seconds(10);
+  Server server(options);
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 50);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto stub = RouteGuide::NewStub(grpc::CreateCustomChannel(
+      server.target(), grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  auto stream = stub->RouteChat(&context);
+  RouteNote note;
+  REQUIRE(stream->Write(note));
+  // Idle, pinging every 50 ms: two strikes and the server sends GOAWAY
+  // (too_many_pings), which ends the stream long before its deadline.
+  CHECK(!stream->Read(&note));
+  const grpc::Status status = stream->Finish();
+  INFO(status.error_message());
+  CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_CASE("At debug level each finished call logs one access line",
+          "[security][binary]") {
+  auto server = testing::Subprocess::Start({EnvPath("ROUTEGUIDE_SERVER"),
+                                            "--address=127.0.0.1:0",
+                                            "--threads=1", "--log_level=debug"});
+  REQUIRE(server.ok());
+  auto line = (*server)->WaitForStderrLineContaining("listening on",
+                                                     absl::Now() + absl::Seconds(20));
+  REQUIRE(line.ok());
+  const std::string port = line->substr(line->find("(port ") + 6);
+  const std::string target = "127.0.0.1:" + port.substr(0, port.find(')'));
+  {
+    auto channel = Channel(target, grpc::InsecureChannelCredentials());
+    CHECK(CallGetFeature(channel).ok());
+  }
+  auto access = (*server)->WaitForStderrLineContaining("access method=GetFeature",
+                                                       absl::Now() + absl::Seconds(20));
+  REQUIRE(access.ok());
+  CHECK_THAT(*access, Catch::Contains("status=OK"));
+  CHECK_THAT(*access, Catch::Contains("peer=ipv4:127.0.0.1:"));
+  CHECK_THAT(*access, Catch::Contains("messages_in=1 messages_out=1"));
+  REQUIRE((*server)->Signal(SIGTERM).ok());
+  REQUIRE((*server)->Wait(absl::Seconds(30)).ok());
+}
+
+}  // namespace
+}  // namespace routeguide
