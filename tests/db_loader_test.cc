@@ -14,19 +14,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "catch2/catch.hpp"
+#include "geo_string_maker.h"
 #include "db_loader.h"
 #include "feature_store.h"
 #include "geo.h"
 
-namespace Catch {
-template <>
-struct StringMaker<routeguide::GeoPoint> {
-  static std::string convert(const routeguide::GeoPoint& p) {
-    return "(" + std::to_string(p.latitude) + ", " +
-           std::to_string(p.longitude) + ")";
-  }
-};
-}  // namespace Catch
 
 namespace routeguide {
 namespace {

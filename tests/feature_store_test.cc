@@ -18,18 +18,10 @@
 #include <vector>
 
 #include "catch2/catch.hpp"
+#include "geo_string_maker.h"
 #include "feature_store.h"
 #include "geo.h"
 
-namespace Catch {
-template <>
-struct StringMaker<routeguide::GeoPoint> {
-  static std::string convert(const routeguide::GeoPoint& p) {
-    return "(" + std::to_string(p.latitude) + ", " +
-           std::to_string(p.longitude) + ")";
-  }
-};
-}  // namespace Catch
 
 namespace routeguide {
 namespace {

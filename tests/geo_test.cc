@@ -9,17 +9,9 @@
 
 #include "absl/status/status.h"
 #include "catch2/catch.hpp"
+#include "geo_string_maker.h"
 #include "geo.h"
 
-namespace Catch {
-template <>
-struct StringMaker<routeguide::GeoPoint> {
-  static std::string convert(const routeguide::GeoPoint& p) {
-    return "(" + std::to_string(p.latitude) + ", " +
-           std::to_string(p.longitude) + ")";
-  }
-};
-}  // namespace Catch
 
 namespace routeguide {
 namespace {

@@ -16,6 +16,7 @@
 #include "db_loader.h"
 #include "nlohmann/json.hpp"
 #include "route_guide_server.h"
+#include "test_server.h"
 #include "subprocess.h"
 
 namespace routeguide {
@@ -29,17 +30,7 @@ std::string ClientPath() {
   return path;
 }
 
-std::unique_ptr<RouteGuideServer> StartServer() {
-  auto store = std::make_shared<FeatureStore>();
-  AddFeatures(*DefaultFeatures(), *store);
-  ServerOptions options;
-  options.address = "127.0.0.1:0";
-  options.threads = 2;
-  options.completion_queues = 2;
-  auto server = RouteGuideServer::Start(options, store);
-  REQUIRE(server.ok());
-  return *std::move(server);
-}
+std::unique_ptr<RouteGuideServer> StartServer() { return StartTestServer(); }
 
 testing::RunResult RunLoad(const std::vector<std::string>& flags) {
   std::vector<std::string> argv = {ClientPath(), "load"};

@@ -23,6 +23,7 @@
 #include "nlohmann/json.hpp"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
+#include "test_server.h"
 
 namespace routeguide {
 namespace {
@@ -198,17 +199,7 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
   }
 }
 
-std::unique_ptr<RouteGuideServer> StartServer() {
-  auto store = std::make_shared<FeatureStore>();
-  AddFeatures(*DefaultFeatures(), *store);
-  ServerOptions options;
-  options.address = "127.0.0.1:0";
-  options.threads = 2;
-  options.completion_queues = 2;
-  auto server = RouteGuideServer::Start(options, store);
-  REQUIRE(server.ok());
-  return *std::move(server);
-}
+std::unique_ptr<RouteGuideServer> StartServer() { return StartTestServer(); }
 
 TEST_CASE("A short mixed run completes every kind with checked answers",
           "[load][run]") {

@@ -15,6 +15,7 @@
 #include "metrics_exporter.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
+#include "test_server.h"
 
 namespace routeguide {
 namespace {
@@ -49,18 +50,13 @@ TEST_CASE("Metrics count calls by method and code, messages, notes and "
           "[metrics]") {
   auto store = std::make_shared<FeatureStore>();
   AddFeatures(*DefaultFeatures(), *store);
-  ServerOptions options;
-  options.address = "127.0.0.1:0";
-  options.threads = 2;
-  options.completion_queues = 2;
-  auto server = RouteGuideServer::Start(options, store);
-  REQUIRE(server.ok());
-  auto exporter = MetricsExporter::Start("127.0.0.1:0", **server, *store);
+  auto server = StartTestServer({}, store);
+  auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store);
   REQUIRE(exporter.ok());
   REQUIRE((*exporter)->port() > 0);
 
   auto stub = RouteGuide::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", (*server)->port()), grpc::InsecureChannelCredentials()));
+      absl::StrCat("127.0.0.1:", server->port()), grpc::InsecureChannelCredentials()));
   auto deadline = [] { return absl::ToChronoTime(absl::Now() + absl::Seconds(10)); };
   Point point;
   point.set_latitude(409146138);
@@ -94,7 +90,7 @@ TEST_CASE("Metrics count calls by method and code, messages, notes and "
   }
   // Calls are recorded when freed; in flight drops to zero after that.
   const absl::Time until = absl::Now() + absl::Seconds(20);
-  while ((*server)->calls().active() != 0 && absl::Now() < until) {
+  while (server->calls().active() != 0 && absl::Now() < until) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   const std::string metrics = Scrape((*exporter)->port());
@@ -118,14 +114,11 @@ TEST_CASE("Metrics count calls by method and code, messages, notes and "
 TEST_CASE("An address the exporter cannot bind is an error, not a crash",
           "[metrics]") {
   auto store = std::make_shared<FeatureStore>();
-  ServerOptions options;
-  options.address = "127.0.0.1:0";
-  auto server = RouteGuideServer::Start(options, store);
-  REQUIRE(server.ok());
-  auto first = MetricsExporter::Start("127.0.0.1:0", **server, *store);
+  auto server = StartTestServer({}, store);
+  auto first = MetricsExporter::Start("127.0.0.1:0", *server, *store);
   REQUIRE(first.ok());
   auto second = MetricsExporter::Start(
-      absl::StrCat("127.0.0.1:", (*first)->port()), **server, *store);
+      absl::StrCat("127.0.0.1:", (*first)->port()), *server, *store);
   CHECK(!second.ok());
 }
 
