@@ -1,5 +1,7 @@
 #include "call_environment.h"
 
+#include <algorithm>
+
 #include "constant_time.h"
 #include "spdlog/spdlog.h"
 
@@ -18,7 +20,8 @@ void CallRegistry::Membership::Activate(Method method,
 
 CallRegistry::Membership::~Membership() {
   if (active_) {
-    const absl::Duration latency = absl::Now() - start_;
+    // The wall clock can step back; a call never takes negative time.
+    const absl::Duration latency = std::max(absl::ZeroDuration(), absl::Now() - start_);
     const int code = static_cast<int>(code_);
     registry_.stats_.Finished(method_, code, latency, messages_in_,
                               messages_out_);

@@ -42,15 +42,21 @@ class CallRegistry {
     // The client cancelled the call or its deadline passed.
     void MarkCancelled() {
       registry_.cancelled_.fetch_add(1, std::memory_order_relaxed);
+      cancelled_ = true;
       code_ = grpc::StatusCode::CANCELLED;
     }
-    void SetCode(grpc::StatusCode code) { code_ = code; }
+    // The status the call finished with; a cancellation seen first stays:
+    // that is what the client got.
+    void SetCode(grpc::StatusCode code) {
+      if (!cancelled_) code_ = code;
+    }
     void CountIn() { ++messages_in_; }
     void CountOut() { ++messages_out_; }
 
    private:
     CallRegistry& registry_;
     bool active_ = false;
+    bool cancelled_ = false;
     Method method_ = Method::kGetFeature;
     grpc::StatusCode code_ = grpc::StatusCode::UNKNOWN;
     absl::Time start_;
@@ -126,19 +132,15 @@ class StreamRegistry {
   // Asks every stream to end; returns once each has been asked. Calls take
   // their own lock before this registry's (they join it from their
   // handlers), so this one only try-locks them and comes back for the busy.
+  // (TryRequestStop is idempotent, so members already asked are simply
+  // asked again.)
   void StopAll() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::flat_hash_set<Member*> asked;
     for (;;) {
       bool busy = false;
       {
         absl::MutexLock lock(&mu_);
         for (Member* member : members_) {
-          if (asked.contains(member)) continue;
-          if (member->TryRequestStop()) {
-            asked.insert(member);
-          } else {
-            busy = true;
-          }
+          if (!member->TryRequestStop()) busy = true;
         }
       }
       if (!busy) return;

@@ -27,6 +27,7 @@
 // Ending early posts Finish while a Read is pending; that Read then comes
 // back (usually with ok == false) and is ignored. The call is deleted by
 // TaggedCall when its last tag comes back.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -186,8 +187,9 @@ class RecordRouteCall final
     summary.set_point_count(SaturateToInt32(point_count_));
     summary.set_feature_count(SaturateToInt32(feature_count_));
     summary.set_distance(SaturateToInt32(distance_meters_));
+    // Clamped at zero: the wall clock can step back.
     summary.set_elapsed_time(SaturateToInt32(static_cast<uint64_t>(
-        absl::ToInt64Seconds(absl::Now() - start_))));
+        std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - start_)))));
     return summary;
   }
 

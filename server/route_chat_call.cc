@@ -27,20 +27,25 @@
 //   writing             kWriteDone       false  broken: the queue is
 //                                               dropped, nothing more sent
 //
-// Ending early (idle for --stream_idle_timeout: DEADLINE_EXCEEDED; asked by
-// shutdown: UNAVAILABLE) happens while a Read is pending: the queue is
-// dropped, and the pending Read comes back later and is ignored.
+// Ending early, at any point before Finish: DEADLINE_EXCEEDED when no note
+// was read and no reply written for --stream_idle_timeout (the idle alarm),
+// UNAVAILABLE when shutdown asks (the stop alarm), CANCELLED when the done
+// notification says so while reading is paused. The queue is dropped; a
+// Write in flight is cancelled (it may never complete if the client reads
+// nothing, and Finish may not overlap it); a pending Read comes back later
+// and is ignored.
 //
-//   reading side        event            ok     next
-//   kReading            kIdleAlarm       true   ended early when idle long
-//                                               enough, else set again
-//   kReading            kStopAlarm       -      ended early
+//   event            ok     next
+//   kIdleAlarm       true   ended early when idle long enough, else set again
+//   kStopAlarm       -      ended early
+//   kDone            -      cancelled: ended early if reading was paused
 //
 // Finish is posted once, when reading is done (or the call was ended
 // early) and no Write is in flight with nothing left to send (or the
 // stream broke). kFinishSent and kDone only record what happened. The call is deleted by TaggedCall when its
 // last tag comes back.
 #include <deque>
+#include <vector>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -86,7 +91,8 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
   ABSL_NO_THREAD_SAFETY_ANALYSIS bool TryRequestStop() override {
     if (!mu_.TryLock()) return false;
     // PendingLocked() == 0: the call is being deleted; leave it be.
-    if (Open() && !timers_.stop_armed() && PendingLocked() > 0) {
+    if (!finish_posted_ && !ending_ && read_state_ != ReadState::kAwaitingRequest &&
+        !timers_.stop_armed() && PendingLocked() > 0) {
       timers_.ArmStop(cq_, Post(Event::kStopAlarm));
     }
     mu_.Unlock();
@@ -111,21 +117,24 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
         OnWriteDone(ok);
         break;
       case Event::kIdleAlarm: {
+        // Idle: no note read and no reply written for the timeout. Also
+        // after reading ended (the client half-closed) while replies are
+        // still due, and while reading is paused for backpressure.
         const bool idle = timers_.IdleFired();
-        if (!ok || !Open()) break;  // Cancelled at the end.
-        if (idle) {
+        if (!ok || finish_posted_) break;  // Cancelled at the end.
+        if (!idle) {
+          timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
+        } else if (!ending_) {
           EndEarly(grpc::Status(
               grpc::StatusCode::DEADLINE_EXCEEDED,
-              absl::StrCat("no note received for ",
+              absl::StrCat("no progress for ",
                            absl::FormatDuration(timers_.idle_timeout()))));
-        } else {
-          timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
         }
         break;
       }
       case Event::kStopAlarm:
         timers_.StopFired();
-        if (Open()) {
+        if (!finish_posted_ && !ending_) {
           EndEarly(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                 "the server is shutting down"));
         }
@@ -134,9 +143,15 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
         break;
       case Event::kDone:
         NoteDoneLocked();
-        // Cancelled: pending operations will fail on their own, and replies
-        // not yet written have nowhere to go.
-        if (context_.IsCancelled()) outbox_.clear();
+        // Cancelled: replies not yet written have nowhere to go. Pending
+        // operations fail on their own; a call paused for backpressure has
+        // none, so it is ended here.
+        if (context_.IsCancelled()) {
+          outbox_.clear();
+          if (!finish_posted_ && !ending_) {
+            EndEarly(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+          }
+        }
         break;
       case Event::kCount:
         break;
@@ -160,11 +175,6 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
     if (timers_.idle_enabled()) timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
     read_state_ = ReadState::kReading;
     stream_.Read(&incoming_, Post(Event::kReadDone));
-  }
-
-  // Still reading notes and not being ended.
-  bool Open() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return read_state_ == ReadState::kReading && !ending_;
   }
 
   void OnReadDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -193,14 +203,18 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
     }
     timers_.Touch();
     membership_.CountIn();
-    for (Note& earlier : env_.store->AddNote(std::move(note))) {
-      ToProto(earlier, &outbox_.emplace_back());
+    std::vector<Note> earlier = env_.store->AddNote(std::move(note));
+    // A broken stream sends nothing more: its replies are dropped.
+    if (write_state_ != WriteState::kBroken) {
+      for (Note& reply : earlier) ToProto(reply, &outbox_.emplace_back());
     }
     MaybeWrite();
     // Backpressure: a client that sends faster than it reads would grow
     // the queue without end. Past the bound, stop reading (its writes then
-    // wait on HTTP/2 flow control) until the queue drains to half.
-    if (outbox_.size() > env_.max_queued_replies) {
+    // wait on HTTP/2 flow control) until the Write in flight has drained
+    // the queue to half.
+    if (write_state_ == WriteState::kWriting &&
+        outbox_.size() > env_.max_queued_replies) {
       reading_paused_ = true;
       return;
     }
@@ -219,6 +233,7 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
       write_state_ = WriteState::kBroken;
       outbox_.clear();
     } else {
+      timers_.Touch();  // Progress: the client is reading.
       write_state_ = WriteState::kIdle;
       MaybeWrite();
     }
@@ -236,12 +251,15 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
     outbox_.pop_front();
   }
 
-  // Ends the call with `status` while its Read is still pending: queued
-  // replies are dropped, and Finish follows the Write in flight, if any.
+  // Ends the call with `status`, maybe while its Read is pending: queued
+  // replies are dropped, and Finish follows the Write in flight, if any. A
+  // Write that cannot complete (the client reads nothing) is cancelled, as
+  // Finish may not overlap it.
   void EndEarly(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ending_ = true;
     final_status_ = status;
     outbox_.clear();
+    if (write_state_ == WriteState::kWriting) context_.TryCancel();
     MaybeFinish();
   }
 
