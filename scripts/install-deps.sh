@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the build and tests need, when any is
 # missing. Extra package names may be given as arguments.
+#   scripts/install-deps.sh [--list] [PACKAGE...]
 set -euo pipefail
+
+# --list: print the package names and stop (CI installs them itself).
+list_only=false
+if [ "${1:-}" = "--list" ]; then
+  list_only=true
+  shift
+fi
 
 packages=(
   g++ meson ninja-build pkg-config python3
@@ -10,6 +18,11 @@ packages=(
   python3-grpcio python3-protobuf openssl prometheus-cpp-dev
   "$@"
 )
+
+if $list_only; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -22,6 +22,7 @@
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
 #include "subprocess.h"
+#include "test_server.h"
 
 namespace routeguide {
 namespace {
@@ -99,17 +100,7 @@ bool NoCallLeft(const RouteGuideServer& server) {
 }
 
 struct Server {
-  explicit Server(ServerOptions options) {
-    auto store = std::make_shared<FeatureStore>();
-    AddFeatures(*DefaultFeatures(), *store);
-    options.address = "127.0.0.1:0";
-    options.threads = 2;
-    options.completion_queues = 2;
-    auto started = RouteGuideServer::Start(options, store);
-    INFO(started.status().ToString());
-    REQUIRE(started.ok());
-    server = *std::move(started);
-  }
+  explicit Server(ServerOptions options) : server(StartTestServer(options)) {}
   std::string target() const { return absl::StrCat("127.0.0.1:", server->port()); }
   std::unique_ptr<RouteGuideServer> server;
 };

@@ -627,6 +627,17 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
   }
 }
 
+// A stub on a connection of its own whose flow-control window stays small
+// (no BDP probing grows it), so unread replies soon hold the server back.
+std::unique_ptr<RouteGuide::Stub> SmallWindowStub(const TestServer& test) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  return RouteGuide::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(test.server->port()),
+      grpc::InsecureChannelCredentials(), args));
+}
+
 TEST_CASE("A RouteChat client that does not read its replies is not read "
           "either, until the queue drains",
           "[server][chat][backpressure]") {
@@ -637,13 +648,7 @@ TEST_CASE("A RouteChat client that does not read its replies is not read "
   // and the server's writes have to wait for the client to read.
   for (int i = 0; i < 50; ++i) test.store->AddNote({{8, 8}, std::string(4000, 'o')});
 
-  // A client whose flow-control window stays small (no BDP probing grows it).
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt("grpc.use_local_subchannel_pool", 1);
-  auto stub = RouteGuide::NewStub(grpc::CreateCustomChannel(
-      "127.0.0.1:" + std::to_string(test.server->port()),
-      grpc::InsecureChannelCredentials(), args));
+  auto stub = SmallWindowStub(test);
   grpc::ClientContext context;
   SetDeadline(context);
   auto stream = stub->RouteChat(&context);
@@ -673,12 +678,7 @@ TEST_CASE("A RouteChat client that stops both reading and sending is ended "
   options.stream_idle_timeout = absl::Seconds(1);
   TestServer test(options);
   for (int i = 0; i < 50; ++i) test.store->AddNote({{9, 9}, std::string(4000, 'o')});
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt("grpc.use_local_subchannel_pool", 1);
-  auto stub = RouteGuide::NewStub(grpc::CreateCustomChannel(
-      "127.0.0.1:" + std::to_string(test.server->port()),
-      grpc::InsecureChannelCredentials(), args));
+  auto stub = SmallWindowStub(test);
   grpc::ClientContext context;
   SetDeadline(context);
   auto stream = stub->RouteChat(&context);
