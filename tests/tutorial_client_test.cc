@@ -28,6 +28,7 @@
 #include "feature_store.h"
 #include "geo.h"
 #include "route_guide_server.h"
+#include "test_server.h"
 #include "subprocess.h"
 
 namespace routeguide {
@@ -67,21 +68,7 @@ std::string ReadTestData(const std::string& name) {
 }
 
 // The tutorial's server with the built-in database, on a free port.
-std::unique_ptr<RouteGuideServer> StartServer() {
-  auto features = DefaultFeatures();
-  INFO(features.status().ToString());
-  REQUIRE(features.ok());
-  auto store = std::make_shared<FeatureStore>();
-  AddFeatures(*std::move(features), *store);
-  ServerOptions options;
-  options.address = "127.0.0.1:0";
-  options.threads = 2;
-  options.completion_queues = 2;
-  auto server = RouteGuideServer::Start(options, store);
-  INFO(server.status().ToString());
-  REQUIRE(server.ok());
-  return *std::move(server);
-}
+std::unique_ptr<RouteGuideServer> StartServer() { return StartTestServer(); }
 
 std::string TargetOf(const RouteGuideServer& server) {
   return absl::StrCat("127.0.0.1:", server.port());
