@@ -1,0 +1,77 @@
+#include "baseline_server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "db_loader.h"
+#include "flags.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "logging.h"
+#include "spdlog/spdlog.h"
+
+namespace routeguide {
+namespace bench {
+namespace {
+
+// How long calls in flight may take to finish once a stop signal came;
+// then they are cancelled. Short: a benchmark's server has no one to drain
+// for.
+constexpr std::chrono::seconds kShutdownGrace(1);
+
+// Our server's default --max_message_size, also gRPC's default.
+constexpr int kMaxReceiveMessageBytes = 4 * 1024 * 1024;
+
+}  // namespace
+
+int RunBaselineServer(const BaselineConfig& config,
+                      const ServiceFactory& make_service) {
+  // Signals go to the thread that waits for them below, not to threads
+  // gRPC starts: block them before any thread exists.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  InitLogging(spdlog::level::info);
+
+  auto features = config.db_path.empty() ? DefaultFeatures()
+                                         : LoadFeatureDbFile(config.db_path);
+  if (!features.ok()) ExitWithUsageError(features.status().message());
+  auto store = std::make_shared<FeatureStore>();
+  AddFeatures(*std::move(features), *store);
+
+  std::unique_ptr<grpc::Service> service = make_service(store);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.address, grpc::InsecureServerCredentials(),
+                           &port);
+  builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  builder.RegisterService(service.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    if (server != nullptr) server->Shutdown();
+    ExitWithUsageError(absl::StrCat("cannot listen on ", config.address));
+  }
+  // Scripts and tests read the port from this line, as from our server's.
+  spdlog::info("RouteGuide {} server listening on {} (port {}): {} features from {}",
+               config.name, config.address, port, store->feature_count(),
+               config.db_path.empty() ? "the built-in database" : config.db_path);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  server.reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace bench
+}  // namespace routeguide
