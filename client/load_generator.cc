@@ -350,17 +350,28 @@ void LoadRun::StartListFeatures(int queue, int channel,
                                 FastRandom& random,
                                 Clock::time_point scheduled, bool counted,
                                 Slot* slot) {
-  // A square of --rect_degrees around a stored feature (or anywhere).
-  const Point center = PointToVisit(random);
-  const auto half = static_cast<int64_t>(options_.rect_degrees / 2 * kE7PerDegree);
-  auto clamp = [](int64_t v, int32_t bound) {
-    return static_cast<int32_t>(std::max<int64_t>(-bound, std::min<int64_t>(bound, v)));
-  };
   Rectangle rectangle;
-  rectangle.mutable_lo()->set_latitude(clamp(center.latitude() - half, kMaxLatitudeE7));
-  rectangle.mutable_lo()->set_longitude(clamp(center.longitude() - half, kMaxLongitudeE7));
-  rectangle.mutable_hi()->set_latitude(clamp(center.latitude() + half, kMaxLatitudeE7));
-  rectangle.mutable_hi()->set_longitude(clamp(center.longitude() + half, kMaxLongitudeE7));
+  if (options_.list_rect.has_value()) {
+    ToProto(options_.list_rect->lo, rectangle.mutable_lo());
+    ToProto(options_.list_rect->hi, rectangle.mutable_hi());
+  } else {
+    // A square of --rect_degrees around a stored feature (or anywhere).
+    const Point center = PointToVisit(random);
+    const auto half =
+        static_cast<int64_t>(options_.rect_degrees / 2 * kE7PerDegree);
+    auto clamp = [](int64_t v, int32_t bound) {
+      return static_cast<int32_t>(
+          std::max<int64_t>(-bound, std::min<int64_t>(bound, v)));
+    };
+    rectangle.mutable_lo()->set_latitude(
+        clamp(center.latitude() - half, kMaxLatitudeE7));
+    rectangle.mutable_lo()->set_longitude(
+        clamp(center.longitude() - half, kMaxLongitudeE7));
+    rectangle.mutable_hi()->set_latitude(
+        clamp(center.latitude() + half, kMaxLatitudeE7));
+    rectangle.mutable_hi()->set_longitude(
+        clamp(center.longitude() + half, kMaxLongitudeE7));
+  }
 
   struct Expectation {
     uint64_t count = 0;

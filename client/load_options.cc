@@ -79,6 +79,33 @@ absl::StatusOr<Arrival> ParseArrival(absl::string_view text) {
       absl::StrCat("--arrival: expected uniform or poisson, got '", text, "'"));
 }
 
+absl::StatusOr<GeoRect> ParseRect(absl::string_view text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ',');
+  double degrees[4];
+  bool parsed = parts.size() == 4;
+  for (size_t i = 0; parsed && i < 4; ++i) {
+    parsed = absl::SimpleAtod(absl::StripAsciiWhitespace(parts[i]), &degrees[i]) &&
+             std::isfinite(degrees[i]);
+  }
+  if (!parsed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--list_rect: expected LO_LAT,LO_LON,HI_LAT,HI_LON in degrees, got '",
+        text, "'"));
+  }
+  GeoPoint corners[2];
+  for (int i = 0; i < 2; ++i) {
+    const double lat = degrees[2 * i], lon = degrees[2 * i + 1];
+    if (std::fabs(lat) > 90 || std::fabs(lon) > 180) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--list_rect: corner (", lat, ", ", lon,
+          ") is outside latitude +/-90, longitude +/-180"));
+    }
+    corners[i] = GeoPoint{static_cast<int32_t>(std::lround(lat * 1e7)),
+                          static_cast<int32_t>(std::lround(lon * 1e7))};
+  }
+  return GeoRect::FromCorners(corners[0], corners[1]);
+}
+
 absl::Status ValidateLoadOptions(const LoadOptions& o) {
   auto bad = [](absl::string_view message) {
     return absl::InvalidArgumentError(message);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "geo.h"
 #include "grpcpp/security/credentials.h"
 
 namespace routeguide {
@@ -45,6 +47,8 @@ struct LoadOptions {
   // Shapes of the work.
   double hit_ratio = 0.9;            // GetFeature/RecordRoute: stored points.
   double rect_degrees = 0.5;         // ListFeatures: side of the rectangle.
+  // ListFeatures: when set, every call asks for this rectangle instead.
+  std::optional<GeoRect> list_rect;
   int route_points = 10;             // RecordRoute: points per call.
   int chat_notes = 10;               // RouteChat: notes per call...
   int chat_locations = 5;            // ...spread over this many locations.
@@ -74,6 +78,10 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseMetadata(
 
 // "uniform" or "poisson".
 absl::StatusOr<Arrival> ParseArrival(absl::string_view text);
+
+// "LO_LAT,LO_LON,HI_LAT,HI_LON" in degrees (corners in any order), each
+// within the valid range.
+absl::StatusOr<GeoRect> ParseRect(absl::string_view text);
 
 // Checks ranges and combinations; INVALID_ARGUMENT says which flag is wrong.
 absl::Status ValidateLoadOptions(const LoadOptions& options);

@@ -288,6 +288,12 @@ std::string FormatReportJson(const LoadReport& r) {
   settings["warmup_seconds"] = absl::ToDoubleSeconds(o.warmup);
   settings["hit_ratio"] = o.hit_ratio;
   settings["rect_degrees"] = o.rect_degrees;
+  if (o.list_rect.has_value()) {
+    settings["list_rect_e7"] = {o.list_rect->lo.latitude, o.list_rect->lo.longitude,
+                                o.list_rect->hi.latitude, o.list_rect->hi.longitude};
+  } else {
+    settings["list_rect_e7"] = nullptr;
+  }
   settings["route_points"] = o.route_points;
   settings["chat_notes"] = o.chat_notes;
   settings["chat_locations"] = o.chat_locations;

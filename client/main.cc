@@ -69,6 +69,10 @@ ABSL_FLAG(double, hit_ratio, 0.9,
           "load: share of GetFeature/RecordRoute points that are stored features");
 ABSL_FLAG(double, rect_degrees, 0.5,
           "load: side of ListFeatures' square, in degrees, around a feature");
+ABSL_FLAG(std::string, list_rect, "",
+          "load: LO_LAT,LO_LON,HI_LAT,HI_LON in degrees; when set, every "
+          "ListFeatures asks for this rectangle (40,-75,42,-74 holds all 100 "
+          "built-in features)");
 ABSL_FLAG(int, route_points, 10, "load: points per RecordRoute");
 ABSL_FLAG(int, chat_notes, 10, "load: notes per RouteChat");
 ABSL_FLAG(int, chat_locations, 5,
@@ -188,6 +192,9 @@ int RunLoadCommand() {
   options.warmup = absl::GetFlag(FLAGS_warmup);
   options.hit_ratio = absl::GetFlag(FLAGS_hit_ratio);
   options.rect_degrees = absl::GetFlag(FLAGS_rect_degrees);
+  if (!absl::GetFlag(FLAGS_list_rect).empty()) {
+    options.list_rect = OrExit(ParseRect(absl::GetFlag(FLAGS_list_rect)));
+  }
   options.route_points = absl::GetFlag(FLAGS_route_points);
   options.chat_notes = absl::GetFlag(FLAGS_chat_notes);
   options.chat_locations = absl::GetFlag(FLAGS_chat_locations);

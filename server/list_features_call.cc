@@ -2,18 +2,21 @@
 //
 //   state              event            ok     next
 //   kAwaitingRequest   kRequestArrived  true   kWriting (first Write) or
-//                                              kClosing (Finish: missing
-//                                              token, bad rectangle or no
-//                                              feature)
+//                                              kClosing (WriteAndFinish of
+//                                              a lone feature; Finish:
+//                                              missing token, bad rectangle
+//                                              or no feature)
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kWriting           kWriteDone       true   kWriting (next Write) or
-//                                              kClosing (Finish)
+//                                              kClosing (WriteAndFinish of
+//                                              the last feature)
 //   kWriting           kWriteDone       false  kClosed (stream broken:
 //                                              cancelled or expired)
 //   kClosing           kFinishSent      any    kClosed
 //   any                kDone            -      (noted; nothing to post)
 //
-// One write at a time, as gRPC requires. The call is deleted by
+// One write at a time, as gRPC requires; the writes are coalesced (see
+// WriteNextOrFinish). The call is deleted by
 // TaggedCall when its last tag comes back.
 #include <vector>
 
@@ -103,16 +106,37 @@ class ListFeaturesCall final
     WriteNextOrFinish();
   }
 
+  // Coalesces the stream into two socket writes, where one Write per
+  // feature would cost a sendmsg each. gRPC 1.51's rules (pinned by
+  // tests/write_coalescing_test.cc):
+  //  - a Write with buffer_hint completes at once, unsent, while the
+  //    stream holds less than the transport's write buffer (64 KiB by
+  //    default); past that it is flushed and completes when written;
+  //  - but a batch that carries the response headers completes only once
+  //    they are on the wire, and a buffered one starts no write, so a
+  //    buffered *first* Write would never complete (and no later Write may
+  //    be posted before it does). The first Write therefore flushes;
+  //  - the last feature goes out with the status in one WriteAndFinish,
+  //    which flushes everything buffered.
   void WriteNextOrFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (next_ == features_.size()) {
+    if (next_ == features_.size()) {  // Nothing to send at all.
       state_ = State::kClosing;
       writer_.Finish(Outcome(grpc::Status::OK), Post(Event::kFinishSent));
       return;
     }
+    const bool first = next_ == 0;
     ToProto(features_[next_++], &reply_);
-    state_ = State::kWriting;
     membership_.CountOut();
-    writer_.Write(reply_, Post(Event::kWriteDone));
+    if (next_ == features_.size()) {
+      state_ = State::kClosing;
+      writer_.WriteAndFinish(reply_, grpc::WriteOptions(),
+                             Outcome(grpc::Status::OK), Post(Event::kFinishSent));
+      return;
+    }
+    grpc::WriteOptions options;
+    if (!first) options.set_buffer_hint();
+    state_ = State::kWriting;
+    writer_.Write(reply_, options, Post(Event::kWriteDone));
   }
 
   Rectangle request_;

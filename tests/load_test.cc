@@ -170,6 +170,20 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
     CHECK(*ParseArrival("poisson") == Arrival::kPoisson);
     CHECK(!ParseArrival("bursty").ok());
   }
+  SECTION("--list_rect") {
+    auto rect = ParseRect("42,-74, 40,-75");
+    REQUIRE(rect.ok());
+    CHECK(rect->lo == GeoPoint{400000000, -750000000});
+    CHECK(rect->hi == GeoPoint{420000000, -740000000});
+    for (const char* bad : {"", "1,2,3", "1,2,3,4,5", "a,b,c,d", "91,0,0,0",
+                            "0,-180.5,0,0", "nan,0,0,0"}) {
+      INFO(bad);
+      auto parsed = ParseRect(bad);
+      CHECK(!parsed.ok());
+      CHECK_THAT(std::string(parsed.status().message()),
+                 Catch::Contains("--list_rect"));
+    }
+  }
   SECTION("ranges") {
     LoadOptions options;
     REQUIRE(ValidateLoadOptions(options).ok());
@@ -265,6 +279,29 @@ TEST_CASE("A short mixed run completes every kind with checked answers",
   const std::string html = FormatReportHtml(*report);
   CHECK_THAT(html, Catch::Contains("<svg"));
   CHECK_THAT(html, !Catch::Contains("<script"));
+}
+
+TEST_CASE("--list_rect asks every ListFeatures for the same rectangle",
+          "[load][run]") {
+  auto server = StartServer();
+  LoadOptions options;
+  options.target = "127.0.0.1:" + std::to_string(server->port());
+  options.concurrency = 8;
+  options.requests = 200;
+  options.duration = absl::Seconds(60);
+  options.mix = {0, 1, 0, 0};
+  // The box that holds all 100 features of the built-in database.
+  options.list_rect = GeoRect{{400000000, -750000000}, {420000000, -740000000}};
+  std::atomic<bool> interrupt{false};
+  auto report = RunLoad(options, interrupt);
+  REQUIRE(report.ok());
+  const auto& list = report->kinds[static_cast<int>(CallKind::kListFeatures)];
+  CHECK(list.ok == 200);
+  CHECK(list.wrong_answer == 0);
+  CHECK(list.messages_received == 200 * 100);
+  const nlohmann::json json = nlohmann::json::parse(FormatReportJson(*report));
+  CHECK(json["settings"]["list_rect_e7"] ==
+        nlohmann::json({400000000, -750000000, 420000000, -740000000}));
 }
 
 TEST_CASE("A list of targets spreads calls round-robin over the servers",
