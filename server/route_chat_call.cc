@@ -243,11 +243,19 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
 
   // Starts the next Write unless one is in flight. Write serializes the
   // message before it returns, so the note can leave the queue at once.
+  // A reply with more queued behind it is buffered (it completes at once,
+  // unsent) and the last one flushes them all, so a burst of replies costs
+  // one socket write rather than one each. The first Write carries the
+  // headers and always flushes: buffered, it would never complete (see
+  // list_features_call.cc and tests/write_coalescing_test.cc).
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (write_state_ != WriteState::kIdle || outbox_.empty()) return;
     write_state_ = WriteState::kWriting;
     membership_.CountOut();
-    stream_.Write(outbox_.front(), Post(Event::kWriteDone));
+    grpc::WriteOptions options;
+    if (headers_sent_ && outbox_.size() > 1) options.set_buffer_hint();
+    headers_sent_ = true;
+    stream_.Write(outbox_.front(), options, Post(Event::kWriteDone));
     outbox_.pop_front();
   }
 
@@ -281,6 +289,7 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
   bool reading_paused_ ABSL_GUARDED_BY(mu_) = false;
   ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kAwaitingRequest;
   WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kIdle;
+  bool headers_sent_ ABSL_GUARDED_BY(mu_) = false;  // By the first Write.
   bool finish_posted_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
   RouteNote incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
