@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "credentials.h"
 #include "flags.h"
+#include "mutex_mode.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "load_generator.h"
@@ -237,6 +238,7 @@ int RunLoadCommand() {
 }
 
 int Run(int argc, char** argv) {
+  DisableMutexDeadlockDetection();
   const std::vector<char*> args = ParseFlagsOrExit(argc, argv, kUsage);
   const std::string command = args.size() == 2 ? args[1] : "";
   if (command != "tutorial" && command != "load") {

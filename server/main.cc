@@ -20,6 +20,7 @@
 #include "db_loader.h"
 #include "feature_store.h"
 #include "flags.h"
+#include "mutex_mode.h"
 #include "logging.h"
 #include "route_guide_server.h"
 #if ROUTEGUIDE_WITH_METRICS
@@ -123,6 +124,7 @@ constexpr char kUsage[] =
     "SIGINT or SIGTERM. Flag names take '-' or '_' alike.";
 
 int Run(int argc, char** argv) {
+  DisableMutexDeadlockDetection();
   ParseFlagsOrExit(argc, argv, kUsage);
 
   auto level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "db_loader.h"
 #include "flags.h"
+#include "mutex_mode.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -31,6 +32,8 @@ constexpr int kMaxReceiveMessageBytes = 4 * 1024 * 1024;
 
 int RunBaselineServer(const BaselineConfig& config,
                       const ServiceFactory& make_service) {
+  // As our server does, so gRPC's locks cost the same in every server.
+  DisableMutexDeadlockDetection();
   // Signals go to the thread that waits for them below, not to threads
   // gRPC starts: block them before any thread exists.
   sigset_t signals;

@@ -32,7 +32,8 @@ using ServiceFactory =
     std::function<std::unique_ptr<grpc::Service>(std::shared_ptr<FeatureStore>)>;
 
 // The part both baseline servers share, so that they differ only in how
-// their service is written: blocks SIGINT and SIGTERM before any thread
+// their service is written: turns absl::Mutex deadlock detection off (as
+// our binaries do, see common/mutex_mode.h), blocks SIGINT and SIGTERM before any thread
 // exists, loads the features into a FeatureStore with our server's default
 // options, builds a server on `config.address` with `make_service`'s service
 // and gRPC's default settings (max receive message 4 MiB, as ours), logs

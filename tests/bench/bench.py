@@ -153,17 +153,19 @@ class Server:
         self.log.close()
 
 
-def run_client(build, port, flags, seconds, json_path, cores="1"):
+def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
+    # Fixed seeds make runs repeatable; the warm-up takes another one so
+    # that its RouteChat notes do not land where the measured run posts.
     command = ["taskset", "-c", cores,
                os.path.join(build, "client/routeguide-client"), "load",
-               f"--target=127.0.0.1:{port}", "--seed=1",
+               f"--target=127.0.0.1:{port}", f"--seed={seed}",
                f"--duration={seconds}s", f"--json={json_path}", *flags]
     result = subprocess.run(command, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             timeout=seconds + 120)
     if result.returncode != 0:
         raise RuntimeError(f"load client failed ({result.returncode}): "
-                           f"{' '.join(command)}\n{result.stderr[-2000:]}")
+                           f"{' '.join(command)}\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
     with open(json_path) as f:
         return json.load(f)
 
@@ -190,7 +192,7 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point):
     try:
         path = os.path.join(workdir, f"{point}-{server_name}.json")
         if warmup > 0:
-            run_client(build, server.port, flags, warmup, path)
+            run_client(build, server.port, flags, warmup, path, seed=2)
         cpu_before = server.cpu_seconds()
         report = run_client(build, server.port, flags, seconds, path)
         cpu = server.cpu_seconds() - cpu_before
