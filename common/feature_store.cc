@@ -87,8 +87,18 @@ bool FeatureStore::Contains(const GeoPoint& point) const {
   return stripe.by_point.contains(PointKey(point));
 }
 
-std::vector<FeatureRecord> FeatureStore::FeaturesIn(
-    const GeoRect& rect) const {
+template <typename Visit>
+void FeatureStore::VisitCellLocked(const Stripe& stripe,
+                                   const std::vector<uint32_t>& indexes,
+                                   const GeoRect& rect, Visit& visit) {
+  for (uint32_t index : indexes) {
+    const StoredFeature& stored = stripe.features[index];
+    if (rect.Contains(stored.feature.location)) visit(stored);
+  }
+}
+
+template <typename Visit>
+void FeatureStore::ForEachIn(const GeoRect& rect, Visit&& visit) const {
   const int64_t lat_lo = CellOf(rect.lo.latitude);
   const int64_t lat_hi = CellOf(rect.hi.latitude);
   const int64_t lon_lo = CellOf(rect.lo.longitude);
@@ -103,8 +113,6 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
           ? kMaxCells
           : lat_cells * lon_cells;
 
-  std::vector<std::pair<uint64_t, FeatureRecord>> found;
-
   if (covered > occupied_cells_.load(std::memory_order_relaxed)) {
     // A large rectangle: walking the occupied cells is cheaper than walking
     // the covered ones.
@@ -117,7 +125,7 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
             cell_lon > lon_hi) {
           continue;
         }
-        CollectLocked(stripe, indexes, rect, found);
+        VisitCellLocked(stripe, indexes, rect, visit);
       }
     }
   } else {
@@ -137,30 +145,40 @@ std::vector<FeatureRecord> FeatureStore::FeaturesIn(
       for (; i < cells.size() && &stripes_[cells[i].first] == &stripe; ++i) {
         auto it = stripe.by_cell.find(cells[i].second);
         if (it != stripe.by_cell.end()) {
-          CollectLocked(stripe, it->second, rect, found);
+          VisitCellLocked(stripe, it->second, rect, visit);
         }
       }
     }
   }
+}
 
+std::vector<FeatureStore::IndexedFeature> FeatureStore::IndexedFeaturesIn(
+    const GeoRect& rect) const {
+  std::vector<IndexedFeature> found;
+  ForEachIn(rect, [&found](const StoredFeature& stored) {
+    found.push_back({stored.sequence, stored.feature});
+  });
   // Answer in insertion order, whatever the cells' order was.
   std::sort(found.begin(), found.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+            [](const auto& a, const auto& b) { return a.index < b.index; });
+  return found;
+}
+
+std::vector<FeatureRecord> FeatureStore::FeaturesIn(const GeoRect& rect) const {
+  std::vector<IndexedFeature> found = IndexedFeaturesIn(rect);
   std::vector<FeatureRecord> result;
   result.reserve(found.size());
-  for (auto& entry : found) result.push_back(std::move(entry.second));
+  for (IndexedFeature& entry : found) result.push_back(std::move(entry.feature));
   return result;
 }
 
-void FeatureStore::CollectLocked(
-    const Stripe& stripe, const std::vector<uint32_t>& indexes,
-    const GeoRect& rect, std::vector<std::pair<uint64_t, FeatureRecord>>& found) {
-  for (uint32_t index : indexes) {
-    const StoredFeature& stored = stripe.features[index];
-    if (rect.Contains(stored.feature.location)) {
-      found.emplace_back(stored.sequence, stored.feature);
-    }
-  }
+std::vector<uint64_t> FeatureStore::FeatureIndexesIn(const GeoRect& rect) const {
+  std::vector<uint64_t> found;
+  ForEachIn(rect, [&found](const StoredFeature& stored) {
+    found.push_back(stored.sequence);
+  });
+  std::sort(found.begin(), found.end());
+  return found;
 }
 
 std::vector<Note> FeatureStore::AddNote(Note note) {

@@ -84,6 +84,19 @@ class FeatureStore {
   // follows the answer's size rather than the store's.
   std::vector<FeatureRecord> FeaturesIn(const GeoRect& rect) const;
 
+  // A feature with its insertion index: 0 for the first feature added,
+  // then 1, 2, ... (a feature's index never changes).
+  struct IndexedFeature {
+    uint64_t index;
+    FeatureRecord feature;
+  };
+  // FeaturesIn with each feature's index.
+  std::vector<IndexedFeature> IndexedFeaturesIn(const GeoRect& rect) const;
+  // Only the indexes of FeaturesIn, ascending: no feature is copied, so a
+  // caller that keeps its own per-index data (the server keeps every
+  // feature encoded once) pays for the lookup alone.
+  std::vector<uint64_t> FeatureIndexesIn(const GeoRect& rect) const;
+
   size_t feature_count() const {
     return feature_count_.load(std::memory_order_relaxed);
   }
@@ -102,7 +115,7 @@ class FeatureStore {
 
  private:
   struct StoredFeature {
-    uint64_t sequence;  // Global insertion order, for stable answers.
+    uint64_t sequence;  // The insertion index, for stable answers.
     FeatureRecord feature;
   };
   struct StoredNote {
@@ -137,12 +150,15 @@ class FeatureStore {
   Stripe& StripeOf(const GeoPoint& p);
   const Stripe& StripeOf(const GeoPoint& p) const;
 
-  // Appends the features at `indexes` that lie inside `rect`, with their
-  // sequence numbers.
-  static void CollectLocked(
-      const Stripe& stripe, const std::vector<uint32_t>& indexes,
-      const GeoRect& rect,
-      std::vector<std::pair<uint64_t, FeatureRecord>>& found)
+  // Calls visit(const StoredFeature&) for every feature inside `rect`, in
+  // no particular order, with its stripe's lock held (shared).
+  template <typename Visit>
+  void ForEachIn(const GeoRect& rect, Visit&& visit) const;
+  // ForEachIn's step for one cell: the features at `indexes` inside `rect`.
+  template <typename Visit>
+  static void VisitCellLocked(const Stripe& stripe,
+                              const std::vector<uint32_t>& indexes,
+                              const GeoRect& rect, Visit& visit)
       ABSL_SHARED_LOCKS_REQUIRED(stripe.mu);
   // Drops the stripe's oldest note; false when it has none.
   static bool EvictOldestLocked(Stripe& stripe)

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "call_stats.h"
 #include "feature_store.h"
+#include "feature_wire_cache.h"
 #include "grpcpp/server_context.h"
 #include "health.grpc.pb.h"
 #include "route_guide.grpc.pb.h"
@@ -155,10 +156,18 @@ class StreamRegistry {
 
 // What every server call needs; owned by RouteGuideServer, which outlives
 // all calls.
+// RouteGuide on the completion-queue API, with ListFeatures raw: its
+// requests arrive as bytes and its features go out pre-encoded (see
+// FeatureWireCache).
+using RouteGuideAsyncService = RouteGuide::WithAsyncMethod_GetFeature<
+    RouteGuide::WithRawMethod_ListFeatures<RouteGuide::WithAsyncMethod_RecordRoute<
+        RouteGuide::WithAsyncMethod_RouteChat<RouteGuide::Service>>>>;
+
 struct CallEnvironment {
-  RouteGuide::AsyncService* service = nullptr;
+  RouteGuideAsyncService* service = nullptr;
   grpc::health::v1::Health::AsyncService* health = nullptr;
   FeatureStore* store = nullptr;
+  FeatureWireCache* wire = nullptr;  // The store's features, encoded.
   CallRegistry* registry = nullptr;
   StreamRegistry* streams = nullptr;
   size_t max_note_bytes = 4096;

@@ -18,8 +18,11 @@
 // One write at a time, as gRPC requires; the writes are coalesced (see
 // WriteNextOrFinish). The call is deleted by
 // TaggedCall when its last tag comes back.
+#include <memory>
 #include <vector>
 
+#include "feature_wire_cache.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "proto_convert.h"
 #include "server_call.h"
 
@@ -85,8 +88,19 @@ class ListFeaturesCall final
       return;
     }
 
-    const GeoPoint lo = FromProto(request_.lo());
-    const GeoPoint hi = FromProto(request_.hi());
+    // The method is raw (features go out pre-encoded), so the request
+    // arrives as bytes.
+    Rectangle rectangle;
+    if (!grpc::SerializationTraits<Rectangle>::Deserialize(&request_, &rectangle)
+             .ok()) {
+      state_ = State::kClosing;
+      writer_.Finish(Outcome(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                          "request is not a Rectangle")),
+                     Post(Event::kFinishSent));
+      return;
+    }
+    const GeoPoint lo = FromProto(rectangle.lo());
+    const GeoPoint hi = FromProto(rectangle.hi());
     absl::Status valid = ValidatePoint(lo, "rectangle lo");
     if (valid.ok()) valid = ValidatePoint(hi, "rectangle hi");
     if (!valid.ok()) {
@@ -94,7 +108,8 @@ class ListFeaturesCall final
       writer_.Finish(Outcome(ToGrpcStatus(valid)), Post(Event::kFinishSent));
       return;
     }
-    features_ = env_.store->FeaturesIn(GeoRect::FromCorners(lo, hi));
+    features_ = env_.store->FeatureIndexesIn(GeoRect::FromCorners(lo, hi));
+    if (!features_.empty()) encoded_ = env_.wire->Covering(features_.back() + 1);
     WriteNextOrFinish();
   }
 
@@ -125,7 +140,8 @@ class ListFeaturesCall final
       return;
     }
     const bool first = next_ == 0;
-    ToProto(features_[next_++], &reply_);
+    // Covering() holds every index asked for: features are never removed.
+    encoded_->Get(features_[next_++], &reply_);
     membership_.CountOut();
     if (next_ == features_.size()) {
       state_ = State::kClosing;
@@ -139,12 +155,14 @@ class ListFeaturesCall final
     writer_.Write(reply_, options, Post(Event::kWriteDone));
   }
 
-  Rectangle request_;
-  grpc::ServerAsyncWriter<Feature> writer_;
+  grpc::ByteBuffer request_;  // A Rectangle, encoded.
+  grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
-  std::vector<FeatureRecord> features_ ABSL_GUARDED_BY(mu_);
+  // Insertion indexes of the features to send, in order.
+  std::vector<uint64_t> features_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const FeatureWireCache::Snapshot> encoded_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  Feature reply_ ABSL_GUARDED_BY(mu_);  // Must outlive its Write.
+  grpc::ByteBuffer reply_ ABSL_GUARDED_BY(mu_);  // Must outlive its Write.
 };
 
 }  // namespace

@@ -28,8 +28,9 @@ constexpr absl::Duration kFreeCallsTimeout = absl::Seconds(30);
 
 RouteGuideServer::RouteGuideServer(const ServerOptions& options,
                                    std::shared_ptr<FeatureStore> store)
-    : options_(options), store_(std::move(store)) {
+    : options_(options), store_(std::move(store)), wire_(store_.get()) {
   env_.service = &service_;
+  env_.wire = &wire_;
   env_.health = &health_;
   env_.store = store_.get();
   env_.registry = &registry_;

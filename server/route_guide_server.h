@@ -103,7 +103,8 @@ class RouteGuideServer {
 
   const ServerOptions options_;
   std::shared_ptr<FeatureStore> store_;
-  RouteGuide::AsyncService service_;
+  FeatureWireCache wire_;
+  RouteGuideAsyncService service_;
   grpc::health::v1::Health::AsyncService health_;
   CallRegistry registry_;
   StreamRegistry streams_;

@@ -319,6 +319,24 @@ TEST_CASE("FeaturesIn agrees with a brute-force filter on random data",
       CAPTURE(i, rect.lo, rect.hi, expected.size(), actual.size());
       FAIL_CHECK("FeaturesIn differs from the brute-force filter");
     }
+    // The indexed views name the same features by their insertion index
+    // (feature "fN" was the Nth added).
+    std::vector<std::string> by_index;
+    for (uint64_t index : store.FeatureIndexesIn(rect)) {
+      by_index.push_back(features[index].name);
+    }
+    std::vector<std::string> indexed;
+    for (const FeatureStore::IndexedFeature& entry : store.IndexedFeaturesIn(rect)) {
+      if (features[entry.index].name != entry.feature.name) {
+        FAIL_CHECK("IndexedFeaturesIn pairs " << entry.feature.name
+                   << " with index " << entry.index);
+      }
+      indexed.push_back(entry.feature.name);
+    }
+    if (by_index != expected || indexed != expected) {
+      CAPTURE(i, rect.lo, rect.hi);
+      FAIL_CHECK("FeatureIndexesIn or IndexedFeaturesIn differs from FeaturesIn");
+    }
   }
   // Both of FeaturesIn's strategies were used, on non-trivial answers.
   CAPTURE(occupied_cells, few_cells, many_cells, non_empty);

@@ -1,0 +1,54 @@
+#include "feature_wire_cache.h"
+
+#include <string>
+#include <utility>
+
+#include "geo.h"
+#include "proto_convert.h"
+#include "route_guide.pb.h"
+
+namespace routeguide {
+
+bool FeatureWireCache::Snapshot::Get(uint64_t index,
+                                     grpc::ByteBuffer* out) const {
+  if (index >= begin_.size() || begin_[index] < 0) return false;
+  grpc::Slice message = bytes_.sub(static_cast<size_t>(begin_[index]),
+                                   static_cast<size_t>(end_[index]));
+  *out = grpc::ByteBuffer(&message, 1);
+  return true;
+}
+
+FeatureWireCache::FeatureWireCache(const FeatureStore* store)
+    : store_(store), current_(Encode()) {}
+
+std::shared_ptr<const FeatureWireCache::Snapshot> FeatureWireCache::Covering(
+    uint64_t count) {
+  absl::MutexLock lock(&mu_);
+  if (current_->size() < count) current_ = Encode();
+  return current_;
+}
+
+std::shared_ptr<const FeatureWireCache::Snapshot> FeatureWireCache::Encode()
+    const {
+  const GeoRect everything = GeoRect::FromCorners(
+      {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::min()},
+      {std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::max()});
+  const std::vector<FeatureStore::IndexedFeature> features =
+      store_->IndexedFeaturesIn(everything);
+  auto snapshot = std::make_shared<Snapshot>();
+  const uint64_t count = features.empty() ? 0 : features.back().index + 1;
+  snapshot->begin_.assign(count, -1);
+  snapshot->end_.assign(count, -1);
+  std::string bytes;
+  Feature message;
+  for (const FeatureStore::IndexedFeature& entry : features) {
+    ToProto(entry.feature, &message);
+    snapshot->begin_[entry.index] = static_cast<int64_t>(bytes.size());
+    message.AppendToString(&bytes);
+    snapshot->end_[entry.index] = static_cast<int64_t>(bytes.size());
+  }
+  snapshot->bytes_ = grpc::Slice(std::move(bytes));
+  return snapshot;
+}
+
+}  // namespace routeguide

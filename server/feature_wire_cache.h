@@ -1,0 +1,66 @@
+#ifndef ROUTEGUIDE_SERVER_FEATURE_WIRE_CACHE_H_
+#define ROUTEGUIDE_SERVER_FEATURE_WIRE_CACHE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "feature_store.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
+
+namespace routeguide {
+
+// Every feature of the store encoded once as a routeguide.Feature, by its
+// insertion index, so streaming a feature costs a slice reference instead
+// of a copy of the record and a protobuf encoding (ListFeatures sends each
+// feature many times over).
+//
+// The encodings lie back to back in one reference-counted buffer; a
+// message is a sub-slice of it, so gRPC's transport shares the buffer
+// rather than copying. Features added after the last encoding are picked
+// up by encoding the store again, into a new buffer (streams still
+// sending from the old one keep it alive).
+//
+// Thread-safe.
+class FeatureWireCache {
+ public:
+  // One encoding of the store, immutable.
+  class Snapshot {
+   public:
+    // Features encoded: indexes [0, size()) where present.
+    size_t size() const { return begin_.size(); }
+    // The feature at `index` as one serialized message, or false when this
+    // snapshot lacks it.
+    bool Get(uint64_t index, grpc::ByteBuffer* out) const;
+
+   private:
+    friend class FeatureWireCache;
+    grpc::Slice bytes_;
+    // Per index: where its encoding starts and ends in bytes_ (begin -1
+    // for an index the store had not yet filled in when encoded).
+    std::vector<int64_t> begin_;
+    std::vector<int64_t> end_;
+  };
+
+  explicit FeatureWireCache(const FeatureStore* store);
+
+  // A snapshot that holds every index below `count`, encoding the store
+  // again if the current one is older.
+  std::shared_ptr<const Snapshot> Covering(uint64_t count)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  std::shared_ptr<const Snapshot> Encode() const;
+
+  const FeatureStore* const store_;
+  absl::Mutex mu_;
+  std::shared_ptr<const Snapshot> current_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_FEATURE_WIRE_CACHE_H_
