@@ -15,6 +15,7 @@
 #include "client_calls.h"
 #include "client_queues.h"
 #include "db_loader.h"
+#include "feature_wire_cache.h"
 #include "geo.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -23,6 +24,7 @@
 #include "health.grpc.pb.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
+#include "test_server.h"
 
 namespace routeguide {
 namespace {
@@ -120,6 +122,86 @@ std::vector<Feature> ListFeatures(RouteGuide::Stub& stub,
   while (reader->Read(&feature)) features.push_back(feature);
   *status = reader->Finish();
   return features;
+}
+
+TEST_CASE("FeatureWireCache encodes each feature once, by insertion index",
+          "[server][list]") {
+  FeatureStore store;
+  store.AddFeature({"first", {1, 2}});
+  store.AddFeature({"", {3, 4}});
+  FeatureWireCache cache(&store);
+  auto decode = [](const FeatureWireCache::Snapshot& snapshot, uint64_t index) {
+    grpc::ByteBuffer bytes;
+    Feature feature;
+    REQUIRE(snapshot.Get(index, &bytes));
+    REQUIRE(grpc::SerializationTraits<Feature>::Deserialize(&bytes, &feature).ok());
+    return feature;
+  };
+  auto snapshot = cache.Covering(2);
+  REQUIRE(snapshot->size() == 2);
+  CHECK(decode(*snapshot, 0).name() == "first");
+  CHECK(decode(*snapshot, 0).location().longitude() == 2);
+  CHECK(decode(*snapshot, 1).name().empty());
+  CHECK(decode(*snapshot, 1).location().latitude() == 3);
+  grpc::ByteBuffer unused;
+  CHECK(!snapshot->Get(2, &unused));
+
+  SECTION("a feature added later is encoded on first demand") {
+    store.AddFeature({std::string(300, 'n'), {5, 6}});
+    CHECK(cache.Covering(2) == snapshot);  // Enough already: no new work.
+    auto newer = cache.Covering(3);
+    REQUIRE(newer != snapshot);
+    CHECK(decode(*newer, 2).name() == std::string(300, 'n'));
+    CHECK(decode(*newer, 0).name() == "first");
+    CHECK(!snapshot->Get(2, &unused));  // The old one is unchanged.
+  }
+}
+
+TEST_CASE("ListFeatures serves features added while the server runs",
+          "[server][list]") {
+  TestServer test;
+  const GeoRect rect = GeoRect::FromCorners({10, 10}, {20, 20});
+  const Rectangle rectangle = MakeRectangle(MakePoint(10, 10), MakePoint(20, 20));
+  grpc::Status status;
+  CHECK(ListFeatures(*test.stub, rectangle, &status).empty());
+  CHECK(status.ok());
+  for (int round = 0; round < 3; ++round) {
+    test.store->AddFeature({"added " + std::to_string(round), {10 + round, 15}});
+    auto features = ListFeatures(*test.stub, rectangle, &status);
+    REQUIRE(status.ok());
+    REQUIRE(features.size() == static_cast<size_t>(round + 1));
+    for (int i = 0; i <= round; ++i) {
+      CHECK(features[i].name() == "added " + std::to_string(i));
+      CHECK(features[i].location().latitude() == 10 + i);
+    }
+  }
+  CHECK(rect.Contains({12, 15}));
+}
+
+TEST_CASE("ListFeatures answers bytes that are no Rectangle with "
+          "INVALID_ARGUMENT", "[server][list]") {
+  TestServer test;
+  grpc::GenericStub generic(test.channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  const char kGarbage[] = "\xff\xff\xff\xff";  // A truncated varint field.
+  grpc::Slice slice(kGarbage, sizeof(kGarbage) - 1);
+  grpc::ByteBuffer request(&slice, 1);
+  auto call = generic.PrepareUnaryCall(
+      &context, "/routeguide.RouteGuide/ListFeatures", request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer reply;
+  grpc::Status status;
+  call->Finish(&reply, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  REQUIRE(cq.Next(&tag, &ok));
+  CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(status.error_message(), Catch::Contains("Rectangle"));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_CASE("GetFeature returns the stored feature or an unnamed one",
@@ -630,12 +712,7 @@ TEST_CASE("Shutdown lets calls finish within the grace period, then cancels",
 // A stub on a connection of its own whose flow-control window stays small
 // (no BDP probing grows it), so unread replies soon hold the server back.
 std::unique_ptr<RouteGuide::Stub> SmallWindowStub(const TestServer& test) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt("grpc.use_local_subchannel_pool", 1);
-  return RouteGuide::NewStub(grpc::CreateCustomChannel(
-      "127.0.0.1:" + std::to_string(test.server->port()),
-      grpc::InsecureChannelCredentials(), args));
+  return RouteGuide::NewStub(SmallWindowChannel(test.server->port()));
 }
 
 TEST_CASE("A RouteChat client that does not read its replies is not read "
