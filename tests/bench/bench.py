@@ -105,12 +105,12 @@ def h2load_bodies(directory):
 class Server:
     """One server process on core 0, listening on a free loopback port."""
 
-    def __init__(self, build, name, workdir, cores="0", extra=()):
+    def __init__(self, build, name, workdir, cores="0", port=0, tag=""):
         binary, flags = SERVERS[name]
-        self.log_path = os.path.join(workdir, name + ".log")
+        self.log_path = os.path.join(workdir, name + tag + ".log")
         self.log = open(self.log_path, "w")
         command = ["taskset", "-c", cores, os.path.join(build, binary),
-                   "--address=127.0.0.1:0", *flags, *extra]
+                   f"--address=127.0.0.1:{port}", *flags]
         self.started = time.monotonic()
         self.process = subprocess.Popen(command, stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -154,11 +154,13 @@ class Server:
 
 
 def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
+    """`port` may also be a comma list of IP:PORT targets."""
     # Fixed seeds make runs repeatable; the warm-up takes another one so
     # that its RouteChat notes do not land where the measured run posts.
+    target = port if isinstance(port, str) else f"127.0.0.1:{port}"
     command = ["taskset", "-c", cores,
                os.path.join(build, "client/routeguide-client"), "load",
-               f"--target=127.0.0.1:{port}", f"--seed={seed}",
+               f"--target={target}", f"--seed={seed}",
                f"--duration={seconds}s", f"--json={json_path}", *flags]
     result = subprocess.run(command, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
@@ -220,6 +222,53 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point):
         server.stop()
 
 
+def measure_replicas(build, layout, seconds, warmup, workdir):
+    """GetFeature closed loop (256 in flight over 8 connections, 2 client
+    threads, client on any core) against our server as replicas:
+      one:        one process on core 0;
+      reuseport:  two processes on one port (gRPC sets SO_REUSEPORT on
+                  Linux; the kernel spreads connections), cores 0 and 1;
+      two_ports:  two processes on two ports, cores 0 and 1, the client
+                  spreading calls round-robin over both.
+    Returns calls/s and each replica's share of the server CPU."""
+    flags = ["--mix=get:1", "--hit_ratio=1", "--concurrency=256",
+             "--channels=8", "--threads=2"]
+    replicas = []
+    try:
+        if layout == "one":
+            replicas.append(Server(build, "ours", workdir, cores="0", tag="-r0"))
+            target = f"{replicas[0].port}"
+        elif layout == "reuseport":
+            replicas.append(Server(build, "ours", workdir, cores="0", tag="-r0"))
+            replicas.append(Server(build, "ours", workdir, cores="1",
+                                   port=replicas[0].port, tag="-r1"))
+            target = f"{replicas[0].port}"
+        else:
+            replicas.append(Server(build, "ours", workdir, cores="0", tag="-r0"))
+            replicas.append(Server(build, "ours", workdir, cores="1", tag="-r1"))
+            target = ",".join(f"127.0.0.1:{r.port}" for r in replicas)
+        path = os.path.join(workdir, f"replicas-{layout}.json")
+        port_or_list = target if "," in target else int(target)
+        if warmup > 0:
+            run_client(build, port_or_list, flags, warmup, path, cores="0,1",
+                       seed=2)
+        before = [r.cpu_seconds() for r in replicas]
+        report = run_client(build, port_or_list, flags, seconds, path,
+                            cores="0,1")
+        cpu = [r.cpu_seconds() - b for r, b in zip(replicas, before)]
+        total = report["total"]
+        if total["failed"] or total["wrong_answer"]:
+            raise RuntimeError(f"replicas {layout}: calls failed")
+        return {
+            "calls_per_second": total["completed"] / report["measured_seconds"],
+            "replica_cpu_shares": [round(c / sum(cpu), 3) if sum(cpu) else 0
+                                   for c in cpu],
+        }
+    finally:
+        for r in replicas:
+            r.stop()
+
+
 def median_round(rounds):
     """The round with the median calls/s, so a point's figures belong
     together."""
@@ -244,6 +293,8 @@ def main():
                         help="comma list of scenarios (default: all)")
     parser.add_argument("--servers", default="ours,callback,sync")
     parser.add_argument("--no-h2load", action="store_true")
+    parser.add_argument("--replicas", action="store_true",
+                        help="also measure our server as 1 and 2 processes")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0 or args.warmup < 0:
@@ -304,6 +355,23 @@ def main():
             results["scenarios"][key] = point
             print_point(key, point, servers)
             sys.stdout.flush()
+        if args.replicas:
+            results["replicas"] = {}
+            print("\nreplicas: GetFeature, 256 in flight over 8 connections, "
+                  "client on both cores")
+            for layout in ("one", "reuseport", "two_ports"):
+                point = median_round([
+                    measure_replicas(args.build, layout, args.seconds,
+                                     args.warmup, workdir)
+                    for _ in range(args.rounds)])
+                results["replicas"][layout] = point
+                print(f"  {layout:<10}{fmt_rate(point['calls_per_second']):>10} "
+                      f"calls/s, replica CPU shares {point['replica_cpu_shares']}")
+            one = results["replicas"]["one"]["calls_per_second"]
+            for layout in ("reuseport", "two_ports"):
+                r = results["replicas"][layout]["calls_per_second"] / one
+                results["replicas"][layout]["ratio_to_one"] = r
+                print(f"  {layout} / one: {r:.2f}x")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
