@@ -105,12 +105,13 @@ def h2load_bodies(directory):
 class Server:
     """One server process on core 0, listening on a free loopback port."""
 
-    def __init__(self, build, name, workdir, cores="0", port=0, tag=""):
+    def __init__(self, build, name, workdir, cores="0", port=0, tag="",
+                 extra=()):
         binary, flags = SERVERS[name]
         self.log_path = os.path.join(workdir, name + tag + ".log")
         self.log = open(self.log_path, "w")
         command = ["taskset", "-c", cores, os.path.join(build, binary),
-                   f"--address=127.0.0.1:{port}", *flags]
+                   f"--address=127.0.0.1:{port}", *flags, *extra]
         self.started = time.monotonic()
         self.process = subprocess.Popen(command, stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -141,6 +142,18 @@ class Server:
                 if line.startswith(key + ":"):
                     return int(line.split()[1])
         return 0
+
+    def settled_rss_kib(self, timeout=20):
+        """VmRSS once it changes by less than 256 KiB over half a second."""
+        last = self.status_kib("VmRSS")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.status_kib("VmRSS")
+            if abs(now - last) < 256:
+                return now
+            last = now
+        return last
 
     def stop(self):
         if self.process.poll() is None:
@@ -269,6 +282,86 @@ def measure_replicas(build, layout, seconds, warmup, workdir):
             r.stop()
 
 
+def measure_idle_streams(build, name, workdir, streams):
+    """Server RSS with `streams` idle RouteChat streams open (each has sent
+    one note, so the server surely holds the call) over 20 connections,
+    and after they end. Ours checks every second whether to hand freed
+    memory back (--memory_trim_interval; 10 s by default)."""
+    extra = ["--memory_trim_interval=1s"] if name == "ours" else []
+    server = Server(build, name, workdir, extra=extra)
+    client = None
+    try:
+        before = server.settled_rss_kib()
+        client = subprocess.Popen(
+            ["taskset", "-c", "1", os.path.join(build, "tests/bench/idle-chat-streams"),
+             f"--target=127.0.0.1:{server.port}", f"--streams={streams}",
+             "--channels=20", "--send_note"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(os.path.join(workdir, "idle-chat-streams.log"), "a"),
+            text=True)
+        line = client.stdout.readline()
+        if not line.startswith("open"):
+            raise RuntimeError(f"idle-chat-streams against {name}: {line!r}")
+        time.sleep(1)
+        open_rss = server.settled_rss_kib()
+        client.stdin.write("\n")
+        client.stdin.flush()
+        closed = client.stdout.readline()
+        if client.wait(timeout=120) != 0 or not closed.startswith("closed"):
+            raise RuntimeError(f"idle-chat-streams against {name}: {closed!r}")
+        time.sleep(3)  # Past ours' next trim check.
+        after = server.settled_rss_kib()
+        return {"rss_before_kib": before, "rss_open_kib": open_rss,
+                "rss_after_kib": after,
+                "kib_per_stream": (open_rss - before) / streams}
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait()
+        server.stop()
+
+
+# Small rectangles that hold a few features each: on the built-in
+# database, and on the generated one (denser: 0.05 degrees a side).
+BUILTIN_SMALL_RECT = "40.8,-74.4,41.1,-74.1"
+LARGE_SMALL_RECT = "40.8,-74.4,40.85,-74.35"
+
+
+def measure_large_db(build, workdir, count, seconds):
+    """Our server on a generated database of `count` features against the
+    built-in 100: start-up time, RSS, and ListFeatures latency for a small
+    rectangle (one call in flight), so the spatial index's cost shows."""
+    db = os.path.join(workdir, "large.json")
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                 "gen_db.py"),
+                    str(count), db], check=True, stdout=subprocess.DEVNULL)
+    out = {"features": count}
+    for key, extra, rect in (("builtin", [], BUILTIN_SMALL_RECT),
+                             ("large", [f"--db={db}"], LARGE_SMALL_RECT)):
+        server = Server(build, "ours", workdir, extra=extra, tag="-" + key)
+        try:
+            rss = server.settled_rss_kib()
+            path = os.path.join(workdir, f"large-{key}.json")
+            report = run_client(build, server.port,
+                                ["--mix=list:1", f"--list_rect={rect}",
+                                 "--concurrency=1", "--deadline=120s"],
+                                seconds, path)
+            kind = report["kinds"]["list"]
+            out[key] = {
+                "startup_seconds": round(server.startup_seconds, 3),
+                "rss_kib": rss,
+                "peak_rss_kib": server.status_kib("VmHWM"),
+                "features_per_call": (kind["messages_received_per_second"] /
+                                      kind["calls_per_second"]
+                                      if kind["calls_per_second"] else 0),
+                "p50_us": kind["latency_ns"]["p50"] / 1e3,
+                "p99_us": kind["latency_ns"]["p99"] / 1e3,
+            }
+        finally:
+            server.stop()
+    return out
+
+
 def median_round(rounds):
     """The round with the median calls/s, so a point's figures belong
     together."""
@@ -295,6 +388,11 @@ def main():
     parser.add_argument("--no-h2load", action="store_true")
     parser.add_argument("--replicas", action="store_true",
                         help="also measure our server as 1 and 2 processes")
+    parser.add_argument("--idle-streams", type=int, default=10000,
+                        help="idle RouteChat streams for the memory phase "
+                        "(0: skip it)")
+    parser.add_argument("--large-db", type=int, default=1000000,
+                        help="features in the generated database (0: skip)")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0 or args.warmup < 0:
@@ -355,6 +453,32 @@ def main():
             results["scenarios"][key] = point
             print_point(key, point, servers)
             sys.stdout.flush()
+        if args.idle_streams > 0:
+            results["idle_streams"] = {"streams": args.idle_streams}
+            print(f"\nidle streams: server RSS with {args.idle_streams:,} idle "
+                  "RouteChat streams open, and after they end")
+            for name in servers:
+                r = measure_idle_streams(args.build, name, workdir,
+                                         args.idle_streams)
+                results["idle_streams"][name] = r
+                print(f"  {name:<9} before {r['rss_before_kib'] / 1024:7.1f} MiB"
+                      f"  open {r['rss_open_kib'] / 1024:7.1f} MiB"
+                      f"  after {r['rss_after_kib'] / 1024:7.1f} MiB"
+                      f"  {r['kib_per_stream']:5.1f} KiB/stream")
+        if args.large_db > 0:
+            r = measure_large_db(args.build, workdir, args.large_db,
+                                 min(args.seconds, 5))
+            results["large_db"] = r
+            print(f"\nlarge database: ours with {args.large_db:,} generated "
+                  "features against the built-in 100")
+            for key in ("builtin", "large"):
+                x = r[key]
+                print(f"  {key:<8} start-up {x['startup_seconds']:6.2f} s"
+                      f"  RSS {x['rss_kib'] / 1024:7.1f} MiB"
+                      f" (peak {x['peak_rss_kib'] / 1024:7.1f})"
+                      f"  small-rectangle ListFeatures"
+                      f" ({x['features_per_call']:.1f} features):"
+                      f" p50 {x['p50_us']:.0f} us, p99 {x['p99_us']:.0f} us")
         if args.replicas:
             results["replicas"] = {}
             print("\nreplicas: GetFeature, 256 in flight over 8 connections, "
