@@ -394,6 +394,8 @@ def main():
     parser.add_argument("--large-db", type=int, default=1000000,
                         help="features in the generated database (0: skip)")
     parser.add_argument("--json", default="")
+    parser.add_argument("--markdown", default="",
+                        help="also write the tables as Markdown to this file")
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0 or args.warmup < 0:
         parser.error("--rounds >= 1, --seconds > 0, --warmup >= 0")
@@ -500,6 +502,10 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     print()
     print_table(results, servers)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(format_markdown(results, servers))
+        print(f"Markdown written to {args.markdown}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -573,6 +579,85 @@ def print_table(results, servers):
                      f"{(f'{cpu:.2f}x' if cpu else '-'):>15}"
                      f"{r['p99']:>14.2f}x")
         print(line)
+
+
+def format_markdown(results, servers):
+    """The results as Markdown tables, for docs/benchmarks.md."""
+    out = []
+    m = results["machine"]
+    a = results["settings"]
+    out.append(f"Machine: {m.get('cpu', '?')}, {m['cores']} cores, kernel "
+               f"{m['kernel']}, gRPC {m.get('grpc', '?')}. Command: "
+               f"`tests/bench/bench.py --build {a['build']} --rounds {a['rounds']} "
+               f"--seconds {a['seconds']:g} --warmup {a['warmup']:g}"
+               f"{' --replicas' if a['replicas'] else ''}`.\n")
+    out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
+               "p99.9 µs | CPU µs/call | peak RSS MiB | h2load calls/s |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for key, point in results["scenarios"].items():
+        for name in servers:
+            r = point[name]
+            cpu = r["server_cpu_us_per_call"]
+            h2 = r.get("h2load_calls_per_second")
+            out.append(
+                f"| {key} | {name} | {r['calls_per_second']:,.0f} | "
+                f"{r['messages_per_second']:,.0f} | {r['p50_us']:,.0f} | "
+                f"{r['p99_us']:,.0f} | {r['p99_9_us']:,.0f} | "
+                f"{cpu:.1f} | {r['server_peak_rss_kib'] / 1024:.1f} | "
+                f"{f'{h2:,.0f}' if h2 else '-'} |")
+    if "ours" in servers:
+        out.append("")
+        out.append("Ours as a multiple of each baseline (messages/s and h2load: "
+                   "higher is better; CPU per call and p99: lower is better):\n")
+        out.append("| scenario | baseline | msgs/s | h2load | CPU/call | p99 |")
+        out.append("| --- | --- | ---: | ---: | ---: | ---: |")
+        for key, point in results["scenarios"].items():
+            for base, r in point["ours"].get("ratio_to", {}).items():
+                h2 = r.get("h2load_calls_per_second")
+                cpu = r.get("server_cpu_per_call")
+                out.append(f"| {key} | {base} | {r['messages_per_second']:.2f}x | "
+                           f"{f'{h2:.2f}x' if h2 else '-'} | "
+                           f"{f'{cpu:.2f}x' if cpu else '-'} | {r['p99']:.2f}x |")
+    if "idle_streams" in results:
+        idle = results["idle_streams"]
+        out.append("")
+        out.append(f"Idle RouteChat streams ({idle['streams']:,}, 20 connections), "
+                   "server RSS in MiB:\n")
+        out.append("| server | before | open | after | KiB per stream |")
+        out.append("| --- | ---: | ---: | ---: | ---: |")
+        for name in servers:
+            r = idle[name]
+            out.append(f"| {name} | {r['rss_before_kib'] / 1024:.1f} | "
+                       f"{r['rss_open_kib'] / 1024:.1f} | "
+                       f"{r['rss_after_kib'] / 1024:.1f} | "
+                       f"{r['kib_per_stream']:.1f} |")
+    if "large_db" in results:
+        large = results["large_db"]
+        out.append("")
+        out.append(f"Our server on a generated database of {large['features']:,} "
+                   "features against the built-in 100 (ListFeatures of a small "
+                   "rectangle, one call in flight):\n")
+        out.append("| database | start-up s | RSS MiB | peak RSS MiB | features "
+                   "per call | p50 µs | p99 µs |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for key in ("builtin", "large"):
+            x = large[key]
+            out.append(f"| {key} | {x['startup_seconds']:.2f} | "
+                       f"{x['rss_kib'] / 1024:.1f} | {x['peak_rss_kib'] / 1024:.1f} | "
+                       f"{x['features_per_call']:.1f} | {x['p50_us']:.0f} | "
+                       f"{x['p99_us']:.0f} |")
+    if "replicas" in results:
+        out.append("")
+        out.append("Replicas (GetFeature, 256 in flight over 8 connections, the "
+                   "client on both cores):\n")
+        out.append("| layout | calls/s | vs one | replica CPU shares |")
+        out.append("| --- | ---: | ---: | --- |")
+        for layout, r in results["replicas"].items():
+            ratio = r.get("ratio_to_one")
+            out.append(f"| {layout} | {r['calls_per_second']:,.0f} | "
+                       f"{f'{ratio:.2f}x' if ratio else '-'} | "
+                       f"{r['replica_cpu_shares']} |")
+    return "\n".join(out) + "\n"
 
 
 def machine_facts():
