@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "health.grpc.pb.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
+#include "server_process.h"
 #include "subprocess.h"
 #include "test_server.h"
 
@@ -454,6 +456,129 @@ TEST_CASE("At debug level each finished call logs one access line",
   CHECK_THAT(*access, Catch::Contains("messages_in=1 messages_out=1"));
   REQUIRE((*server)->Signal(SIGTERM).ok());
   REQUIRE((*server)->Wait(absl::Seconds(30)).ok());
+}
+
+// The channel's state once it has left READY, or READY if it stayed so
+// until `timeout` passed. Watching the state keeps a completion queue
+// polled, so the client reads the server's GOAWAY as soon as it comes.
+grpc_connectivity_state StateAfterReady(grpc::Channel& channel,
+                                        absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  grpc_connectivity_state state = channel.GetState(false);
+  while (state == GRPC_CHANNEL_READY &&
+         channel.WaitForStateChange(state, absl::ToChronoTime(deadline))) {
+    state = channel.GetState(false);
+  }
+  return state;
+}
+
+const char* StateName(grpc_connectivity_state state) {
+  switch (state) {
+    case GRPC_CHANNEL_IDLE: return "IDLE";
+    case GRPC_CHANNEL_CONNECTING: return "CONNECTING";
+    case GRPC_CHANNEL_READY: return "READY";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE: return "TRANSIENT_FAILURE";
+    case GRPC_CHANNEL_SHUTDOWN: return "SHUTDOWN";
+  }
+  return "?";
+}
+
+RouteNote MakeNote(const std::string& message, int32_t latitude, int32_t longitude) {
+  RouteNote note;
+  note.set_message(message);
+  note.mutable_location()->set_latitude(latitude);
+  note.mutable_location()->set_longitude(longitude);
+  return note;
+}
+
+TEST_CASE("--max_connection_idle closes a connection without calls; a call "
+          "in progress keeps it open, and the next call reconnects",
+          "[security][bounds][binary]") {
+  SECTION("a connection left idle after a call is closed") {
+    testing::ServerProcess server =
+        testing::StartServerProcess({"--max_connection_idle=300ms"});
+    auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
+    REQUIRE(CallGetFeature(channel).ok());
+    REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
+    const absl::Time idle_since = absl::Now();
+    const grpc_connectivity_state state =
+        StateAfterReady(*channel, absl::Seconds(10));
+    std::cout << "--max_connection_idle=300ms: the idle connection left READY "
+                 "(now "
+              << StateName(state) << ") after "
+              << absl::FormatDuration(absl::Now() - idle_since) << std::endl;
+    CHECK(state != GRPC_CHANNEL_READY);
+    // The channel connects again for the next call.
+    CHECK(CallGetFeature(channel).ok());
+    CHECK(channel->GetState(false) == GRPC_CHANNEL_READY);
+  }
+  SECTION("a stream open for three idle periods keeps its connection") {
+    testing::ServerProcess server =
+        testing::StartServerProcess({"--max_connection_idle=300ms"});
+    auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
+    auto stub = RouteGuide::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    auto stream = stub->RouteChat(&context);
+    REQUIRE(stream->Write(MakeNote("first", 11, 11)));
+    REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
+    CHECK(StateAfterReady(*channel, absl::Milliseconds(900)) == GRPC_CHANNEL_READY);
+    REQUIRE(stream->Write(MakeNote("second", 11, 11)));
+    RouteNote reply;
+    REQUIRE(stream->Read(&reply));
+    CHECK(reply.message() == "first");
+    stream->WritesDone();
+    CHECK(!stream->Read(&reply));
+    CHECK(stream->Finish().ok());
+  }
+  SECTION("without the flag (30 minutes) an idle connection stays open") {
+    testing::ServerProcess server = testing::StartServerProcess();
+    auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
+    REQUIRE(CallGetFeature(channel).ok());
+    CHECK(StateAfterReady(*channel, absl::Milliseconds(1500)) == GRPC_CHANNEL_READY);
+  }
+}
+
+TEST_CASE("--max_connection_age closes each connection once it is that old: "
+          "a stream open across the age runs on to its end, new calls "
+          "reconnect",
+          "[security][bounds][binary]") {
+  // There is no grace flag: GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS is left at
+  // gRPC's default, infinite, so the server's GOAWAY lets streams already
+  // open run as long as they like; only new calls go to a new connection.
+  testing::ServerProcess server =
+      testing::StartServerProcess({"--max_connection_age=500ms"});
+  auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
+  auto stub = RouteGuide::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  auto stream = stub->RouteChat(&context);
+  REQUIRE(stream->Write(MakeNote("before", 12, 12)));
+  REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
+  const absl::Time connected = absl::Now();
+  const grpc_connectivity_state state = StateAfterReady(*channel, absl::Seconds(10));
+  std::cout << "--max_connection_age=500ms: a connection with an open stream "
+               "left READY (now "
+            << StateName(state) << ") after " << absl::FormatDuration(absl::Now() - connected)
+            << std::endl;
+  CHECK(state != GRPC_CHANNEL_READY);
+
+  // The stream still carries notes and replies both ways, then ends OK.
+  REQUIRE(stream->Write(MakeNote("after", 12, 12)));
+  RouteNote reply;
+  REQUIRE(stream->Read(&reply));
+  CHECK(reply.message() == "before");
+  stream->WritesDone();
+  CHECK(!stream->Read(&reply));
+  const grpc::Status status = stream->Finish();
+  INFO(status.error_code() << ": " << status.error_message());
+  CHECK(status.ok());
+
+  // A new call gets a new connection, which ages out in its turn.
+  CHECK(CallGetFeature(channel).ok());
+  REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
+  CHECK(StateAfterReady(*channel, absl::Seconds(10)) != GRPC_CHANNEL_READY);
+  CHECK(CallGetFeature(channel).ok());
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 #define ROUTEGUIDE_TESTS_TEST_SERVER_H_
 
 #include <memory>
+#include <string>
 
 #include "catch2/catch.hpp"
 #include "db_loader.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "route_guide_server.h"
 
 namespace routeguide {
@@ -24,6 +27,17 @@ inline std::unique_ptr<RouteGuideServer> StartTestServer(
   INFO(server.status().ToString());
   REQUIRE(server.ok());
   return *std::move(server);
+}
+
+// A channel to 127.0.0.1:`port` on a connection of its own whose HTTP/2
+// flow-control window stays at its initial 64 KiB (no BDP probing grows
+// it), so replies the client does not read soon hold the server back.
+inline std::shared_ptr<grpc::Channel> SmallWindowChannel(int port) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace routeguide
