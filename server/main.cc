@@ -89,9 +89,14 @@ ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(30),
           "Close connections with no call for this long (inf: never)");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
           "Close connections this old, gracefully (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
+          "After --max_connection_age, how long calls still open may go on "
+          "before the connection is closed under them (inf: until they end)");
 ABSL_FLAG(std::string, max_memory, "1GiB",
-          "gRPC resource quota for the server's buffers; past it, new calls "
-          "and connections are refused (0: no quota)");
+          "gRPC resource quota for the server's buffers; near it, gRPC sheds "
+          "load by closing connections (GOAWAY) and resetting busy streams "
+          "with RESOURCE_EXHAUSTED; new connections are still accepted (0: "
+          "no quota)");
 ABSL_FLAG(absl::Duration, memory_trim_interval, absl::Seconds(10),
           "How often to check whether many calls have ended, and if so hand "
           "the memory they freed back to the system (0: never)");
@@ -208,12 +213,14 @@ int Run(int argc, char** argv) {
   options.min_ping_interval = absl::GetFlag(FLAGS_min_ping_interval);
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   if (options.min_ping_interval < absl::ZeroDuration() ||
       options.max_connection_idle <= absl::ZeroDuration() ||
-      options.max_connection_age <= absl::ZeroDuration()) {
+      options.max_connection_age <= absl::ZeroDuration() ||
+      options.max_connection_age_grace < absl::ZeroDuration()) {
     ExitWithUsageError(
-        "--min_ping_interval must be >= 0, --max_connection_idle and "
-        "--max_connection_age > 0");
+        "--min_ping_interval and --max_connection_age_grace must be >= 0, "
+        "--max_connection_idle and --max_connection_age > 0");
   }
 
   const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);

@@ -107,6 +107,8 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
                              ClampedMillis(options.max_connection_idle));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                              ClampedMillis(options.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             ClampedMillis(options.max_connection_age_grace));
   if (options.max_memory_bytes > 0) {
     grpc::ResourceQuota quota("routeguide-server");
     quota.Resize(static_cast<size_t>(options.max_memory_bytes));

@@ -58,7 +58,12 @@ struct ServerOptions {
   // Connections idle this long, or this old, are closed (gracefully).
   absl::Duration max_connection_idle = absl::Minutes(30);
   absl::Duration max_connection_age = absl::InfiniteDuration();
+  // After the age, how long open calls may go on before the connection is
+  // closed under them.
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
   // gRPC's ResourceQuota for the server's buffers; 0 leaves it unbounded.
+  // Near it gRPC sheds load: it closes connections and resets busy streams
+  // (RESOURCE_EXHAUSTED) rather than refusing new ones.
   int64_t max_memory_bytes = 1024 * 1024 * 1024;
 };
 

@@ -543,9 +543,9 @@ TEST_CASE("--max_connection_age closes each connection once it is that old: "
           "a stream open across the age runs on to its end, new calls "
           "reconnect",
           "[security][bounds][binary]") {
-  // There is no grace flag: GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS is left at
-  // gRPC's default, infinite, so the server's GOAWAY lets streams already
-  // open run as long as they like; only new calls go to a new connection.
+  // --max_connection_age_grace defaults to infinite, so the server's GOAWAY
+  // lets streams already open run as long as they like; only new calls go
+  // to a new connection.
   testing::ServerProcess server =
       testing::StartServerProcess({"--max_connection_age=500ms"});
   auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
@@ -578,6 +578,34 @@ TEST_CASE("--max_connection_age closes each connection once it is that old: "
   CHECK(CallGetFeature(channel).ok());
   REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
   CHECK(StateAfterReady(*channel, absl::Seconds(10)) != GRPC_CHANNEL_READY);
+  CHECK(CallGetFeature(channel).ok());
+}
+
+TEST_CASE("--max_connection_age_grace ends a stream still open that long "
+          "after the age", "[security][bounds][binary]") {
+  testing::ServerProcess server = testing::StartServerProcess(
+      {"--max_connection_age=300ms", "--max_connection_age_grace=300ms"});
+  auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
+  auto stub = RouteGuide::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  const absl::Time start = absl::Now();
+  auto stream = stub->RouteChat(&context);
+  REQUIRE(stream->Write(MakeNote("held open", 13, 13)));
+  // The client sends nothing more and waits: the connection is closed under
+  // the stream once age and grace (600 ms) have passed, long before the
+  // 20 s deadline.
+  RouteNote reply;
+  CHECK(!stream->Read(&reply));
+  const grpc::Status status = stream->Finish();
+  const absl::Duration lasted = absl::Now() - start;
+  INFO(status.error_code() << ": " << status.error_message() << " after "
+                           << absl::FormatDuration(lasted));
+  CHECK(!status.ok());
+  CHECK(status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(lasted >= absl::Milliseconds(500));
+  CHECK(lasted < absl::Seconds(10));
+  // New calls reconnect.
   CHECK(CallGetFeature(channel).ok());
 }
 
