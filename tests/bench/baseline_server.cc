@@ -6,7 +6,9 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "db_loader.h"
 #include "flags.h"
 #include "mutex_mode.h"
@@ -15,6 +17,12 @@
 #include "grpcpp/server_builder.h"
 #include "logging.h"
 #include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:0",
+          "HOST:PORT to listen on (port 0 picks a free port)");
+ABSL_FLAG(std::string, db, "",
+          "Feature database, a JSON file in the tutorial's format; empty for "
+          "the built-in 100 features of the tutorial");
 
 namespace routeguide {
 namespace bench {
@@ -74,6 +82,22 @@ int RunBaselineServer(const BaselineConfig& config,
   server.reset();
   spdlog::info("stopped");
   return 0;
+}
+
+int BaselineMain(int argc, char** argv, const std::string& name,
+                 const ServiceFactory& make_service) {
+  const std::string binary = absl::StrCat(
+      absl::StrReplaceAll(name, {{" ", "-"}}), "-server");
+  const std::string usage = absl::StrCat(
+      binary, " [--address=HOST:PORT] [--db=FILE]\n\nA benchmark baseline: "
+      "RouteGuide as a ", name, " server with gRPC's default settings, serving "
+      "until SIGINT or SIGTERM.");
+  ParseFlagsOrExit(argc, argv, usage);
+  BaselineConfig config;
+  config.name = name;
+  config.address = absl::GetFlag(FLAGS_address);
+  config.db_path = absl::GetFlag(FLAGS_db);
+  return RunBaselineServer(config, make_service);
 }
 
 }  // namespace bench

@@ -43,6 +43,13 @@ using ServiceFactory =
 int RunBaselineServer(const BaselineConfig& config,
                       const ServiceFactory& make_service);
 
+// A baseline binary's main: parses --address (default 127.0.0.1:0) and
+// --db (bad flags exit with kExitUsage) and runs RunBaselineServer with
+// `make_service`. `name` ("sync baseline") goes into the usage text and the
+// log.
+int BaselineMain(int argc, char** argv, const std::string& name,
+                 const ServiceFactory& make_service);
+
 }  // namespace bench
 }  // namespace routeguide
 

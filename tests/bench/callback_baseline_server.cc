@@ -17,25 +17,18 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "baseline_server.h"
 #include "feature_store.h"
-#include "flags.h"
 #include "geo.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 #include "proto_convert.h"
 #include "route_guide.grpc.pb.h"
 
-ABSL_FLAG(std::string, address, "127.0.0.1:0",
-          "HOST:PORT to listen on (port 0 picks a free port)");
-ABSL_FLAG(std::string, db, "",
-          "Feature database, a JSON file in the tutorial's format; empty for "
-          "the built-in 100 features of the tutorial");
 
 namespace routeguide {
 namespace {
@@ -281,23 +274,13 @@ class CallbackRouteGuideService final : public RouteGuide::CallbackService {
   const std::shared_ptr<FeatureStore> store_;
 };
 
-constexpr char kUsage[] =
-    "callback-baseline-server [--address=HOST:PORT] [--db=FILE]\n\n"
-    "A benchmark baseline: RouteGuide on gRPC's callback API with default\n"
-    "settings, serving until SIGINT or SIGTERM.";
-
 }  // namespace
 }  // namespace routeguide
 
 int main(int argc, char** argv) {
-  routeguide::ParseFlagsOrExit(argc, argv, routeguide::kUsage);
-  routeguide::bench::BaselineConfig config;
-  config.name = "callback baseline";
-  config.address = absl::GetFlag(FLAGS_address);
-  config.db_path = absl::GetFlag(FLAGS_db);
-  return routeguide::bench::RunBaselineServer(
-      config, [](std::shared_ptr<routeguide::FeatureStore> store) {
-        return std::make_unique<routeguide::CallbackRouteGuideService>(
-            std::move(store));
+  return routeguide::bench::BaselineMain(
+      argc, argv, "callback baseline",
+      [](std::shared_ptr<routeguide::FeatureStore> store) {
+        return std::make_unique<routeguide::CallbackRouteGuideService>(std::move(store));
       });
 }

@@ -14,22 +14,15 @@
 #include <utility>
 #include <vector>
 
-#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "baseline_server.h"
 #include "feature_store.h"
-#include "flags.h"
 #include "geo.h"
 #include "proto_convert.h"
 #include "route_guide.grpc.pb.h"
 
-ABSL_FLAG(std::string, address, "127.0.0.1:0",
-          "HOST:PORT to listen on (port 0 picks a free port)");
-ABSL_FLAG(std::string, db, "",
-          "Feature database, a JSON file in the tutorial's format; empty for "
-          "the built-in 100 features of the tutorial");
 
 namespace routeguide {
 namespace {
@@ -131,22 +124,13 @@ class SyncRouteGuideService final : public RouteGuide::Service {
   const std::shared_ptr<FeatureStore> store_;
 };
 
-constexpr char kUsage[] =
-    "sync-baseline-server [--address=HOST:PORT] [--db=FILE]\n\n"
-    "A benchmark baseline: RouteGuide on gRPC's synchronous API with default\n"
-    "settings, serving until SIGINT or SIGTERM.";
-
 }  // namespace
 }  // namespace routeguide
 
 int main(int argc, char** argv) {
-  routeguide::ParseFlagsOrExit(argc, argv, routeguide::kUsage);
-  routeguide::bench::BaselineConfig config;
-  config.name = "sync baseline";
-  config.address = absl::GetFlag(FLAGS_address);
-  config.db_path = absl::GetFlag(FLAGS_db);
-  return routeguide::bench::RunBaselineServer(
-      config, [](std::shared_ptr<routeguide::FeatureStore> store) {
+  return routeguide::bench::BaselineMain(
+      argc, argv, "sync baseline",
+      [](std::shared_ptr<routeguide::FeatureStore> store) {
         return std::make_unique<routeguide::SyncRouteGuideService>(std::move(store));
       });
 }
