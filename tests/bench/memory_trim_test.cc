@@ -36,24 +36,9 @@ int64_t SettledRss(pid_t pid) {
   return last;
 }
 
-// AddressSanitizer has an allocator of its own, which malloc_trim does not
-// reach and which keeps freed memory in quarantine: RSS means something
-// else there.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizedAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizedAllocator = true;
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
-
 TEST_CASE("RSS falls back after thousands of streams end",
           "[memory][binary]") {
-  if (kSanitizedAllocator) {
+  if (!testing::kRssBoundsHold) {
     WARN("skipped: RSS under AddressSanitizer does not show what glibc keeps");
     return;
   }
