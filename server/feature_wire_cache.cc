@@ -1,5 +1,6 @@
 #include "feature_wire_cache.h"
 
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -48,6 +49,9 @@ std::shared_ptr<const FeatureWireCache::Snapshot> FeatureWireCache::Encode()
     snapshot->end_[entry.index] = static_cast<int64_t>(bytes.size());
   }
   snapshot->bytes_ = grpc::Slice(std::move(bytes));
+  while (snapshot->complete_ < count && snapshot->begin_[snapshot->complete_] >= 0) {
+    ++snapshot->complete_;
+  }
   return snapshot;
 }
 

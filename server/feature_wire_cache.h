@@ -31,8 +31,9 @@ class FeatureWireCache {
   // One encoding of the store, immutable.
   class Snapshot {
    public:
-    // Features encoded: indexes [0, size()) where present.
-    size_t size() const { return begin_.size(); }
+    // Every index below size() is encoded. (A feature still being added
+    // while the store was encoded can leave a gap; size() stops there.)
+    size_t size() const { return complete_; }
     // The feature at `index` as one serialized message, or false when this
     // snapshot lacks it.
     bool Get(uint64_t index, grpc::ByteBuffer* out) const;
@@ -44,6 +45,7 @@ class FeatureWireCache {
     // for an index the store had not yet filled in when encoded).
     std::vector<int64_t> begin_;
     std::vector<int64_t> end_;
+    size_t complete_ = 0;
   };
 
   explicit FeatureWireCache(const FeatureStore* store);

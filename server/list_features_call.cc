@@ -18,6 +18,7 @@
 // One write at a time, as gRPC requires; the writes are coalesced (see
 // WriteNextOrFinish). The call is deleted by
 // TaggedCall when its last tag comes back.
+#include <cassert>
 #include <memory>
 #include <vector>
 
@@ -140,8 +141,11 @@ class ListFeaturesCall final
       return;
     }
     const bool first = next_ == 0;
-    // Covering() holds every index asked for: features are never removed.
-    encoded_->Get(features_[next_++], &reply_);
+    // Covering() holds every index below the largest asked for: each was
+    // in the store before it was asked, and features are never removed.
+    const bool encoded = encoded_->Get(features_[next_++], &reply_);
+    assert(encoded);
+    (void)encoded;
     membership_.CountOut();
     if (next_ == features_.size()) {
       state_ = State::kClosing;
