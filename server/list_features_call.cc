@@ -9,7 +9,9 @@
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kWriting           kWriteDone       true   kWriting (next Write) or
 //                                              kClosing (WriteAndFinish of
-//                                              the last feature)
+//                                              the last feature; Finish
+//                                              INTERNAL should an encoding
+//                                              be missing)
 //   kWriting           kWriteDone       false  kClosed (stream broken:
 //                                              cancelled or expired)
 //   kClosing           kFinishSent      any    kClosed
@@ -18,7 +20,6 @@
 // One write at a time, as gRPC requires; the writes are coalesced (see
 // WriteNextOrFinish). The call is deleted by
 // TaggedCall when its last tag comes back.
-#include <cassert>
 #include <memory>
 #include <vector>
 
@@ -141,11 +142,16 @@ class ListFeaturesCall final
       return;
     }
     const bool first = next_ == 0;
-    // Covering() holds every index below the largest asked for: each was
-    // in the store before it was asked, and features are never removed.
-    const bool encoded = encoded_->Get(features_[next_++], &reply_);
-    assert(encoded);
-    (void)encoded;
+    // Covering() encoded the store after every index asked for was in it
+    // (and features are never removed), so this holds; if it ever did not,
+    // the client gets an error rather than a wrong feature.
+    if (!encoded_->Get(features_[next_++], &reply_)) {
+      state_ = State::kClosing;
+      writer_.Finish(Outcome(grpc::Status(grpc::StatusCode::INTERNAL,
+                                          "a feature's encoding is missing")),
+                     Post(Event::kFinishSent));
+      return;
+    }
     membership_.CountOut();
     if (next_ == features_.size()) {
       state_ = State::kClosing;

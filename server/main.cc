@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -22,8 +22,8 @@
 #include "db_loader.h"
 #include "feature_store.h"
 #include "flags.h"
-#include "mutex_mode.h"
 #include "logging.h"
+#include "mutex_mode.h"
 #include "route_guide_server.h"
 #if ROUTEGUIDE_WITH_METRICS
 #include "metrics_exporter.h"
@@ -99,7 +99,8 @@ ABSL_FLAG(std::string, max_memory, "1GiB",
           "no quota)");
 ABSL_FLAG(absl::Duration, memory_trim_interval, absl::Seconds(10),
           "How often to check whether many calls have ended, and if so hand "
-          "the memory they freed back to the system (0: never)");
+          "the memory they freed back to the system (0: never; else at "
+          "least 100ms)");
 
 namespace routeguide {
 namespace {
@@ -223,6 +224,12 @@ int Run(int argc, char** argv) {
         "--max_connection_idle and --max_connection_age > 0");
   }
 
+  const absl::Duration trim_interval = absl::GetFlag(FLAGS_memory_trim_interval);
+  if (trim_interval != absl::ZeroDuration() &&
+      trim_interval < absl::Milliseconds(100)) {
+    ExitWithUsageError("--memory_trim_interval must be 0 (never) or at least 100ms");
+  }
+
   const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
   const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
   const std::string tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
@@ -249,9 +256,6 @@ int Run(int argc, char** argv) {
   if (!features.ok()) ExitWithUsageError(features.status().message());
   auto store = std::make_shared<FeatureStore>(store_options);
   AddFeatures(*std::move(features), *store);
-  // The database's text and parse tree are gone: give their pages back
-  // (about 500 MiB for a million features).
-  malloc_trim(0);
 
   // Signals go to the thread that waits for them below, not to pollers
   // that gRPC or we start: block them before any thread exists.
@@ -266,6 +270,9 @@ int Run(int argc, char** argv) {
 
   auto server = RouteGuideServer::Start(options, store);
   if (!server.ok()) ExitWithUsageError(server.status().message());
+  // The database's text, parse tree and encoding temporaries are gone:
+  // give their pages back (about 500 MiB for a million features).
+  malloc_trim(0);
   // Tests and scripts read the port from this line.
   spdlog::info(
       "RouteGuide server listening on {} (port {}): {} completion queues, {} "
@@ -290,20 +297,18 @@ int Run(int argc, char** argv) {
   }
 #endif
 
-  const absl::Duration trim_interval = absl::GetFlag(FLAGS_memory_trim_interval);
   const timespec tick = absl::ToTimespec(
       trim_interval > absl::ZeroDuration() ? trim_interval : absl::Hours(1));
-  int64_t objects_peak = 0;
   int signal_number = 0;
   for (;;) {
     signal_number = sigtimedwait(&signals, nullptr, &tick);
-    if (signal_number < 0) {  // A tick (or EINTR): trim after a wave of calls.
-      if (trim_interval <= absl::ZeroDuration()) continue;
-      const int64_t objects = (*server)->calls().objects();
-      objects_peak = std::max(objects_peak, objects);
-      if (objects_peak - objects >= kTrimAfterFreedCalls) {
+    if (signal_number < 0) {  // A tick (EAGAIN) or EINTR.
+      if (errno != EAGAIN || trim_interval == absl::ZeroDuration()) continue;
+      // Trim after a wave of calls, even one that came and went between
+      // two ticks.
+      const int64_t peak = (*server)->calls().TakeObjectsPeak();
+      if (peak - (*server)->calls().objects() >= kTrimAfterFreedCalls) {
         malloc_trim(0);
-        objects_peak = objects;
       }
       continue;
     }
