@@ -411,7 +411,19 @@ def main():
     if os.cpu_count() < 2:
         print("warning: fewer than 2 cores; server and load share one",
               file=sys.stderr)
+    needed = [SERVERS[name][0] for name in servers] + [
+        "client/routeguide-client", "tests/bench/idle-chat-streams"]
+    missing = [n for n in needed if not os.path.exists(os.path.join(args.build, n))]
+    if missing:
+        parser.error(f"{', '.join(missing)} not in {args.build}: build first, e.g. "
+                     f"meson setup {args.build} --buildtype=release && "
+                     f"ninja -C {args.build}")
+    if not shutil.which("taskset"):
+        parser.error("taskset (util-linux) is needed to pin server and load")
     use_h2load = not args.no_h2load and shutil.which("h2load")
+    if not args.no_h2load and not use_h2load:
+        print("note: h2load not found (Debian package nghttp2-client); "
+              "its column is left out", file=sys.stderr)
 
     results = {"schema": "routeguide.bench.v1",
                "machine": machine_facts(),
