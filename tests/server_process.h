@@ -31,14 +31,18 @@ namespace testing {
 // The line the server logs once it serves; it names the port.
 inline constexpr char kListeningLine[] = "RouteGuide server listening on";
 
-// The server binary, from ROUTEGUIDE_SERVER (meson test sets it).
-inline std::string ServerPath() {
-  const char* path = std::getenv("ROUTEGUIDE_SERVER");
-  INFO("ROUTEGUIDE_SERVER must name the server binary (meson test sets it)");
+// The binary named by the environment variable `env_name` (meson test
+// sets ROUTEGUIDE_SERVER and the others).
+inline std::string BinaryFromEnv(const std::string& env_name) {
+  const char* path = std::getenv(env_name.c_str());
+  INFO(env_name << " must name a binary (meson test sets it)");
   REQUIRE(path != nullptr);
   REQUIRE(*path != '\0');
   return path;
 }
+
+// The server binary, from ROUTEGUIDE_SERVER.
+inline std::string ServerPath() { return BinaryFromEnv("ROUTEGUIDE_SERVER"); }
 
 // A started server child process and the port it reported. Destroying it
 // SIGKILLs and reaps the child by its PID if it still runs.
@@ -50,15 +54,12 @@ struct ServerProcess {
   pid_t pid() const { return process->pid(); }
 };
 
-// Starts the server on 127.0.0.1:0 with two threads (plus `flags`, which
-// may override them) and waits up to `timeout` for the log line that says
-// it serves.
-inline ServerProcess StartServerProcess(
-    const std::vector<std::string>& flags = {},
-    absl::Duration timeout = absl::Seconds(20)) {
-  std::vector<std::string> argv = {ServerPath(), "--address=127.0.0.1:0",
-                                   "--threads=2"};
-  argv.insert(argv.end(), flags.begin(), flags.end());
+// Starts `argv` (a server listening on 127.0.0.1:0) and waits up to
+// `timeout` for its log line containing `listening_text`, which must name
+// the port as "(port N)": ours and the benchmark baselines log alike.
+inline ServerProcess StartListeningProcess(const std::vector<std::string>& argv,
+                                           absl::string_view listening_text,
+                                           absl::Duration timeout) {
   INFO("running " << absl::StrJoin(argv, " "));
   auto started = Subprocess::Start(argv);
   INFO(started.status().ToString());
@@ -66,7 +67,7 @@ inline ServerProcess StartServerProcess(
   ServerProcess server{*std::move(started)};
 
   auto line = server.process->WaitForStderrLineContaining(
-      kListeningLine, absl::Now() + timeout);
+      listening_text, absl::Now() + timeout);
   INFO(line.status().ToString());
   REQUIRE(line.ok());
   INFO("listening line: " << *line);
@@ -80,6 +81,18 @@ inline ServerProcess StartServerProcess(
       &server.port));
   REQUIRE(server.port > 0);
   return server;
+}
+
+// Starts the server on 127.0.0.1:0 with two threads (plus `flags`, which
+// may override them) and waits up to `timeout` for the log line that says
+// it serves.
+inline ServerProcess StartServerProcess(
+    const std::vector<std::string>& flags = {},
+    absl::Duration timeout = absl::Seconds(20)) {
+  std::vector<std::string> argv = {ServerPath(), "--address=127.0.0.1:0",
+                                   "--threads=2"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  return StartListeningProcess(argv, kListeningLine, timeout);
 }
 
 // Whether absolute RSS bounds mean anything in this build. Under

@@ -5,15 +5,11 @@
 
 #include <signal.h>
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
@@ -24,51 +20,16 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "route_guide.grpc.pb.h"
+#include "server_process.h"
 #include "subprocess.h"
 
 namespace routeguide {
 namespace {
 
-using testing::Subprocess;
-
 // Bounds each wait on a server process: starting, exiting.
 constexpr absl::Duration kProcessTimeout = absl::Seconds(10);
 // Every RPC's deadline.
 constexpr absl::Duration kRpcDeadline = absl::Seconds(5);
-
-std::string BinaryPath(const std::string& env_name) {
-  const char* path = std::getenv(env_name.c_str());
-  INFO(env_name << " must name the baseline binary (meson test sets it)");
-  REQUIRE(path != nullptr);
-  REQUIRE(*path != '\0');
-  return path;
-}
-
-// Starts `binary` on 127.0.0.1:0 and returns it with the port from its
-// "listening on ... (port N)" line.
-std::pair<std::unique_ptr<Subprocess>, int> StartBaseline(
-    const std::string& binary) {
-  const std::vector<std::string> argv = {binary, "--address=127.0.0.1:0"};
-  INFO("running " << absl::StrJoin(argv, " "));
-  auto started = Subprocess::Start(argv);
-  INFO(started.status().ToString());
-  REQUIRE(started.ok());
-  std::unique_ptr<Subprocess> process = *std::move(started);
-
-  auto line = process->WaitForStderrLineContaining(
-      "listening on 127.0.0.1:0 (port ", absl::Now() + kProcessTimeout);
-  INFO(line.status().ToString() << "\nstderr:\n" << process->stderr_text());
-  REQUIRE(line.ok());
-  INFO("listening line: " << *line);
-  const size_t start = line->find("(port ");
-  const size_t end = line->find(')', start);
-  REQUIRE(end != std::string::npos);
-  int port = 0;
-  REQUIRE(absl::SimpleAtoi(
-      absl::string_view(*line).substr(start + 6, end - start - 6), &port));
-  REQUIRE(port > 0);
-  return {std::move(process), port};
-}
 
 void SetDeadline(grpc::ClientContext& context) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
@@ -266,19 +227,20 @@ TEST_CASE(
       GENERATE(std::string("SYNC_BASELINE_SERVER"),
                std::string("CALLBACK_BASELINE_SERVER"));
   CAPTURE(env_name);
-  auto [process, port] = StartBaseline(BinaryPath(env_name));
+  testing::ServerProcess server = testing::StartListeningProcess(
+      {testing::BinaryFromEnv(env_name), "--address=127.0.0.1:0"},
+      "listening on 127.0.0.1:0 (port ", kProcessTimeout);
   {
     auto stub = RouteGuide::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                            grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
     CheckAllMethods(*stub);
     // The channel closes here, so the server's shutdown need not wait for
     // it to notice the GOAWAY.
   }
 
-  REQUIRE(process->Signal(SIGTERM).ok());
-  auto exit = process->Wait(kProcessTimeout);
-  INFO(exit.status().ToString() << "\nstderr:\n" << process->stderr_text());
+  REQUIRE(server.process->Signal(SIGTERM).ok());
+  auto exit = server.process->Wait(kProcessTimeout);
+  INFO(exit.status().ToString() << "\nstderr:\n" << server.process->stderr_text());
   REQUIRE(exit.ok());
   CHECK(exit->Exited(0));
 }

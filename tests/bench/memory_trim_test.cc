@@ -17,13 +17,6 @@
 namespace routeguide {
 namespace {
 
-std::string IdleStreamsPath() {
-  const char* path = std::getenv("IDLE_CHAT_STREAMS");
-  INFO("IDLE_CHAT_STREAMS must name the idle-chat-streams binary");
-  REQUIRE(path != nullptr);
-  return path;
-}
-
 // Waits until RSS stops changing by more than 256 KiB over 300 ms.
 int64_t SettledRss(pid_t pid) {
   int64_t last = testing::ResidentKiB(pid);
@@ -53,7 +46,7 @@ TEST_CASE("RSS falls back after thousands of streams end",
 
   // 4000 RouteChat streams, each with a note stored, held 1 s, then closed.
   auto client = testing::Subprocess::Start(
-      {IdleStreamsPath(), "--target=" + server.target(), "--streams=4000",
+      {testing::BinaryFromEnv("IDLE_CHAT_STREAMS"), "--target=" + server.target(), "--streams=4000",
        "--channels=8", "--send_note", "--hold=1s", "--timeout=30s"});
   REQUIRE(client.ok());
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
