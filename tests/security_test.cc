@@ -491,6 +491,25 @@ RouteNote MakeNote(const std::string& message, int32_t latitude, int32_t longitu
   return note;
 }
 
+// A RouteChat stream with a 20 s deadline on a channel of its own to
+// `server`, its first note (`message` at (`at`, `at`)) sent.
+struct OpenChat {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<RouteGuide::Stub> stub;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<RouteNote, RouteNote>> stream;
+};
+std::unique_ptr<OpenChat> StartChat(const testing::ServerProcess& server,
+                                    const std::string& message, int32_t at) {
+  auto chat = std::make_unique<OpenChat>();
+  chat->channel = Channel(server.target(), grpc::InsecureChannelCredentials());
+  chat->stub = RouteGuide::NewStub(chat->channel);
+  chat->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  chat->stream = chat->stub->RouteChat(&chat->context);
+  REQUIRE(chat->stream->Write(MakeNote(message, at, at)));
+  return chat;
+}
+
 TEST_CASE("--max_connection_idle closes a connection without calls; a call "
           "in progress keeps it open, and the next call reconnects",
           "[security][bounds][binary]") {
@@ -515,14 +534,11 @@ TEST_CASE("--max_connection_idle closes a connection without calls; a call "
   SECTION("a stream open for three idle periods keeps its connection") {
     testing::ServerProcess server =
         testing::StartServerProcess({"--max_connection_idle=300ms"});
-    auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
-    auto stub = RouteGuide::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-    auto stream = stub->RouteChat(&context);
-    REQUIRE(stream->Write(MakeNote("first", 11, 11)));
-    REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
-    CHECK(StateAfterReady(*channel, absl::Milliseconds(900)) == GRPC_CHANNEL_READY);
+    auto chat = StartChat(server, "first", 11);
+    auto& stream = chat->stream;
+    REQUIRE(chat->channel->GetState(false) == GRPC_CHANNEL_READY);
+    CHECK(StateAfterReady(*chat->channel, absl::Milliseconds(900)) ==
+          GRPC_CHANNEL_READY);
     REQUIRE(stream->Write(MakeNote("second", 11, 11)));
     RouteNote reply;
     REQUIRE(stream->Read(&reply));
@@ -548,12 +564,9 @@ TEST_CASE("--max_connection_age closes each connection once it is that old: "
   // to a new connection.
   testing::ServerProcess server =
       testing::StartServerProcess({"--max_connection_age=500ms"});
-  auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
-  auto stub = RouteGuide::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-  auto stream = stub->RouteChat(&context);
-  REQUIRE(stream->Write(MakeNote("before", 12, 12)));
+  auto chat = StartChat(server, "before", 12);
+  auto& channel = chat->channel;
+  auto& stream = chat->stream;
   REQUIRE(channel->GetState(false) == GRPC_CHANNEL_READY);
   const absl::Time connected = absl::Now();
   const grpc_connectivity_state state = StateAfterReady(*channel, absl::Seconds(10));
@@ -585,13 +598,9 @@ TEST_CASE("--max_connection_age_grace ends a stream still open that long "
           "after the age", "[security][bounds][binary]") {
   testing::ServerProcess server = testing::StartServerProcess(
       {"--max_connection_age=300ms", "--max_connection_age_grace=300ms"});
-  auto channel = Channel(server.target(), grpc::InsecureChannelCredentials());
-  auto stub = RouteGuide::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
   const absl::Time start = absl::Now();
-  auto stream = stub->RouteChat(&context);
-  REQUIRE(stream->Write(MakeNote("held open", 13, 13)));
+  auto chat = StartChat(server, "held open", 13);
+  auto& stream = chat->stream;
   // The client sends nothing more and waits: the connection is closed under
   // the stream once age and grace (600 ms) have passed, long before the
   // 20 s deadline.
@@ -606,7 +615,7 @@ TEST_CASE("--max_connection_age_grace ends a stream still open that long "
   CHECK(lasted >= absl::Milliseconds(500));
   CHECK(lasted < absl::Seconds(10));
   // New calls reconnect.
-  CHECK(CallGetFeature(channel).ok());
+  CHECK(CallGetFeature(chat->channel).ok());
 }
 
 }  // namespace
