@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "credentials.h"
 #include "flags.h"
+#include "logging.h"
 #include "mutex_mode.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -27,6 +28,9 @@
 ABSL_FLAG(std::string, target, "localhost:50051",
           "Server to call: HOST:PORT, a gRPC target URI, or (load) a comma "
           "list of IP:PORT spread round-robin");
+ABSL_FLAG(std::string, log_level, "warn",
+          "Diagnostics on stderr (gRPC's own included): trace, debug, info, "
+          "warn, error, critical or off");
 ABSL_FLAG(absl::Duration, deadline, absl::Seconds(10), "Deadline of each call");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5),
           "How long to wait for the first connection before giving up");
@@ -240,6 +244,13 @@ int RunLoadCommand() {
 int Run(int argc, char** argv) {
   DisableMutexDeadlockDetection();
   const std::vector<char*> args = ParseFlagsOrExit(argc, argv, kUsage);
+  auto level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) ExitWithUsageError(level.status().message());
+  InitLogging(*level);
+  RouteGrpcLogs(*level);
+  // Output piped into a reader that stops early (| head) must not kill
+  // the client mid-report; writes then just fail.
+  signal(SIGPIPE, SIG_IGN);
   const std::string command = args.size() == 2 ? args[1] : "";
   if (command != "tutorial" && command != "load") {
     ExitWithUsageError(

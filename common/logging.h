@@ -15,6 +15,18 @@ absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(absl::string_view name);
 // `level`.
 void InitLogging(spdlog::level::level_enum level);
 
+// Sends gRPC's own log lines through the default logger in our format,
+// filtered by the same `level` (gRPC's errors at error, its info and
+// debug lines at debug), naming gRPC's file and line. Call after InitLogging
+// and before gRPC is first used.
+void RouteGrpcLogs(spdlog::level::level_enum level);
+
+// Called with the text of every error gRPC logs, whatever the log level,
+// on the thread that logs it: lets a binary react to failures that gRPC
+// reports only in its log. Must be quick and must not log through gRPC.
+using GrpcErrorWatcher = void (*)(absl::string_view message);
+void WatchGrpcErrors(GrpcErrorWatcher watcher);
+
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_COMMON_LOGGING_H_

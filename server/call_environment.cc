@@ -12,7 +12,10 @@ void CallRegistry::Membership::Activate(Method method,
   active_ = true;
   method_ = method;
   start_ = absl::Now();
-  if (spdlog::should_log(spdlog::level::debug)) peer_ = context.peer();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    peer_ = registry_.peers_ != nullptr ? registry_.peers_->Resolve(context.peer())
+                                        : context.peer();
+  }
   registry_.active_.fetch_add(1, std::memory_order_relaxed);
   registry_.accepted_.fetch_add(1, std::memory_order_relaxed);
   registry_.stats_.Started(method);

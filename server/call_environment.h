@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "call_stats.h"
+#include "connection_acceptor.h"
 #include "feature_store.h"
 #include "feature_wire_cache.h"
 #include "grpcpp/server_context.h"
@@ -87,6 +88,10 @@ class CallRegistry {
     return cancelled_.load(std::memory_order_relaxed);
   }
 
+  // Names the connections our accept loop handed to gRPC (which calls
+  // them "fd:N") in the access log. Set before the first call.
+  void set_peer_directory(const PeerDirectory* peers) { peers_ = peers; }
+
   // Waits until no call object is left; false if `timeout` passed first.
   // Polls: it runs once, at shutdown, and keeps the per-call path free of
   // any lock.
@@ -113,6 +118,7 @@ class CallRegistry {
     objects_.fetch_sub(1, std::memory_order_release);
   }
 
+  const PeerDirectory* peers_ = nullptr;
   std::atomic<int64_t> objects_{0};
   mutable std::atomic<int64_t> objects_peak_{0};
   std::atomic<int64_t> active_{0};

@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -24,6 +27,7 @@
 #include "flags.h"
 #include "logging.h"
 #include "mutex_mode.h"
+#include "process_limits.h"
 #include "route_guide_server.h"
 #if ROUTEGUIDE_WITH_METRICS
 #include "metrics_exporter.h"
@@ -31,7 +35,15 @@
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, address, "[::]:50051",
-          "HOST:PORT to listen on (port 0 picks a free port)");
+          "HOST:PORT, [V6]:PORT or unix:PATH to listen on (port 0 picks a "
+          "free port)");
+ABSL_FLAG(bool, reuseport, false,
+          "Share the port with other servers started with --reuseport "
+          "(SO_REUSEPORT: the kernel spreads new connections over them); "
+          "without it a port in use stops start-up");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "Close a connection that has not completed its handshake (TLS, and "
+          "HTTP/2's client preface) within this long");
 ABSL_FLAG(std::string, db, "",
           "Feature database, a JSON file in the tutorial's format; empty for "
           "the built-in 100 features of the tutorial");
@@ -74,6 +86,9 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "are exempt)");
 ABSL_FLAG(std::string, max_message_size, "4MiB",
           "Largest message received; bigger ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, max_metadata_size, "16KiB",
+          "Largest request metadata (headers) a call may carry; a bigger one "
+          "is refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, max_note_size, "4KiB",
           "Longest RouteChat note; a longer one ends the call with "
           "INVALID_ARGUMENT");
@@ -111,6 +126,22 @@ namespace {
 // so it is not done on every tick.
 constexpr int64_t kTrimAfterFreedCalls = 1000;
 
+// Exit codes beside 0 and kExitUsage (2).
+// A second SIGINT or SIGTERM cut the grace period short.
+constexpr int kExitForcedStop = 1;
+// gRPC's own (TLS) listener stopped accepting; a supervisor should start
+// the server again.
+constexpr int kExitListenerLost = 3;
+
+// gRPC 1.51's listener logs this once when accept4 fails with anything but
+// EAGAIN or ECONNABORTED (EMFILE: out of descriptors), and never accepts
+// again (CVE-2023-4785). Plaintext listeners are our own and never stop;
+// a TLS one is gRPC's, so the server drains and exits for a restart rather
+// than run on deaf. Signalled to the main thread, which waits for signals.
+void WatchForListenerDeath(absl::string_view message) {
+  if (absl::StrContains(message, "Failed accept4")) kill(getpid(), SIGUSR2);
+}
+
 // The process's resident set size, from /proc; -1 when unknown.
 long ResidentKiB() {
   std::ifstream status("/proc/self/status");
@@ -147,9 +178,18 @@ int Run(int argc, char** argv) {
   auto level = ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) ExitWithUsageError(level.status().message());
   InitLogging(*level);
+  RouteGrpcLogs(*level);
+  WatchGrpcErrors(WatchForListenerDeath);
+  // A client or log reader that goes away must never kill the server.
+  signal(SIGPIPE, SIG_IGN);
 
   ServerOptions options;
   options.address = absl::GetFlag(FLAGS_address);
+  options.reuse_port = absl::GetFlag(FLAGS_reuseport);
+  options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  if (options.handshake_timeout <= absl::ZeroDuration()) {
+    ExitWithUsageError("--handshake_timeout must be positive");
+  }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.threads = absl::GetFlag(FLAGS_threads);
   if (options.threads == 0) options.threads = cores;
@@ -200,6 +240,12 @@ int Run(int argc, char** argv) {
     ExitWithUsageError("--max_message_size must be 1 byte to 4MiB");
   }
   options.max_message_bytes = static_cast<int>(max_message);
+  const int64_t max_metadata =
+      size_flag("max_metadata_size", absl::GetFlag(FLAGS_max_metadata_size));
+  if (max_metadata < 1024 || max_metadata > 1024 * 1024) {
+    ExitWithUsageError("--max_metadata_size must be 1KiB to 1MiB");
+  }
+  options.max_metadata_bytes = static_cast<int>(max_metadata);
   options.max_note_bytes =
       static_cast<size_t>(size_flag("max_note_size", absl::GetFlag(FLAGS_max_note_size)));
   options.max_memory_bytes = size_flag("max_memory", absl::GetFlag(FLAGS_max_memory));
@@ -257,15 +303,24 @@ int Run(int argc, char** argv) {
   auto store = std::make_shared<FeatureStore>(store_options);
   AddFeatures(*std::move(features), *store);
 
+  // Once the flags and the database are good: the limits the queues and
+  // connections need.
+  RaiseOpenFilesLimit();
+  if (absl::Status budget = CheckThreadBudget(options.threads, options.completion_queues);
+      !budget.ok()) {
+    ExitWithUsageError(budget.message());
+  }
+
   // Signals go to the thread that waits for them below, not to pollers
   // that gRPC or we start: block them before any thread exists.
   // SIGUSR1 asks for a status line (calls in flight, memory), for soak
-  // tests and operators.
+  // tests and operators; SIGUSR2 comes from WatchForListenerDeath; SIGHUP
+  // is taken so that it does not kill the server.
   sigset_t signals;
   sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGUSR1);
+  for (int signal_number : {SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP}) {
+    sigaddset(&signals, signal_number);
+  }
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = RouteGuideServer::Start(options, store);
@@ -312,25 +367,66 @@ int Run(int argc, char** argv) {
       }
       continue;
     }
+    if (signal_number == SIGHUP) {
+      spdlog::info("received SIGHUP: not used yet (nothing to reload); carrying on");
+      continue;
+    }
     if (signal_number != SIGUSR1) break;
     // Hand freed memory back first, so RSS shows what is in use rather
     // than what the allocator keeps for later.
     malloc_trim(0);
     const CallRegistry& calls = (*server)->calls();
+    const AcceptorStats connections = (*server)->acceptor_stats();
     spdlog::info(
         "status: {} calls in flight, {} call objects, {} accepted, {} "
-        "cancelled, {} notes, RSS {} KiB",
+        "cancelled, {} notes, RSS {} KiB, {} connections accepted, {} "
+        "awaiting their preface, {} handshake timeouts, {} shed",
         calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
-        store->note_count(), ResidentKiB());
+        store->note_count(), ResidentKiB(), connections.accepted,
+        connections.pending, connections.handshake_timeouts, connections.shed);
   }
-  spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-  (*server)->Shutdown();
+  int exit_code = 0;
+  if (signal_number == SIGUSR2) {
+    spdlog::error(
+        "gRPC's listener on {} stopped accepting connections (gRPC 1.51 "
+        "stops for good when accept fails, e.g. out of file descriptors: "
+        "CVE-2023-4785); draining, then exiting with code {} for a "
+        "supervisor to restart the server",
+        options.address, kExitListenerLost);
+    exit_code = kExitListenerLost;
+  } else {
+    spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  }
+  // Shutdown runs on a thread of its own, so that a second SIGINT or
+  // SIGTERM during the grace period can still end the process at once.
+  std::atomic<bool> shut_down{false};
+  std::thread stopper([&server, &shut_down] {
+    (*server)->Shutdown();
+    shut_down.store(true, std::memory_order_release);
+  });
+  const timespec poll = absl::ToTimespec(absl::Milliseconds(20));
+  while (!shut_down.load(std::memory_order_acquire)) {
+    const int again = sigtimedwait(&signals, nullptr, &poll);
+    if (again == SIGINT || again == SIGTERM) {
+      spdlog::warn(
+          "received a second {} during shutdown: cutting off the {} calls "
+          "still in flight and exiting now (code {})",
+          again == SIGINT ? "SIGINT" : "SIGTERM", (*server)->calls().active(),
+          kExitForcedStop);
+      spdlog::shutdown();
+      // Closing the process closes every connection: the calls left end
+      // at once for their clients. Nothing else is worth waiting for.
+      _exit(kExitForcedStop);
+    }
+    if (again == SIGHUP) spdlog::info("received SIGHUP during shutdown; ignored");
+  }
+  stopper.join();
 #if ROUTEGUIDE_WITH_METRICS
   metrics.reset();
 #endif
   server->reset();
   spdlog::info("stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace

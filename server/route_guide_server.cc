@@ -13,6 +13,7 @@
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/server_posix.h"
 #include "spdlog/spdlog.h"
 #include "tagged_call.h"
 
@@ -92,12 +93,27 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
       new RouteGuideServer(options, std::move(store)));
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address,
-                           options.credentials != nullptr
-                               ? options.credentials
-                               : grpc::InsecureServerCredentials(),
-                           &self->port_);
+  if (options.credentials == nullptr) {
+    // Plaintext: our accept loop listens and hands connections to gRPC.
+    AcceptorOptions acceptor;
+    acceptor.address = options.address;
+    acceptor.reuse_port = options.reuse_port;
+    acceptor.handshake_timeout = options.handshake_timeout;
+    auto listening = ConnectionAcceptor::Listen(acceptor);
+    if (!listening.ok()) return listening.status();
+    self->acceptor_ = *std::move(listening);
+    self->port_ = self->acceptor_->port();
+    self->registry_.set_peer_directory(&self->acceptor_->peers());
+  } else {
+    // TLS: gRPC 1.51 takes connections from a descriptor only without
+    // credentials, so gRPC's listener serves; main() watches for it dying.
+    builder.AddListeningPort(options.address, options.credentials, &self->port_);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, options.reuse_port ? 1 : 0);
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               ClampedMillis(options.handshake_timeout));
+  }
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, options.max_metadata_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
@@ -121,7 +137,7 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     self->queues_.push_back(builder.AddCompletionQueue());
   }
   self->server_ = builder.BuildAndStart();
-  if (self->server_ == nullptr || self->port_ == 0) {
+  if (self->server_ == nullptr || (self->acceptor_ == nullptr && self->port_ == 0)) {
     if (self->server_ != nullptr) self->server_->Shutdown();
     for (auto& cq : self->queues_) {
       cq->Shutdown();
@@ -129,9 +145,10 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     }
     self->queues_.clear();
     self->server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.address,
-                     " (address in use, or not an address of this host?)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.address,
+        " (port in use? start every server sharing it with --reuseport; or "
+        "not an address of this host)"));
   }
 
   for (auto& cq : self->queues_) {
@@ -149,6 +166,10 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     grpc::ServerCompletionQueue* cq =
         self->queues_[i % self->queues_.size()].get();
     self->pollers_.emplace_back([cq] { PollUntilShutdown(cq); });
+  }
+  if (self->acceptor_ != nullptr) {
+    grpc::Server* server = self->server_.get();
+    self->acceptor_->Start([server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
   }
   return self;
 }
@@ -181,6 +202,9 @@ ShutdownReport RouteGuideServer::Shutdown() {
   // Stops accepting at once; waits for calls in flight until the deadline,
   // then cancels what is left. The pollers keep running meanwhile, so the
   // calls can make progress.
+  // Our accept loop hands gRPC no more connections from here on; gRPC
+  // must not get one after its shutdown began.
+  if (acceptor_ != nullptr) acceptor_->Stop();
   std::atomic<bool> stopped{false};
   std::thread stopper([this, deadline, &stopped] {
     server_->Shutdown(absl::ToChronoTime(deadline));

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "call_environment.h"
+#include "connection_acceptor.h"
 #include "feature_store.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -19,6 +20,12 @@ namespace routeguide {
 
 struct ServerOptions {
   std::string address = "[::]:50051";
+  // Share the port with other server processes (SO_REUSEPORT). Off, a port
+  // already in use is a start-up error.
+  bool reuse_port = false;
+  // A connection must finish its handshake (TLS, and HTTP/2's preface)
+  // within this long or it is closed.
+  absl::Duration handshake_timeout = absl::Seconds(10);
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;
   int completion_queues = 1;
@@ -47,6 +54,8 @@ struct ServerOptions {
   // RESOURCE_EXHAUSTED; a RouteChat note longer than max_note_bytes ends
   // the call with INVALID_ARGUMENT.
   int max_message_bytes = 4 * 1024 * 1024;
+  // A call whose metadata (headers) is bigger is refused.
+  int max_metadata_bytes = 16 * 1024;
   size_t max_note_bytes = 4096;
   // RouteChat: replies one call may queue before it stops reading notes
   // until they are sent (backpressure on a client that does not read).
@@ -95,6 +104,11 @@ class RouteGuideServer {
   int port() const { return port_; }
   const ServerOptions& options() const { return options_; }
   const CallRegistry& calls() const { return registry_; }
+  // The plaintext accept loop's counters; all zero for a TLS server, which
+  // gRPC's own listener serves.
+  AcceptorStats acceptor_stats() const {
+    return acceptor_ != nullptr ? acceptor_->stats() : AcceptorStats{};
+  }
   // True from the moment Shutdown begins.
   bool shutdown_started() const {
     return shutdown_started_.load(std::memory_order_acquire);
@@ -115,6 +129,10 @@ class RouteGuideServer {
   StreamRegistry streams_;
   CallEnvironment env_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  // Plaintext only: our own listening sockets, so running out of
+  // descriptors cannot stop the server accepting (gRPC 1.51's listener
+  // does stop). Destroyed after server_, which it hands connections to.
+  std::unique_ptr<ConnectionAcceptor> acceptor_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::thread> pollers_;
   int port_ = 0;

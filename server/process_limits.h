@@ -1,0 +1,33 @@
+#ifndef ROUTEGUIDE_SERVER_PROCESS_LIMITS_H_
+#define ROUTEGUIDE_SERVER_PROCESS_LIMITS_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace routeguide {
+
+// The open-files limit before and after RaiseOpenFilesLimit.
+struct OpenFilesLimit {
+  int64_t soft_before = 0;
+  int64_t soft = 0;
+  int64_t hard = 0;
+};
+
+// Raises the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does:
+// every connection costs a descriptor, and the usual soft limit of 1024
+// is a few hundred clients. Logs both (info) and warns when the result is
+// below kWantedOpenFiles.
+OpenFilesLimit RaiseOpenFilesLimit();
+inline constexpr int64_t kWantedOpenFiles = 4096;
+
+// Whether `threads` poller threads over `completion_queues` queues fit the
+// process's limits: each queue holds a descriptor (gRPC's wake-up eventfd)
+// and connections need the rest; each thread counts against RLIMIT_NPROC.
+// InvalidArgument with a message naming the flags and the limit otherwise
+// (gRPC would abort part-way through start-up).
+absl::Status CheckThreadBudget(int threads, int completion_queues);
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_PROCESS_LIMITS_H_
