@@ -388,11 +388,11 @@ int Run(int argc, char** argv) {
   int exit_code = 0;
   if (signal_number == SIGUSR2) {
     spdlog::error(
-        "gRPC's listener on {} stopped accepting connections (gRPC 1.51 "
+        "gRPC's listener on {} (port {}) stopped accepting connections (gRPC 1.51 "
         "stops for good when accept fails, e.g. out of file descriptors: "
         "CVE-2023-4785); draining, then exiting with code {} for a "
         "supervisor to restart the server",
-        options.address, kExitListenerLost);
+        options.address, (*server)->port(), kExitListenerLost);
     exit_code = kExitListenerLost;
   } else {
     spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");

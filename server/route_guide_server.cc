@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/grpc.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/impl/server_builder_option.h"
@@ -24,6 +25,9 @@ namespace {
 // call objects to see their last completions. Cancelled operations complete
 // at once, so this only catches a call that is stuck by a bug.
 constexpr absl::Duration kFreeCallsTimeout = absl::Seconds(30);
+// At shutdown, how long no call may be in flight before the connections
+// still open are closed instead of waited for.
+constexpr absl::Duration kNoCallsBeforeClosing = absl::Milliseconds(50);
 
 }  // namespace
 
@@ -214,8 +218,25 @@ ShutdownReport RouteGuideServer::Shutdown() {
   // (UNAVAILABLE) instead of being reset when gRPC cancels them.
   const absl::Time end_streams_at =
       deadline - std::min(absl::Seconds(1), options_.grace / 4);
+  // gRPC's shutdown also waits for every connection to close after its
+  // GOAWAY, so one idle client that never answers would hold it for the
+  // whole grace period with no call left. Once no call is in flight (for a
+  // moment: a call gRPC already matched may be on its way to a poller),
+  // the connections that remain are closed.
+  absl::Time no_calls_since = absl::InfiniteFuture();
+  bool connections_closed = false;
   while (!stopped.load(std::memory_order_acquire) && absl::Now() < end_streams_at) {
     absl::SleepFor(absl::Milliseconds(1));
+    if (connections_closed) continue;
+    if (registry_.active() != 0) {
+      no_calls_since = absl::InfiniteFuture();
+    } else if (no_calls_since == absl::InfiniteFuture()) {
+      no_calls_since = absl::Now();
+    } else if (absl::Now() - no_calls_since >= kNoCallsBeforeClosing) {
+      spdlog::info("no calls left; closing the connections that remain");
+      grpc_server_cancel_all_calls(server_->c_server());
+      connections_closed = true;
+    }
   }
   if (!stopped.load(std::memory_order_acquire)) {
     spdlog::info("ending {} calls still open", registry_.active());

@@ -239,8 +239,8 @@ def measure_replicas(build, layout, seconds, warmup, workdir):
     """GetFeature closed loop (256 in flight over 8 connections, 2 client
     threads, client on any core) against our server as replicas:
       one:        one process on core 0;
-      reuseport:  two processes on one port (gRPC sets SO_REUSEPORT on
-                  Linux; the kernel spreads connections), cores 0 and 1;
+      reuseport:  two processes on one port (--reuseport: SO_REUSEPORT,
+                  the kernel spreads connections), cores 0 and 1;
       two_ports:  two processes on two ports, cores 0 and 1, the client
                   spreading calls round-robin over both.
     Returns calls/s and each replica's share of the server CPU."""
@@ -252,9 +252,11 @@ def measure_replicas(build, layout, seconds, warmup, workdir):
             replicas.append(Server(build, "ours", workdir, cores="0", tag="-r0"))
             target = f"{replicas[0].port}"
         elif layout == "reuseport":
-            replicas.append(Server(build, "ours", workdir, cores="0", tag="-r0"))
+            replicas.append(Server(build, "ours", workdir, cores="0", tag="-r0",
+                                   extra=["--reuseport"]))
             replicas.append(Server(build, "ours", workdir, cores="1",
-                                   port=replicas[0].port, tag="-r1"))
+                                   port=replicas[0].port, tag="-r1",
+                                   extra=["--reuseport"]))
             target = f"{replicas[0].port}"
         else:
             replicas.append(Server(build, "ours", workdir, cores="0", tag="-r0"))
