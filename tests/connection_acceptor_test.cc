@@ -1,0 +1,280 @@
+// ConnectionAcceptor on loopback with raw sockets: the preface gate, the
+// handshake timeout, port sharing, and recovery after running out of file
+// descriptors (gRPC 1.51's own listener never recovers: CVE-2023-4785).
+
+#include "connection_acceptor.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "catch2/catch.hpp"
+
+namespace routeguide {
+namespace {
+
+constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// A blocking client socket connected to 127.0.0.1:port; -1 on failure.
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void Send(int fd, absl::string_view bytes) {
+  REQUIRE(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(bytes.size()));
+}
+
+// Whether the server closed `fd` (recv sees end of file or a reset) within
+// `timeout`.
+bool ClosedByServerWithin(int fd, absl::Duration timeout) {
+  timeval wait = absl::ToTimeval(timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  char byte;
+  const ssize_t got = recv(fd, &byte, 1, 0);
+  return got == 0 || (got < 0 && errno == ECONNRESET);
+}
+
+// Collects the descriptors the acceptor hands over, and closes them.
+class HandOvers {
+ public:
+  ~HandOvers() {
+    absl::MutexLock lock(&mu_);
+    for (int fd : fds_) close(fd);
+  }
+  std::function<void(int)> Sink() {
+    return [this](int fd) {
+      absl::MutexLock lock(&mu_);
+      fds_.push_back(fd);
+    };
+  }
+  // Waits until `count` were handed over; false at the deadline.
+  bool AwaitCount(size_t count, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return fds_.size() >= count; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  int first() {
+    absl::MutexLock lock(&mu_);
+    return fds_.empty() ? -1 : fds_.front();
+  }
+  size_t count() {
+    absl::MutexLock lock(&mu_);
+    return fds_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<int> fds_ ABSL_GUARDED_BY(mu_);
+};
+
+std::unique_ptr<ConnectionAcceptor> ListenOrFail(const AcceptorOptions& options) {
+  auto acceptor = ConnectionAcceptor::Listen(options);
+  INFO(acceptor.status().ToString());
+  REQUIRE(acceptor.ok());
+  return *std::move(acceptor);
+}
+
+TEST_CASE("Listening addresses parse, and bad ones are refused with a reason",
+          "[acceptor]") {
+  SECTION("IPv4 with a port") {
+    auto parsed = ParseListenAddress("127.0.0.1:50051");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->host == "127.0.0.1");
+    CHECK(parsed->port == 50051);
+  }
+  SECTION("bracketed IPv6, gRPC's ipv6: prefix") {
+    auto parsed = ParseListenAddress("ipv6:[::1]:0");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->host == "::1");
+    CHECK(parsed->port == 0);
+  }
+  SECTION("every interface") {
+    auto parsed = ParseListenAddress("[::]:8080");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->host == "::");
+  }
+  SECTION("a unix socket") {
+    auto parsed = ParseListenAddress("unix:///tmp/rg.sock");
+    REQUIRE(parsed.ok());
+    CHECK(parsed->is_unix);
+    CHECK(parsed->path == "/tmp/rg.sock");
+  }
+  SECTION("bad ones") {
+    for (const char* bad : {"50051", "::1:50051", "[::1]50051", "host:port",
+                            "host:70000", "unix:", "unix-abstract:x"}) {
+      CAPTURE(bad);
+      auto parsed = ParseListenAddress(bad);
+      REQUIRE_FALSE(parsed.ok());
+      CHECK(absl::StrContains(parsed.status().message(), bad));
+    }
+  }
+}
+
+TEST_CASE("A connection is handed over once it sent the HTTP/2 preface, and "
+          "only then; a silent one is closed at the handshake timeout",
+          "[acceptor]") {
+  AcceptorOptions options;
+  options.address = "127.0.0.1:0";
+  options.handshake_timeout = absl::Milliseconds(500);
+  auto acceptor = ListenOrFail(options);
+  HandOvers handed;
+  acceptor->Start(handed.Sink());
+  REQUIRE(acceptor->port() > 0);
+
+  SECTION("the preface in two pieces, then handed over with its address") {
+    const int client = Connect(acceptor->port());
+    REQUIRE(client >= 0);
+    Send(client, absl::string_view(kPreface, 10));
+    absl::SleepFor(absl::Milliseconds(100));
+    CHECK(handed.count() == 0);  // Not yet the whole preface.
+    Send(client, absl::string_view(kPreface + 10, sizeof(kPreface) - 1 - 10));
+    CHECK(handed.AwaitCount(1, absl::Seconds(5)));
+    sockaddr_in local{};
+    socklen_t size = sizeof(local);
+    getsockname(client, reinterpret_cast<sockaddr*>(&local), &size);
+    CHECK(acceptor->peers().Resolve(absl::StrCat("fd:", handed.first())) ==
+          absl::StrCat("ipv4:127.0.0.1:", ntohs(local.sin_port)));
+    CHECK(acceptor->stats().handed_over == 1);
+    close(client);
+  }
+  SECTION("silent: closed after the timeout, not before") {
+    const absl::Time start = absl::Now();
+    const int client = Connect(acceptor->port());
+    REQUIRE(client >= 0);
+    CHECK(ClosedByServerWithin(client, absl::Seconds(3)));
+    const absl::Duration waited = absl::Now() - start;
+    CHECK(waited >= absl::Milliseconds(450));
+    CHECK(waited < absl::Milliseconds(1500));
+    CHECK(acceptor->stats().handshake_timeouts == 1);
+    CHECK(handed.count() == 0);
+    close(client);
+  }
+  SECTION("not HTTP/2: closed at once") {
+    const int client = Connect(acceptor->port());
+    REQUIRE(client >= 0);
+    Send(client, "GET / HTTP/1.1\r\n\r\n");
+    CHECK(ClosedByServerWithin(client, absl::Milliseconds(400)));
+    CHECK(handed.count() == 0);
+    close(client);
+  }
+  acceptor->Stop();
+}
+
+TEST_CASE("The access log's peer comes from the accepted socket", "[acceptor]") {
+  PeerDirectory peers;
+  peers.Record(17, "ipv4:127.0.0.1:5555");
+  CHECK(peers.Resolve("fd:17") == "ipv4:127.0.0.1:5555");
+  CHECK(peers.Resolve("fd:18") == "fd:18");
+  CHECK(peers.Resolve("ipv6:[::1]:1") == "ipv6:[::1]:1");
+  peers.Record(17, "ipv4:127.0.0.1:6666");  // The number was reused.
+  CHECK(peers.Resolve("fd:17") == "ipv4:127.0.0.1:6666");
+}
+
+TEST_CASE("A port in use is an error unless every listener shares it",
+          "[acceptor]") {
+  AcceptorOptions first;
+  first.address = "127.0.0.1:0";
+  SECTION("without reuse_port") {
+    auto one = ListenOrFail(first);
+    AcceptorOptions second = first;
+    second.address = absl::StrCat("127.0.0.1:", one->port());
+    auto two = ConnectionAcceptor::Listen(second);
+    REQUIRE_FALSE(two.ok());
+    CHECK(absl::StrContains(two.status().message(), "in use"));
+    CHECK(absl::StrContains(two.status().message(), std::to_string(one->port())));
+    CHECK(absl::StrContains(two.status().message(), "--reuseport"));
+  }
+  SECTION("with reuse_port on both") {
+    first.reuse_port = true;
+    auto one = ListenOrFail(first);
+    AcceptorOptions second = first;
+    second.address = absl::StrCat("127.0.0.1:", one->port());
+    auto two = ConnectionAcceptor::Listen(second);
+    INFO(two.status().ToString());
+    CHECK(two.ok());
+  }
+}
+
+TEST_CASE("Out of file descriptors, the acceptor sheds and backs off, and "
+          "accepts again once descriptors are free",
+          "[acceptor][fd]") {
+  AcceptorOptions options;
+  options.address = "127.0.0.1:0";
+  options.handshake_timeout = absl::Seconds(60);  // Silent ones stay.
+  auto acceptor = ListenOrFail(options);
+  HandOvers handed;
+  acceptor->Start(handed.Sink());
+
+  // Leave this process 40 descriptors: the clients take some, the
+  // acceptor's pending connections the rest, until accept4 gets EMFILE.
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  // New descriptors take the lowest free number: fill the holes below the
+  // highest open one, so that exactly 40 are left above.
+  int highest = 0;
+  for (int fd = 0; fd < 65536; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1) highest = fd;
+  }
+  std::vector<int> fillers;
+  for (;;) {
+    const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    fillers.push_back(fd);
+    if (fd >= highest) break;
+  }
+  rlimit lowered = saved;
+  lowered.rlim_cur = static_cast<rlim_t>(fillers.back() + 1 + 40);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+
+  std::vector<int> clients;
+  for (int i = 0; i < 30; ++i) {
+    const int fd = Connect(acceptor->port());
+    if (fd >= 0) clients.push_back(fd);
+  }
+  // The acceptor must have run out: wait for its first shed connection.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (acceptor->stats().shed == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const AcceptorStats during = acceptor->stats();
+  for (int fd : clients) close(fd);
+  for (int fd : fillers) close(fd);
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  INFO("accepted " << during.accepted << ", shed " << during.shed << ", pending "
+                   << during.pending);
+  REQUIRE(during.shed > 0);
+
+  // Descriptors are free again: a new client gets through within 5 s.
+  const int client = Connect(acceptor->port());
+  REQUIRE(client >= 0);
+  Send(client, kPreface);
+  CHECK(handed.AwaitCount(1, absl::Seconds(5)));
+  close(client);
+  acceptor->Stop();
+}
+
+}  // namespace
+}  // namespace routeguide
