@@ -181,6 +181,22 @@ std::vector<uint64_t> FeatureStore::FeatureIndexesIn(const GeoRect& rect) const 
   return found;
 }
 
+std::optional<std::vector<uint64_t>> FeatureStore::FeatureIndexesIn(
+    const GeoRect& rect, size_t limit) const {
+  std::vector<uint64_t> found;
+  bool over = false;
+  ForEachIn(rect, [&found, &over, limit](const StoredFeature& stored) {
+    if (found.size() < limit) {
+      found.push_back(stored.sequence);
+    } else {
+      over = true;
+    }
+  });
+  if (over) return std::nullopt;
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
 std::vector<Note> FeatureStore::AddNote(Note note) {
   const size_t stripe_index = StripeOfCell(CellKeyOf(note.location));
   Stripe& stripe = stripes_[stripe_index];

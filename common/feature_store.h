@@ -96,6 +96,11 @@ class FeatureStore {
   // caller that keeps its own per-index data (the server keeps every
   // feature encoded once) pays for the lookup alone.
   std::vector<uint64_t> FeatureIndexesIn(const GeoRect& rect) const;
+  // The same, unless more than `limit` features are inside: then nullopt,
+  // having held at most `limit` indexes (a caller that must bound its
+  // memory walks a large answer another way).
+  std::optional<std::vector<uint64_t>> FeatureIndexesIn(const GeoRect& rect,
+                                                        size_t limit) const;
 
   size_t feature_count() const {
     return feature_count_.load(std::memory_order_relaxed);

@@ -19,6 +19,20 @@ bool FeatureWireCache::Snapshot::Get(uint64_t index,
   return true;
 }
 
+uint64_t FeatureWireCache::Snapshot::Scan(const GeoRect& rect, uint64_t from,
+                                          size_t max_found,
+                                          std::vector<uint64_t>* found) const {
+  size_t added = 0;
+  uint64_t index = from;
+  for (; index < complete_ && added < max_found; ++index) {
+    if (rect.Contains(locations_[index])) {
+      found->push_back(index);
+      ++added;
+    }
+  }
+  return index;
+}
+
 FeatureWireCache::FeatureWireCache(const FeatureStore* store)
     : store_(store), current_(Encode()) {}
 
@@ -40,11 +54,13 @@ std::shared_ptr<const FeatureWireCache::Snapshot> FeatureWireCache::Encode()
   const uint64_t count = features.empty() ? 0 : features.back().index + 1;
   snapshot->begin_.assign(count, -1);
   snapshot->end_.assign(count, -1);
+  snapshot->locations_.assign(count, GeoPoint{});
   std::string bytes;
   Feature message;
   for (const FeatureStore::IndexedFeature& entry : features) {
     ToProto(entry.feature, &message);
     snapshot->begin_[entry.index] = static_cast<int64_t>(bytes.size());
+    snapshot->locations_[entry.index] = entry.feature.location;
     message.AppendToString(&bytes);
     snapshot->end_[entry.index] = static_cast<int64_t>(bytes.size());
   }

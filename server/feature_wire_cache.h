@@ -37,6 +37,12 @@ class FeatureWireCache {
     // The feature at `index` as one serialized message, or false when this
     // snapshot lacks it.
     bool Get(uint64_t index, grpc::ByteBuffer* out) const;
+    // Appends to `found` the indexes from `from` on (ascending) whose
+    // feature lies inside `rect`, stopping once it has appended
+    // `max_found` or reached size(). Returns where to go on from.
+    // Bounded memory for an answer of any size: a cursor, not a list.
+    uint64_t Scan(const GeoRect& rect, uint64_t from, size_t max_found,
+                  std::vector<uint64_t>* found) const;
 
    private:
     friend class FeatureWireCache;
@@ -45,6 +51,7 @@ class FeatureWireCache {
     // for an index the store had not yet filled in when encoded).
     std::vector<int64_t> begin_;
     std::vector<int64_t> end_;
+    std::vector<GeoPoint> locations_;  // Per index, for Scan.
     size_t complete_ = 0;
   };
 

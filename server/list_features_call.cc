@@ -20,6 +20,13 @@
 // One write at a time, as gRPC requires; the writes are coalesced (see
 // WriteNextOrFinish). The call is deleted by
 // TaggedCall when its last tag comes back.
+//
+// Memory does not grow with the answer: a rectangle with up to
+// kListedAtOnce features is listed from the store's spatial index; a
+// larger one is walked with a cursor over the encoded features, a chunk of
+// kChunk indexes at a time. A client that stops reading stalls the call's
+// writes (flow control), so what a stalled call holds is that chunk plus
+// gRPC's write buffer, whatever the rectangle.
 #include <memory>
 #include <vector>
 
@@ -30,6 +37,11 @@
 
 namespace routeguide {
 namespace {
+
+// Answers up to this size are listed at once (8 bytes a feature)...
+constexpr size_t kListedAtOnce = 1024;
+// ...larger ones are found kChunk at a time.
+constexpr size_t kChunk = 256;
 
 enum class ListFeaturesEvent : uint8_t {
   kRequestArrived,
@@ -110,8 +122,15 @@ class ListFeaturesCall final
       writer_.Finish(Outcome(ToGrpcStatus(valid)), Post(Event::kFinishSent));
       return;
     }
-    features_ = env_.store->FeatureIndexesIn(GeoRect::FromCorners(lo, hi));
-    if (!features_.empty()) encoded_ = env_.wire->Covering(features_.back() + 1);
+    rect_ = GeoRect::FromCorners(lo, hi);
+    if (auto listed = env_.store->FeatureIndexesIn(rect_, kListedAtOnce)) {
+      features_ = *std::move(listed);
+      if (!features_.empty()) encoded_ = env_.wire->Covering(features_.back() + 1);
+    } else {
+      // Every feature stored now is in the snapshot the cursor walks.
+      encoded_ = env_.wire->Covering(env_.store->feature_count());
+      scanning_ = true;
+    }
     WriteNextOrFinish();
   }
 
@@ -136,12 +155,12 @@ class ListFeaturesCall final
   //  - the last feature goes out with the status in one WriteAndFinish,
   //    which flushes everything buffered.
   void WriteNextOrFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (next_ == features_.size()) {  // Nothing to send at all.
+    if (!HaveNextLocked()) {  // Nothing to send at all.
       state_ = State::kClosing;
       writer_.Finish(Outcome(grpc::Status::OK), Post(Event::kFinishSent));
       return;
     }
-    const bool first = next_ == 0;
+    const bool first = sent_ == 0;
     // Covering() encoded the store after every index asked for was in it
     // (and features are never removed), so this holds; if it ever did not,
     // the client gets an error rather than a wrong feature.
@@ -153,7 +172,8 @@ class ListFeaturesCall final
       return;
     }
     membership_.CountOut();
-    if (next_ == features_.size()) {
+    ++sent_;
+    if (!HaveNextLocked()) {
       state_ = State::kClosing;
       writer_.WriteAndFinish(reply_, grpc::WriteOptions(),
                              Outcome(grpc::Status::OK), Post(Event::kFinishSent));
@@ -165,11 +185,28 @@ class ListFeaturesCall final
     writer_.Write(reply_, options, Post(Event::kWriteDone));
   }
 
+  // Whether features_[next_] is a feature still to send, finding the next
+  // chunk when the cursor walks a large answer.
+  bool HaveNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (next_ == features_.size()) {
+      if (!scanning_ || scan_from_ >= encoded_->size()) return false;
+      features_.clear();
+      next_ = 0;
+      scan_from_ = encoded_->Scan(rect_, scan_from_, kChunk, &features_);
+    }
+    return true;
+  }
+
   grpc::ByteBuffer request_;  // A Rectangle, encoded.
   grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
-  // Insertion indexes of the features to send, in order.
+  GeoRect rect_ ABSL_GUARDED_BY(mu_);
+  // Insertion indexes of the features to send next, in order: the whole
+  // answer, or the cursor's current chunk.
   std::vector<uint64_t> features_ ABSL_GUARDED_BY(mu_);
+  bool scanning_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t scan_from_ ABSL_GUARDED_BY(mu_) = 0;  // The cursor.
+  uint64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const FeatureWireCache::Snapshot> encoded_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ByteBuffer reply_ ABSL_GUARDED_BY(mu_);  // Must outlive its Write.

@@ -178,6 +178,57 @@ TEST_CASE("ListFeatures serves features added while the server runs",
   CHECK(rect.Contains({12, 15}));
 }
 
+TEST_CASE("ListFeatures walks a large answer with a cursor, in database "
+          "order, as it lists a small one",
+          "[server][list]") {
+  TestServer test;
+  // 100 built-in features, then 5000 more on a grid, some at points that
+  // were already taken, so the answers pass the listing threshold (1024)
+  // and mix both kinds of index.
+  for (int i = 0; i < 5000; ++i) {
+    const int32_t latitude = 100000 * (i % 71) - 3000000;
+    const int32_t longitude = 100000 * (i / 71) - 3000000;
+    test.store->AddFeature({"grid " + std::to_string(i), {latitude, longitude}});
+  }
+  const GeoRect rect = GENERATE(
+      GeoRect::FromCorners({-900000000, -1800000000}, {900000000, 1800000000}),
+      GeoRect::FromCorners({-3000000, -3000000}, {2000000, 3000000}),
+      GeoRect::FromCorners({-1000000, -1000000}, {-500000, -500000}));
+  std::vector<std::string> expected;
+  for (const FeatureRecord& feature : test.store->FeaturesIn(rect)) {
+    expected.push_back(feature.name);
+  }
+  CAPTURE(expected.size());
+  grpc::Status status;
+  std::vector<std::string> got;
+  for (const Feature& feature :
+       ListFeatures(*test.stub,
+                    MakeRectangle(MakePoint(rect.lo.latitude, rect.lo.longitude),
+                                  MakePoint(rect.hi.latitude, rect.hi.longitude)),
+                    &status)) {
+    got.push_back(feature.name());
+  }
+  REQUIRE(status.ok());
+  CHECK(got == expected);
+}
+
+TEST_CASE("FeatureWireCache's cursor finds the features inside a rectangle "
+          "chunk by chunk", "[server][list]") {
+  FeatureStore store;
+  for (int i = 0; i < 10; ++i) store.AddFeature({"", {i, i}});
+  FeatureWireCache cache(&store);
+  auto snapshot = cache.Covering(10);
+  const GeoRect rect = GeoRect::FromCorners({2, 2}, {7, 7});
+  std::vector<uint64_t> found;
+  uint64_t from = snapshot->Scan(rect, 0, 4, &found);
+  CHECK(found == std::vector<uint64_t>{2, 3, 4, 5});
+  from = snapshot->Scan(rect, from, 4, &found);
+  CHECK(found == std::vector<uint64_t>{2, 3, 4, 5, 6, 7});
+  CHECK(from == 10);
+  CHECK(snapshot->Scan(rect, from, 4, &found) == 10);
+  CHECK(found.size() == 6);
+}
+
 TEST_CASE("ListFeatures answers bytes that are no Rectangle with "
           "INVALID_ARGUMENT", "[server][list]") {
   TestServer test;
