@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "google/protobuf/stubs/logging.h"
 #include "grpc/support/log.h"
 
 #include "absl/strings/str_cat.h"
@@ -100,9 +101,33 @@ void LogGrpcLine(gpr_log_func_args* line) {
               line->line, std::string_view(message.data(), message.size()));
 }
 
+// protobuf logs an error for every message it cannot parse (a string
+// that is not UTF-8, say): client input, so it shares gRPC's budget.
+void LogProtobufLine(google::protobuf::LogLevel severity, const char* filename,
+                     int line, const std::string& message) {
+  const spdlog::level::level_enum level =
+      severity >= google::protobuf::LOGLEVEL_FATAL ? spdlog::level::critical
+      : severity >= google::protobuf::LOGLEVEL_WARNING ? spdlog::level::warn
+                                                       : spdlog::level::debug;
+  if (!spdlog::should_log(level)) return;
+  int64_t suppressed = 0;
+  if (!GrpcLineBudget().Take(suppressed)) return;
+  if (suppressed > 0) {
+    spdlog::warn("{} gRPC log lines suppressed (more than {} a second)", suppressed,
+                 kGrpcLinesPerSecond);
+  }
+  absl::string_view file = filename != nullptr ? filename : "?";
+  if (const size_t slash = file.rfind('/'); slash != absl::string_view::npos) {
+    file.remove_prefix(slash + 1);
+  }
+  spdlog::log(level, "protobuf {}:{}: {}", std::string_view(file.data(), file.size()),
+              line, message);
+}
+
 }  // namespace
 
 void RouteGrpcLogs(spdlog::level::level_enum level) {
+  google::protobuf::SetLogHandler(LogProtobufLine);
   // gRPC drops what is below its own verbosity before the hook sees it;
   // errors always pass, so WatchGrpcErrors works at any level.
   gpr_set_log_verbosity(level <= spdlog::level::debug ? GPR_LOG_SEVERITY_DEBUG

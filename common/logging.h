@@ -18,7 +18,9 @@ void InitLogging(spdlog::level::level_enum level);
 // Sends gRPC's own log lines through the default logger in our format,
 // filtered by the same `level` (gRPC's errors at error, its info and
 // debug lines at debug), naming gRPC's file and line. Call after InitLogging
-// and before gRPC is first used.
+// and before gRPC is first used. protobuf's log lines (it logs each
+// message that fails to parse) come through alike, at warn, and both
+// share a budget of 20 lines a second, since a client can cause them.
 void RouteGrpcLogs(spdlog::level::level_enum level);
 
 // Called with the text of every error gRPC logs, whatever the log level,

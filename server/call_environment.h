@@ -177,12 +177,13 @@ class StreamRegistry {
 
 // What every server call needs; owned by RouteGuideServer, which outlives
 // all calls.
-// RouteGuide on the completion-queue API, with ListFeatures raw: its
+// RouteGuide on the completion-queue API. ListFeatures is raw: its
 // requests arrive as bytes and its features go out pre-encoded (see
-// FeatureWireCache).
+// FeatureWireCache). RecordRoute and RouteChat are raw so that a corrupt
+// message mid-stream is an error, not an end of stream (wire_messages.h).
 using RouteGuideAsyncService = RouteGuide::WithAsyncMethod_GetFeature<
-    RouteGuide::WithRawMethod_ListFeatures<RouteGuide::WithAsyncMethod_RecordRoute<
-        RouteGuide::WithAsyncMethod_RouteChat<RouteGuide::Service>>>>;
+    RouteGuide::WithRawMethod_ListFeatures<RouteGuide::WithRawMethod_RecordRoute<
+        RouteGuide::WithRawMethod_RouteChat<RouteGuide::Service>>>>;
 
 struct CallEnvironment {
   RouteGuideAsyncService* service = nullptr;

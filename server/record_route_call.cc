@@ -8,7 +8,8 @@
 //   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
 //   kReading           kReadDone        true   kReading (next Read), or
 //                                              kClosing (FinishWithError
-//                                              for a point out of range)
+//                                              for a point out of range or
+//                                              bytes that are no Point)
 //   kReading           kReadDone        false  kClosing (the client ended
 //                                              its stream: Finish with the
 //                                              summary; on a cancelled
@@ -36,6 +37,7 @@
 #include "proto_convert.h"
 #include "stream_timers.h"
 #include "server_call.h"
+#include "wire_messages.h"
 
 namespace routeguide {
 namespace {
@@ -131,13 +133,19 @@ class RecordRouteCall final
     timers_.Touch();
     if (timers_.idle_enabled()) timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
     state_ = State::kReading;
-    reader_.Read(&point_, Post(Event::kReadDone));
+    reader_.Read(&incoming_, Post(Event::kReadDone));
   }
 
   void OnReadDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (state_ != State::kReading) return;  // Ended early meanwhile.
     if (!ok) {
       Finish(Summary(), grpc::Status::OK);
+      return;
+    }
+    if (!ParseWire(incoming_, &point_)) {
+      EndEarly(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            absl::StrCat("message ", point_count_ + 1,
+                                         " of the stream is not a routeguide.Point")));
       return;
     }
     const GeoPoint point = FromProto(point_);
@@ -151,7 +159,7 @@ class RecordRouteCall final
     if (env_.store->Contains(point)) ++feature_count_;
     if (previous_) distance_meters_ += HaversineMeters(*previous_, point);
     previous_ = point;
-    reader_.Read(&point_, Post(Event::kReadDone));
+    reader_.Read(&incoming_, Post(Event::kReadDone));
   }
 
   void OnIdleAlarm(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -179,7 +187,7 @@ class RecordRouteCall final
     state_ = State::kClosing;
     timers_.CancelIdle();
     membership_.CountOut();
-    reader_.Finish(summary, Outcome(status), Post(Event::kFinishSent));
+    reader_.Finish(ToWire(summary), Outcome(status), Post(Event::kFinishSent));
   }
 
   RouteSummary Summary() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -193,11 +201,13 @@ class RecordRouteCall final
     return summary;
   }
 
-  grpc::ServerAsyncReader<RouteSummary, Point> reader_;
+  // Raw: see wire_messages.h.
+  grpc::ServerAsyncReader<grpc::ByteBuffer, grpc::ByteBuffer> reader_;
   StreamTimers timers_ ABSL_GUARDED_BY(mu_);
   bool registered_ = false;  // In env_.streams; set once, under mu_.
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
-  Point point_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
+  grpc::ByteBuffer incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
+  Point point_ ABSL_GUARDED_BY(mu_);
   absl::Time start_ ABSL_GUARDED_BY(mu_);
   uint64_t point_count_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t feature_count_ ABSL_GUARDED_BY(mu_) = 0;

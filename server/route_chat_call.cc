@@ -52,6 +52,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto_convert.h"
 #include "stream_timers.h"
+#include "wire_messages.h"
 #include "server_call.h"
 
 namespace routeguide {
@@ -187,8 +188,19 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
       MaybeFinish();
       return;
     }
-    Note note{FromProto(incoming_.location()),
-              std::move(*incoming_.mutable_message())};
+    RouteNote message;
+    if (!ParseWire(incoming_, &message)) {
+      read_state_ = ReadState::kDone;
+      final_status_ = grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("message ", notes_read_ + 1,
+                       " of the stream is not a routeguide.RouteNote (not "
+                       "protobuf, or a message that is not UTF-8)"));
+      MaybeFinish();
+      return;
+    }
+    ++notes_read_;
+    Note note{FromProto(message.location()), std::move(*message.mutable_message())};
     absl::Status valid = ValidatePoint(note.location, "note location");
     if (valid.ok() && note.message.size() > env_.max_note_bytes) {
       valid = absl::InvalidArgumentError(absl::StrFormat(
@@ -206,7 +218,11 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
     std::vector<Note> earlier = env_.store->AddNote(std::move(note));
     // A broken stream sends nothing more: its replies are dropped.
     if (write_state_ != WriteState::kBroken) {
-      for (Note& reply : earlier) ToProto(reply, &outbox_.emplace_back());
+      RouteNote reply_message;
+      for (Note& reply : earlier) {
+        ToProto(reply, &reply_message);
+        outbox_.push_back(ToWire(reply_message));
+      }
     }
     MaybeWrite();
     // Backpressure: a client that sends faster than it reads would grow
@@ -281,7 +297,8 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
     stream_.Finish(Outcome(final_status_), Post(Event::kFinishSent));
   }
 
-  grpc::ServerAsyncReaderWriter<RouteNote, RouteNote> stream_;
+  // Raw: see wire_messages.h.
+  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
   StreamTimers timers_ ABSL_GUARDED_BY(mu_);
   bool registered_ = false;  // In env_.streams; set once, under mu_.
   bool ending_ ABSL_GUARDED_BY(mu_) = false;  // Ended early (EndEarly).
@@ -292,8 +309,9 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
   bool headers_sent_ ABSL_GUARDED_BY(mu_) = false;  // By the first Write.
   bool finish_posted_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
-  RouteNote incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
-  std::deque<RouteNote> outbox_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
+  uint64_t notes_read_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);  // Encoded replies.
 };
 
 }  // namespace

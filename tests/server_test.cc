@@ -255,6 +255,82 @@ TEST_CASE("ListFeatures answers bytes that are no Rectangle with "
   }
 }
 
+// Sends each of `messages` (raw bytes) on one stream of client-streaming
+// or bidi `method`, then half-closes, reads whatever comes back and
+// returns the status. Blocking, on a queue of its own.
+grpc::Status StreamRawMessages(grpc::Channel& channel, const std::string& method,
+                               const std::vector<std::string>& messages) {
+  grpc::GenericStub generic(channel.shared_from_this());
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto call = generic.PrepareCall(&context, method, &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  // Every operation below is awaited before the next is posted.
+  auto await = [&] { REQUIRE(cq.Next(&tag, &ok)); return ok; };
+  call->StartCall(reinterpret_cast<void*>(1));
+  await();
+  for (const std::string& message : messages) {
+    grpc::Slice slice(message);
+    grpc::ByteBuffer bytes(&slice, 1);
+    call->Write(bytes, reinterpret_cast<void*>(2));
+    if (!await()) break;  // The server ended the call already.
+  }
+  call->WritesDone(reinterpret_cast<void*>(3));
+  await();
+  grpc::ByteBuffer reply;
+  do {
+    call->Read(&reply, reinterpret_cast<void*>(4));
+  } while (await());
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  await();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_CASE("A corrupt message in the middle of a stream ends the call with "
+          "INVALID_ARGUMENT, not as if the client had finished",
+          "[server][stream]") {
+  TestServer test;
+  RouteNote note;
+  *note.mutable_location() = MakePoint(1, 2);
+  note.set_message("hello");
+  const std::string good_note = note.SerializeAsString();
+  const std::string good_point = MakePoint(1, 2).SerializeAsString();
+  // Field 2 (message), 2 bytes that are not UTF-8.
+  const std::string not_utf8 = std::string("\x12\x02\xff\xfe", 4);
+  const std::string not_protobuf = "\xff\xff\xff\xff";  // A truncated varint.
+  const std::string corrupt = GENERATE_COPY(not_utf8, not_protobuf);
+
+  SECTION("RouteChat: note, corrupt, note") {
+    const grpc::Status status = StreamRawMessages(
+        *test.channel, "/routeguide.RouteGuide/RouteChat", {good_note, corrupt, good_note});
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::Contains("message 2"));
+    CHECK_THAT(status.error_message(), Catch::Contains("RouteNote"));
+  }
+  SECTION("RecordRoute: point, corrupt, point") {
+    if (corrupt == not_utf8) return;  // A Point has no string to break.
+    const grpc::Status status = StreamRawMessages(
+        *test.channel, "/routeguide.RouteGuide/RecordRoute", {good_point, corrupt, good_point});
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::Contains("message 2"));
+    CHECK_THAT(status.error_message(), Catch::Contains("Point"));
+  }
+  SECTION("well-formed streams still end OK") {
+    CHECK(StreamRawMessages(*test.channel, "/routeguide.RouteGuide/RouteChat",
+                            {good_note, good_note})
+              .ok());
+    CHECK(StreamRawMessages(*test.channel, "/routeguide.RouteGuide/RecordRoute",
+                            {good_point, good_point})
+              .ok());
+  }
+}
+
 TEST_CASE("GetFeature returns the stored feature or an unnamed one",
           "[server][get]") {
   TestServer test;
