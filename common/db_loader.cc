@@ -1,6 +1,12 @@
 #include "db_loader.h"
 
 #include <limits>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -83,13 +89,73 @@ absl::StatusOr<FeatureRecord> ReadFeature(const Json& entry,
   return feature;
 }
 
+// Finds the first key that appears twice in one JSON object, which
+// nlohmann::json would otherwise resolve silently (the last one wins), as
+// parse events come. Names it by path, "[3].location: duplicate key ...".
+class DuplicateKeyFinder {
+ public:
+  bool OnEvent(Json::parse_event_t event, const Json& parsed) {
+    using Event = Json::parse_event_t;
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        frames_.push_back({event == Event::object_start, NextPath(), {}, 0, {}});
+        break;
+      case Event::object_end:
+      case Event::array_end:
+        if (!frames_.empty()) frames_.pop_back();
+        break;
+      case Event::key:
+        if (!frames_.empty()) {
+          Frame& frame = frames_.back();
+          frame.key = parsed.get<std::string>();
+          if (!frame.keys.insert(frame.key).second && error_.empty()) {
+            error_ = absl::StrCat(frame.path.empty() ? "top level" : frame.path,
+                                  ": duplicate key \"", frame.key, "\"");
+          }
+        }
+        break;
+      case Event::value:
+        NextPath();  // Counts a scalar element of an array.
+        break;
+    }
+    return true;  // Keep everything: the loader checks the values itself.
+  }
+  // Empty when every key was unique.
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Frame {
+    bool object = false;
+    std::string path;
+    std::set<std::string> keys;
+    size_t next_index = 0;
+    std::string key;  // The member being read.
+  };
+  // The path of the value starting now, within the innermost container.
+  std::string NextPath() {
+    if (frames_.empty()) return "";
+    Frame& parent = frames_.back();
+    if (parent.object) return absl::StrCat(parent.path, ".", parent.key);
+    return absl::StrCat(parent.path, "[", parent.next_index++, "]");
+  }
+
+  std::vector<Frame> frames_;
+  std::string error_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
     absl::string_view json_text, absl::string_view source) {
   Json root;
+  DuplicateKeyFinder duplicates;
   try {
-    root = Json::parse(json_text.begin(), json_text.end());
+    root = Json::parse(json_text.begin(), json_text.end(),
+                       [&duplicates](int /*depth*/, Json::parse_event_t event,
+                                     Json& parsed) {
+                         return duplicates.OnEvent(event, parsed);
+                       });
   } catch (const Json::exception& error) {
     // Syntax errors (parse_error) and numbers too large for any C++ type
     // (out_of_range, "number overflow parsing '1e999'") alike. what() is
@@ -101,6 +167,9 @@ absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": not valid JSON: ", message));
   }
+  if (!duplicates.error().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", duplicates.error()));
+  }
   if (!root.is_array()) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": expected a JSON array of features, got ",
@@ -108,9 +177,24 @@ absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
   }
   std::vector<FeatureRecord> features;
   features.reserve(root.size());
+  // One feature per point: GetFeature could answer only one of several.
+  absl::flat_hash_map<std::pair<int32_t, int32_t>, size_t> index_at;
+  index_at.reserve(root.size());
   for (size_t i = 0; i < root.size(); ++i) {
     auto feature = ReadFeature(root[i], source, i);
     if (!feature.ok()) return feature.status();
+    const auto [it, inserted] = index_at.try_emplace(
+        std::make_pair(feature->location.latitude, feature->location.longitude), i);
+    if (!inserted) {
+      const FeatureRecord& first = features[it->second];
+      return Invalid(
+          source, absl::StrCat("[", i, "]"),
+          absl::StrCat("at the same point as [", it->second, "] (latitude ",
+                       feature->location.latitude, ", longitude ",
+                       feature->location.longitude, "; names \"", first.name,
+                       "\" and \"", feature->name,
+                       "\"): each point holds one feature"));
+    }
     features.push_back(*std::move(feature));
   }
   return features;

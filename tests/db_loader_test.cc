@@ -257,8 +257,9 @@ TEST_CASE("ParseFeatureDb names the place of a bad entry", "[db]") {
 
 TEST_CASE("ParseFeatureDb reports the first bad entry by its index", "[db]") {
   std::string json = "[";
-  for (int i = 0; i < 12; ++i) {
-    json += std::string(kGoodEntry) + ",";
+  for (int i = 0; i < 12; ++i) {  // Good entries, each at a point of its own.
+    json += R"({"location": {"latitude": )" + std::to_string(i) +
+            R"(, "longitude": 0}, "name": "good"},)";
   }
   json += R"({"location": {"latitude": 1, "longitude": "east"}},)";
   json += R"({"location": 5}])";
@@ -266,6 +267,43 @@ TEST_CASE("ParseFeatureDb reports the first bad entry by its index", "[db]") {
   CHECK(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(status.message()),
              StartsWith("many.json: [12].location.longitude: "));
+}
+
+TEST_CASE("ParseFeatureDb refuses two features at one point, naming both",
+          "[db]") {
+  const std::string twice = WithBadSecond(
+      R"({"location": {"latitude": 407838351, "longitude": -746143763}, "name": "Other"})");
+  auto parsed = ParseFeatureDb(twice, "db.json");
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(parsed.status().message()),
+             StartsWith("db.json: [1]: at the same point as [0]") &&
+                 Contains("407838351") && Contains("Patriots Path") && Contains("Other"));
+}
+
+TEST_CASE("ParseFeatureDb refuses a key given twice in one object, by path",
+          "[db]") {
+  std::string text;
+  std::string where;
+  SECTION("in a location") {
+    text = WithBadSecond(
+        R"({"location": {"latitude": 1, "latitude": 2, "longitude": 3}, "name": "x"})");
+    where = "db.json: [1].location: duplicate key \"latitude\"";
+  }
+  SECTION("in a feature") {
+    text = WithBadSecond(
+        R"({"location": {"latitude": 1, "longitude": 3}, "name": "x", "name": "y"})");
+    where = "db.json: [1]: duplicate key \"name\"";
+  }
+  SECTION("after scalar elements and nested arrays") {
+    text = std::string("[") + kGoodEntry +
+           R"(, {"location": {"latitude": 5, "longitude": 6}, "tags": [1, [2, 3], {"a": 1}]},)" +
+           R"( {"location": {"latitude": 7, "longitude": 8, "longitude": 9}}])";
+    where = "db.json: [2].location: duplicate key \"longitude\"";
+  }
+  auto parsed = ParseFeatureDb(text, "db.json");
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.status().message() == where);
 }
 
 TEST_CASE("LoadFeatureDbFile reads a database from a file", "[db]") {
