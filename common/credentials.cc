@@ -1,5 +1,8 @@
 #include "credentials.h"
 
+#include "absl/strings/match.h"
+#include "constant_time.h"
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "files.h"
@@ -74,6 +77,18 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientTls(
     options.pem_private_key = *key;
   }
   return grpc::SslCredentials(options);
+}
+
+bool BearerTokenMatches(absl::string_view header_value, absl::string_view token) {
+  constexpr absl::string_view kScheme = "bearer";
+  if (header_value.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(header_value.substr(0, kScheme.size()), kScheme) ||
+      header_value[kScheme.size()] != ' ') {
+    return false;
+  }
+  absl::string_view credentials = header_value.substr(kScheme.size());
+  while (!credentials.empty() && credentials.front() == ' ') credentials.remove_prefix(1);
+  return ConstantTimeEquals(credentials, token);
 }
 
 }  // namespace routeguide

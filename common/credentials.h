@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 
@@ -14,6 +15,12 @@ namespace routeguide {
 // dropped; an error when the file is unreadable or the token empty or not
 // printable ASCII (it goes into an HTTP/2 header).
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
+// Whether an "authorization" header value carries `token` as a bearer
+// token: the scheme "Bearer" in any case (HTTP's schemes are
+// case-insensitive), one or more spaces, then the token, compared in
+// constant time.
+bool BearerTokenMatches(absl::string_view header_value, absl::string_view token);
 
 // TLS for the server from PEM files. With `client_ca_path`, clients must
 // present a certificate signed by that CA (mutual TLS).

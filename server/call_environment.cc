@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "constant_time.h"
+#include "credentials.h"
 #include "spdlog/spdlog.h"
 
 namespace routeguide {
@@ -44,20 +44,14 @@ CallRegistry::Membership::~Membership() {
 grpc::Status CallEnvironment::Authorize(
     const grpc::ServerContext& context) const {
   if (auth_token.empty()) return grpc::Status::OK;
-  constexpr absl::string_view kScheme = "Bearer ";
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it != metadata.end()) {
-    const absl::string_view value(it->second.data(), it->second.size());
-    if (value.size() > kScheme.size() &&
-        value.substr(0, kScheme.size()) == kScheme &&
-        ConstantTimeEquals(value.substr(kScheme.size()), auth_token)) {
-      return grpc::Status::OK;
-    }
+  if (it != metadata.end() &&
+      BearerTokenMatches(absl::string_view(it->second.data(), it->second.size()),
+                         auth_token)) {
+    return grpc::Status::OK;
   }
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "this server needs an authorization: Bearer <token> "
-                      "header with the right token");
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, kUnauthenticatedMessage);
 }
 
 }  // namespace routeguide

@@ -185,6 +185,11 @@ using RouteGuideAsyncService = RouteGuide::WithAsyncMethod_GetFeature<
     RouteGuide::WithRawMethod_ListFeatures<RouteGuide::WithRawMethod_RecordRoute<
         RouteGuide::WithRawMethod_RouteChat<RouteGuide::Service>>>>;
 
+// What a call without the right token is told.
+inline constexpr char kUnauthenticatedMessage[] =
+    "this server needs an authorization: Bearer <token> header with the "
+    "right token";
+
 struct CallEnvironment {
   RouteGuideAsyncService* service = nullptr;
   grpc::health::v1::Health::AsyncService* health = nullptr;

@@ -110,8 +110,9 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
 ABSL_FLAG(std::string, max_memory, "1GiB",
           "gRPC resource quota for the server's buffers; near it, gRPC sheds "
           "load by closing connections (GOAWAY) and resetting busy streams "
-          "with RESOURCE_EXHAUSTED; new connections are still accepted (0: "
-          "no quota)");
+          "with RESOURCE_EXHAUSTED; new connections are still accepted. At "
+          "least 1MiB; 0 means no quota at all, which leaves the server's "
+          "memory unbounded against hostile clients (unsafe)");
 ABSL_FLAG(absl::Duration, memory_trim_interval, absl::Seconds(10),
           "How often to check whether many calls have ended, and if so hand "
           "the memory they freed back to the system (0: never; else at "
@@ -132,6 +133,10 @@ constexpr int kExitForcedStop = 1;
 // gRPC's own (TLS) listener stopped accepting; a supervisor should start
 // the server again.
 constexpr int kExitListenerLost = 3;
+
+// The smallest --max_memory that still serves: below about 256 KiB gRPC
+// sends every new connection a GOAWAY.
+constexpr int64_t kMinMemoryQuota = 1024 * 1024;
 
 // gRPC 1.51's listener logs this once when accept4 fails with anything but
 // EAGAIN or ECONNABORTED (EMFILE: out of descriptors), and never accepts
@@ -246,9 +251,17 @@ int Run(int argc, char** argv) {
     ExitWithUsageError("--max_metadata_size must be 1KiB to 1MiB");
   }
   options.max_metadata_bytes = static_cast<int>(max_metadata);
-  options.max_note_bytes =
-      static_cast<size_t>(size_flag("max_note_size", absl::GetFlag(FLAGS_max_note_size)));
+  const int64_t max_note = size_flag("max_note_size", absl::GetFlag(FLAGS_max_note_size));
+  if (max_note < 1 || max_note > max_message) {
+    ExitWithUsageError("--max_note_size must be 1 byte to --max_message_size");
+  }
+  options.max_note_bytes = static_cast<size_t>(max_note);
   options.max_memory_bytes = size_flag("max_memory", absl::GetFlag(FLAGS_max_memory));
+  if (options.max_memory_bytes != 0 && options.max_memory_bytes < kMinMemoryQuota) {
+    ExitWithUsageError(
+        "--max_memory must be at least 1MiB (below that gRPC refuses every "
+        "connection), or 0 for no quota");
+  }
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.max_queued_replies = absl::GetFlag(FLAGS_max_queued_replies);
   if (options.max_queued_replies < 1) {
@@ -305,11 +318,12 @@ int Run(int argc, char** argv) {
 
   // Once the flags and the database are good: the limits the queues and
   // connections need.
-  RaiseOpenFilesLimit();
+  const OpenFilesLimit files = RaiseOpenFilesLimit();
   if (absl::Status budget = CheckThreadBudget(options.threads, options.completion_queues);
       !budget.ok()) {
     ExitWithUsageError(budget.message());
   }
+  LogOpenFilesLimit(files);
 
   // Signals go to the thread that waits for them below, not to pollers
   // that gRPC or we start: block them before any thread exists.

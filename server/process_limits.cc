@@ -33,6 +33,10 @@ OpenFilesLimit RaiseOpenFilesLimit() {
   }
   result.soft = AsCount(files.rlim_cur);
   result.hard = AsCount(files.rlim_max);
+  return result;
+}
+
+void LogOpenFilesLimit(const OpenFilesLimit& result) {
   spdlog::info("open files limit {} (soft limit was {}, hard limit {})", result.soft,
                result.soft_before, result.hard);
   if (result.soft < kWantedOpenFiles) {
@@ -42,7 +46,6 @@ OpenFilesLimit RaiseOpenFilesLimit() {
         "-Hn, or LimitNOFILE= in a systemd unit)",
         result.soft, kWantedOpenFiles);
   }
-  return result;
 }
 
 absl::Status CheckThreadBudget(int threads, int completion_queues) {

@@ -16,9 +16,11 @@ struct OpenFilesLimit {
 
 // Raises the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does:
 // every connection costs a descriptor, and the usual soft limit of 1024
-// is a few hundred clients. Logs both (info) and warns when the result is
-// below kWantedOpenFiles.
+// is a few hundred clients.
 OpenFilesLimit RaiseOpenFilesLimit();
+// Logs the limits (info), with a warning when the soft one is below
+// kWantedOpenFiles.
+void LogOpenFilesLimit(const OpenFilesLimit& limit);
 inline constexpr int64_t kWantedOpenFiles = 4096;
 
 // Whether `threads` poller threads over `completion_queues` queues fit the

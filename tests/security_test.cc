@@ -178,6 +178,19 @@ TEST_CASE("Bad TLS settings are reported, not half-applied", "[security][tls]") 
   CHECK(!ClientTls(pki.Path("ca.pem"), pki.Path("client.pem"), "").ok());
 }
 
+TEST_CASE("The bearer scheme is matched in any case, the token exactly",
+          "[security][auth]") {
+  for (const char* good : {"Bearer tok", "bearer tok", "BEARER tok", "Bearer   tok"}) {
+    CAPTURE(good);
+    CHECK(BearerTokenMatches(good, "tok"));
+  }
+  for (const char* bad : {"Bearer Tok", "Bearer tok ", "Basic tok", "Bearertok",
+                          "Bearer", "Bearer ", "tok", "Bearer\ttok", ""}) {
+    CAPTURE(bad);
+    CHECK_FALSE(BearerTokenMatches(bad, "tok"));
+  }
+}
+
 TEST_CASE("A bearer token is required of every RouteGuide call but not of "
           "health checks",
           "[security][auth]") {
@@ -192,6 +205,14 @@ TEST_CASE("A bearer token is required of every RouteGuide call but not of "
         grpc::StatusCode::UNAUTHENTICATED);
   CHECK(CallGetFeature(channel, "s3cret-token-and-more").error_code() ==
         grpc::StatusCode::UNAUTHENTICATED);
+  {  // HTTP's auth schemes are case-insensitive.
+    auto stub = RouteGuide::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    context.AddMetadata("authorization", "bearer s3cret-token");
+    Feature feature;
+    CHECK(stub->GetFeature(&context, Point(), &feature).ok());
+  }
 
   auto stub = RouteGuide::NewStub(channel);
   auto deadline = [] { return absl::ToChronoTime(absl::Now() + absl::Seconds(10)); };

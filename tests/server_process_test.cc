@@ -273,6 +273,18 @@ TEST_CASE("The server binary exits 2 with a clear message on bad input",
     flags = {"--cqs=3", "--threads=2"};
     mentions = {"cqs"};
   }
+  SECTION("a memory quota too small to serve") {
+    flags = {"--max_memory=1"};
+    mentions = {"max_memory", "1MiB"};
+  }
+  SECTION("a note size of zero") {
+    flags = {"--max_note_size=0"};
+    mentions = {"max_note_size"};
+  }
+  SECTION("more completion queues than the open-files limit allows") {
+    flags = {"--threads=30000", "--cqs=30000"};
+    mentions = {"open files limit"};
+  }
   SECTION("an unknown log level") {
     flags = {"--log_level=loud"};
     mentions = {"loud"};

@@ -974,10 +974,17 @@ TEST_CASE("Health turns NOT_SERVING when shutdown starts, while calls are "
   CHECK(test.server->calls().objects() == 0);
 }
 
-TEST_CASE("Server reflection lists the services when enabled, and only then",
+TEST_CASE("Server reflection lists the services when enabled, and only then; "
+          "with a token set, only to clients that carry it",
           "[server][reflection]") {
   ServerOptions options = TestServer::DefaultOptions();
   options.reflection = GENERATE(true, false);
+  // With a token: the client sends none, a wrong one, or the right one.
+  const std::string sent_token = GENERATE(as<std::string>{}, "", "wrong", "s3cret");
+  const bool token_required = GENERATE(false, true);
+  if (token_required) options.auth_token = "s3cret";
+  if (!token_required && !sent_token.empty()) return;  // Nothing new to see.
+  CAPTURE(options.reflection, token_required, sent_token);
   TestServer test(options);
   // Raw bytes through the generic stub: linking a second copy of the
   // reflection messages would clash with gRPC's own.
@@ -992,15 +999,18 @@ TEST_CASE("Server reflection lists the services when enabled, and only then",
   };
   grpc::ClientContext context;
   SetDeadline(context);
+  if (!sent_token.empty()) context.AddMetadata("authorization", "Bearer " + sent_token);
   auto call = generic.PrepareCall(
       &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   call->StartCall(reinterpret_cast<void*>(1));
   REQUIRE(await(1));
-  if (!options.reflection) {
+  const bool refused = token_required && sent_token != options.auth_token;
+  if (!options.reflection || refused) {
     grpc::Status status;
     call->Finish(&status, reinterpret_cast<void*>(5));
     await(5);
-    CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+    CHECK(status.error_code() == (options.reflection ? grpc::StatusCode::UNAUTHENTICATED
+                                                     : grpc::StatusCode::UNIMPLEMENTED));
     cq.Shutdown();
     void* tag = nullptr;
     bool ok = false;
