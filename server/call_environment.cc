@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 #include "credentials.h"
 #include "spdlog/spdlog.h"
 
@@ -41,10 +43,18 @@ CallRegistry::Membership::~Membership() {
   registry_.Leave(active_);
 }
 
-grpc::Status CallEnvironment::Authorize(
-    const grpc::ServerContext& context) const {
-  if (auth_token.empty()) return grpc::Status::OK;
+grpc::Status CallEnvironment::Admit(const grpc::ServerContext& context) const {
   const auto& metadata = context.client_metadata();
+  size_t metadata_bytes = 0;
+  for (const auto& [name, value] : metadata) {
+    metadata_bytes += name.size() + value.size() + 32;
+  }
+  if (metadata_bytes > max_metadata_bytes) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("request metadata is ", metadata_bytes,
+                                     " bytes, over the limit of ", max_metadata_bytes));
+  }
+  if (auth_token.empty()) return grpc::Status::OK;
   auto it = metadata.find("authorization");
   if (it != metadata.end() &&
       BearerTokenMatches(absl::string_view(it->second.data(), it->second.size()),

@@ -208,9 +208,17 @@ struct CallEnvironment {
   // What health checks answer: false from the start of shutdown.
   std::atomic<bool> serving{true};
 
-  // OK, or UNAUTHENTICATED when a token is required and the call does not
-  // carry "authorization: Bearer <token>". The token is never logged.
-  grpc::Status Authorize(const grpc::ServerContext& context) const;
+  // The request metadata a call may carry, in HPACK's accounting (name +
+  // value + 32 bytes an entry).
+  size_t max_metadata_bytes = 16 * 1024;
+
+  // Whether a call may go on, from its headers: RESOURCE_EXHAUSTED when its
+  // metadata is over max_metadata_bytes (gRPC 1.51 enforces that itself
+  // only once the client has acknowledged the server's SETTINGS, so a
+  // client that never does gets here with megabytes of headers);
+  // UNAUTHENTICATED when a token is required and the call does not carry
+  // "authorization: Bearer <token>" (the token is never logged); else OK.
+  grpc::Status Admit(const grpc::ServerContext& context) const;
 };
 
 // Each Spawn* posts one request for its method on `cq`. A call that

@@ -61,7 +61,7 @@ class GetFeatureCall final
     }
     membership_.CountIn();
     state_ = State::kAnswering;
-    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+    if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
       responder_.FinishWithError(Outcome(allowed), Post(Event::kFinishSent));
       return;
     }

@@ -96,7 +96,7 @@ class ListFeaturesCall final
       return;
     }
     membership_.CountIn();
-    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+    if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
       state_ = State::kClosing;
       writer_.Finish(Outcome(allowed), Post(Event::kFinishSent));
       return;

@@ -122,7 +122,7 @@ class RecordRouteCall final
       state_ = State::kClosed;
       return;
     }
-    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+    if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
       state_ = State::kClosing;
       reader_.FinishWithError(Outcome(allowed), Post(Event::kFinishSent));
       return;

@@ -164,7 +164,7 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
       read_state_ = ReadState::kDone;
       return;
     }
-    if (grpc::Status allowed = env_.Authorize(context_); !allowed.ok()) {
+    if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
       read_state_ = ReadState::kDone;
       final_status_ = allowed;
       MaybeFinish();

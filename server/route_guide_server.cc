@@ -47,6 +47,7 @@ RouteGuideServer::RouteGuideServer(const ServerOptions& options,
   env_.max_note_bytes = options.max_note_bytes;
   env_.max_queued_replies = options.max_queued_replies;
   env_.auth_token = options.auth_token;
+  env_.max_metadata_bytes = static_cast<size_t>(options.max_metadata_bytes);
 }
 
 namespace {
@@ -155,6 +156,7 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     acceptor.address = options.address;
     acceptor.reuse_port = options.reuse_port;
     acceptor.handshake_timeout = options.handshake_timeout;
+    acceptor.receive_buffer_bytes = options.receive_buffer_bytes;
     auto listening = ConnectionAcceptor::Listen(acceptor);
     if (!listening.ok()) return listening.status();
     self->acceptor_ = *std::move(listening);

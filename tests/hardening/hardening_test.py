@@ -1,0 +1,856 @@
+"""Hardening tests: hostile clients against routeguide-server, one case a run.
+
+  python3 hardening_test.py --server PATH --client PATH --case NAME [--asan]
+
+  fd-burst-soft-limit     soft RLIMIT_NOFILE 1024, hard 8192: 3,000 silent
+                          connections for 10 s under a 200/s GetFeature load;
+                          no call fails, a new client is served meanwhile, the
+                          server raised its soft limit and logged it.
+  fd-exhaustion-recovers  soft = hard = 1024: 2,000 silent connections for
+                          5 s; once they close a new client is served within
+                          5 s, and a RouteChat opened before still works.
+  fd-exhaustion-tls       the same on a TLS listener, which gRPC cannot
+                          recover: the server logs a listener error and exits
+                          with code 3 within --grace + 5 s.
+  handshake-timeout       --handshake_timeout=1s closes a silent connection
+                          after 1-2 s, not one that sent the HTTP/2 preface.
+  reuseport               a second server on a busy port exits 2 naming it;
+                          with --reuseport two servers share a port and both
+                          serve.
+  sighup                  SIGHUP under load: no call fails, the server goes on.
+  second-sigterm          a second SIGTERM while draining (--grace=60s, a
+                          RouteChat open) ends the server within 1 s, non-zero.
+  rapid-reset             HEADERS + RST_STREAM from 4 connections for 10 s
+                          under the load: no call fails, p99 < 50 ms, RSS
+                          comes back within 64 MiB.
+  header-flood            1 MiB of headers over CONTINUATION frames is refused
+                          (50 times over, before and after the SETTINGS ack)
+                          with RSS growing at most 8 MiB; metadata just under
+                          16 KiB is served, 32 KiB refused.
+
+The server runs on 127.0.0.1:0 with --threads=2. Under AddressSanitizer
+(--asan, or found by ldd) timing bounds are 3x looser and memory is only
+required to level off, since ASan's quarantine and shadow memory make
+absolute RSS bounds meaningless.
+
+Every child is stopped by its PID on every path and every wait is bounded.
+Exit code 0 when every check passed, 1 with the reasons otherwise.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import h2_attacks as attacks  # noqa: E402
+
+ATTACKS = os.path.join(HERE, "h2_attacks.py")
+HOST = "127.0.0.1"
+MiB = 1 << 20
+# Bounds every wait not given by the case itself.
+WAIT_SECONDS = 20
+# After SIGKILL, how long reaping may take.
+REAP_SECONDS = 10
+
+PORT_LINE = re.compile(
+    r"RouteGuide server listening on 127\.0\.0\.1:\d+ \(port (\d+)\)")
+STATUS_LINE = re.compile(
+    r"status: (\d+) calls in flight, (\d+) call objects, (\d+) accepted")
+# A point no other test writes notes at.
+CHAT_POINT = (123456789, 987654321)
+# The server's default --max_metadata_size, and a call's headers that stay
+# just under it (the sizes SETTINGS_MAX_HEADER_LIST_SIZE counts).
+METADATA_LIMIT = 16 * 1024
+METADATA_UNDER = METADATA_LIMIT - 512
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise CheckFailed(message)
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def mib(size):
+    return "%.1f MiB" % (size / MiB)
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        check(time.monotonic() < deadline,
+              "%s: not within %.1f s" % (what, timeout))
+        time.sleep(0.05)
+
+
+def links_asan(binary):
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True,
+                             timeout=WAIT_SECONDS).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "libasan" in out
+
+
+# --- Children ---------------------------------------------------------------
+
+
+class Child:
+    """A child process whose stdout and stderr go to files."""
+
+    def __init__(self, name, argv, log_dir, nofile=None):
+        self.name = name
+        self.stdout_path = os.path.join(log_dir, name + ".stdout")
+        self.stderr_path = os.path.join(log_dir, name + ".stderr")
+        # The limit is set in the child between fork and exec, so only it
+        # has it (and it may raise the soft limit up to this hard limit).
+        limit = None
+        if nofile is not None:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+        log("$ %s%s" % (" ".join(argv),
+                        "  (RLIMIT_NOFILE soft %d hard %d)" % nofile
+                        if nofile else ""))
+        with open(self.stdout_path, "wb") as out, \
+                open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                preexec_fn=limit)
+        self.pid = self.process.pid
+
+    def text(self, stream="stderr"):
+        path = self.stdout_path if stream == "stdout" else self.stderr_path
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    @property
+    def alive(self):
+        return self.process.poll() is None
+
+    def wait_for_line(self, pattern, timeout=WAIT_SECONDS, stream="stderr"):
+        """The first match of `pattern` in the child's output; fails if the
+        child exits first or it does not come within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = pattern.search(self.text(stream))
+            if match:
+                return match
+            check(self.alive, "%s (pid %d) exited with %s before it logged "
+                  "/%s/" % (self.name, self.pid, self.process.returncode,
+                            pattern.pattern))
+            check(time.monotonic() < deadline,
+                  "%s (pid %d) did not log /%s/ within %.1f s"
+                  % (self.name, self.pid, pattern.pattern, timeout))
+            time.sleep(0.02)
+
+    def exit_code(self, timeout):
+        """The exit code, or None if still running after `timeout` s."""
+        try:
+            return self.process.wait(timeout=max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def signal(self, number):
+        log("sending %s to %s (pid %d)"
+            % (signal.Signals(number).name, self.name, self.pid))
+        os.kill(self.pid, number)
+
+    def kill(self):
+        """Makes sure the child is gone and reaped."""
+        if self.alive:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=REAP_SECONDS)
+            except subprocess.TimeoutExpired:
+                log("warning: %s (pid %d) not reaped" % (self.name, self.pid))
+
+    def dump_logs(self, lines=60):
+        for stream in ("stdout", "stderr"):
+            text = self.text(stream).rstrip("\n").split("\n")
+            if text != [""]:
+                log("---- %s.%s (last %d lines) ----\n%s"
+                    % (self.name, stream, min(lines, len(text)),
+                       "\n".join(text[-lines:])))
+
+
+class Server(Child):
+    """routeguide-server."""
+
+    port = None
+
+    def wait_serving(self):
+        self.port = int(self.wait_for_line(PORT_LINE).group(1))
+        log("%s (pid %d) serves on %s:%d" % (self.name, self.pid, HOST,
+                                              self.port))
+        return self
+
+    def memory(self):
+        """{"VmRSS": bytes, "VmHWM": bytes} from /proc/PID/status."""
+        return proc_memory(self.pid)
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
+    def nofile_limits(self):
+        """(soft, hard) RLIMIT_NOFILE as the process has it now."""
+        with open("/proc/%d/limits" % self.pid) as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    soft, hard = line.split()[3:5]
+                    return int(soft), int(hard)
+        raise CheckFailed("no 'Max open files' in /proc/%d/limits" % self.pid)
+
+    def status(self):
+        """SIGUSR1's status line as {"in_flight", "objects", "accepted"}.
+
+        The server hands freed memory back (malloc_trim) before it logs the
+        line, so VmRSS read afterwards is memory in use, not what glibc
+        keeps cached after a burst."""
+        seen = len(STATUS_LINE.findall(self.text()))
+        os.kill(self.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            lines = STATUS_LINE.findall(self.text())
+            if len(lines) > seen:
+                in_flight, objects, accepted = map(int, lines[-1])
+                return {"in_flight": in_flight, "objects": objects,
+                        "accepted": accepted}
+            check(self.alive, "%s exited with %s (status line asked)"
+                  % (self.name, self.process.returncode))
+            check(time.monotonic() < deadline,
+                  "%s logged no status line within %d s of SIGUSR1"
+                  % (self.name, WAIT_SECONDS))
+            time.sleep(0.02)
+
+    def rss_in_use(self):
+        self.status()
+        return self.memory()["VmRSS"]
+
+
+def proc_memory(pid):
+    values = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+class RssSampler:
+    """VmRSS of a process every `interval` s in a thread: the peak, and the
+    shape (does it level off?).
+
+    Past `ceiling` bytes it calls `on_ceiling` once: a server that an attack
+    makes balloon (gRPC 1.51 under rapid reset went past 7 GiB in 10 s)
+    must not take the machine's other work down with it."""
+
+    def __init__(self, pid, ceiling=None, on_ceiling=None, interval=0.1):
+        self.pid = pid
+        self.interval = interval
+        self.ceiling = ceiling
+        self.on_ceiling = on_ceiling
+        self.tripped = None  # the sample that passed the ceiling
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=WAIT_SECONDS)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                rss = proc_memory(self.pid)["VmRSS"]
+            except (OSError, KeyError):  # the process is gone
+                return
+            self.samples.append(rss)
+            if self.ceiling and rss > self.ceiling and self.tripped is None:
+                self.tripped = rss
+                log("RSS %s passed the ceiling %s" % (mib(rss),
+                                                      mib(self.ceiling)))
+                self.on_ceiling()
+            self._stop.wait(self.interval)
+
+    @property
+    def peak(self):
+        return max(self.samples, default=0)
+
+
+class Load:
+    """routeguide-client load: open loop, GetFeature only, JSON report."""
+
+    def __init__(self, case, server, seconds, rps=200):
+        self.case = case
+        self.seconds = seconds
+        self.rps = rps
+        self.json_path = os.path.join(case.log_dir, "load-%d.json"
+                                      % len(case.children))
+        fds = server.fd_count()
+        self.child = case.start(
+            "load", [case.args.client, "load",
+                     "--target=%s:%d" % (HOST, server.port),
+                     "--mix=get:100", "--rps=%d" % rps,
+                     "--duration=%ds" % seconds, "--json=" + self.json_path])
+        # Its connection accepted: the calls start now, not at some point
+        # of the attack.
+        wait_until(lambda: server.fd_count() > fds or not self.child.alive,
+                   WAIT_SECONDS, "the load client's connection")
+
+    def finish(self):
+        """Waits for the run; returns its figures."""
+        code = self.child.exit_code(self.seconds + WAIT_SECONDS)
+        check(code is not None, "the load client still ran %d s after its "
+              "%d s run" % (WAIT_SECONDS, self.seconds))
+        check(os.path.isfile(self.json_path),
+              "the load client exited with %d and wrote no report; "
+              "stderr:\n%s" % (code, self.child.text()))
+        with open(self.json_path) as f:
+            report = json.load(f)
+        total = report["total"]
+        figures = {
+            "exit_code": code,
+            "started": total["started"],
+            "ok": total["ok"],
+            "failed": total["failed"],
+            "wrong": total["wrong_answer"],
+            "failed_by_code": total["failed_by_code"],
+            "p50_ms": total["latency_ns"]["p50"] / 1e6,
+            "p99_ms": total["latency_ns"]["p99"] / 1e6,
+            "max_ms": total["latency_ns"]["max"] / 1e6,
+        }
+        log("load: %(started)d started, %(ok)d ok, %(failed)d failed "
+            "%(failed_by_code)s, %(wrong)d wrong; p50 %(p50_ms).2f ms, "
+            "p99 %(p99_ms).2f ms, max %(max_ms).2f ms" % figures)
+        return figures
+
+    def check_clean(self, figures, p99_ms=None):
+        self.case.expect(
+            figures["failed"] == 0 and figures["wrong"] == 0,
+            "the honest client had %d failed calls %s and %d wrong answers"
+            % (figures["failed"], figures["failed_by_code"],
+               figures["wrong"]))
+        self.case.expect(
+            figures["started"] >= 0.9 * self.rps * self.seconds,
+            "the honest client started %d calls, expected about %d"
+            % (figures["started"], self.rps * self.seconds))
+        if p99_ms is not None:
+            self.case.expect(
+                figures["p99_ms"] < p99_ms,
+                "the honest client's p99 was %.2f ms, the bound is %.0f ms"
+                % (figures["p99_ms"], p99_ms))
+
+
+# --- The case at hand -------------------------------------------------------
+
+
+class Case:
+    """What a case works with: the binaries, a log directory, the children
+    it started (all killed by PID on the way out), the failures found so
+    far, and how slow the server is."""
+
+    def __init__(self, args, log_dir):
+        self.args = args
+        self.log_dir = log_dir
+        self.asan = args.asan or links_asan(args.server)
+        # Timing bounds that depend on the server's speed stretch under ASan.
+        self.slow = 3.0 if self.asan else 1.0
+        # Where an attacked server is stopped, whatever a case measures.
+        self.rss_ceiling = (4 if self.asan else 2) * 1024 * MiB
+        self.children = []
+        self.failures = []
+
+    def expect(self, condition, message):
+        """A check the case goes on after, so one run reports every
+        failure (use check() when nothing after it could make sense)."""
+        if not condition:
+            log("FAILED CHECK: " + message)
+            self.failures.append(message)
+
+    def start(self, name, argv, nofile=None, kind=Child):
+        child = kind("%s-%d" % (name, len(self.children)), argv,
+                     self.log_dir, nofile)
+        self.children.append(child)
+        return child
+
+    def server(self, *flags, address=HOST + ":0", nofile=None):
+        return self.start("server", [self.args.server, "--address=" + address,
+                                     "--threads=2"] + list(flags),
+                          nofile=nofile, kind=Server).wait_serving()
+
+    def load(self, server, seconds):
+        return Load(self, server, seconds)
+
+    def run_client(self, *flags, timeout=WAIT_SECONDS):
+        """routeguide-client to its end: (exit code, seconds, output)."""
+        argv = [self.args.client] + list(flags)
+        log("$ " + " ".join(argv))
+        started = time.monotonic()
+        try:
+            # subprocess.run kills the child (by its PID) on timeout.
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, time.monotonic() - started, "(killed after %d s)" \
+                % timeout
+        output = (done.stdout + done.stderr).decode("utf-8", "replace")
+        return done.returncode, time.monotonic() - started, output
+
+    def tutorial(self, port, connect_timeout, *flags):
+        code, seconds, output = self.run_client(
+            "tutorial", "--target=%s:%d" % (HOST, port),
+            "--connect_timeout=%gs" % connect_timeout, *flags)
+        log("tutorial client: exit code %s after %.2f s" % (code, seconds))
+        if code != 0:
+            log(output[-2000:])
+        return code, seconds
+
+    def attack(self, command, port, *options, timeout):
+        """Runs h2_attacks.py in a child of its own (its own GIL, its own
+        file descriptors); returns its JSON report."""
+        child = self.start("attack-" + command,
+                           [sys.executable, ATTACKS, command,
+                            "--port=%d" % port] + list(options))
+        code = child.exit_code(timeout)
+        check(code is not None, "%s still ran after %.0f s" % (command,
+                                                                timeout))
+        check(code == 0, "%s exited with %d: %s" % (command, code,
+                                                    child.text()[-2000:]))
+        report = json.loads(child.text("stdout"))
+        log("%s: %s" % (command, json.dumps(report, sort_keys=True)))
+        return report
+
+    def cleanup(self, failed):
+        for child in reversed(self.children):
+            child.kill()
+            if failed:
+                child.dump_logs()
+
+    def sampler(self, server):
+        """An RssSampler that kills `server` at the ceiling."""
+        return RssSampler(server.pid, self.rss_ceiling, server.kill)
+
+    def check_alive(self, server, sampler, during):
+        if sampler.tripped is not None:
+            raise CheckFailed(
+                "the server's RSS reached %s %s; it was killed at the "
+                "ceiling of %s" % (mib(sampler.tripped), during,
+                                   mib(sampler.ceiling)))
+        check(server.alive, "the server exited with %s %s"
+              % (server.process.returncode, during))
+
+    def check_memory(self, what, before, after, limit, levels):
+        """Growth from `before` to `after` at most `limit` bytes; under ASan
+        only that memory levels off over `levels` (RSS readings in order):
+        the last third of them rises at most `limit`, or a tenth, over the
+        peak of the middle third."""
+        log("%s: RSS in use before %s, after %s (growth %s, bound %s)"
+            % (what, mib(before), mib(after), mib(after - before),
+               mib(limit)))
+        if not self.asan:
+            self.expect(after - before <= limit,
+                        "%s: RSS in use grew %s (%s -> %s), bound %s"
+                        % (what, mib(after - before), mib(before), mib(after),
+                           mib(limit)))
+            return
+        n = len(levels)
+        check(n >= 3, "%s: %d RSS readings, too few to see a trend" % (what,
+                                                                        n))
+        middle = max(levels[n // 3:2 * n // 3])
+        last = max(levels[2 * n // 3:])
+        log("%s (ASan): RSS peak %s in the middle third, %s in the last"
+            % (what, mib(middle), mib(last)))
+        self.expect(last - middle <= max(limit, middle // 10),
+                    "%s (ASan): RSS still rising: %s in the middle third, "
+                    "%s in the last" % (what, mib(middle), mib(last)))
+
+
+def silent_burst(port, count, connect_timeout=10.0):
+    burst = attacks.SilentBurst(HOST, port, count, connect_timeout)
+    report = burst.report()
+    log("%d silent connections: %d connected in %.2f s, failures %s"
+        % (count, report["connected"], report["connect_seconds"],
+           report["connect_failures"]))
+    return burst
+
+
+# --- Cases ------------------------------------------------------------------
+
+
+def case_fd_burst_soft_limit(case):
+    server = case.server(nofile=(1024, 8192))
+    load = case.load(server, seconds=14)
+    with silent_burst(server.port, 3000) as burst:
+        burst.watch(3)
+        fds = server.fd_count()
+        log("server holds %d file descriptors with the burst open" % fds)
+        # A client that connects now needs the server to accept past 1024.
+        tutorial_code, _ = case.tutorial(server.port, 5)
+        burst.watch(max(0.0, 10 - (time.monotonic() - burst.started)))
+        report = burst.report()
+    log("burst: %s" % json.dumps(report, sort_keys=True))
+    figures = load.finish()
+
+    load.check_clean(figures)
+    case.expect(tutorial_code == 0,
+                "a new client during the burst failed (exit code %s): the "
+                "server stopped accepting at its soft limit" % tutorial_code)
+    soft, hard = server.nofile_limits()
+    log("server RLIMIT_NOFILE now: soft %d, hard %d" % (soft, hard))
+    case.expect(soft == 8192, "the server kept soft RLIMIT_NOFILE %d, "
+                "expected it raised to the hard limit 8192" % soft)
+    case.expect(re.search(r"open files.*1024.*8192|open files.*8192.*1024",
+                          server.text()),
+                "no 'open files' line with 1024 and 8192 in the server log")
+    case.expect(server.alive, "the server exited with %s"
+                % server.process.returncode)
+
+
+def case_fd_exhaustion_recovers(case):
+    server = case.server(nofile=(1024, 1024))
+    with attacks.RouteChat(HOST, server.port) as chat:
+        chat.send(*CHAT_POINT, "before the burst")
+        with silent_burst(server.port, 2000, connect_timeout=5) as burst:
+            burst.watch(5)
+            log("server holds %d file descriptors with the burst open"
+                % server.fd_count())
+            log("burst: %s" % json.dumps(burst.report(), sort_keys=True))
+        log("burst closed")
+        check(server.alive, "the server exited with %s during the burst"
+              % server.process.returncode)
+        # Connecting is all that may take up to 5 s; the calls follow.
+        code, seconds = case.tutorial(server.port, 5 * case.slow)
+        case.expect(code == 0, "no new client served within %.0f s of the "
+                    "burst's end (tutorial exit code %s after %.1f s)"
+                    % (5 * case.slow, code, seconds))
+
+        chat.send(*CHAT_POINT, "after the burst")
+        replies = chat.wait_replies(1, 5 * case.slow)
+        log("RouteChat opened before the burst: replies %s, trouble %s"
+            % (replies, chat.trouble()))
+        case.expect(chat.trouble() is None,
+                    "the RouteChat opened before the burst broke: %s"
+                    % chat.trouble())
+        case.expect(replies == [CHAT_POINT + ("before the burst",)],
+                    "the RouteChat opened before the burst got %s, expected "
+                    "the note sent before the burst" % replies)
+
+
+def make_certificate(directory):
+    """A self-signed certificate for 127.0.0.1 and localhost: (cert, key)."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    done = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", key, "-out", cert,
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=WAIT_SECONDS)
+    check(done.returncode == 0, "openssl req failed: %s"
+          % done.stderr.decode("utf-8", "replace"))
+    return cert, key
+
+
+def case_fd_exhaustion_tls(case):
+    cert, key = make_certificate(case.log_dir)
+    grace = 2
+    server = case.server("--tls_cert=" + cert, "--tls_key=" + key,
+                         "--grace=%ds" % grace, nofile=(1024, 1024))
+    code, _ = case.tutorial(server.port, 5, "--tls_ca=" + cert)
+    check(code == 0, "the TLS server did not serve the tutorial client "
+          "before the burst (exit code %s)" % code)
+    with silent_burst(server.port, 2000, connect_timeout=5) as burst:
+        opened = time.monotonic()
+        limit = grace + 5 * case.slow
+        code = server.exit_code(limit)
+        took = time.monotonic() - opened
+        log("burst: %s" % json.dumps(burst.report(), sort_keys=True))
+    check(code is not None,
+          "the TLS server still runs %.0f s after 2,000 connections "
+          "exhausted its file descriptors (gRPC's listener is dead: it "
+          "should exit with code 3)" % limit)
+    log("the TLS server exited with %d %.2f s after the burst was open"
+        % (code, took))
+    case.expect(code == 3, "the TLS server exited with %d, expected 3" % code)
+    case.expect(re.search(r"\[(error|critical)\].*listener", server.text()),
+                "no error line containing 'listener' in the server log")
+
+
+def case_handshake_timeout(case):
+    server = case.server("--handshake_timeout=1s")
+    with silent_burst(server.port, 3) as burst:
+        burst.watch(3 * case.slow)
+        report = burst.report()
+    log("silent connections: %s" % json.dumps(report, sort_keys=True))
+    check(report["closed_by_server"] == 3,
+          "the server closed %d of 3 silent connections within %.0f s"
+          % (report["closed_by_server"], 3 * case.slow))
+    closed = report["close_after_seconds"]
+    case.expect(closed["min"] >= 0.8,
+                "a silent connection was closed after %.2f s, before the "
+                "1 s handshake timeout" % closed["min"])
+    case.expect(closed["max"] <= 1 + case.slow,
+                "a silent connection was closed only after %.2f s (1 s "
+                "timeout)" % closed["max"])
+
+    with attacks.Connection(HOST, server.port) as conn:
+        conn.settle()
+        conn.wait(lambda: not conn.usable, 3)
+        alive = conn.usable and conn.ping()
+        log("connection with preface and SETTINGS after 3 s: %s"
+            % ("open" if alive else conn.closed or conn.goaway))
+        case.expect(alive, "the server closed a connection that sent the "
+                    "HTTP/2 preface and SETTINGS: %s"
+                    % (conn.goaway or conn.closed or conn.write_error))
+
+
+def served_calls(port, count):
+    """`count` GetFeature calls, each on a connection of its own (so the
+    kernel picks a listener for each)."""
+    for i in range(count):
+        with attacks.Connection(HOST, port) as conn:
+            verdict, detail, name = attacks.get_feature(conn)
+            check(verdict == "ok", "GetFeature %d on port %d: %s"
+                  % (i, port, detail))
+
+
+def case_reuseport(case):
+    first = case.server()
+    second = case.start("server-same-port",
+                        [case.args.server,
+                         "--address=%s:%d" % (HOST, first.port),
+                         "--threads=2"])
+    # Exits, or (what SO_REUSEPORT by default does) serves.
+    deadline = time.monotonic() + WAIT_SECONDS
+    while second.alive and time.monotonic() < deadline:
+        check(not PORT_LINE.search(second.text()),
+              "a second server started on port %d, which a running server "
+              "holds (SO_REUSEPORT is on by default)" % first.port)
+        time.sleep(0.05)
+    code = second.exit_code(0)
+    check(code is not None, "the second server neither served nor exited "
+          "within %d s" % WAIT_SECONDS)
+    message = second.text()
+    log("second server on port %d: exit code %d: %s"
+        % (first.port, code, message.strip()[-300:]))
+    case.expect(code == 2, "the second server exited with %d, expected 2"
+                % code)
+    case.expect(str(first.port) in message and "in use" in message,
+                "the second server's message names neither the port %d nor "
+                "'in use': %r" % (first.port, message[-300:]))
+    first.signal(signal.SIGTERM)
+    check(first.exit_code(WAIT_SECONDS) is not None,
+          "the first server still ran %d s after SIGTERM" % WAIT_SECONDS)
+
+    a = case.server("--reuseport")
+    b = case.server("--reuseport", address="%s:%d" % (HOST, a.port))
+    served_calls(a.port, 40)
+    accepted = [a.status()["accepted"], b.status()["accepted"]]
+    log("40 connections on port %d: the servers accepted %s calls"
+        % (a.port, accepted))
+    case.expect(all(accepted) and sum(accepted) == 40,
+                "with --reuseport the two servers accepted %s of 40 calls: "
+                "both should have served some" % accepted)
+
+
+def case_sighup(case):
+    server = case.server()
+    load = case.load(server, seconds=6)
+    for _ in range(2):
+        time.sleep(2)
+        server.signal(signal.SIGHUP)
+    figures = load.finish()
+    check(server.alive, "the server exited with %s on SIGHUP"
+          % server.process.returncode)
+    load.check_clean(figures)
+    case.expect("SIGHUP" in server.text(), "no line with SIGHUP in the log")
+
+
+def case_second_sigterm(case):
+    server = case.server("--grace=60s")
+    with attacks.RouteChat(HOST, server.port) as chat:
+        chat.send(*CHAT_POINT, "held open")
+        wait_until(lambda: server.status()["in_flight"] >= 1, WAIT_SECONDS,
+                   "the RouteChat in flight")
+        server.signal(signal.SIGTERM)
+        server.wait_for_line(re.compile(r"shutting down"))
+        server.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = server.exit_code(case.slow)
+        check(code is not None, "the server still runs %.0f s after a "
+              "second SIGTERM (it drains for --grace=60s)" % case.slow)
+        log("the server exited with %d %.2f s after the second SIGTERM"
+            % (code, time.monotonic() - signalled))
+        case.expect(code != 0, "the server exited with 0 after a second "
+                    "SIGTERM cut its drain short")
+
+
+def case_rapid_reset(case):
+    server = case.server()
+    before = server.rss_in_use()
+    seconds = 10
+    load = case.load(server, seconds=seconds + 2)
+    with case.sampler(server) as sampler:
+        report = case.attack("rapid-reset", server.port, "--connections=4",
+                             "--seconds=%d" % seconds,
+                             timeout=seconds + WAIT_SECONDS)
+        figures = load.finish()
+    log("rapid reset: %d streams opened and reset, %d per second; server "
+        "RSS peak %s (sampled)" % (report["streams_opened"],
+                                   report["streams_per_second"],
+                                   mib(sampler.peak)))
+    case.check_alive(server, sampler, "during the attack")
+    untrimmed = server.memory()
+    after = server.rss_in_use()
+    log("server RSS right after the attack %s, VmHWM %s"
+        % (mib(untrimmed["VmRSS"]), mib(untrimmed["VmHWM"])))
+    load.check_clean(figures, p99_ms=50 * case.slow)
+    case.check_memory("rapid reset", before, after, 64 * MiB,
+                      sampler.samples)
+
+
+def metadata_call(port, size):
+    """GetFeature whose headers add up to `size` (RFC 7541 sizes), on a
+    connection that acknowledged the server's SETTINGS first."""
+    with attacks.Connection(HOST, port) as conn:
+        conn.settle()
+        base = attacks.grpc_request_headers(conn.authority,
+                                            attacks.GET_FEATURE)
+        padding = attacks.padding_headers(
+            size - attacks.header_list_size(base))
+        verdict, detail, _ = attacks.get_feature(conn, extra_headers=padding)
+        log("GetFeature with %d bytes of headers: %s (%s)"
+            % (attacks.header_list_size(base + padding), verdict, detail))
+        return verdict, detail
+
+
+def case_header_flood(case):
+    server = case.server()
+    port = server.port
+    before = server.rss_in_use()
+
+    def flood(**options):
+        report = attacks.header_flood(HOST, port, 1 * MiB, **options)
+        log("header flood %s: %s" % (options, json.dumps(report,
+                                                         sort_keys=True)))
+        case.expect(report["verdicts"] == {"refused": report["calls"]},
+                    "1 MiB of headers %s: %s, expected every call refused"
+                    % (options, report["outcomes"]))
+
+    # After the SETTINGS ack, as a normal client orders it, and before it,
+    # while gRPC still parses headers under its defaults.
+    with case.sampler(server) as sampler:
+        flood()
+        flood(ack_first=False)
+        levels = [server.rss_in_use()]
+        # 50 more: each round five fresh connections that flood before the
+        # ack, and five floods in a row on one acknowledged connection.
+        for _ in range(5):
+            flood(connections=5, ack_first=False)
+            flood(streams=5)
+            levels.append(server.rss_in_use())
+    after = levels[-1]
+    log("header flood: server RSS in use after each round %s, peak %s "
+        "(sampled)" % ([mib(level) for level in levels], mib(sampler.peak)))
+    case.check_alive(server, sampler, "during the floods")
+    case.check_memory("header flood", before, after, 8 * MiB, levels)
+
+    with attacks.Connection(HOST, port) as conn:
+        verdict, detail, name = attacks.get_feature(conn)
+    case.expect(verdict == "ok" and name, "a normal GetFeature after the "
+                "floods: %s, feature %r" % (detail, name))
+    verdict, detail = metadata_call(port, METADATA_UNDER)
+    case.expect(verdict == "ok", "%d bytes of metadata (limit %d): %s"
+                % (METADATA_UNDER, METADATA_LIMIT, detail))
+    verdict, detail = metadata_call(port, 2 * METADATA_LIMIT)
+    case.expect(verdict == "refused", "%d bytes of metadata (limit %d): %s, "
+                "expected a refusal" % (2 * METADATA_LIMIT, METADATA_LIMIT,
+                                        detail))
+
+
+CASES = {
+    "fd-burst-soft-limit": case_fd_burst_soft_limit,
+    "fd-exhaustion-recovers": case_fd_exhaustion_recovers,
+    "fd-exhaustion-tls": case_fd_exhaustion_tls,
+    "handshake-timeout": case_handshake_timeout,
+    "reuseport": case_reuseport,
+    "sighup": case_sighup,
+    "second-sigterm": case_second_sigterm,
+    "rapid-reset": case_rapid_reset,
+    "header-flood": case_header_flood,
+}
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", required=True, choices=sorted(CASES))
+    parser.add_argument("--server", required=True,
+                        help="the routeguide-server binary")
+    parser.add_argument("--client", required=True,
+                        help="the routeguide-client binary")
+    parser.add_argument("--asan", action="store_true",
+                        help="the server is built with AddressSanitizer "
+                        "(found by ldd when it links libasan dynamically)")
+    args = parser.parse_args(argv)
+    for path in (args.server, args.client):
+        check(os.path.isfile(path), "missing: %s" % path)
+    # Keep proxies out of a loopback test, for every child (gRPC reads
+    # these when a channel is created).
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                 "grpc_proxy"):
+        os.environ.pop(name, None)
+    os.environ["no_grpc_proxy"] = "*"
+
+    with tempfile.TemporaryDirectory(prefix="routeguide-hardening-") as logs:
+        case = Case(args, logs)
+        if case.asan:
+            # ASan holds freed memory in a quarantine (256 MiB by default)
+            # before reusing it, so RSS climbs that far whatever the server
+            # does; with a small one, memory that is given back shows as a
+            # level within a case. Appended: the last setting wins.
+            os.environ["ASAN_OPTIONS"] = ":".join(filter(None, [
+                os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=16"]))
+            log("the server is built with AddressSanitizer: timing bounds "
+                "x%g, memory must only level off (ASAN_OPTIONS=%s)"
+                % (case.slow, os.environ["ASAN_OPTIONS"]))
+        failed = True
+        try:
+            CASES[args.case](case)
+            check(not case.failures, "%d checks failed:\n  %s"
+                  % (len(case.failures), "\n  ".join(case.failures)))
+            failed = False
+        finally:
+            case.cleanup(failed)
+    log("PASS: %s" % args.case)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except CheckFailed as failure:
+        print("FAIL: %s" % failure, flush=True)
+        sys.exit(1)
