@@ -15,7 +15,7 @@ packages=(
   g++ meson ninja-build pkg-config python3
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev libspdlog-dev nlohmann-json3-dev catch2
-  python3-grpcio python3-protobuf openssl prometheus-cpp-dev
+  python3-grpcio python3-protobuf python3-h2 openssl prometheus-cpp-dev
   "$@"
 )
 
