@@ -72,13 +72,6 @@ class CallRegistry {
 
   // Call objects alive: calls in flight plus pre-posted requests.
   int64_t objects() const { return objects_.load(std::memory_order_acquire); }
-  // The most call objects alive at once since the last call (or the
-  // start); the count starts again from the objects alive now. Tells a
-  // periodic check that a wave of calls came and went between two looks.
-  // (Const: a monitor's reading, which changes nothing the calls see.)
-  int64_t TakeObjectsPeak() const {
-    return objects_peak_.exchange(objects(), std::memory_order_relaxed);
-  }
   // Calls whose request arrived and whose object is not yet freed.
   int64_t active() const { return active_.load(std::memory_order_relaxed); }
   // Calls accepted since the server started.
@@ -105,14 +98,7 @@ class CallRegistry {
   }
 
  private:
-  void Join() {
-    const int64_t now = objects_.fetch_add(1, std::memory_order_relaxed) + 1;
-    int64_t peak = objects_peak_.load(std::memory_order_relaxed);
-    // Written only when a new high is reached, so steady traffic just reads.
-    while (now > peak && !objects_peak_.compare_exchange_weak(
-                             peak, now, std::memory_order_relaxed)) {
-    }
-  }
+  void Join() { objects_.fetch_add(1, std::memory_order_relaxed); }
   void Leave(bool was_active) {
     if (was_active) active_.fetch_sub(1, std::memory_order_relaxed);
     objects_.fetch_sub(1, std::memory_order_release);
@@ -120,7 +106,6 @@ class CallRegistry {
 
   const PeerDirectory* peers_ = nullptr;
   std::atomic<int64_t> objects_{0};
-  mutable std::atomic<int64_t> objects_peak_{0};
   std::atomic<int64_t> active_{0};
   CallStats stats_;
   std::atomic<int64_t> accepted_{0};

@@ -119,18 +119,37 @@ ABSL_FLAG(std::string, max_memory, "1GiB",
           "least 1MiB; 0 means no quota at all, which leaves the server's "
           "memory unbounded against hostile clients (unsafe)");
 ABSL_FLAG(absl::Duration, memory_trim_interval, absl::Seconds(10),
-          "How often to check whether many calls have ended, and if so hand "
-          "the memory they freed back to the system (0: never; else at "
-          "least 100ms)");
+          "How often to check whether 16MiB or more of the heap has been "
+          "freed (a wave of calls or connections, a large message), and if "
+          "so hand it back to the system (0: never; else at least 100ms)");
 
 namespace routeguide {
 namespace {
 
-// Trim once this many call objects have gone since the last trim (or the
-// peak since): glibc keeps what a burst of calls freed, so RSS would stay
-// at the burst's peak. A trim walks the heap under the allocator's locks,
-// so it is not done on every tick.
-constexpr int64_t kTrimAfterFreedCalls = 1000;
+// Hands freed heap memory back to the system after a wave: glibc keeps
+// what a burst of calls, connections or buffered messages freed, so RSS
+// would stay at the burst's peak. Trims once the heap's free bytes have
+// grown this much above their lowest since the last trim; a trim walks the
+// heap under the allocator's locks, so it is not done on every tick.
+constexpr size_t kTrimAfterFreedBytes = 16 * 1024 * 1024;
+
+class HeapTrimmer {
+ public:
+  void MaybeTrim() {
+    const size_t free_now = FreeHeapBytes();
+    low_ = std::min(low_, free_now);
+    if (free_now - low_ < kTrimAfterFreedBytes) return;
+    malloc_trim(0);
+    // Trimmed pages still count as free to the allocator: measure from here.
+    low_ = FreeHeapBytes();
+  }
+
+ private:
+  // Free bytes in every arena (pages trimmed or not).
+  static size_t FreeHeapBytes() { return mallinfo2().fordblks; }
+
+  size_t low_ = FreeHeapBytes();
+};
 
 // Exit codes beside 0 and kExitUsage (2).
 // A second SIGINT or SIGTERM cut the grace period short.
@@ -379,16 +398,12 @@ int Run(int argc, char** argv) {
   const timespec tick = absl::ToTimespec(
       trim_interval > absl::ZeroDuration() ? trim_interval : absl::Hours(1));
   int signal_number = 0;
+  HeapTrimmer trimmer;
   for (;;) {
     signal_number = sigtimedwait(&signals, nullptr, &tick);
     if (signal_number < 0) {  // A tick (EAGAIN) or EINTR.
       if (errno != EAGAIN || trim_interval == absl::ZeroDuration()) continue;
-      // Trim after a wave of calls, even one that came and went between
-      // two ticks.
-      const int64_t peak = (*server)->calls().TakeObjectsPeak();
-      if (peak - (*server)->calls().objects() >= kTrimAfterFreedCalls) {
-        malloc_trim(0);
-      }
+      trimmer.MaybeTrim();
       continue;
     }
     if (signal_number == SIGHUP) {
