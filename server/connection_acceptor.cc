@@ -461,10 +461,6 @@ void ConnectionAcceptor::AcceptFrom(size_t index, absl::Time now) {
     if (address.ss_family != AF_UNIX) {
       const int one = 1;  // gRPC's own listener sets it too: small frames go out now.
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      if (options_.receive_buffer_bytes > 0) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &options_.receive_buffer_bytes,
-                   sizeof(options_.receive_buffer_bytes));
-      }
     }
     // Edge-triggered: a preface that arrives in pieces wakes the loop once
     // per piece, while MSG_PEEK leaves the bytes for gRPC to read.

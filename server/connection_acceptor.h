@@ -43,13 +43,6 @@ struct AcceptorOptions {
   // A connection must send HTTP/2's 24-byte client preface within this
   // long, or it is closed.
   absl::Duration handshake_timeout = absl::Seconds(10);
-  // SO_RCVBUF of each accepted TCP socket; 0 leaves the kernel's
-  // autotuning. A small buffer is back-pressure: gRPC 1.51 reads a
-  // connection for as long as bytes are waiting and defers the work those
-  // bytes create, so a client streaming HEADERS+RST_STREAM (rapid reset,
-  // CVE-2023-44487) into a large buffer grows the server's memory without
-  // bound; a small one makes the client wait for the server instead.
-  int receive_buffer_bytes = 0;
 };
 
 // Counters, for the status line and tests.

@@ -41,11 +41,6 @@ ABSL_FLAG(bool, reuseport, false,
           "Share the port with other servers started with --reuseport "
           "(SO_REUSEPORT: the kernel spreads new connections over them); "
           "without it a port in use stops start-up");
-ABSL_FLAG(std::string, receive_buffer, "16KiB",
-          "Kernel receive buffer of each plaintext connection (SO_RCVBUF; 0: "
-          "the kernel's autotuning). Small is back-pressure against clients "
-          "that flood requests (HTTP/2 rapid reset); it caps one "
-          "connection's upload at about this much per round trip");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Close a connection that has not completed its handshake (TLS, and "
           "HTTP/2's client preface) within this long");
@@ -275,11 +270,6 @@ int Run(int argc, char** argv) {
     ExitWithUsageError("--max_metadata_size must be 1KiB to 1MiB");
   }
   options.max_metadata_bytes = static_cast<int>(max_metadata);
-  const int64_t receive_buffer = size_flag("receive_buffer", absl::GetFlag(FLAGS_receive_buffer));
-  if (receive_buffer != 0 && (receive_buffer < 4096 || receive_buffer > 64 * 1024 * 1024)) {
-    ExitWithUsageError("--receive_buffer must be 0 (the kernel's) or 4KiB to 64MiB");
-  }
-  options.receive_buffer_bytes = static_cast<int>(receive_buffer);
   const int64_t max_note = size_flag("max_note_size", absl::GetFlag(FLAGS_max_note_size));
   if (max_note < 1 || max_note > max_message) {
     ExitWithUsageError("--max_note_size must be 1 byte to --max_message_size");

@@ -156,7 +156,6 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     acceptor.address = options.address;
     acceptor.reuse_port = options.reuse_port;
     acceptor.handshake_timeout = options.handshake_timeout;
-    acceptor.receive_buffer_bytes = options.receive_buffer_bytes;
     auto listening = ConnectionAcceptor::Listen(acceptor);
     if (!listening.ok()) return listening.status();
     self->acceptor_ = *std::move(listening);

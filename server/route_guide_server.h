@@ -26,9 +26,6 @@ struct ServerOptions {
   // A connection must finish its handshake (TLS, and HTTP/2's preface)
   // within this long or it is closed.
   absl::Duration handshake_timeout = absl::Seconds(10);
-  // SO_RCVBUF of each plaintext connection (0: the kernel's autotuning);
-  // see AcceptorOptions::receive_buffer_bytes.
-  int receive_buffer_bytes = 16 * 1024;
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;
   int completion_queues = 1;

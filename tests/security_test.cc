@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
 #include "credentials.h"
@@ -333,6 +335,21 @@ TEST_CASE("The binaries speak TLS and tokens end to end, and never log the "
   const auto no_token = run_client(with({"tutorial"}));
   CHECK(no_token.exit.Exited(1));
   CHECK_THAT(no_token.stderr_text, Catch::Contains("UNAUTHENTICATED"));
+
+  {  // gRPC's own error lines come out in our log format, not gRPC's.
+    const auto bad_ca = run_client({"tutorial", "--target=" + target,
+                                    "--tls_ca=" + pki.Path("server.key"),
+                                    "--connect_timeout=1s"});
+    INFO(bad_ca.stderr_text);
+    CHECK(bad_ca.exit.Exited(2));
+    CHECK_THAT(bad_ca.stderr_text, Catch::Contains("[routeguide] [error] grpc ssl_"));
+    for (absl::string_view text_line : absl::StrSplit(bad_ca.stderr_text, '\n')) {
+      // gRPC's own format: "E1201 23:31:44.426 ... file.cc:807] message".
+      const bool native = text_line.size() > 5 && text_line[0] == 'E' &&
+                          absl::ascii_isdigit(text_line[1]) && absl::ascii_isdigit(text_line[4]);
+      CHECK_FALSE(native);
+    }
+  }
 
   const auto load = run_client(with({"load", "--requests=200", "--concurrency=4",
                                      "--auth_token_file=" + token_file,
