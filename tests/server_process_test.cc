@@ -94,9 +94,11 @@ TEST_CASE("The server binary serves calls and exits 0 after SIGTERM or SIGINT",
   // A grace longer than the wait below: the server must not wait it out
   // when nothing is in flight.
   ServerProcess server = StartServerProcess({"--grace=60s"});
+  // Left open across the signal, idle: the server must not wait for it to
+  // close (a sync channel reads its socket only when gRPC's backup poller
+  // runs, every 5 s, so it would hold a server that waits for connections).
+  auto channel = grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials());
   {
-    auto channel = grpc::CreateChannel(server.target(),
-                                       grpc::InsecureChannelCredentials());
     auto stub = RouteGuide::NewStub(channel);
     grpc::ClientContext context;
     SetDeadline(context);
@@ -120,16 +122,24 @@ TEST_CASE("The server binary serves calls and exits 0 after SIGTERM or SIGINT",
     INFO(health_status.error_message());
     REQUIRE(health_status.ok());
     CHECK(response.status() == grpc::health::v1::HealthCheckResponse::SERVING);
-    // The channel closes here. An idle sync channel reads from its socket
-    // only when gRPC's backup poller runs (every 5 s), so one left open
-    // would hold the server's shutdown until it saw the GOAWAY.
   }
 
+  const absl::Time signalled = absl::Now();
   REQUIRE(server.process->Signal(stop_signal).ok());
+  // The last line is the last thing it does: the process is gone at once.
+  auto stopped = server.process->WaitForStderrLineContaining(
+      "] stopped", absl::Now() + absl::Seconds(30));
+  REQUIRE(stopped.ok());
+  const absl::Time stopped_at = absl::Now();
   const testing::ExitStatus exit = WaitForExit(*server.process);
+  const absl::Duration linger = absl::Now() - stopped_at;
   const std::string& log = server.process->stderr_text();
-  INFO("server stderr:\n" << log);
+  INFO("server stderr:\n" << log << "\nfrom the signal to 'stopped' "
+                          << (stopped_at - signalled) << ", then to exit " << linger);
   CHECK(exit.Exited(0));
+  // The default 1 s health drain, then no wait for the idle connection.
+  CHECK(stopped_at - signalled < absl::Seconds(4));
+  CHECK(linger < absl::Milliseconds(500));
   CHECK(absl::StrContains(log, "received " + signal_name));
   CHECK(absl::StrContains(log, "drained"));
 }
