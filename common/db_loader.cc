@@ -90,39 +90,42 @@ absl::StatusOr<FeatureRecord> ReadFeature(const Json& entry,
 }
 
 // Finds the first key that appears twice in one JSON object, which
-// nlohmann::json would otherwise resolve silently (the last one wins), as
-// parse events come. Names it by path, "[3].location: duplicate key ...".
-class DuplicateKeyFinder {
+// nlohmann::json would otherwise resolve silently (the last one wins): a
+// SAX pass of its own before the document is built (the parser's callback
+// interface would do it in the same pass, but nlohmann 3.11 then scans the
+// parent array at every object's end: quadratic, 28 s for 200k features).
+// Names the key by path, "[3].location: duplicate key ...".
+class DuplicateKeyFinder : public nlohmann::json_sax<Json> {
  public:
-  bool OnEvent(Json::parse_event_t event, const Json& parsed) {
-    using Event = Json::parse_event_t;
-    switch (event) {
-      case Event::object_start:
-      case Event::array_start:
-        frames_.push_back({event == Event::object_start, NextPath(), {}, 0, {}});
-        break;
-      case Event::object_end:
-      case Event::array_end:
-        if (!frames_.empty()) frames_.pop_back();
-        break;
-      case Event::key:
-        if (!frames_.empty()) {
-          Frame& frame = frames_.back();
-          frame.key = parsed.get<std::string>();
-          if (!frame.keys.insert(frame.key).second && error_.empty()) {
-            error_ = absl::StrCat(frame.path.empty() ? "top level" : frame.path,
-                                  ": duplicate key \"", frame.key, "\"");
-          }
-        }
-        break;
-      case Event::value:
-        NextPath();  // Counts a scalar element of an array.
-        break;
-    }
-    return true;  // Keep everything: the loader checks the values itself.
-  }
-  // Empty when every key was unique.
+  // Empty when every key was unique (or the text is not JSON: the parse
+  // proper reports that).
   const std::string& error() const { return error_; }
+
+  bool null() override { return Value(); }
+  bool boolean(bool) override { return Value(); }
+  bool number_integer(number_integer_t) override { return Value(); }
+  bool number_unsigned(number_unsigned_t) override { return Value(); }
+  bool number_float(number_float_t, const string_t&) override { return Value(); }
+  bool string(string_t&) override { return Value(); }
+  bool binary(binary_t&) override { return Value(); }
+  bool start_object(std::size_t) override { return Open(true); }
+  bool start_array(std::size_t) override { return Open(false); }
+  bool end_object() override { return Close(); }
+  bool end_array() override { return Close(); }
+  bool key(string_t& name) override {
+    Frame& frame = frames_.back();
+    frame.key = name;
+    if (!frame.keys.insert(name).second) {
+      error_ = absl::StrCat(frame.path.empty() ? "top level" : frame.path,
+                            ": duplicate key \"", name, "\"");
+      return false;  // The first one is enough.
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception&) override {
+    return false;
+  }
 
  private:
   struct Frame {
@@ -139,6 +142,21 @@ class DuplicateKeyFinder {
     if (parent.object) return absl::StrCat(parent.path, ".", parent.key);
     return absl::StrCat(parent.path, "[", parent.next_index++, "]");
   }
+  bool Value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().next_index;
+    return true;
+  }
+  bool Open(bool object) {
+    Frame frame;
+    frame.object = object;
+    frame.path = NextPath();
+    frames_.push_back(std::move(frame));
+    return true;
+  }
+  bool Close() {
+    frames_.pop_back();
+    return true;
+  }
 
   std::vector<Frame> frames_;
   std::string error_;
@@ -148,14 +166,15 @@ class DuplicateKeyFinder {
 
 absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
     absl::string_view json_text, absl::string_view source) {
-  Json root;
   DuplicateKeyFinder duplicates;
+  Json::sax_parse(json_text.begin(), json_text.end(), &duplicates,
+                  nlohmann::detail::input_format_t::json, /*strict=*/true);
+  if (!duplicates.error().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", duplicates.error()));
+  }
+  Json root;
   try {
-    root = Json::parse(json_text.begin(), json_text.end(),
-                       [&duplicates](int /*depth*/, Json::parse_event_t event,
-                                     Json& parsed) {
-                         return duplicates.OnEvent(event, parsed);
-                       });
+    root = Json::parse(json_text.begin(), json_text.end());
   } catch (const Json::exception& error) {
     // Syntax errors (parse_error) and numbers too large for any C++ type
     // (out_of_range, "number overflow parsing '1e999'") alike. what() is
@@ -166,9 +185,6 @@ absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
     }
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": not valid JSON: ", message));
-  }
-  if (!duplicates.error().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", duplicates.error()));
   }
   if (!root.is_array()) {
     return absl::InvalidArgumentError(
