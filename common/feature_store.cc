@@ -98,7 +98,8 @@ void FeatureStore::VisitCellLocked(const Stripe& stripe,
 }
 
 template <typename Visit>
-void FeatureStore::ForEachIn(const GeoRect& rect, Visit&& visit) const {
+void FeatureStore::ForEachIn(const GeoRect& rect, Visit&& visit, const bool* stop) const {
+  const auto stopped = [stop] { return stop != nullptr && *stop; };
   const int64_t lat_lo = CellOf(rect.lo.latitude);
   const int64_t lat_hi = CellOf(rect.hi.latitude);
   const int64_t lon_lo = CellOf(rect.lo.longitude);
@@ -117,8 +118,10 @@ void FeatureStore::ForEachIn(const GeoRect& rect, Visit&& visit) const {
     // A large rectangle: walking the occupied cells is cheaper than walking
     // the covered ones.
     for (const Stripe& stripe : stripes_) {
+      if (stopped()) return;
       absl::ReaderMutexLock lock(&stripe.mu);
       for (const auto& [cell, indexes] : stripe.by_cell) {
+        if (stopped()) return;
         const auto cell_lat = static_cast<int32_t>(cell >> 32);
         const auto cell_lon = static_cast<int32_t>(cell & 0xffffffffu);
         if (cell_lat < lat_lo || cell_lat > lat_hi || cell_lon < lon_lo ||
@@ -140,9 +143,11 @@ void FeatureStore::ForEachIn(const GeoRect& rect, Visit&& visit) const {
     }
     std::sort(cells.begin(), cells.end());
     for (size_t i = 0; i < cells.size();) {
+      if (stopped()) return;
       const Stripe& stripe = stripes_[cells[i].first];
       absl::ReaderMutexLock lock(&stripe.mu);
       for (; i < cells.size() && &stripes_[cells[i].first] == &stripe; ++i) {
+        if (stopped()) return;
         auto it = stripe.by_cell.find(cells[i].second);
         if (it != stripe.by_cell.end()) {
           VisitCellLocked(stripe, it->second, rect, visit);
@@ -185,13 +190,16 @@ std::optional<std::vector<uint64_t>> FeatureStore::FeatureIndexesIn(
     const GeoRect& rect, size_t limit) const {
   std::vector<uint64_t> found;
   bool over = false;
-  ForEachIn(rect, [&found, &over, limit](const StoredFeature& stored) {
-    if (found.size() < limit) {
-      found.push_back(stored.sequence);
-    } else {
-      over = true;
-    }
-  });
+  ForEachIn(
+      rect,
+      [&found, &over, limit](const StoredFeature& stored) {
+        if (found.size() < limit) {
+          found.push_back(stored.sequence);
+        } else {
+          over = true;
+        }
+      },
+      &over);
   if (over) return std::nullopt;
   std::sort(found.begin(), found.end());
   return found;

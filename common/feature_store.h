@@ -156,9 +156,10 @@ class FeatureStore {
   const Stripe& StripeOf(const GeoPoint& p) const;
 
   // Calls visit(const StoredFeature&) for every feature inside `rect`, in
-  // no particular order, with its stripe's lock held (shared).
+  // no particular order, with its stripe's lock held (shared). Stops early,
+  // between cells, once `*stop` (when given) is true.
   template <typename Visit>
-  void ForEachIn(const GeoRect& rect, Visit&& visit) const;
+  void ForEachIn(const GeoRect& rect, Visit&& visit, const bool* stop = nullptr) const;
   // ForEachIn's step for one cell: the features at `indexes` inside `rect`.
   template <typename Visit>
   static void VisitCellLocked(const Stripe& stripe,

@@ -671,3 +671,28 @@ TEST_CASE("FeatureStore stays consistent under concurrent use", "[store]") {
 
 }  // namespace
 }  // namespace routeguide
+
+namespace routeguide {
+namespace {
+
+TEST_CASE("FeatureIndexesIn with a limit lists up to the limit and refuses "
+          "more", "[store]") {
+  FeatureStore store;
+  // 50 features in a row, each in a cell of its own.
+  for (int i = 0; i < 50; ++i) store.AddFeature({"", {i * 2000000, 0}});
+  const GeoRect first_ten = GeoRect::FromCorners({0, 0}, {9 * 2000000, 0});
+  const GeoRect everything = GeoRect::FromCorners({0, 0}, {900000000, 0});
+
+  auto ten = store.FeatureIndexesIn(first_ten, 10);
+  REQUIRE(ten.has_value());
+  CHECK(*ten == store.FeatureIndexesIn(first_ten));
+  CHECK(ten->size() == 10);
+  CHECK_FALSE(store.FeatureIndexesIn(first_ten, 9).has_value());
+  CHECK_FALSE(store.FeatureIndexesIn(everything, 49).has_value());
+  auto all = store.FeatureIndexesIn(everything, 50);
+  REQUIRE(all.has_value());
+  CHECK(all->size() == 50);
+}
+
+}  // namespace
+}  // namespace routeguide
