@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "http2_guard.h"
 #include "spdlog/spdlog.h"
 
 namespace routeguide {
@@ -341,8 +342,10 @@ absl::StatusOr<std::unique_ptr<ConnectionAcceptor>> ConnectionAcceptor::Listen(
 
 ConnectionAcceptor::~ConnectionAcceptor() { Stop(); }
 
-void ConnectionAcceptor::Start(std::function<void(int fd)> hand_over) {
+void ConnectionAcceptor::Start(std::function<void(int fd)> hand_over,
+                               Http2Guard* guard) {
   hand_over_ = std::move(hand_over);
+  guard_ = guard;
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -495,11 +498,24 @@ void ConnectionAcceptor::CheckPreface(int fd) {
   }
   if (static_cast<size_t>(got) < kClientPrefaceSize) return;  // More to come.
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  peers_.Record(fd, std::move(it->second->address));
+  std::string address = std::move(it->second->address);
   pending_.erase(it);
   pending_count_.store(static_cast<int64_t>(pending_.size()), std::memory_order_relaxed);
+  int grpc_fd = fd;
+  if (guard_ != nullptr) {
+    // gRPC gets the guard's end of a socketpair, and names that one.
+    auto relayed = guard_->Adopt(fd, address);
+    if (!relayed.ok()) {  // The guard closed it.
+      shed_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("closed the connection from {}: {}", address,
+                    relayed.status().ToString());
+      return;
+    }
+    grpc_fd = *relayed;
+  }
+  peers_.Record(grpc_fd, std::move(address));
   handed_over_.fetch_add(1, std::memory_order_relaxed);
-  hand_over_(fd);
+  hand_over_(grpc_fd);
 }
 
 void ConnectionAcceptor::ClosePending(int fd) {

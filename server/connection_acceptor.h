@@ -17,6 +17,8 @@
 
 namespace routeguide {
 
+class Http2Guard;
+
 // Which remote address each connection handed to gRPC came from. gRPC
 // names a connection it got as a descriptor "fd:N"; this maps N back to
 // the address, for the access log. An open descriptor's number is unique,
@@ -51,7 +53,8 @@ struct AcceptorStats {
   int64_t handed_over = 0;            // Sent the preface; now gRPC's.
   int64_t handshake_timeouts = 0;     // Silent past the handshake timeout.
   int64_t not_http2 = 0;              // Sent something else, or hung up.
-  int64_t shed = 0;                   // Closed at once: no descriptor free.
+  int64_t shed = 0;                   // Closed at once: no descriptor free
+                                      // (or the HTTP/2 guard had none).
   int64_t pending = 0;                // Waiting for their preface now.
 };
 
@@ -67,6 +70,8 @@ struct AcceptorStats {
 // A connection that sends the preface in time is handed over (to gRPC,
 // through `hand_over`, which then owns the descriptor); one that stays
 // silent past the handshake timeout, or sends anything else, is closed.
+// With an HTTP/2 guard, the guard takes the connection and `hand_over`
+// gets the guard's stand-in for it instead (see http2_guard.h).
 class ConnectionAcceptor {
  public:
   // Binds and listens (nothing is accepted before Start). Errors name the
@@ -83,8 +88,11 @@ class ConnectionAcceptor {
   const PeerDirectory& peers() const { return peers_; }
 
   // Starts accepting on a thread of its own. `hand_over(fd)` runs on that
-  // thread and takes ownership of the descriptor.
-  void Start(std::function<void(int fd)> hand_over);
+  // thread and takes ownership of the descriptor. With a `guard` (which
+  // must outlive the accept loop, i.e. Stop), each connection goes to the
+  // guard, and `hand_over` gets the descriptor the guard relays it on;
+  // peers() names that one.
+  void Start(std::function<void(int fd)> hand_over, Http2Guard* guard = nullptr);
   // Stops accepting: closes the listening sockets and every connection not
   // yet handed over, then joins the thread. Idempotent.
   void Stop();
@@ -116,6 +124,7 @@ class ConnectionAcceptor {
   int wake_fd_ = -1;     // An eventfd that Stop writes to.
   int reserve_fd_ = -1;  // Kept open to be freed when descriptors run out.
   std::function<void(int)> hand_over_;
+  Http2Guard* guard_ = nullptr;
   std::thread thread_;
   bool stopped_ = false;
   PeerDirectory peers_;

@@ -41,6 +41,15 @@ ABSL_FLAG(bool, reuseport, false,
           "Share the port with other servers started with --reuseport "
           "(SO_REUSEPORT: the kernel spreads new connections over them); "
           "without it a port in use stops start-up");
+ABSL_FLAG(bool, http2_guard, true,
+          "Plaintext: relay each connection through a guard that closes "
+          "clients resetting streams faster than the server completes them "
+          "(HTTP/2 rapid reset, which gRPC 1.51 cannot withstand) or not "
+          "acknowledging SETTINGS within --handshake_timeout");
+ABSL_FLAG(int64_t, max_client_resets, 1000,
+          "HTTP/2 guard: close a connection whose client resets more than "
+          "this many streams within a second, and more than the server "
+          "completed on it in that second");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Close a connection that has not completed its handshake (TLS, and "
           "HTTP/2's client preface) within this long");
@@ -211,6 +220,11 @@ int Run(int argc, char** argv) {
   options.address = absl::GetFlag(FLAGS_address);
   options.reuse_port = absl::GetFlag(FLAGS_reuseport);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  options.http2_guard = absl::GetFlag(FLAGS_http2_guard);
+  options.max_client_resets = absl::GetFlag(FLAGS_max_client_resets);
+  if (options.max_client_resets < 1) {
+    ExitWithUsageError("--max_client_resets must be at least 1");
+  }
   if (options.handshake_timeout <= absl::ZeroDuration()) {
     ExitWithUsageError("--handshake_timeout must be positive");
   }
@@ -406,13 +420,16 @@ int Run(int argc, char** argv) {
     malloc_trim(0);
     const CallRegistry& calls = (*server)->calls();
     const AcceptorStats connections = (*server)->acceptor_stats();
+    const Http2GuardStats guard = (*server)->guard_stats();
     spdlog::info(
         "status: {} calls in flight, {} call objects, {} accepted, {} "
         "cancelled, {} notes, RSS {} KiB, {} connections accepted, {} "
-        "awaiting their preface, {} handshake timeouts, {} shed",
+        "awaiting their preface, {} handshake timeouts, {} shed, {} guarded, "
+        "{} closed for rapid reset, {} closed for no SETTINGS ack",
         calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
         store->note_count(), ResidentKiB(), connections.accepted,
-        connections.pending, connections.handshake_timeouts, connections.shed);
+        connections.pending, connections.handshake_timeouts, connections.shed,
+        guard.active, guard.rapid_reset_closes, guard.settings_timeouts);
   }
   int exit_code = 0;
   if (signal_number == SIGUSR2) {

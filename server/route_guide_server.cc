@@ -161,6 +161,14 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     self->acceptor_ = *std::move(listening);
     self->port_ = self->acceptor_->port();
     self->registry_.set_peer_directory(&self->acceptor_->peers());
+    if (options.http2_guard) {
+      Http2GuardOptions guard;
+      guard.max_client_resets = options.max_client_resets;
+      guard.settings_timeout = options.handshake_timeout;
+      auto started = Http2Guard::Start(guard);
+      if (!started.ok()) return started.status();
+      self->guard_ = *std::move(started);
+    }
   } else {
     // TLS: gRPC 1.51 takes connections from a descriptor only without
     // credentials, so gRPC's listener serves; main() watches for it dying.
@@ -232,7 +240,8 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
   }
   if (self->acceptor_ != nullptr) {
     grpc::Server* server = self->server_.get();
-    self->acceptor_->Start([server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
+    self->acceptor_->Start([server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); },
+                           self->guard_.get());
   }
   return self;
 }
@@ -302,6 +311,9 @@ ShutdownReport RouteGuideServer::Shutdown() {
     streams_.StopAll();
   }
   stopper.join();
+  // Only now: the connections the guard relays carried the calls that ran
+  // through the grace period, and gRPC has closed its end of each by now.
+  if (guard_ != nullptr) guard_->Stop();
   // A call may still post its last operations (Finish after a failed read)
   // until it is freed; only then may the queues shut down.
   const bool all_freed = registry_.AwaitNoObjects(kFreeCallsTimeout);

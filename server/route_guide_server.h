@@ -15,6 +15,7 @@
 #include "feature_store.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
+#include "http2_guard.h"
 
 namespace routeguide {
 
@@ -24,8 +25,21 @@ struct ServerOptions {
   // already in use is a start-up error.
   bool reuse_port = false;
   // A connection must finish its handshake (TLS, and HTTP/2's preface)
-  // within this long or it is closed.
+  // within this long or it is closed. With the HTTP/2 guard, a plaintext
+  // client must also acknowledge the server's SETTINGS within this long of
+  // sending the preface.
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Plaintext only: relay every connection through the HTTP/2 guard
+  // (http2_guard.h), which closes clients that reset streams faster than
+  // the server completes them (HTTP/2 rapid reset, CVE-2023-44487, which
+  // gRPC 1.51 cannot withstand) or that do not acknowledge SETTINGS in
+  // time. Off: connections go to gRPC directly.
+  bool http2_guard = true;
+  // The guard closes a connection whose client reset more than this many
+  // streams within a second, and more than the server completed on it in
+  // that second; for 10 s after such a close, a hundredth of this (see
+  // Http2GuardOptions::max_client_resets).
+  int64_t max_client_resets = 1000;
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;
   int completion_queues = 1;
@@ -109,6 +123,10 @@ class RouteGuideServer {
   AcceptorStats acceptor_stats() const {
     return acceptor_ != nullptr ? acceptor_->stats() : AcceptorStats{};
   }
+  // The HTTP/2 guard's counters; all zero without one.
+  Http2GuardStats guard_stats() const {
+    return guard_ != nullptr ? guard_->stats() : Http2GuardStats{};
+  }
   // True from the moment Shutdown begins.
   bool shutdown_started() const {
     return shutdown_started_.load(std::memory_order_acquire);
@@ -133,6 +151,10 @@ class RouteGuideServer {
   // descriptors cannot stop the server accepting (gRPC 1.51's listener
   // does stop). Destroyed after server_, which it hands connections to.
   std::unique_ptr<ConnectionAcceptor> acceptor_;
+  // Plaintext with http2_guard: relays the acceptor's connections to gRPC.
+  // Stopped once gRPC's shutdown returned (connections it relays must work
+  // through the grace period); destroyed after server_.
+  std::unique_ptr<Http2Guard> guard_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::thread> pollers_;
   int port_ = 0;

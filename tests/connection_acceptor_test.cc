@@ -1,10 +1,12 @@
 // ConnectionAcceptor on loopback with raw sockets: the preface gate, the
-// handshake timeout, port sharing, and recovery after running out of file
-// descriptors (gRPC 1.51's own listener never recovers: CVE-2023-4785).
+// handshake timeout, port sharing, recovery after running out of file
+// descriptors (gRPC 1.51's own listener never recovers: CVE-2023-4785), and
+// handing connections over through the HTTP/2 guard.
 
 #include "connection_acceptor.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -21,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
+#include "http2_guard.h"
 
 namespace routeguide {
 namespace {
@@ -191,6 +194,81 @@ TEST_CASE("The access log's peer comes from the accepted socket", "[acceptor]") 
   CHECK(peers.Resolve("ipv6:[::1]:1") == "ipv6:[::1]:1");
   peers.Record(17, "ipv4:127.0.0.1:6666");  // The number was reused.
   CHECK(peers.Resolve("fd:17") == "ipv4:127.0.0.1:6666");
+}
+// Reads exactly `size` bytes from non-blocking `fd` within `timeout`; what
+// arrived when it ended early (end of file, an error, the deadline).
+std::string ReadExactly(int fd, size_t size, absl::Duration timeout) {
+  std::string bytes;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (bytes.size() < size) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    pollfd readable{fd, POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) {
+      continue;
+    }
+    char chunk[4096];
+    const ssize_t got = recv(fd, chunk, std::min(sizeof(chunk), size - bytes.size()), 0);
+    if (got <= 0) {
+      if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      break;
+    }
+    bytes.append(chunk, static_cast<size_t>(got));
+  }
+  return bytes;
+}
+
+TEST_CASE("With an HTTP/2 guard, what is handed over is the guard's end of "
+          "a socketpair, named after the client, relayed both ways",
+          "[acceptor][guard]") {
+  auto guard = Http2Guard::Start(Http2GuardOptions{});
+  REQUIRE(guard.ok());
+  AcceptorOptions options;
+  options.address = "127.0.0.1:0";
+  auto acceptor = ListenOrFail(options);
+  HandOvers handed;
+  acceptor->Start(handed.Sink(), guard->get());
+
+  const int client = Connect(acceptor->port());
+  REQUIRE(client >= 0);
+  // The preface and an empty SETTINGS frame.
+  const std::string settings("\0\0\0\x04\0\0\0\0\0", 9);
+  Send(client, absl::StrCat(absl::string_view(kPreface, sizeof(kPreface) - 1), settings));
+  REQUIRE(handed.AwaitCount(1, absl::Seconds(5)));
+  const int grpc_end = handed.first();
+  CHECK(grpc_end != client);
+  sockaddr_storage kind{};
+  socklen_t kind_size = sizeof(kind);
+  REQUIRE(getsockname(grpc_end, reinterpret_cast<sockaddr*>(&kind), &kind_size) == 0);
+  CHECK(kind.ss_family == AF_UNIX);
+  sockaddr_in local{};
+  socklen_t size = sizeof(local);
+  getsockname(client, reinterpret_cast<sockaddr*>(&local), &size);
+  CHECK(acceptor->peers().Resolve(absl::StrCat("fd:", grpc_end)) ==
+        absl::StrCat("ipv4:127.0.0.1:", ntohs(local.sin_port)));
+
+  // Client to gRPC: the preface (which the acceptor only peeked at) and
+  // the frame after it, unchanged.
+  CHECK(ReadExactly(grpc_end, sizeof(kPreface) - 1 + settings.size(), absl::Seconds(5)) ==
+        absl::StrCat(absl::string_view(kPreface, sizeof(kPreface) - 1), settings));
+  // gRPC to the client.
+  Send(grpc_end, settings);
+  timeval wait = absl::ToTimeval(absl::Seconds(5));
+  setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  char back[9] = {};
+  CHECK(recv(client, back, sizeof(back), MSG_WAITALL) == 9);
+  CHECK(std::string(back, 9) == settings);
+  // The client's end of file reaches gRPC; gRPC's close reaches the client.
+  shutdown(client, SHUT_WR);
+  CHECK(ReadExactly(grpc_end, 1, absl::Seconds(5)).empty());
+  CHECK(guard->get()->stats().relayed == 1);
+  CHECK(guard->get()->stats().active == 1);
+  shutdown(grpc_end, SHUT_RDWR);
+  CHECK(ClosedByServerWithin(client, absl::Seconds(5)));
+  close(client);
+  acceptor->Stop();
+  (*guard)->Stop();
+  CHECK(guard->get()->stats().active == 0);
 }
 
 TEST_CASE("A port in use is an error unless every listener shares it",

@@ -1,0 +1,192 @@
+#ifndef ROUTEGUIDE_SERVER_HTTP2_GUARD_H_
+#define ROUTEGUIDE_SERVER_HTTP2_GUARD_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace routeguide {
+
+struct Http2GuardOptions {
+  // Rapid reset (CVE-2023-44487). In one-second windows the guard counts,
+  // per connection, the client's RST_STREAM frames and the server's
+  // trailers (HEADERS with END_STREAM: calls the server completed). The
+  // connection is closed once, within one window, its client has reset
+  // more than this many streams AND more streams than the server completed.
+  //
+  // Honest clients complete most of their calls, and a call cancelled by
+  // its deadline is usually completed by the server too (it sends
+  // DEADLINE_EXCEEDED trailers), so cancelling some calls never trips the
+  // rule, at any rate. A HEADERS+RST_STREAM flood completes nothing and is
+  // cut off after this many resets. Only a client that, within a second,
+  // cancels more calls than this before the server answers them, and more
+  // than the server completes, is closed; it then costs the server what a
+  // flood costs.
+  //
+  // Since a client cut off can reconnect at once, for 10 s after any
+  // connection was closed for rapid reset (or all clients together reset
+  // more than 10 times this many streams in a second) the limit is a
+  // hundredth of this (at least 1), for every connection. The second
+  // condition still protects honest clients then.
+  int64_t max_client_resets = 1000;
+  // The client must acknowledge the server's SETTINGS within this long of
+  // the connection being handed over: gRPC 1.51 applies the concurrent
+  // stream and header size limits only from that acknowledgement on.
+  absl::Duration settings_timeout = absl::Seconds(10);
+  // Bytes buffered per connection and direction. When full, the guard
+  // stops reading that direction's source until it drains.
+  size_t buffer_bytes = 64 * 1024;
+};
+
+// Counters, for tests and the status line.
+struct Http2GuardStats {
+  int64_t relayed = 0;             // Connections taken over since start.
+  int64_t active = 0;              // Relayed now.
+  int64_t refused = 0;             // Not taken: out of descriptors, stopped.
+  int64_t rapid_reset_closes = 0;  // Closed for resetting streams.
+  int64_t settings_timeouts = 0;   // Closed for not acknowledging SETTINGS.
+  int64_t goaways_sent = 0;        // GOAWAYs the guard wrote itself.
+  // Times a rapid reset made the guard lower every connection's limit.
+  int64_t strict_periods = 0;
+  int64_t streams_opened = 0;      // HEADERS on a new stream, all clients.
+  int64_t client_resets = 0;       // RST_STREAM frames, all clients.
+};
+
+// Relays plaintext HTTP/2 connections to gRPC and closes the ones that
+// abuse it in ways gRPC 1.51 cannot defend against itself.
+//
+// gRPC 1.51 reads a connection for as long as bytes are waiting and defers
+// the cleanup each HEADERS+RST_STREAM pair creates, so a client sending
+// pairs faster than the server frees them grows its memory without bound
+// (HTTP/2 rapid reset, CVE-2023-44487). The guard sits between the client
+// and gRPC: gRPC gets one end of a socketpair, and one thread relays bytes
+// between the client's socket and the other end, reading nothing but the
+// 9-byte frame headers each way (payloads are skipped by length, no
+// HPACK). It counts the streams the client opens and resets and the ones
+// the server completes (trailers), and on a rapid reset (see
+// Http2GuardOptions::max_client_resets) or a SETTINGS acknowledgement that
+// does not come in time it writes a GOAWAY to the client (ENHANCE_YOUR_CALM
+// or SETTINGS_TIMEOUT, at a frame boundary of what the server sent, or not
+// at all) and closes both sockets; gRPC sees end of file and frees the
+// connection, and the client's bytes after the offending frame never reach
+// gRPC.
+//
+// One thread, one epoll set, non-blocking sockets. Each direction buffers
+// at most `buffer_bytes`; when that is full the guard stops reading the
+// source, so a slow reader holds its writer back rather than filling
+// memory. End of file on one side is passed on (shutdown for writing) once
+// what was buffered for the other is written; an error closes both.
+class Http2Guard {
+ public:
+  static absl::StatusOr<std::unique_ptr<Http2Guard>> Start(
+      const Http2GuardOptions& options);
+  ~Http2Guard();  // Stops.
+  Http2Guard(const Http2Guard&) = delete;
+  Http2Guard& operator=(const Http2Guard&) = delete;
+
+  // Takes `client_fd`, a connected non-blocking socket whose next bytes
+  // are the HTTP/2 client preface, and returns the descriptor to give
+  // gRPC in its place (the caller, then gRPC, owns that one). `peer` names
+  // the client in the log. On failure `client_fd` is closed. Thread-safe.
+  absl::StatusOr<int> Adopt(int client_fd, std::string peer)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Closes every relayed connection (gRPC sees end of file on each) and
+  // joins the thread; later Adopt calls fail. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Http2GuardStats stats() const;
+
+ private:
+  struct Relay;
+  struct Incoming {
+    int client_fd;
+    int relay_fd;  // Our end of the socketpair.
+    int grpc_fd;   // gRPC's end: only its number, for the log.
+    std::string peer;
+  };
+  enum class Side { kClient = 0, kGrpc = 1 };
+
+  explicit Http2Guard(const Http2GuardOptions& options);
+  void Loop();
+  void TakeIncoming(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves what it can both ways; queues the relay for another turn when it
+  // used up its share of this one.
+  void Pump(uint64_t id, absl::Time now);
+  // Adds `fd` to the epoll set, or changes what is watched on it: always
+  // input, room to write when `out`. False on failure.
+  bool Watch(int fd, uint64_t id, Side side, bool out, bool add = false);
+  // One round of relaying; false when nothing moved. May close the relay
+  // (then sets `*closed`).
+  bool Step(Relay& relay, absl::Time now, bool* closed);
+  bool StepClosing(Relay& relay, bool* closed);
+  // Looks at the frame headers in bytes the client sent; false when the
+  // connection must be closed (then `*error_code` says why).
+  bool InspectClientBytes(Relay& relay, const char* data, size_t size,
+                          absl::Time now, uint32_t* error_code);
+  void InspectServerBytes(Relay& relay, const char* data, size_t size,
+                          absl::Time now);
+  // Closes gRPC's side, writes a GOAWAY with `error_code` to the client
+  // when it can at a frame boundary, then closes the client too.
+  void Reject(Relay& relay, uint32_t error_code, absl::Time now, bool* closed);
+  // Lowers every connection's reset limit for a while (see kStrictPeriod).
+  void BeStrict(absl::Time now);
+  // gRPC's side is gone: what was queued for the client is written, then
+  // the client's side is closed too (after a short linger).
+  void BeginClosing(Relay& relay, absl::Time now);
+  void CloseRelay(uint64_t id);
+  void ExpireTimers(absl::Time now);
+  void Warn(const Relay& relay, uint32_t error_code, bool goaway, absl::Time now);
+
+  const Http2GuardOptions options_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // An eventfd: new connections, or Stop.
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Incoming> incoming_ ABSL_GUARDED_BY(mu_);
+
+  // Loop-thread state.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Relay>> relays_;
+  uint64_t next_id_ = 1;
+  std::vector<uint64_t> ready_;  // Relays that still had work at turn end.
+  std::vector<char> scratch_;
+  // (deadline, relay id), earliest first; an entry outliving its relay or
+  // its reason is skipped when it comes up.
+  std::priority_queue<std::pair<absl::Time, uint64_t>,
+                      std::vector<std::pair<absl::Time, uint64_t>>,
+                      std::greater<>>
+      timers_;
+  // At most a few warnings a second, so an attacker that reconnects cannot
+  // flood the log; the rest are counted and summed up.
+  // Rapid reset under way: the stricter limit holds until then.
+  absl::Time strict_until_ = absl::InfinitePast();
+  // Resets from all clients in the current second.
+  absl::Time global_window_start_ = absl::InfinitePast();
+  int64_t global_resets_ = 0;
+  absl::Time warn_window_start_ = absl::InfinitePast();
+  int warnings_in_window_ = 0;
+  int64_t warnings_suppressed_ = 0;
+
+  std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0},
+      rapid_reset_closes_{0}, settings_timeouts_{0}, goaways_sent_{0},
+      strict_periods_{0},
+      streams_opened_{0}, client_resets_{0};
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_HTTP2_GUARD_H_
