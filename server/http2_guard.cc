@@ -25,11 +25,13 @@ constexpr uint64_t kClientPrefaceSize = 24;
 constexpr size_t kFrameHeaderSize = 9;
 
 // Frame types, flags and error codes (RFC 9113, sections 6 and 7).
+constexpr uint8_t kDataFrame = 0x0;
 constexpr uint8_t kHeadersFrame = 0x1;
 constexpr uint8_t kRstStreamFrame = 0x3;
 constexpr uint8_t kSettingsFrame = 0x4;
 constexpr uint8_t kGoawayFrame = 0x7;
-constexpr uint8_t kEndStreamFlag = 0x1;  // On HEADERS.
+constexpr uint8_t kEndStreamFlag = 0x1;  // On HEADERS and DATA.
+constexpr uint8_t kPaddedFlag = 0x8;     // On DATA.
 constexpr uint8_t kAckFlag = 0x1;        // On SETTINGS.
 constexpr uint32_t kSettingsTimeout = 0x4;
 constexpr uint32_t kEnhanceYourCalm = 0xb;
@@ -120,15 +122,26 @@ class FrameCursor {
   // not looked at, and the cursor must not be fed again.
   template <typename OnHeader>
   void Feed(const char* data, size_t size, OnHeader&& on_header) {
+    Feed(data, size, on_header, [](const FrameHeader&, uint32_t, const char*, size_t) {
+      return true;
+    });
+  }
+  // The same, with `on_payload(frame, offset, bytes, n)` for each piece of
+  // a frame's payload (`offset` into the payload); false stops as above.
+  template <typename OnHeader, typename OnPayload>
+  void Feed(const char* data, size_t size, OnHeader&& on_header, OnPayload&& on_payload) {
     size_t i = 0;
     while (i < size) {
       const size_t left = size - i;
       if (skip_ > 0 || payload_left_ > 0) {
+        const bool payload = skip_ == 0;
         uint64_t& rest = skip_ > 0 ? skip_ : payload_left_;
         const size_t n = static_cast<size_t>(std::min<uint64_t>(rest, left));
+        const auto offset = static_cast<uint32_t>(frame_.length - rest);
         rest -= n;
         i += n;
         if (rest == 0) frame_start_ = offset_ + i;
+        if (payload && !on_payload(frame_, offset, data + i - n, n)) return;
         continue;
       }
       const size_t n = std::min(kFrameHeaderSize - have_, left);
@@ -145,6 +158,7 @@ class FrameCursor {
                          uint32_t{header_[7]} << 8 | header_[8]) &
                         0x7fffffffu;
       payload_left_ = frame.length;
+      frame_ = frame;
       if (frame.length == 0) frame_start_ = offset_ + i;
       if (!on_header(frame)) return;
     }
@@ -160,6 +174,7 @@ class FrameCursor {
   uint64_t offset_ = 0;  // Bytes fed.
   uint64_t frame_start_;
   uint64_t payload_left_ = 0;
+  FrameHeader frame_;  // The frame whose payload is being read.
   unsigned char header_[kFrameHeaderSize] = {};
   size_t have_ = 0;
 };
@@ -235,6 +250,15 @@ bool Forward(int fd, bool* writable, ByteQueue& queue, const char* data,
 
 }  // namespace
 
+// Where one client stream is in gRPC's message framing: a 5-byte prefix
+// (flag, 32-bit length), then that many bytes; so each length a message
+// declares is seen as it starts.
+struct Http2Guard::StreamMessages {
+  uint64_t body_left = 0;
+  unsigned char prefix[5] = {};
+  size_t prefix_have = 0;
+};
+
 struct Http2Guard::Relay {
   enum class State {
     kOpen,     // Relaying both ways.
@@ -272,6 +296,11 @@ struct Http2Guard::Relay {
   absl::Time settings_deadline;
   absl::Time close_deadline;
   uint32_t last_stream_id = 0;  // Highest stream the client opened.
+  // Per client stream: where it is in gRPC's message framing. Dropped when
+  // the stream ends.
+  absl::flat_hash_map<uint32_t, StreamMessages> messages;
+  uint8_t pad_length = 0;  // Of the DATA frame being read.
+  uint64_t oversized_length = 0;  // The declared length it was closed for.
   int64_t limit = 0;            // The reset limit it ran into.
   // The current one-second window of the reset rule.
   absl::Time window_start;
@@ -394,6 +423,7 @@ Http2GuardStats Http2Guard::stats() const {
   stats.refused = refused_.load(std::memory_order_relaxed);
   stats.rapid_reset_closes = rapid_reset_closes_.load(std::memory_order_relaxed);
   stats.settings_timeouts = settings_timeouts_.load(std::memory_order_relaxed);
+  stats.oversized_message_closes = oversized_message_closes_.load(std::memory_order_relaxed);
   stats.goaways_sent = goaways_sent_.load(std::memory_order_relaxed);
   stats.strict_periods = strict_periods_.load(std::memory_order_relaxed);
   stats.streams_opened = streams_opened_.load(std::memory_order_relaxed);
@@ -703,9 +733,64 @@ bool Http2Guard::InspectClientBytes(Relay& relay, const char* data, size_t size,
       default:
         break;
     }
+    if (allowed && frame.type == kDataFrame && frame.length == 0 &&
+        (frame.flags & kEndStreamFlag) != 0) {
+      relay.messages.erase(frame.stream_id);
+    }
+    if (allowed && frame.type == kRstStreamFrame) relay.messages.erase(frame.stream_id);
     return allowed;
+  }, [&](const FrameHeader& frame, uint32_t offset, const char* bytes, size_t n) {
+    if (frame.type != kDataFrame || frame.stream_id == 0) return true;
+    // Padding (RFC 9113, 6.1): a length byte first, that many bytes last.
+    uint32_t data_begin = 0;
+    uint32_t data_end = frame.length;
+    if ((frame.flags & kPaddedFlag) != 0) {
+      if (offset == 0) relay.pad_length = static_cast<uint8_t>(bytes[0]);
+      data_begin = 1;
+      data_end = frame.length >= 1u + relay.pad_length ? frame.length - relay.pad_length : 1;
+    }
+    const uint32_t from = std::max(offset, data_begin);
+    const uint32_t to = std::min<uint32_t>(offset + static_cast<uint32_t>(n), data_end);
+    if (from < to && !CheckMessageLengths(relay.messages[frame.stream_id],
+                                          bytes + (from - offset), to - from,
+                                          &relay.oversized_length)) {
+      *error_code = kEnhanceYourCalm;
+      allowed = false;
+      return false;
+    }
+    if (offset + n == frame.length && (frame.flags & kEndStreamFlag) != 0) {
+      relay.messages.erase(frame.stream_id);
+    }
+    return true;
   });
   return allowed;
+}
+
+bool Http2Guard::CheckMessageLengths(StreamMessages& stream, const char* bytes,
+                                     size_t n, uint64_t* oversized) const {
+  while (n > 0) {
+    if (stream.body_left > 0) {
+      const size_t skipped = static_cast<size_t>(std::min<uint64_t>(stream.body_left, n));
+      stream.body_left -= skipped;
+      bytes += skipped;
+      n -= skipped;
+      continue;
+    }
+    const size_t taken = std::min(sizeof(stream.prefix) - stream.prefix_have, n);
+    std::memcpy(stream.prefix + stream.prefix_have, bytes, taken);
+    stream.prefix_have += taken;
+    bytes += taken;
+    n -= taken;
+    if (stream.prefix_have < sizeof(stream.prefix)) break;
+    stream.prefix_have = 0;
+    stream.body_left = uint64_t{stream.prefix[1]} << 24 | uint64_t{stream.prefix[2]} << 16 |
+                       uint64_t{stream.prefix[3]} << 8 | stream.prefix[4];
+    if (stream.body_left > options_.max_declared_message_bytes) {
+      *oversized = stream.body_left;
+      return false;
+    }
+  }
+  return true;
 }
 
 void Http2Guard::InspectServerBytes(Relay& relay, const char* data, size_t size,
@@ -716,7 +801,9 @@ void Http2Guard::InspectServerBytes(Relay& relay, const char* data, size_t size,
     if (frame.type == kHeadersFrame && (frame.flags & kEndStreamFlag) != 0 &&
         frame.stream_id != 0) {
       ++relay.window_completed;
+      relay.messages.erase(frame.stream_id);
     }
+    if (frame.type == kRstStreamFrame) relay.messages.erase(frame.stream_id);
     return true;
   });
 }
@@ -736,7 +823,10 @@ void Http2Guard::BeStrict(absl::Time now) {
 
 void Http2Guard::Reject(Relay& relay, uint32_t error_code, absl::Time now,
                         bool* closed) {
-  if (error_code == kEnhanceYourCalm) {
+  const bool rapid_reset = error_code == kEnhanceYourCalm && relay.oversized_length == 0;
+  if (relay.oversized_length > 0) {
+    oversized_message_closes_.fetch_add(1, std::memory_order_relaxed);
+  } else if (rapid_reset) {
     rapid_reset_closes_.fetch_add(1, std::memory_order_relaxed);
   } else {
     settings_timeouts_.fetch_add(1, std::memory_order_relaxed);
@@ -753,7 +843,7 @@ void Http2Guard::Reject(Relay& relay, uint32_t error_code, absl::Time now,
   const bool goaway = !relay.client_write_shut && boundary >= relay.sent_to_client;
   Warn(relay, error_code, goaway, now);
   // Its client is likely to be back at once, on a new connection.
-  if (error_code == kEnhanceYourCalm) BeStrict(now);
+  if (rapid_reset) BeStrict(now);
   if (!goaway) {
     CloseRelay(relay.id);
     *closed = true;
@@ -825,7 +915,14 @@ void Http2Guard::Warn(const Relay& relay, uint32_t error_code, bool goaway,
   }
   ++warnings_in_window_;
   const char* how = goaway ? "sent GOAWAY and closed it" : "closed it";
-  if (error_code == kEnhanceYourCalm) {
+  if (relay.oversized_length > 0) {
+    spdlog::warn(
+        "HTTP/2 guard: the connection from {} (gRPC's fd:{}) began a message "
+        "of {} bytes, past {} (gRPC 1.51 would buffer it whole before "
+        "refusing it); {} (ENHANCE_YOUR_CALM)",
+        relay.peer, relay.grpc_fd, relay.oversized_length,
+        options_.max_declared_message_bytes, how);
+  } else if (error_code == kEnhanceYourCalm) {
     spdlog::warn(
         "HTTP/2 guard: the connection from {} (gRPC's fd:{}) opened {} "
         "streams and reset {} within a second while the server completed {} "

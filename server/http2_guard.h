@@ -48,6 +48,11 @@ struct Http2GuardOptions {
   // Bytes buffered per connection and direction. When full, the guard
   // stops reading that direction's source until it drains.
   size_t buffer_bytes = 64 * 1024;
+  // A gRPC message that declares more than this is refused by closing the
+  // connection: gRPC 1.51 buffers a message whole (up to 4 GiB) before it
+  // compares it with its own limit. Set well above that limit, so an
+  // honest message a little too large still gets RESOURCE_EXHAUSTED.
+  uint64_t max_declared_message_bytes = uint64_t{64} << 20;
 };
 
 // Counters, for tests and the status line.
@@ -57,6 +62,7 @@ struct Http2GuardStats {
   int64_t refused = 0;             // Not taken: out of descriptors, stopped.
   int64_t rapid_reset_closes = 0;  // Closed for resetting streams.
   int64_t settings_timeouts = 0;   // Closed for not acknowledging SETTINGS.
+  int64_t oversized_message_closes = 0;  // Closed for a message declared too large.
   int64_t goaways_sent = 0;        // GOAWAYs the guard wrote itself.
   // Times a rapid reset made the guard lower every connection's limit.
   int64_t strict_periods = 0;
@@ -110,6 +116,7 @@ class Http2Guard {
 
  private:
   struct Relay;
+  struct StreamMessages;
   struct Incoming {
     int client_fd;
     int relay_fd;  // Our end of the socketpair.
@@ -133,6 +140,10 @@ class Http2Guard {
   bool StepClosing(Relay& relay, bool* closed);
   // Looks at the frame headers in bytes the client sent; false when the
   // connection must be closed (then `*error_code` says why).
+  // Follows `stream`'s messages through `n` bytes of its DATA; false, with
+  // the length in `oversized`, when one declares more than allowed.
+  bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
+                           uint64_t* oversized) const;
   bool InspectClientBytes(Relay& relay, const char* data, size_t size,
                           absl::Time now, uint32_t* error_code);
   void InspectServerBytes(Relay& relay, const char* data, size_t size,
@@ -182,7 +193,8 @@ class Http2Guard {
   int64_t warnings_suppressed_ = 0;
 
   std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0},
-      rapid_reset_closes_{0}, settings_timeouts_{0}, goaways_sent_{0},
+      rapid_reset_closes_{0}, settings_timeouts_{0}, oversized_message_closes_{0},
+      goaways_sent_{0},
       strict_periods_{0},
       streams_opened_{0}, client_resets_{0};
 };

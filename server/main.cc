@@ -425,11 +425,13 @@ int Run(int argc, char** argv) {
         "status: {} calls in flight, {} call objects, {} accepted, {} "
         "cancelled, {} notes, RSS {} KiB, {} connections accepted, {} "
         "awaiting their preface, {} handshake timeouts, {} shed, {} guarded, "
-        "{} closed for rapid reset, {} closed for no SETTINGS ack",
+        "{} closed for rapid reset, {} closed for no SETTINGS ack, {} closed "
+        "for an oversized message",
         calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
         store->note_count(), ResidentKiB(), connections.accepted,
         connections.pending, connections.handshake_timeouts, connections.shed,
-        guard.active, guard.rapid_reset_closes, guard.settings_timeouts);
+        guard.active, guard.rapid_reset_closes, guard.settings_timeouts,
+        guard.oversized_message_closes);
   }
   int exit_code = 0;
   if (signal_number == SIGUSR2) {

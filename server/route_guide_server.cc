@@ -165,6 +165,10 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
       Http2GuardOptions guard;
       guard.max_client_resets = options.max_client_resets;
       guard.settings_timeout = options.handshake_timeout;
+      // Far past the limit: surely not an honest message a little too big,
+      // which gRPC refuses with RESOURCE_EXHAUSTED once it has it.
+      guard.max_declared_message_bytes =
+          std::max<uint64_t>(4 * static_cast<uint64_t>(options.max_message_bytes), 1 << 20);
       auto started = Http2Guard::Start(guard);
       if (!started.ok()) return started.status();
       self->guard_ = *std::move(started);

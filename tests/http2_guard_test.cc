@@ -36,12 +36,14 @@ namespace {
 
 constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // Frame types, flags and error codes (RFC 9113, sections 6 and 7).
+constexpr uint8_t kData = 0x0;
 constexpr uint8_t kHeaders = 0x1;
 constexpr uint8_t kRstStream = 0x3;
 constexpr uint8_t kSettings = 0x4;
 constexpr uint8_t kGoaway = 0x7;
 constexpr uint8_t kEndHeaders = 0x4;
 constexpr uint8_t kAck = 0x1;
+constexpr uint8_t kPadded = 0x8;
 constexpr uint32_t kCancel = 0x8;
 constexpr uint32_t kSettingsTimeout = 0x4;
 constexpr uint32_t kEnhanceYourCalm = 0xb;
@@ -238,6 +240,13 @@ class RawClient {
         ending.goaway_error = byte(4) << 24 | byte(5) << 16 | byte(6) << 8 | byte(7);
       }
     }
+  }
+
+  // Opens a GetFeature stream and returns its id.
+  uint32_t OpenGetFeature() {
+    next_stream_ += 2;
+    REQUIRE(Send(Frame(kHeaders, kEndHeaders, next_stream_, GetFeatureHeaderBlock(port_))));
+    return next_stream_;
   }
 
   uint32_t last_stream() const { return next_stream_; }
@@ -530,6 +539,48 @@ TEST_CASE("A HEADERS+RST_STREAM flood is cut off with ENHANCE_YOUR_CALM while "
   CHECK(honest_ok.load() > 0);
   // The honest channel kept its one connection: three were relayed in all.
   CHECK(server->guard_stats().relayed == 3);
+}
+
+TEST_CASE("A message that declares far more than the limit closes its "
+          "connection; one a little over it is refused by gRPC as usual",
+          "[guard]") {
+  ServerOptions options;
+  options.max_message_bytes = 1024 * 1024;  // The guard's bound: 4 MiB.
+  auto server = StartTestServer(options);
+  RawClient client(server->port());
+  client.Handshake(/*ack=*/true);
+  const uint32_t stream = client.OpenGetFeature();
+  // gRPC's 5-byte prefix, split over two DATA frames, the second padded:
+  // flag 0, then a length of 100 MiB.
+  std::string declared;
+  declared.push_back('\0');
+  Put32(declared, 100u << 20);
+  std::string padded;
+  padded.push_back(static_cast<char>(3));  // Pad length.
+  padded += declared.substr(2);
+  padded += std::string(3, '\0');  // The padding, not message bytes.
+  REQUIRE(client.Send(Frame(kData, 0, stream, declared.substr(0, 2)) +
+                      Frame(kData, kPadded, stream, padded)));
+  const Ending ending = client.AwaitEnd(absl::Seconds(5));
+  CHECK(ending.closed);
+  CHECK(ending.goaway_error == kEnhanceYourCalm);
+  CHECK(server->guard_stats().oversized_message_closes == 1);
+  CHECK(server->guard_stats().rapid_reset_closes == 0);
+
+  // 2 MiB: over gRPC's limit, under the guard's.
+  auto stub = RouteGuide::NewStub(OwnChannel(server->port()));
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(10));
+  RouteNote note;
+  note.set_message(std::string(2 << 20, 'x'));
+  auto chat = stub->RouteChat(&context);
+  chat->Write(note);
+  chat->WritesDone();
+  RouteNote reply;
+  while (chat->Read(&reply)) {
+  }
+  CHECK(chat->Finish().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(server->guard_stats().oversized_message_closes == 1);
 }
 
 TEST_CASE("A client that does not acknowledge SETTINGS in time is closed",
