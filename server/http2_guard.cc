@@ -301,6 +301,10 @@ struct Http2Guard::Relay {
   absl::flat_hash_map<uint32_t, StreamMessages> messages;
   uint8_t pad_length = 0;  // Of the DATA frame being read.
   uint64_t oversized_length = 0;  // The declared length it was closed for.
+  // Until the client acknowledges SETTINGS: its streams the server has not
+  // ended, which gRPC 1.51 does not yet bound.
+  absl::flat_hash_set<uint32_t> open_before_ack;
+  bool too_many_early_streams = false;  // What it was closed for.
   int64_t limit = 0;            // The reset limit it ran into.
   // The current one-second window of the reset rule.
   absl::Time window_start;
@@ -424,6 +428,7 @@ Http2GuardStats Http2Guard::stats() const {
   stats.rapid_reset_closes = rapid_reset_closes_.load(std::memory_order_relaxed);
   stats.settings_timeouts = settings_timeouts_.load(std::memory_order_relaxed);
   stats.oversized_message_closes = oversized_message_closes_.load(std::memory_order_relaxed);
+  stats.early_stream_closes = early_stream_closes_.load(std::memory_order_relaxed);
   stats.goaways_sent = goaways_sent_.load(std::memory_order_relaxed);
   stats.strict_periods = strict_periods_.load(std::memory_order_relaxed);
   stats.streams_opened = streams_opened_.load(std::memory_order_relaxed);
@@ -703,6 +708,15 @@ bool Http2Guard::InspectClientBytes(Relay& relay, const char* data, size_t size,
           relay.last_stream_id = frame.stream_id;
           ++relay.window_opened;
           streams_opened_.fetch_add(1, std::memory_order_relaxed);
+          if (!relay.settings_acked) {
+            relay.open_before_ack.insert(frame.stream_id);
+            if (static_cast<int64_t>(relay.open_before_ack.size()) >
+                options_.max_streams_before_ack) {
+              relay.too_many_early_streams = true;
+              *error_code = kEnhanceYourCalm;
+              allowed = false;
+            }
+          }
         }
         break;
       case kRstStreamFrame: {
@@ -728,11 +742,15 @@ bool Http2Guard::InspectClientBytes(Relay& relay, const char* data, size_t size,
         break;
       }
       case kSettingsFrame:
-        if ((frame.flags & kAckFlag) != 0) relay.settings_acked = true;
+        if ((frame.flags & kAckFlag) != 0) {
+          relay.settings_acked = true;
+          relay.open_before_ack = {};  // gRPC bounds them from here on.
+        }
         break;
       default:
         break;
     }
+    if (frame.type == kRstStreamFrame) relay.open_before_ack.erase(frame.stream_id);
     if (allowed && frame.type == kDataFrame && frame.length == 0 &&
         (frame.flags & kEndStreamFlag) != 0) {
       relay.messages.erase(frame.stream_id);
@@ -802,8 +820,12 @@ void Http2Guard::InspectServerBytes(Relay& relay, const char* data, size_t size,
         frame.stream_id != 0) {
       ++relay.window_completed;
       relay.messages.erase(frame.stream_id);
+      relay.open_before_ack.erase(frame.stream_id);
     }
-    if (frame.type == kRstStreamFrame) relay.messages.erase(frame.stream_id);
+    if (frame.type == kRstStreamFrame) {
+      relay.messages.erase(frame.stream_id);
+      relay.open_before_ack.erase(frame.stream_id);
+    }
     return true;
   });
 }
@@ -823,8 +845,11 @@ void Http2Guard::BeStrict(absl::Time now) {
 
 void Http2Guard::Reject(Relay& relay, uint32_t error_code, absl::Time now,
                         bool* closed) {
-  const bool rapid_reset = error_code == kEnhanceYourCalm && relay.oversized_length == 0;
-  if (relay.oversized_length > 0) {
+  const bool rapid_reset = error_code == kEnhanceYourCalm && relay.oversized_length == 0 &&
+                           !relay.too_many_early_streams;
+  if (relay.too_many_early_streams) {
+    early_stream_closes_.fetch_add(1, std::memory_order_relaxed);
+  } else if (relay.oversized_length > 0) {
     oversized_message_closes_.fetch_add(1, std::memory_order_relaxed);
   } else if (rapid_reset) {
     rapid_reset_closes_.fetch_add(1, std::memory_order_relaxed);
@@ -915,7 +940,14 @@ void Http2Guard::Warn(const Relay& relay, uint32_t error_code, bool goaway,
   }
   ++warnings_in_window_;
   const char* how = goaway ? "sent GOAWAY and closed it" : "closed it";
-  if (relay.oversized_length > 0) {
+  if (relay.too_many_early_streams) {
+    spdlog::warn(
+        "HTTP/2 guard: the connection from {} (gRPC's fd:{}) opened more than "
+        "{} streams before acknowledging the server's SETTINGS (which carry "
+        "that limit; gRPC 1.51 applies it only from the acknowledgement on); "
+        "{} (ENHANCE_YOUR_CALM)",
+        relay.peer, relay.grpc_fd, options_.max_streams_before_ack, how);
+  } else if (relay.oversized_length > 0) {
     spdlog::warn(
         "HTTP/2 guard: the connection from {} (gRPC's fd:{}) began a message "
         "of {} bytes, past {} (gRPC 1.51 would buffer it whole before "

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -53,6 +54,11 @@ struct Http2GuardOptions {
   // compares it with its own limit. Set well above that limit, so an
   // honest message a little too large still gets RESOURCE_EXHAUSTED.
   uint64_t max_declared_message_bytes = uint64_t{64} << 20;
+  // Streams a client may have open before it acknowledges the server's
+  // SETTINGS: gRPC 1.51 enforces its max concurrent streams only from the
+  // acknowledgement on, so a client that never sends it could open any
+  // number, each holding its headers.
+  int64_t max_streams_before_ack = 1000;
 };
 
 // Counters, for tests and the status line.
@@ -63,6 +69,7 @@ struct Http2GuardStats {
   int64_t rapid_reset_closes = 0;  // Closed for resetting streams.
   int64_t settings_timeouts = 0;   // Closed for not acknowledging SETTINGS.
   int64_t oversized_message_closes = 0;  // Closed for a message declared too large.
+  int64_t early_stream_closes = 0;  // Too many streams before the SETTINGS ack.
   int64_t goaways_sent = 0;        // GOAWAYs the guard wrote itself.
   // Times a rapid reset made the guard lower every connection's limit.
   int64_t strict_periods = 0;
@@ -194,6 +201,7 @@ class Http2Guard {
 
   std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0},
       rapid_reset_closes_{0}, settings_timeouts_{0}, oversized_message_closes_{0},
+      early_stream_closes_{0},
       goaways_sent_{0},
       strict_periods_{0},
       streams_opened_{0}, client_resets_{0};

@@ -165,6 +165,10 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
       Http2GuardOptions guard;
       guard.max_client_resets = options.max_client_resets;
       guard.settings_timeout = options.handshake_timeout;
+      // Twice the limit: an honest client may open streams before it has
+      // read the SETTINGS that carry the limit (it must assume none until
+      // then), but not thousands more.
+      guard.max_streams_before_ack = 2 * static_cast<int64_t>(options.max_concurrent_streams);
       // Far past the limit: surely not an honest message a little too big,
       // which gRPC refuses with RESOURCE_EXHAUSTED once it has it.
       guard.max_declared_message_bytes =

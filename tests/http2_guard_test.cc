@@ -583,6 +583,38 @@ TEST_CASE("A message that declares far more than the limit closes its "
   CHECK(server->guard_stats().oversized_message_closes == 1);
 }
 
+TEST_CASE("Before acknowledging SETTINGS, a client may open twice the "
+          "stream limit and no more",
+          "[guard]") {
+  ServerOptions options;
+  options.max_concurrent_streams = 10;
+  auto server = StartTestServer(options);
+  SECTION("never acknowledged: closed at stream 21") {
+    RawClient client(server->port());
+    client.Handshake(/*ack=*/false);
+    for (int i = 0; i < 20; ++i) client.OpenGetFeature();
+    bool timed_out = false;
+    while (!timed_out) {  // 20 are allowed: still open.
+      const auto frame = client.Read(absl::Milliseconds(300), &timed_out);
+      if (!timed_out) REQUIRE(frame.has_value());
+    }
+    CHECK(server->guard_stats().early_stream_closes == 0);
+    client.OpenGetFeature();
+    const Ending ending = client.AwaitEnd(absl::Seconds(5));
+    CHECK(ending.closed);
+    CHECK(ending.goaway_error == kEnhanceYourCalm);
+    CHECK(server->guard_stats().early_stream_closes == 1);
+  }
+  SECTION("acknowledged: gRPC's own limit applies, the guard counts nothing") {
+    RawClient client(server->port());
+    client.Handshake(/*ack=*/true);
+    for (int i = 0; i < 30; ++i) client.OpenGetFeature();
+    // Past 10, gRPC refuses the streams or the connection: its business.
+    client.AwaitEnd(absl::Milliseconds(500));
+    CHECK(server->guard_stats().early_stream_closes == 0);
+  }
+}
+
 TEST_CASE("A client that does not acknowledge SETTINGS in time is closed",
           "[guard]") {
   ServerOptions options;
