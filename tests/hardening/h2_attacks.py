@@ -952,7 +952,8 @@ def rapid_reset(host, port, connections=4, seconds=10.0, batch=64):
     pair_bytes = len(frame(HEADERS, 0, 1, block) + frame(RST_STREAM, 0, 1,
                                                          cancel))
     report = {"connections": connections, "reconnects": 0,
-              "connect_failures": 0, "streams_opened": 0, "goaways": [],
+              "connect_failures": 0, "streams_opened": 0,
+              "goaways": collections.Counter(),
               "closes": collections.Counter(),
               "frames_received": collections.Counter()}
     conns = [None] * connections
@@ -963,7 +964,7 @@ def rapid_reset(host, port, connections=4, seconds=10.0, batch=64):
         report["streams_opened"] -= -(-(len(conn.outbuf) + conn.unsent)
                                       // pair_bytes)
         if conn.goaway is not None:
-            report["goaways"].append(error_name(conn.goaway[0]))
+            report["goaways"][error_name(conn.goaway[0])] += 1
         if conn.closed is not None or conn.write_error is not None:
             report["closes"][conn.closed or conn.write_error] += 1
         report["frames_received"].update(conn.frames_received)
@@ -1015,6 +1016,7 @@ def rapid_reset(host, port, connections=4, seconds=10.0, batch=64):
     report["seconds"] = round(elapsed, 3)
     report["streams_per_second"] = round(report["streams_opened"] / elapsed)
     report["closes"] = dict(report["closes"])
+    report["goaways"] = dict(report["goaways"])
     report["frames_received"] = dict(report["frames_received"])
     return report
 
