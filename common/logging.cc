@@ -75,6 +75,26 @@ LineBudget& GrpcLineBudget() {
   return *budget;
 }
 
+// Logs one line of a library's (`library`: "grpc" or "protobuf") at
+// `level`, under the shared budget, naming the file by its base name.
+void LogLibraryLine(spdlog::level::level_enum level, absl::string_view library,
+                    const char* path, int line, absl::string_view message) {
+  if (!spdlog::should_log(level)) return;
+  int64_t suppressed = 0;
+  if (!GrpcLineBudget().Take(suppressed)) return;
+  if (suppressed > 0) {
+    spdlog::warn("{} gRPC and protobuf log lines suppressed (more than {} a second)",
+                 suppressed, kGrpcLinesPerSecond);
+  }
+  absl::string_view file = path != nullptr ? path : "?";
+  if (const size_t slash = file.rfind('/'); slash != absl::string_view::npos) {
+    file.remove_prefix(slash + 1);
+  }
+  spdlog::log(level, "{} {}:{}: {}", std::string_view(library.data(), library.size()),
+              std::string_view(file.data(), file.size()), line,
+              std::string_view(message.data(), message.size()));
+}
+
 void LogGrpcLine(gpr_log_func_args* line) {
   const absl::string_view message = line->message != nullptr ? line->message : "";
   if (line->severity == GPR_LOG_SEVERITY_ERROR) {
@@ -84,44 +104,19 @@ void LogGrpcLine(gpr_log_func_args* line) {
   }
   // gRPC's info lines are start-up details (poller, queue counts): debug
   // for us.
-  const spdlog::level::level_enum level =
-      line->severity == GPR_LOG_SEVERITY_ERROR ? spdlog::level::err : spdlog::level::debug;
-  if (!spdlog::should_log(level)) return;
-  int64_t suppressed = 0;
-  if (!GrpcLineBudget().Take(suppressed)) return;
-  if (suppressed > 0) {
-    spdlog::warn("{} gRPC log lines suppressed (more than {} a second)", suppressed,
-                 kGrpcLinesPerSecond);
-  }
-  absl::string_view file = line->file != nullptr ? line->file : "?";
-  if (const size_t slash = file.rfind('/'); slash != absl::string_view::npos) {
-    file.remove_prefix(slash + 1);
-  }
-  spdlog::log(level, "grpc {}:{}: {}", std::string_view(file.data(), file.size()),
-              line->line, std::string_view(message.data(), message.size()));
+  LogLibraryLine(line->severity == GPR_LOG_SEVERITY_ERROR ? spdlog::level::err
+                                                          : spdlog::level::debug,
+                 "grpc", line->file, line->line, message);
 }
 
 // protobuf logs an error for every message it cannot parse (a string
 // that is not UTF-8, say): client input, so it shares gRPC's budget.
 void LogProtobufLine(google::protobuf::LogLevel severity, const char* filename,
                      int line, const std::string& message) {
-  const spdlog::level::level_enum level =
-      severity >= google::protobuf::LOGLEVEL_FATAL ? spdlog::level::critical
-      : severity >= google::protobuf::LOGLEVEL_WARNING ? spdlog::level::warn
-                                                       : spdlog::level::debug;
-  if (!spdlog::should_log(level)) return;
-  int64_t suppressed = 0;
-  if (!GrpcLineBudget().Take(suppressed)) return;
-  if (suppressed > 0) {
-    spdlog::warn("{} gRPC log lines suppressed (more than {} a second)", suppressed,
-                 kGrpcLinesPerSecond);
-  }
-  absl::string_view file = filename != nullptr ? filename : "?";
-  if (const size_t slash = file.rfind('/'); slash != absl::string_view::npos) {
-    file.remove_prefix(slash + 1);
-  }
-  spdlog::log(level, "protobuf {}:{}: {}", std::string_view(file.data(), file.size()),
-              line, message);
+  LogLibraryLine(severity >= google::protobuf::LOGLEVEL_FATAL     ? spdlog::level::critical
+                 : severity >= google::protobuf::LOGLEVEL_WARNING ? spdlog::level::warn
+                                                                  : spdlog::level::debug,
+                 "protobuf", filename, line, message);
 }
 
 }  // namespace
