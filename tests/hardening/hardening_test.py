@@ -775,22 +775,33 @@ def case_fd_exhaustion_tls(case):
                 "no error line containing 'listener' in the server log")
 
 
-def case_handshake_timeout(case):
-    server = case.server("--handshake_timeout=1s")
-    with silent_burst(server.port, 3) as burst:
+def expect_silent_closed_at_timeout(case, port, kind):
+    """Three silent connections to `port` are closed by the server 1 s
+    (the --handshake_timeout the server was given) after they opened."""
+    with silent_burst(port, 3) as burst:
         burst.watch(3 * case.slow)
         report = burst.report()
-    log("silent connections: %s" % json.dumps(report, sort_keys=True))
+    log("silent connections (%s): %s" % (kind, json.dumps(report, sort_keys=True)))
     check(report["closed_by_server"] == 3,
-          "the server closed %d of 3 silent connections within %.0f s"
-          % (report["closed_by_server"], 3 * case.slow))
+          "the %s server closed %d of 3 silent connections within %.0f s"
+          % (kind, report["closed_by_server"], 3 * case.slow))
     closed = report["close_after_seconds"]
     case.expect(closed["min"] >= 0.8,
-                "a silent connection was closed after %.2f s, before the "
-                "1 s handshake timeout" % closed["min"])
+                "a silent %s connection was closed after %.2f s, before the "
+                "1 s handshake timeout" % (kind, closed["min"]))
     case.expect(closed["max"] <= 1 + case.slow,
-                "a silent connection was closed only after %.2f s (1 s "
-                "timeout)" % closed["max"])
+                "a silent %s connection was closed only after %.2f s (1 s "
+                "timeout)" % (kind, closed["max"]))
+
+
+def case_handshake_timeout(case):
+    server = case.server("--handshake_timeout=1s")
+    expect_silent_closed_at_timeout(case, server.port, "plaintext")
+    # TLS: gRPC's own listener, with its server handshake timeout.
+    cert, key = make_certificate(case.log_dir)
+    tls = case.server("--handshake_timeout=1s", "--tls_cert=" + cert,
+                      "--tls_key=" + key)
+    expect_silent_closed_at_timeout(case, tls.port, "TLS")
 
     with attacks.Connection(HOST, server.port) as conn:
         conn.settle()
@@ -858,8 +869,10 @@ def case_sighup(case):
     for _ in range(2):
         time.sleep(2)
         server.signal(signal.SIGHUP)
+        # A reader that went away (a closed log pipe) must not kill it either.
+        server.signal(signal.SIGPIPE)
     figures = load.finish()
-    check(server.alive, "the server exited with %s on SIGHUP"
+    check(server.alive, "the server exited with %s on SIGHUP or SIGPIPE"
           % server.process.returncode)
     load.check_clean(figures)
     case.expect("SIGHUP" in server.text(), "no line with SIGHUP in the log")
