@@ -877,6 +877,23 @@ def case_sighup(case):
     load.check_clean(figures)
     case.expect("SIGHUP" in server.text(), "no line with SIGHUP in the log")
 
+    # The client whose reader went away (`| head -1`) is not killed by
+    # SIGPIPE: its writes just fail.
+    client = subprocess.Popen(
+        [case.args.client, "tutorial", "--target=%s:%d" % (HOST, server.port)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        # Closed before the client writes (it connects first), so each of
+        # its writes meets a pipe without a reader.
+        client.stdout.close()
+        code = client.wait(timeout=WAIT_SECONDS)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    log("tutorial client with its reader gone: exit code %d" % code)
+    case.expect(code != -signal.SIGPIPE, "the client was killed by SIGPIPE")
+
 
 def case_second_sigterm(case):
     server = case.server("--grace=60s")
