@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "http2_guard.h"
+#include "listen_sockets.h"
 #include "spdlog/spdlog.h"
 
 namespace routeguide {
@@ -52,147 +53,7 @@ constexpr int kAcceptsPerWake = 256;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
-// "ipv4:1.2.3.4:5", "ipv6:[::1]:5" or "unix:PATH", as gRPC names peers.
-std::string SocketAddressText(const sockaddr_storage& address, socklen_t size) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
-    inet_ntop(AF_INET, &v4.sin_addr, text, sizeof(text));
-    return absl::StrCat("ipv4:", text, ":", ntohs(v4.sin_port));
-  }
-  if (address.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
-    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {  // A v4 client on [::].
-      inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], text, sizeof(text));
-      return absl::StrCat("ipv4:", text, ":", ntohs(v6.sin6_port));
-    }
-    inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof(text));
-    return absl::StrCat("ipv6:[", text, "]:", ntohs(v6.sin6_port));
-  }
-  if (address.ss_family == AF_UNIX) {
-    const auto& un = reinterpret_cast<const sockaddr_un&>(address);
-    const size_t length = size > offsetof(sockaddr_un, sun_path)
-                              ? strnlen(un.sun_path, size - offsetof(sockaddr_un, sun_path))
-                              : 0;
-    return absl::StrCat("unix:", absl::string_view(un.sun_path, length));
-  }
-  return "unknown";
-}
-
-int BoundPort(int fd) {
-  sockaddr_storage address{};
-  socklen_t size = sizeof(address);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) return 0;
-  if (address.ss_family == AF_INET) {
-    return ntohs(reinterpret_cast<sockaddr_in&>(address).sin_port);
-  }
-  if (address.ss_family == AF_INET6) {
-    return ntohs(reinterpret_cast<sockaddr_in6&>(address).sin6_port);
-  }
-  return 0;
-}
-
-void SetPort(sockaddr_storage& address, int port) {
-  if (address.ss_family == AF_INET) {
-    reinterpret_cast<sockaddr_in&>(address).sin_port = htons(static_cast<uint16_t>(port));
-  } else if (address.ss_family == AF_INET6) {
-    reinterpret_cast<sockaddr_in6&>(address).sin6_port = htons(static_cast<uint16_t>(port));
-  }
-}
-
-// Why bind or listen failed, for a person.
-std::string BindError(absl::string_view address, int port, int error) {
-  switch (error) {
-    case EADDRINUSE:
-      return absl::StrCat("cannot listen on ", address, ": port ", port,
-                          " is in use (another server there? start every "
-                          "server sharing it with --reuseport)");
-    case EADDRNOTAVAIL:
-      return absl::StrCat("cannot listen on ", address,
-                          ": not an address of this host");
-    case EACCES:
-      return absl::StrCat("cannot listen on ", address,
-                          ": permission denied (ports below 1024 need "
-                          "privileges)");
-    default:
-      return absl::StrCat("cannot listen on ", address, ": ", ErrnoText(error));
-  }
-}
-
-// A listening TCP socket on `address`; -errno on failure.
-int ListenTcp(const sockaddr_storage& address, bool reuse_port, bool v6_only) {
-  const int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  const int one = 1;
-  // SO_REUSEADDR only lets a restarted server bind past TIME_WAIT; on Linux
-  // it never lets two sockets listen on one port. SO_REUSEPORT does.
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  if (address.ss_family == AF_INET6) {
-    const int v6 = v6_only ? 1 : 0;
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6));
-  }
-  const socklen_t size = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                        : sizeof(sockaddr_in);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), size) != 0 ||
-      listen(fd, SOMAXCONN) != 0) {
-    const int error = errno;
-    close(fd);
-    return -error;
-  }
-  return fd;
-}
-
 }  // namespace
-
-absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view address) {
-  ListenAddress parsed;
-  absl::string_view rest = address;
-  if (absl::ConsumePrefix(&rest, "unix:")) {
-    absl::ConsumePrefix(&rest, "//");  // "unix:///abs/path" too.
-    if (rest.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--address ", address, ": no socket path after unix:"));
-    }
-    parsed.is_unix = true;
-    parsed.path = std::string(rest);
-    return parsed;
-  }
-  if (absl::StartsWith(rest, "unix-abstract:")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--address ", address, ": abstract unix sockets are not supported"));
-  }
-  if (!absl::ConsumePrefix(&rest, "ipv4:")) absl::ConsumePrefix(&rest, "ipv6:");
-  absl::string_view host;
-  absl::string_view port_text;
-  if (absl::StartsWith(rest, "[")) {
-    const size_t close = rest.find(']');
-    if (close == absl::string_view::npos || close + 1 >= rest.size() ||
-        rest[close + 1] != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--address ", address, ": expected [V6-ADDRESS]:PORT"));
-    }
-    host = rest.substr(1, close - 1);
-    port_text = rest.substr(close + 2);
-  } else {
-    const size_t colon = rest.rfind(':');
-    if (colon == absl::string_view::npos ||
-        rest.substr(0, colon).find(':') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--address ", address,
-          ": expected HOST:PORT, [V6-ADDRESS]:PORT or unix:PATH"));
-    }
-    host = rest.substr(0, colon);
-    port_text = rest.substr(colon + 1);
-  }
-  if (!absl::SimpleAtoi(port_text, &parsed.port) || parsed.port < 0 ||
-      parsed.port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--address ", address, ": the port must be a number from 0 to 65535"));
-  }
-  parsed.host = std::string(host);
-  return parsed;
-}
 
 void PeerDirectory::Record(int fd, std::string address) {
   absl::MutexLock lock(&mu_);
@@ -215,110 +76,13 @@ ConnectionAcceptor::ConnectionAcceptor(const AcceptorOptions& options)
 
 absl::StatusOr<std::unique_ptr<ConnectionAcceptor>> ConnectionAcceptor::Listen(
     const AcceptorOptions& options) {
-  auto parsed = ParseListenAddress(options.address);
-  if (!parsed.ok()) return parsed.status();
+  auto sockets = OpenListeningSockets(options.address, options.reuse_port);
+  if (!sockets.ok()) return sockets.status();
   std::unique_ptr<ConnectionAcceptor> self(new ConnectionAcceptor(options));
-
-  if (parsed->is_unix) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (parsed->path.size() >= sizeof(address.sun_path)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--address ", options.address, ": the socket path is longer than ",
-          sizeof(address.sun_path) - 1, " bytes"));
-    }
-    std::memcpy(address.sun_path, parsed->path.data(), parsed->path.size());
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return absl::InternalError(ErrnoText(errno));
-    // A socket file left by a server that died is removed; one that a live
-    // server answers on is a port in use.
-    struct stat info {};
-    if (lstat(parsed->path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) {
-      const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      const bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&address),
-                                              sizeof(address)) == 0;
-      if (probe >= 0) close(probe);
-      if (live) {
-        close(fd);
-        return absl::UnavailableError(absl::StrCat(
-            "cannot listen on ", options.address,
-            ": another server is listening on that socket"));
-      }
-      unlink(parsed->path.c_str());
-    }
-    if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        listen(fd, SOMAXCONN) != 0) {
-      const int error = errno;
-      close(fd);
-      return absl::UnavailableError(BindError(options.address, 0, error));
-    }
-    self->unix_path_ = parsed->path;
-    self->listen_fds_.push_back(fd);
-    self->listen_names_.push_back(options.address);
-  } else {
-    std::vector<sockaddr_storage> addresses;
-    bool dual_stack = false;
-    if (parsed->host.empty() || parsed->host == "::" || parsed->host == "*") {
-      // Every interface: one IPv6 socket that takes IPv4 too, or IPv4
-      // alone on a host without IPv6.
-      sockaddr_storage any{};
-      auto& v6 = reinterpret_cast<sockaddr_in6&>(any);
-      v6.sin6_family = AF_INET6;
-      v6.sin6_addr = in6addr_any;
-      addresses.push_back(any);
-      dual_stack = true;
-    } else {
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      hints.ai_flags = AI_PASSIVE;
-      addrinfo* found = nullptr;
-      const int error = getaddrinfo(parsed->host.c_str(), nullptr, &hints, &found);
-      if (error != 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cannot listen on ", options.address, ": ", gai_strerror(error)));
-      }
-      for (addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
-        sockaddr_storage address{};
-        std::memcpy(&address, entry->ai_addr, entry->ai_addrlen);
-        const bool seen = std::any_of(addresses.begin(), addresses.end(), [&](const auto& a) {
-          return std::memcmp(&a, &address, sizeof(address)) == 0;
-        });
-        if (!seen) addresses.push_back(address);
-      }
-      freeaddrinfo(found);
-    }
-    int port = parsed->port;
-    for (sockaddr_storage& address : addresses) {
-      SetPort(address, port);
-      int fd = ListenTcp(address, options.reuse_port, !dual_stack);
-      if (fd == -EAFNOSUPPORT && dual_stack) {
-        sockaddr_storage any{};
-        auto& v4 = reinterpret_cast<sockaddr_in&>(any);
-        v4.sin_family = AF_INET;
-        v4.sin_addr.s_addr = htonl(INADDR_ANY);
-        address = any;
-        SetPort(address, port);
-        fd = ListenTcp(address, options.reuse_port, false);
-      }
-      if (fd < 0) {
-        // "localhost" on a host without IPv6 still serves on 127.0.0.1.
-        if (!self->listen_fds_.empty() && (fd == -EADDRNOTAVAIL || fd == -EAFNOSUPPORT)) {
-          continue;
-        }
-        for (int open_fd : self->listen_fds_) close(open_fd);
-        self->listen_fds_.clear();
-        return absl::UnavailableError(BindError(options.address, port, -fd));
-      }
-      if (port == 0) port = BoundPort(fd);  // Every address gets the same one.
-      self->listen_fds_.push_back(fd);
-      sockaddr_storage bound{};
-      socklen_t size = sizeof(bound);
-      getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &size);
-      self->listen_names_.push_back(SocketAddressText(bound, size));
-    }
-    self->port_ = port;
-  }
+  self->listen_fds_ = std::move(sockets->fds);
+  self->listen_names_ = std::move(sockets->names);
+  self->port_ = sockets->port;
+  self->unix_path_ = std::move(sockets->unix_path);
 
   self->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   self->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -145,15 +145,6 @@ class ConnectionAcceptor {
       not_http2_{0}, shed_{0}, pending_count_{0};
 };
 
-// Splits a listening address into what can be bound. Exposed for tests.
-struct ListenAddress {
-  bool is_unix = false;
-  std::string path;  // is_unix.
-  std::string host;  // Empty or "::" or "0.0.0.0": every interface.
-  int port = 0;
-};
-absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view address);
-
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_SERVER_CONNECTION_ACCEPTOR_H_

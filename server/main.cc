@@ -28,6 +28,7 @@
 #include "logging.h"
 #include "mutex_mode.h"
 #include "process_limits.h"
+#include "process_memory.h"
 #include "route_guide_server.h"
 #if ROUTEGUIDE_WITH_METRICS
 #include "metrics_exporter.h"
@@ -130,31 +131,6 @@ ABSL_FLAG(absl::Duration, memory_trim_interval, absl::Seconds(10),
 namespace routeguide {
 namespace {
 
-// Hands freed heap memory back to the system after a wave: glibc keeps
-// what a burst of calls, connections or buffered messages freed, so RSS
-// would stay at the burst's peak. Trims once the heap's free bytes have
-// grown this much above their lowest since the last trim; a trim walks the
-// heap under the allocator's locks, so it is not done on every tick.
-constexpr size_t kTrimAfterFreedBytes = 16 * 1024 * 1024;
-
-class HeapTrimmer {
- public:
-  void MaybeTrim() {
-    const size_t free_now = FreeHeapBytes();
-    low_ = std::min(low_, free_now);
-    if (free_now - low_ < kTrimAfterFreedBytes) return;
-    malloc_trim(0);
-    // Trimmed pages still count as free to the allocator: measure from here.
-    low_ = FreeHeapBytes();
-  }
-
- private:
-  // Free bytes in every arena (pages trimmed or not).
-  static size_t FreeHeapBytes() { return mallinfo2().fordblks; }
-
-  size_t low_ = FreeHeapBytes();
-};
-
 // Exit codes beside 0 and kExitUsage (2).
 // A second SIGINT or SIGTERM cut the grace period short.
 constexpr int kExitForcedStop = 1;
@@ -173,23 +149,6 @@ constexpr int64_t kMinMemoryQuota = 1024 * 1024;
 // than run on deaf. Signalled to the main thread, which waits for signals.
 void WatchForListenerDeath(absl::string_view message) {
   if (absl::StrContains(message, "Failed accept4")) kill(getpid(), SIGUSR2);
-}
-
-// The process's resident set size, from /proc; -1 when unknown.
-long ResidentKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) {
-      long kib = -1;
-      return absl::SimpleAtoi(absl::StripAsciiWhitespace(
-                                  absl::StripSuffix(line.substr(6), "kB")),
-                              &kib)
-                 ? kib
-                 : -1;
-    }
-  }
-  return -1;
 }
 
 // Whether the listening address only takes connections from this host.

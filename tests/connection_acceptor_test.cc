@@ -4,6 +4,7 @@
 // handing connections over through the HTTP/2 guard.
 
 #include "connection_acceptor.h"
+#include "listen_sockets.h"
 
 #include <arpa/inet.h>
 #include <poll.h>
