@@ -502,12 +502,16 @@ class MemoryWatch:
             attack, self.before / MiB, self.peak / MiB, self.after / MiB,
             errors))
         if self.case.asan:
-            self.case.check_levels_off(attack, self.during, RETURN_ALLOWANCE)
-            growth = self.peak - self.before
+            # ASan's allocator keeps what is freed (its quarantine, which
+            # malloc_trim does not reach), so RSS cannot be seen coming back
+            # down: it must level off while the attack lasts (when the attack
+            # lasted long enough to sample) and not grow once it is over.
+            if len(self.during) >= 3:
+                self.case.check_levels_off(attack, self.during, RETURN_ALLOWANCE)
             self.case.expect(
-                self.after <= self.peak - growth // 10,
-                "%s (ASan): RSS did not come back down: peak %s (from %s), "
-                "%s %d s after the attacker left"
+                self.after <= self.peak + RETURN_ALLOWANCE,
+                "%s (ASan): RSS grew after the attacker left: peak %s (from "
+                "%s), %s %d s later"
                 % (attack, mib(self.peak), mib(self.before), mib(self.after),
                    SETTLE_SECONDS))
             return
@@ -1189,7 +1193,11 @@ def case_connection_waves(case):
         % (gap, [mib(level) for level in levels]))
     ratchet = levels[-1] - levels[0]
     if case.asan:
-        case.expect(ratchet <= max(ratchet_bound, levels[0] // 10),
+        # ASan's allocator grows its quarantine and per-size caches in
+        # steps that shrink wave by wave (measured: +25, then +12 MiB over
+        # about 300); a leak of what 5,000 connections hold (about 85 MiB a
+        # wave) would still be far past a fifth.
+        case.expect(ratchet <= max(ratchet_bound, levels[0] // 5),
                     "connection waves (ASan): RSS after wave %d is %s above "
                     "after wave 1" % (waves, mib(ratchet)))
     else:
