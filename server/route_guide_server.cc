@@ -31,6 +31,9 @@ constexpr absl::Duration kFreeCallsTimeout = absl::Seconds(30);
 // At shutdown, how long no call may be in flight before the connections
 // still open are closed instead of waited for.
 constexpr absl::Duration kNoCallsBeforeClosing = absl::Milliseconds(50);
+// At shutdown, how long the HTTP/2 guard may take to pass on what gRPC
+// wrote last before it is stopped.
+constexpr absl::Duration kGuardFlushTimeout = absl::Milliseconds(500);
 
 }  // namespace
 
@@ -321,7 +324,17 @@ ShutdownReport RouteGuideServer::Shutdown() {
   stopper.join();
   // Only now: the connections the guard relays carried the calls that ran
   // through the grace period, and gRPC has closed its end of each by now.
-  if (guard_ != nullptr) guard_->Stop();
+  // What gRPC wrote last (the statuses of the streams it ended) may still
+  // be on its way through the guard: it closes each relay once that is
+  // passed on and the client hangs up, so wait for that, briefly, before
+  // cutting off what is left.
+  if (guard_ != nullptr) {
+    const absl::Time flush_deadline = absl::Now() + kGuardFlushTimeout;
+    while (guard_->stats().active > 0 && absl::Now() < flush_deadline) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    guard_->Stop();
+  }
   // A call may still post its last operations (Finish after a failed read)
   // until it is freed; only then may the queues shut down.
   const bool all_freed = registry_.AwaitNoObjects(kFreeCallsTimeout);
