@@ -385,12 +385,12 @@ int Run(int argc, char** argv) {
         "cancelled, {} notes, RSS {} KiB, {} connections accepted, {} "
         "awaiting their preface, {} handshake timeouts, {} shed, {} guarded, "
         "{} closed for rapid reset, {} closed for no SETTINGS ack, {} closed "
-        "for an oversized message",
+        "for too many streams before it, {} closed for an oversized message",
         calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
         store->note_count(), ResidentKiB(), connections.accepted,
         connections.pending, connections.handshake_timeouts, connections.shed,
         guard.active, guard.rapid_reset_closes, guard.settings_timeouts,
-        guard.oversized_message_closes);
+        guard.early_stream_closes, guard.oversized_message_closes);
   }
   int exit_code = 0;
   if (signal_number == SIGUSR2) {
