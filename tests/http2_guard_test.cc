@@ -748,9 +748,15 @@ TEST_CASE("Shutdown lets a relayed call finish during the grace period",
   RouteSummary summary;
   auto writer = stub->RecordRoute(&context, &summary);
   REQUIRE(writer->Write(MakePoint(1, 1)));
+  // A written message may still sit in the client's buffers: wait until the
+  // server has taken the call, or Shutdown rightly sees nothing in flight.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (server->calls().active() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  REQUIRE(server->calls().active() == 1);
   std::thread stopper([&] { server->Shutdown(); });
   // Shutdown has begun: the call, already relayed, still goes on.
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
   while (!server->shutdown_started() && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));
   }
