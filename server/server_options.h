@@ -1,0 +1,88 @@
+#ifndef ROUTEGUIDE_SERVER_SERVER_OPTIONS_H_
+#define ROUTEGUIDE_SERVER_SERVER_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "grpcpp/security/server_credentials.h"
+
+namespace routeguide {
+
+// Everything RouteGuideServer can be told.
+struct ServerOptions {
+  std::string address = "[::]:50051";
+  // Share the port with other server processes (SO_REUSEPORT). Off, a port
+  // already in use is a start-up error.
+  bool reuse_port = false;
+  // A connection must finish its handshake (TLS, and HTTP/2's preface)
+  // within this long or it is closed. With the HTTP/2 guard, a plaintext
+  // client must also acknowledge the server's SETTINGS within this long of
+  // sending the preface.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // Plaintext only: relay every connection through the HTTP/2 guard
+  // (http2_guard.h), which closes clients that reset streams faster than
+  // the server completes them (HTTP/2 rapid reset, CVE-2023-44487, which
+  // gRPC 1.51 cannot withstand) or that do not acknowledge SETTINGS in
+  // time. Off: connections go to gRPC directly.
+  bool http2_guard = true;
+  // The guard closes a connection whose client reset more than this many
+  // streams within a second, and more than the server completed on it in
+  // that second; for 10 s after such a close, a hundredth of this (see
+  // Http2GuardOptions::max_client_resets).
+  int64_t max_client_resets = 1000;
+  // Poller threads in all, spread round-robin over `completion_queues`.
+  int threads = 1;
+  int completion_queues = 1;
+  // Requests kept posted per method per completion queue.
+  int calls_per_method_per_queue = 32;
+  // How long in-flight calls may take to finish once shutdown starts.
+  absl::Duration grace = absl::Seconds(5);
+  // A RecordRoute or RouteChat whose client sends nothing for this long is
+  // ended with DEADLINE_EXCEEDED (infinite: never).
+  absl::Duration stream_idle_timeout = absl::Minutes(10);
+  // The first part of the grace period, during which health checks answer
+  // NOT_SERVING but calls are still accepted (capped at `grace`).
+  absl::Duration health_drain = absl::ZeroDuration();
+
+  // Serve gRPC server reflection (grpc.reflection.v1alpha), so generic
+  // tools can list and call the service.
+  bool reflection = false;
+
+  // Who gets in. Insecure when null.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // When not empty, every RouteGuide call must carry "authorization:
+  // Bearer <token>" (health checks are exempt).
+  std::string auth_token;
+
+  // Bounds. A message bigger than max_message_bytes gets
+  // RESOURCE_EXHAUSTED; a RouteChat note longer than max_note_bytes ends
+  // the call with INVALID_ARGUMENT.
+  int max_message_bytes = 4 * 1024 * 1024;
+  // A call whose metadata (headers) is bigger is refused.
+  int max_metadata_bytes = 16 * 1024;
+  size_t max_note_bytes = 4096;
+  // RouteChat: replies one call may queue before it stops reading notes
+  // until they are sent (backpressure on a client that does not read).
+  size_t max_queued_replies = 256;
+  int max_concurrent_streams = 1000;  // Per connection.
+  // Keepalive enforcement: pings closer together than this (without data)
+  // count as strikes; two strikes close the connection.
+  absl::Duration min_ping_interval = absl::Seconds(10);
+  // Connections idle this long, or this old, are closed (gracefully).
+  absl::Duration max_connection_idle = absl::Minutes(30);
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  // After the age, how long open calls may go on before the connection is
+  // closed under them.
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
+  // gRPC's ResourceQuota for the server's buffers; 0 leaves it unbounded.
+  // Near it gRPC sheds load: it closes connections and resets busy streams
+  // (RESOURCE_EXHAUSTED) rather than refusing new ones.
+  int64_t max_memory_bytes = 1024 * 1024 * 1024;
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_SERVER_OPTIONS_H_
