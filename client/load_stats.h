@@ -15,7 +15,6 @@ namespace routeguide {
 // How a counted call ended.
 enum class Outcome { kOk, kWrongAnswer, kFailed };
 
-
 // The figures of one kind of call (or of all kinds together).
 struct KindStats {
   uint64_t started = 0;
