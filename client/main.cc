@@ -1,10 +1,13 @@
 // routeguide-client: the RouteGuide tutorial walkthrough and a load
 // generator, both on gRPC's completion-queue API.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -181,6 +184,26 @@ bool WriteFile(const std::string& path, const std::string& contents) {
   return static_cast<bool>(out);
 }
 
+// Exits 2 unless a report can be written to `path` (empty: no report),
+// so a path that cannot be written is found before a long run rather than
+// after it. An existing file is left as it is; a new one is removed again.
+void CheckReportPathOrExit(const char* flag, const std::string& path) {
+  if (path.empty()) return;
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd >= 0) {
+    close(fd);
+    unlink(path.c_str());
+    return;
+  }
+  if (errno == EEXIST) fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    ExitWithUsageError(absl::StrCat("cannot write ", flag, " report ", path,
+                                    ": ", std::strerror(error)));
+  }
+  close(fd);
+}
+
 int RunLoadCommand() {
   LoadOptions options;
   options.target = absl::GetFlag(FLAGS_target);
@@ -219,6 +242,8 @@ int RunLoadCommand() {
   if (absl::Status valid = ValidateLoadOptions(options); !valid.ok()) {
     ExitWithUsageError(valid.message());
   }
+  CheckReportPathOrExit("--json", options.json_path);
+  CheckReportPathOrExit("--html", options.html_path);
 
   signal(SIGINT, OnInterrupt);
   absl::StatusOr<LoadReport> report = RunLoad(options, interrupted);

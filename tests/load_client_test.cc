@@ -116,6 +116,27 @@ TEST_CASE("Load exits 2 for bad flags and unreachable targets",
   }
 }
 
+TEST_CASE("Load exits 2 before the run when a report cannot be written",
+          "[load][binary]") {
+  auto server = StartServer();
+  TempDir dir;
+  // A directory that does not exist, and a directory where a file should be.
+  for (const std::string& path : {dir.path + "/missing/report", dir.path}) {
+    for (const char* flag : {"--json", "--html"}) {
+      const auto result =
+          RunLoad({absl::StrCat("--target=127.0.0.1:", server->port()),
+                   "--requests=200", "--concurrency=4", absl::StrCat(flag, "=", path)});
+      INFO(flag << "=" << path << "\n" << result.stderr_text);
+      CHECK(result.exit.Exited(2));
+      CHECK_THAT(result.stderr_text, Catch::Contains(flag));
+      CHECK_THAT(result.stderr_text, Catch::Contains(path));
+      // Found before the run: no call was made, no report printed.
+      CHECK(server->calls().accepted() == 0);
+      CHECK(result.stdout_text.empty());
+    }
+  }
+}
+
 TEST_CASE("Load exits 1 when errors pass --max_error_rate", "[load][binary]") {
   auto server = StartServer();
   // A deadline too short for any call to finish.
