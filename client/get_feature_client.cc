@@ -1,9 +1,11 @@
 // GetFeature from the client side, unary: the whole life of one call.
 //
-//   state       event        next
-//   kWaiting    kFinished    kDone (on_done runs with status and reply)
+//   event       ok     what happens
+//   kFinished   -      on_done runs with the status and the reply
 //
-// The call is deleted by TaggedCall when its last tag comes back.
+// One event, so no state: Start posts Finish, and its completion is the
+// call's last. A unary Finish always completes with ok; the outcome is in
+// the status. The call is deleted by TaggedCall when that tag comes back.
 #include <memory>
 
 #include "client_calls.h"
@@ -29,28 +31,21 @@ class GetFeatureClientCall final
     options.ApplyTo(context_);
     responder_ = stub.PrepareAsyncGetFeature(&context_, point, &cq);
     responder_->StartCall();
-    state_ = State::kWaiting;
     responder_->Finish(&reply_, &status_, Post(Event::kFinished));
   }
 
  private:
   friend class TaggedCall<GetFeatureClientCall, GetFeatureClientEvent>;
   using Event = GetFeatureClientEvent;
-  enum class State { kWaiting, kDone };
 
-  void ProceedLocked(Event event, bool /*ok*/)
+  void ProceedLocked(Event /*event*/, bool /*ok*/)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // A unary Finish always completes with ok; the outcome is in status_.
-    if (event == Event::kFinished) {
-      state_ = State::kDone;
-      on_done_(status_, reply_);
-    }
+    on_done_(status_, reply_);  // kFinished, the only event.
   }
 
   DoneCallback on_done_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientAsyncResponseReader<Feature>> responder_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kWaiting;
   Feature reply_;
   grpc::Status status_;
 };

@@ -8,10 +8,14 @@
 //   kReading    kReadDone    false  kFinishing (the stream ended)
 //   kFinishing  kFinished    -      kDone (on_done runs)
 //
-// The call is deleted by TaggedCall when its last tag comes back.
+// The state says which one operation is in flight, so it decides what a
+// completion means; any other pair of state and event ends the process
+// (DieOnImpossibleEvent). The call is deleted by TaggedCall when its last
+// tag comes back.
 #include <memory>
 
 #include "client_calls.h"
+#include "impossible_event.h"
 #include "tagged_call.h"
 
 namespace routeguide {
@@ -47,25 +51,29 @@ class ListFeaturesClientCall final
   enum class State { kStarting, kReading, kFinishing, kDone };
 
   void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    switch (event) {
-      case Event::kStarted:
+    switch (state_) {
+      case State::kStarting:
+        if (event != Event::kStarted) break;
         ok ? ReadNext() : PostFinish();
-        break;
-      case Event::kReadDone:
+        return;
+      case State::kReading:
+        if (event != Event::kReadDone) break;
         if (!ok) {
-          PostFinish();
-          break;
+          PostFinish();  // The stream ended; Finish reads how.
+          return;
         }
         on_feature_(feature_);
         ReadNext();
-        break;
-      case Event::kFinished:
+        return;
+      case State::kFinishing:
+        if (event != Event::kFinished) break;
         state_ = State::kDone;
         on_done_(status_);
-        break;
-      case Event::kCount:
+        return;
+      case State::kDone:
         break;
     }
+    DieOnImpossibleEvent("ListFeatures client", state_, event, ok);
   }
 
   void ReadNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -12,10 +12,14 @@
 //   kClosing      kWritesDoneDone any    kFinishing (Finish posted)
 //   kFinishing    kFinished       -      kDone (on_done runs)
 //
-// The call is deleted by TaggedCall when its last tag comes back.
+// The state says which one operation is in flight, so it decides what a
+// completion means; any other pair of state and event ends the process
+// (DieOnImpossibleEvent). The call is deleted by TaggedCall when its last
+// tag comes back.
 #include <memory>
 
 #include "client_calls.h"
+#include "impossible_event.h"
 #include "tagged_call.h"
 
 namespace routeguide {
@@ -57,21 +61,29 @@ class RecordRouteClientCall final
   enum class State { kStarting, kWriting, kClosing, kFinishing, kDone };
 
   void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    switch (event) {
-      case Event::kStarted:
-      case Event::kWriteDone:
+    switch (state_) {
+      case State::kStarting:
+        if (event != Event::kStarted) break;
         ok ? WriteNext() : PostFinish();
-        break;
-      case Event::kWritesDoneDone:
+        return;
+      case State::kWriting:
+        if (event != Event::kWriteDone) break;
+        // Not ok: the server ended the call; Finish reads why.
+        ok ? WriteNext() : PostFinish();
+        return;
+      case State::kClosing:
+        if (event != Event::kWritesDoneDone) break;
         PostFinish();
-        break;
-      case Event::kFinished:
+        return;
+      case State::kFinishing:
+        if (event != Event::kFinished) break;
         state_ = State::kDone;
         on_done_(status_, summary_);
-        break;
-      case Event::kCount:
+        return;
+      case State::kDone:
         break;
     }
+    DieOnImpossibleEvent("RecordRoute client", state_, event, ok);
   }
 
   void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
