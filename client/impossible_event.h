@@ -16,8 +16,8 @@ template <typename State, typename Event>
 [[noreturn]] void DieOnImpossibleEvent(const char* call, State state,
                                        Event event, bool ok) {
   spdlog::critical(
-      "{}: event {} (ok {}) in state {} is not in the call's state table; "
-      "aborting",
+      "{}: event #{} (ok {}) in state #{} (the enums' order) is not in the "
+      "call's state table; aborting",
       call, static_cast<int>(event), ok, static_cast<int>(state));
   std::abort();
 }
