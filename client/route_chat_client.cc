@@ -57,15 +57,12 @@ class RouteChatClientCall final
  private:
   friend class TaggedCall<RouteChatClientCall, RouteChatClientEvent>;
   using Event = RouteChatClientEvent;
-  enum class ReadState { kStarting, kReading, kOver };
-  enum class WriteState { kStarting, kWriting, kClosing, kOver };
-
   void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     switch (event) {
       case Event::kStarted:
         if (!ok) {
-          read_state_ = ReadState::kOver;
-          write_state_ = WriteState::kOver;
+          reading_over_ = true;
+          writing_over_ = true;
           break;
         }
         ReadNext();
@@ -73,7 +70,7 @@ class RouteChatClientCall final
         break;
       case Event::kReadDone:
         if (!ok) {
-          read_state_ = ReadState::kOver;
+          reading_over_ = true;
           break;
         }
         on_receive_(incoming_);
@@ -81,13 +78,13 @@ class RouteChatClientCall final
         break;
       case Event::kWriteDone:
         if (!ok) {
-          write_state_ = WriteState::kOver;
+          writing_over_ = true;
           break;
         }
         WriteNext();
         break;
       case Event::kWritesDoneDone:
-        write_state_ = WriteState::kOver;
+        writing_over_ = true;
         break;
       case Event::kFinished:
         on_done_(status_);
@@ -99,33 +96,27 @@ class RouteChatClientCall final
   }
 
   void ReadNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    read_state_ = ReadState::kReading;
     stream_->Read(&incoming_, Post(Event::kReadDone));
   }
 
   // Writes the next note, or half-closes after the last one. Once the
   // server has ended the stream there is no point in sending more.
   void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (read_state_ == ReadState::kOver) {
-      write_state_ = WriteState::kOver;
+    if (reading_over_) {
+      writing_over_ = true;
       return;
     }
     if (next_ == notes_.size()) {
-      write_state_ = WriteState::kClosing;
       stream_->WritesDone(Post(Event::kWritesDoneDone));
       return;
     }
     const RouteNote& note = notes_[next_++];
     on_send_(note);
-    write_state_ = WriteState::kWriting;
     stream_->Write(note, Post(Event::kWriteDone));
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finish_posted_ || read_state_ != ReadState::kOver ||
-        write_state_ != WriteState::kOver) {
-      return;
-    }
+    if (finish_posted_ || !reading_over_ || !writing_over_) return;
     finish_posted_ = true;
     stream_->Finish(&status_, Post(Event::kFinished));
   }
@@ -137,8 +128,9 @@ class RouteChatClientCall final
   std::function<void(const grpc::Status&)> on_done_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientAsyncReaderWriter<RouteNote, RouteNote>> stream_;
-  ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kStarting;
-  WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kStarting;
+  // No Read, or no Write or WritesDone, will be posted again.
+  bool reading_over_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_over_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_posted_ ABSL_GUARDED_BY(mu_) = false;
   RouteNote incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
   grpc::Status status_;
