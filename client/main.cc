@@ -103,7 +103,8 @@ constexpr char kUsage[] =
     "load: drives all four RPC kinds against --target and reports calls/s,\n"
     "  messages/s, errors by status, wrong answers and latency percentiles.\n"
     "Exit code 0 on success, 1 when a call fails (tutorial) or the error rate\n"
-    "passes --max_error_rate (load), 2 for bad flags or a server that cannot\n"
+    "passes --max_error_rate (load), 2 for bad flags, a --json or --html file\n"
+    "that cannot be written (found before the run), or a server that cannot\n"
     "be reached. Flag names take '-' or '_' alike.";
 
 std::atomic<bool> interrupted{false};
