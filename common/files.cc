@@ -1,5 +1,7 @@
 #include "files.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -10,6 +12,13 @@
 namespace routeguide {
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  // A directory opens as a stream and reads as nothing, which the caller
+  // would then call empty or malformed.
+  struct stat info {};
+  if (stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": is a directory, not a file"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int error = errno;

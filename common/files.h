@@ -8,7 +8,7 @@
 namespace routeguide {
 
 // The whole file; NOT_FOUND (or another error) naming `path` when it cannot
-// be read.
+// be read, FAILED_PRECONDITION when it is a directory.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
 }  // namespace routeguide

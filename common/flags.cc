@@ -13,6 +13,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "config.h"
+#include "google/protobuf/stubs/common.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/version_info.h"
 
 namespace routeguide {
 namespace {
@@ -109,12 +113,13 @@ std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
   }
   absl::SetProgramUsageMessage(usage);
   // absl's --help lists only flags defined in a file named after the
-  // program; ours live in each binary's main.cc.
+  // program; ours live in each binary's main.cc or <binary>_flags.cc.
   absl::FlagsUsageConfig config;
   config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "main.cc");
+    return absl::EndsWith(file, "main.cc") || absl::EndsWith(file, "_flags.cc");
   };
   config.contains_helpshort_flags = config.contains_help_flags;
+  config.version_string = [] { return VersionText(); };
   absl::SetFlagsUsageConfig(config);
   // absl keeps pointers into argv, so the rewritten copy lives forever.
   static auto* args = new std::vector<std::string>(argv, argv + argc);
@@ -161,6 +166,27 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
         "'", text, "' is not a size (such as 4096, 64KiB, 512MiB or 1GiB)"));
   }
   return value * factor;
+}
+
+std::string FormatByteSize(int64_t bytes) {
+  for (const auto& [suffix, shift] :
+       {std::pair<const char*, int>{"GiB", 30}, {"MiB", 20}, {"KiB", 10}}) {
+    const int64_t unit = int64_t{1} << shift;
+    if (bytes != 0 && bytes % unit == 0) return absl::StrCat(bytes / unit, suffix);
+  }
+  return absl::StrCat(bytes);
+}
+
+std::string VersionText() {
+  // protobuf offers no way to ask the library its version; each generated
+  // file checks at start-up (GOOGLE_PROTOBUF_VERIFY_VERSION) that the
+  // library is compatible with the headers.
+  return absl::StrCat(
+      ProgramName(), " ", ROUTEGUIDE_VERSION, "\n",  //
+      "gRPC ", grpc::Version(), " (built with ", GRPC_CPP_VERSION_STRING, ")\n",
+      "protobuf ", google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION),
+      " (the headers built with; the library checked at start-up that it\n"
+      "is compatible)\n");
 }
 
 void ExitWithUsageError(absl::string_view message) {

@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace routeguide {
+
+class Http2Policy;   // http2_policy.h
+struct Http2Relay;   // http2_relay.h
 
 struct Http2GuardOptions {
   // Rapid reset (CVE-2023-44487). In one-second windows the guard counts,
@@ -101,6 +103,11 @@ struct Http2GuardStats {
 // source, so a slow reader holds its writer back rather than filling
 // memory. End of file on one side is passed on (shutdown for writing) once
 // what was buffered for the other is written; an error closes both.
+//
+// Files: http2_frames.h reads the framing, http2_policy.h holds the rules
+// and their counters, http2_relay.h the sockets and buffers of one
+// connection (Http2Guard's relay I/O is in http2_relay.cc), and
+// http2_guard.cc the loop, adoption and closing.
 class Http2Guard {
  public:
   static absl::StatusOr<std::unique_ptr<Http2Guard>> Start(
@@ -122,8 +129,6 @@ class Http2Guard {
   Http2GuardStats stats() const;
 
  private:
-  struct Relay;
-  struct StreamMessages;
   struct Incoming {
     int client_fd;
     int relay_fd;  // Our end of the socketpair.
@@ -135,6 +140,12 @@ class Http2Guard {
   explicit Http2Guard(const Http2GuardOptions& options);
   void Loop();
   void TakeIncoming(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  void ExpireTimers(absl::Time now);
+  // Closes gRPC's side, writes a GOAWAY with `error_code` to the client
+  // when it can at a frame boundary, then closes the client too.
+  void Reject(Http2Relay& relay, uint32_t error_code, absl::Time now, bool* closed);
+
+  // The relay I/O (http2_relay.cc).
   // Moves what it can both ways; queues the relay for another turn when it
   // used up its share of this one.
   void Pump(uint64_t id, absl::Time now);
@@ -143,31 +154,16 @@ class Http2Guard {
   bool Watch(int fd, uint64_t id, Side side, bool out, bool add = false);
   // One round of relaying; false when nothing moved. May close the relay
   // (then sets `*closed`).
-  bool Step(Relay& relay, absl::Time now, bool* closed);
-  bool StepClosing(Relay& relay, bool* closed);
-  // Looks at the frame headers in bytes the client sent; false when the
-  // connection must be closed (then `*error_code` says why).
-  // Follows `stream`'s messages through `n` bytes of its DATA; false, with
-  // the length in `oversized`, when one declares more than allowed.
-  bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
-                           uint64_t* oversized) const;
-  bool InspectClientBytes(Relay& relay, const char* data, size_t size,
-                          absl::Time now, uint32_t* error_code);
-  void InspectServerBytes(Relay& relay, const char* data, size_t size,
-                          absl::Time now);
-  // Closes gRPC's side, writes a GOAWAY with `error_code` to the client
-  // when it can at a frame boundary, then closes the client too.
-  void Reject(Relay& relay, uint32_t error_code, absl::Time now, bool* closed);
-  // Lowers every connection's reset limit for a while (see kStrictPeriod).
-  void BeStrict(absl::Time now);
+  bool Step(Http2Relay& relay, absl::Time now, bool* closed);
+  bool StepClosing(Http2Relay& relay, bool* closed);
   // gRPC's side is gone: what was queued for the client is written, then
   // the client's side is closed too (after a short linger).
-  void BeginClosing(Relay& relay, absl::Time now);
+  void BeginClosing(Http2Relay& relay, absl::Time now);
   void CloseRelay(uint64_t id);
-  void ExpireTimers(absl::Time now);
-  void Warn(const Relay& relay, uint32_t error_code, bool goaway, absl::Time now);
 
   const Http2GuardOptions options_;
+  // The rules: what the frames say, and when a connection must go.
+  const std::unique_ptr<Http2Policy> policy_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // An eventfd: new connections, or Stop.
   std::thread thread_;
@@ -178,7 +174,7 @@ class Http2Guard {
   std::vector<Incoming> incoming_ ABSL_GUARDED_BY(mu_);
 
   // Loop-thread state.
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Relay>> relays_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Http2Relay>> relays_;
   uint64_t next_id_ = 1;
   std::vector<uint64_t> ready_;  // Relays that still had work at turn end.
   std::vector<char> scratch_;
@@ -188,23 +184,8 @@ class Http2Guard {
                       std::vector<std::pair<absl::Time, uint64_t>>,
                       std::greater<>>
       timers_;
-  // At most a few warnings a second, so an attacker that reconnects cannot
-  // flood the log; the rest are counted and summed up.
-  // Rapid reset under way: the stricter limit holds until then.
-  absl::Time strict_until_ = absl::InfinitePast();
-  // Resets from all clients in the current second.
-  absl::Time global_window_start_ = absl::InfinitePast();
-  int64_t global_resets_ = 0;
-  absl::Time warn_window_start_ = absl::InfinitePast();
-  int warnings_in_window_ = 0;
-  int64_t warnings_suppressed_ = 0;
 
-  std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0},
-      rapid_reset_closes_{0}, settings_timeouts_{0}, oversized_message_closes_{0},
-      early_stream_closes_{0},
-      goaways_sent_{0},
-      strict_periods_{0},
-      streams_opened_{0}, client_resets_{0};
+  std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0}, goaways_sent_{0};
 };
 
 }  // namespace routeguide

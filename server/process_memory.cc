@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -12,22 +13,31 @@
 #include "absl/strings/strip.h"
 
 namespace routeguide {
-namespace {
 
-// Free bytes in every arena (pages trimmed or not).
-size_t FreeHeapBytes() { return mallinfo2().fordblks; }
+Heap GlibcHeap() {
+  return Heap{[] { return mallinfo2().fordblks; }, [] { malloc_trim(0); }};
+}
 
-}  // namespace
+HeapTrimmer::HeapTrimmer(absl::Duration interval, Heap heap)
+    : interval_(interval), heap_(std::move(heap)), low_(heap_.free_bytes()) {}
 
-HeapTrimmer::HeapTrimmer() : low_(FreeHeapBytes()) {}
+absl::Duration HeapTrimmer::tick_interval() const {
+  return interval_ > absl::ZeroDuration() ? interval_ : absl::Hours(1);
+}
 
-void HeapTrimmer::MaybeTrim() {
-  const size_t free_now = FreeHeapBytes();
+bool HeapTrimmer::OnTick() {
+  if (interval_ <= absl::ZeroDuration()) return false;
+  const size_t free_now = heap_.free_bytes();
   low_ = std::min(low_, free_now);
-  if (free_now - low_ < kTrimAfterFreedBytes) return;
-  malloc_trim(0);
+  if (free_now - low_ < kTrimAfterFreedBytes) return false;
+  TrimNow();
+  return true;
+}
+
+void HeapTrimmer::TrimNow() {
+  heap_.trim();
   // Trimmed pages still count as free to the allocator: measure from here.
-  low_ = FreeHeapBytes();
+  low_ = heap_.free_bytes();
 }
 
 long ResidentKiB() {

@@ -140,15 +140,7 @@ int ClampedMillis(absl::Duration d) {
 
 absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     const ServerOptions& options, std::shared_ptr<FeatureStore> store) {
-  if (options.threads < 1 || options.completion_queues < 1 ||
-      options.completion_queues > options.threads ||
-      options.calls_per_method_per_queue < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "need threads >= completion queues >= 1 and calls per method per "
-        "queue >= 1; got threads=",
-        options.threads, " queues=", options.completion_queues,
-        " calls=", options.calls_per_method_per_queue));
-  }
+  if (absl::Status valid = ValidateServerOptions(options); !valid.ok()) return valid;
   std::unique_ptr<RouteGuideServer> self(
       new RouteGuideServer(options, std::move(store)));
 

@@ -6,12 +6,14 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "grpcpp/security/server_credentials.h"
 
 namespace routeguide {
 
-// Everything RouteGuideServer can be told.
+// Everything RouteGuideServer can be told. The defaults here are the
+// server binary's flag defaults too (server_flags.cc).
 struct ServerOptions {
   std::string address = "[::]:50051";
   // Share the port with other server processes (SO_REUSEPORT). Off, a port
@@ -45,11 +47,11 @@ struct ServerOptions {
   absl::Duration stream_idle_timeout = absl::Minutes(10);
   // The first part of the grace period, during which health checks answer
   // NOT_SERVING but calls are still accepted (capped at `grace`).
-  absl::Duration health_drain = absl::ZeroDuration();
+  absl::Duration health_drain = absl::Seconds(1);
 
   // Serve gRPC server reflection (grpc.reflection.v1alpha), so generic
   // tools can list and call the service.
-  bool reflection = false;
+  bool reflection = true;
 
   // Who gets in. Insecure when null.
   std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -82,6 +84,18 @@ struct ServerOptions {
   // (RESOURCE_EXHAUSTED) rather than refusing new ones.
   int64_t max_memory_bytes = 1024 * 1024 * 1024;
 };
+
+// The smallest max_memory_bytes that still serves: below about 256 KiB
+// gRPC sends every new connection a GOAWAY.
+inline constexpr int64_t kMinMemoryQuotaBytes = 1024 * 1024;
+// The largest message gRPC 1.51 takes by default, and our ceiling.
+inline constexpr int kMaxMessageBytesLimit = 4 * 1024 * 1024;
+
+// OK when RouteGuideServer can start with `options`; otherwise
+// InvalidArgument naming the first bad field by its server flag (--threads),
+// the value, and what it must be. The address is parsed as the server will
+// bind it, so gRPC never sees one it would misread.
+absl::Status ValidateServerOptions(const ServerOptions& options);
 
 }  // namespace routeguide
 

@@ -50,6 +50,7 @@ struct TestServer {
     options.threads = 4;
     options.completion_queues = 2;
     options.calls_per_method_per_queue = 4;
+    options.health_drain = absl::ZeroDuration();  // No load balancer to tell.
     return options;
   }
 

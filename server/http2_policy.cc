@@ -1,0 +1,249 @@
+#include "http2_policy.h"
+
+#include <algorithm>
+
+#include "spdlog/spdlog.h"
+
+namespace routeguide {
+namespace {
+
+constexpr absl::Duration kResetWindow = absl::Seconds(1);
+// A client closed for rapid reset usually reconnects at once, and each
+// connection gets max_client_resets resets through before it is closed: an
+// attacker that reconnects hundreds of times a second still feeds gRPC far
+// more than it can free (measured with that rule alone: 640 reconnects a
+// second, RSS at 2.9 GiB 15 s after a 5 s attack, gRPC still working
+// through it). So once a connection was closed for rapid reset, or all
+// clients together reset more than kGlobalResetFactor times the limit
+// within a second, the limit is divided by kStrictDivisor for every
+// connection for kStrictPeriod. Clients that complete more calls than they
+// reset are never closed, so this only costs clients that reset most of
+// their calls.
+constexpr absl::Duration kStrictPeriod = absl::Seconds(10);
+constexpr int64_t kStrictDivisor = 100;
+constexpr int64_t kGlobalResetFactor = 10;
+constexpr int kMaxWarningsPerSecond = 10;
+
+}  // namespace
+
+void Http2ConnectionState::RollWindow(absl::Time now) {
+  if (now - window_start < kResetWindow) return;
+  window_start = now;
+  window_opened = window_resets = window_completed = 0;
+}
+
+bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const char* data,
+                                     size_t size, absl::Time now, uint32_t* error_code) {
+  connection.RollWindow(now);
+  bool allowed = true;
+  connection.from_client.Feed(data, size, [&](const FrameHeader& frame) {
+    switch (frame.type) {
+      case kHeadersFrame:
+        // A client's streams have odd ids, each higher than the last (RFC
+        // 9113, section 5.1.1); HEADERS on an older one carries trailers.
+        if ((frame.stream_id & 1) != 0 && frame.stream_id > connection.last_stream_id) {
+          connection.last_stream_id = frame.stream_id;
+          ++connection.window_opened;
+          streams_opened_.fetch_add(1, std::memory_order_relaxed);
+          if (!connection.settings_acked) {
+            connection.open_before_ack.insert(frame.stream_id);
+            if (static_cast<int64_t>(connection.open_before_ack.size()) >
+                options_.max_streams_before_ack) {
+              connection.too_many_early_streams = true;
+              *error_code = kEnhanceYourCalm;
+              allowed = false;
+            }
+          }
+        }
+        break;
+      case kRstStreamFrame: {
+        ++connection.window_resets;
+        client_resets_.fetch_add(1, std::memory_order_relaxed);
+        if (now - global_window_start_ >= kResetWindow) {
+          global_window_start_ = now;
+          global_resets_ = 0;
+        }
+        if (++global_resets_ / kGlobalResetFactor > options_.max_client_resets) {
+          BeStrict(now);
+        }
+        const int64_t limit = now < strict_until_
+                                  ? std::max<int64_t>(1, options_.max_client_resets /
+                                                             kStrictDivisor)
+                                  : options_.max_client_resets;
+        if (connection.window_resets > limit &&
+            connection.window_resets > connection.window_completed) {
+          connection.limit = limit;
+          *error_code = kEnhanceYourCalm;
+          allowed = false;
+        }
+        break;
+      }
+      case kSettingsFrame:
+        if ((frame.flags & kAckFlag) != 0) {
+          connection.settings_acked = true;
+          connection.open_before_ack = {};  // gRPC bounds them from here on.
+        }
+        break;
+      default:
+        break;
+    }
+    if (frame.type == kRstStreamFrame) connection.open_before_ack.erase(frame.stream_id);
+    if (allowed && frame.type == kDataFrame && frame.length == 0 &&
+        (frame.flags & kEndStreamFlag) != 0) {
+      connection.messages.erase(frame.stream_id);
+    }
+    if (allowed && frame.type == kRstStreamFrame) connection.messages.erase(frame.stream_id);
+    return allowed;
+  }, [&](const FrameHeader& frame, uint32_t offset, const char* bytes, size_t n) {
+    if (frame.type != kDataFrame || frame.stream_id == 0) return true;
+    // Padding (RFC 9113, 6.1): a length byte first, that many bytes last.
+    uint32_t data_begin = 0;
+    uint32_t data_end = frame.length;
+    if ((frame.flags & kPaddedFlag) != 0) {
+      if (offset == 0) connection.pad_length = static_cast<uint8_t>(bytes[0]);
+      data_begin = 1;
+      data_end = frame.length >= 1u + connection.pad_length ? frame.length - connection.pad_length : 1;
+    }
+    const uint32_t from = std::max(offset, data_begin);
+    const uint32_t to = std::min<uint32_t>(offset + static_cast<uint32_t>(n), data_end);
+    if (from < to && !CheckMessageLengths(connection.messages[frame.stream_id],
+                                          bytes + (from - offset), to - from,
+                                          options_.max_declared_message_bytes,
+                                          &connection.oversized_length)) {
+      *error_code = kEnhanceYourCalm;
+      allowed = false;
+      return false;
+    }
+    if (offset + n == frame.length && (frame.flags & kEndStreamFlag) != 0) {
+      connection.messages.erase(frame.stream_id);
+    }
+    return true;
+  });
+  return allowed;
+}
+
+void Http2Policy::InspectServerBytes(Http2ConnectionState& connection, const char* data,
+                                     size_t size, absl::Time now) {
+  connection.RollWindow(now);
+  connection.from_grpc.Feed(data, size, [&](const FrameHeader& frame) {
+    // Trailers: the server finished the call.
+    if (frame.type == kHeadersFrame && (frame.flags & kEndStreamFlag) != 0 &&
+        frame.stream_id != 0) {
+      ++connection.window_completed;
+      connection.messages.erase(frame.stream_id);
+      connection.open_before_ack.erase(frame.stream_id);
+    }
+    if (frame.type == kRstStreamFrame) {
+      connection.messages.erase(frame.stream_id);
+      connection.open_before_ack.erase(frame.stream_id);
+    }
+    return true;
+  });
+}
+
+bool Http2Policy::IsRapidReset(const Http2ConnectionState& connection,
+                               uint32_t error_code) {
+  return error_code == kEnhanceYourCalm && connection.oversized_length == 0 &&
+         !connection.too_many_early_streams;
+}
+
+void Http2Policy::CountClose(const Http2ConnectionState& connection, uint32_t error_code) {
+  if (connection.too_many_early_streams) {
+    early_stream_closes_.fetch_add(1, std::memory_order_relaxed);
+  } else if (connection.oversized_length > 0) {
+    oversized_message_closes_.fetch_add(1, std::memory_order_relaxed);
+  } else if (IsRapidReset(connection, error_code)) {
+    rapid_reset_closes_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    settings_timeouts_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Http2Policy::ReportClose(const Http2ConnectionState& connection, uint32_t error_code,
+                              bool goaway, const std::string& peer, int grpc_fd,
+                              absl::Time now) {
+  Warn(connection, error_code, goaway, peer, grpc_fd, now);
+  if (IsRapidReset(connection, error_code)) BeStrict(now);
+}
+
+void Http2Policy::LogSuppressedWarnings() {
+  if (warnings_suppressed_ > 0) {
+    spdlog::warn("HTTP/2 guard: {} more connections were closed than logged",
+                 warnings_suppressed_);
+    warnings_suppressed_ = 0;
+  }
+}
+
+void Http2Policy::AddStats(Http2GuardStats& stats) const {
+  stats.rapid_reset_closes = rapid_reset_closes_.load(std::memory_order_relaxed);
+  stats.settings_timeouts = settings_timeouts_.load(std::memory_order_relaxed);
+  stats.oversized_message_closes = oversized_message_closes_.load(std::memory_order_relaxed);
+  stats.early_stream_closes = early_stream_closes_.load(std::memory_order_relaxed);
+  stats.strict_periods = strict_periods_.load(std::memory_order_relaxed);
+  stats.streams_opened = streams_opened_.load(std::memory_order_relaxed);
+  stats.client_resets = client_resets_.load(std::memory_order_relaxed);
+}
+
+void Http2Policy::BeStrict(absl::Time now) {
+  if (now >= strict_until_) {
+    strict_periods_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn(
+        "HTTP/2 guard: rapid reset under way; for the next {} every "
+        "connection may reset at most {} streams a second beyond those the "
+        "server completes",
+        absl::FormatDuration(kStrictPeriod),
+        std::max<int64_t>(1, options_.max_client_resets / kStrictDivisor));
+  }
+  strict_until_ = now + kStrictPeriod;
+}
+
+void Http2Policy::Warn(const Http2ConnectionState& connection, uint32_t error_code,
+                       bool goaway, const std::string& peer, int grpc_fd,
+                       absl::Time now) {
+  if (now - warn_window_start_ >= absl::Seconds(1)) {
+    if (warnings_suppressed_ > 0) {
+      spdlog::warn("HTTP/2 guard: {} more connections were closed than logged",
+                   warnings_suppressed_);
+    }
+    warn_window_start_ = now;
+    warnings_in_window_ = 0;
+    warnings_suppressed_ = 0;
+  }
+  if (warnings_in_window_ >= kMaxWarningsPerSecond) {
+    ++warnings_suppressed_;
+    return;
+  }
+  ++warnings_in_window_;
+  const char* how = goaway ? "sent GOAWAY and closed it" : "closed it";
+  if (connection.too_many_early_streams) {
+    spdlog::warn(
+        "HTTP/2 guard: the connection from {} (gRPC's fd:{}) opened more than "
+        "{} streams before acknowledging the server's SETTINGS (which carry "
+        "that limit; gRPC 1.51 applies it only from the acknowledgement on); "
+        "{} (ENHANCE_YOUR_CALM)",
+        peer, grpc_fd, options_.max_streams_before_ack, how);
+  } else if (connection.oversized_length > 0) {
+    spdlog::warn(
+        "HTTP/2 guard: the connection from {} (gRPC's fd:{}) began a message "
+        "of {} bytes, past {} (gRPC 1.51 would buffer it whole before "
+        "refusing it); {} (ENHANCE_YOUR_CALM)",
+        peer, grpc_fd, connection.oversized_length,
+        options_.max_declared_message_bytes, how);
+  } else if (error_code == kEnhanceYourCalm) {
+    spdlog::warn(
+        "HTTP/2 guard: the connection from {} (gRPC's fd:{}) opened {} "
+        "streams and reset {} within a second while the server completed {} "
+        "(limit {}): HTTP/2 rapid reset (CVE-2023-44487); {} "
+        "(ENHANCE_YOUR_CALM)",
+        peer, grpc_fd, connection.window_opened, connection.window_resets,
+        connection.window_completed, connection.limit, how);
+  } else {
+    spdlog::warn(
+        "HTTP/2 guard: the connection from {} (gRPC's fd:{}) did not "
+        "acknowledge the server's SETTINGS within {}; {} (SETTINGS_TIMEOUT)",
+        peer, grpc_fd, absl::FormatDuration(options_.settings_timeout),
+        how);
+  }
+}
+
+}  // namespace routeguide

@@ -1,0 +1,105 @@
+#ifndef ROUTEGUIDE_SERVER_HTTP2_POLICY_H_
+#define ROUTEGUIDE_SERVER_HTTP2_POLICY_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/time/time.h"
+#include "http2_frames.h"
+#include "http2_guard.h"
+
+namespace routeguide {
+
+// What the HTTP/2 guard's policy knows about one connection: the frames
+// each way, and the counts its rules look at. Loop thread only.
+struct Http2ConnectionState {
+  FrameCursor from_client{kClientPrefaceSize};
+  FrameCursor from_grpc{0};
+
+  bool settings_acked = false;
+  absl::Time settings_deadline;
+  uint32_t last_stream_id = 0;  // Highest stream the client opened.
+  // Per client stream: where it is in gRPC's message framing. Dropped when
+  // the stream ends.
+  absl::flat_hash_map<uint32_t, StreamMessages> messages;
+  uint8_t pad_length = 0;  // Of the DATA frame being read.
+  uint64_t oversized_length = 0;  // The declared length it was closed for.
+  // Until the client acknowledges SETTINGS: its streams the server has not
+  // ended, which gRPC 1.51 does not yet bound.
+  absl::flat_hash_set<uint32_t> open_before_ack;
+  bool too_many_early_streams = false;  // What it was closed for.
+  int64_t limit = 0;            // The reset limit it ran into.
+  // The current one-second window of the reset rule.
+  absl::Time window_start;
+  int64_t window_opened = 0;
+  int64_t window_resets = 0;
+  int64_t window_completed = 0;  // Streams the server ended (trailers).
+
+  void RollWindow(absl::Time now);
+};
+
+// The guard's rules (see Http2GuardOptions): reads the frame headers of
+// each connection and decides when one must be closed; counts and logs the
+// closes (a few warnings a second, the rest summed up), and lowers every
+// connection's reset limit for a while during a rapid reset. Loop thread
+// only, except AddStats.
+class Http2Policy {
+ public:
+  explicit Http2Policy(const Http2GuardOptions& options) : options_(options) {}
+
+  // Looks at the frame headers in bytes the client sent; false when the
+  // connection must be closed (then `*error_code` says why).
+  bool InspectClientBytes(Http2ConnectionState& connection, const char* data,
+                          size_t size, absl::Time now, uint32_t* error_code);
+  // Looks at what gRPC sent: the streams it completed or reset.
+  void InspectServerBytes(Http2ConnectionState& connection, const char* data,
+                          size_t size, absl::Time now);
+
+  // A connection is being closed for `error_code`: counted before its
+  // sockets close, so that whoever sees them close sees the count.
+  void CountClose(const Http2ConnectionState& connection, uint32_t error_code);
+  // ...and once closed: logs it, naming `peer` and gRPC's `grpc_fd`
+  // (`goaway`: whether the client gets a GOAWAY), and after a rapid reset
+  // lowers every connection's limit, as its client is likely to be back
+  // at once on a new connection.
+  void ReportClose(const Http2ConnectionState& connection, uint32_t error_code,
+                   bool goaway, const std::string& peer, int grpc_fd, absl::Time now);
+  // Logs how many closes went unlogged (at Stop).
+  void LogSuppressedWarnings();
+
+  // Fills in the policy's counters.
+  void AddStats(Http2GuardStats& stats) const;
+
+ private:
+  // Whether the close is for rapid reset (rather than another reason that
+  // also sends ENHANCE_YOUR_CALM).
+  static bool IsRapidReset(const Http2ConnectionState& connection, uint32_t error_code);
+  // Lowers every connection's reset limit for a while (see kStrictPeriod).
+  void BeStrict(absl::Time now);
+  void Warn(const Http2ConnectionState& connection, uint32_t error_code, bool goaway,
+            const std::string& peer, int grpc_fd, absl::Time now);
+
+  const Http2GuardOptions options_;
+  // Rapid reset under way: the stricter limit holds until then.
+  absl::Time strict_until_ = absl::InfinitePast();
+  // Resets from all clients in the current second.
+  absl::Time global_window_start_ = absl::InfinitePast();
+  int64_t global_resets_ = 0;
+  // At most a few warnings a second, so an attacker that reconnects cannot
+  // flood the log; the rest are counted and summed up.
+  absl::Time warn_window_start_ = absl::InfinitePast();
+  int warnings_in_window_ = 0;
+  int64_t warnings_suppressed_ = 0;
+
+  std::atomic<int64_t> rapid_reset_closes_{0}, settings_timeouts_{0},
+      oversized_message_closes_{0}, early_stream_closes_{0}, strict_periods_{0},
+      streams_opened_{0}, client_resets_{0};
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_HTTP2_POLICY_H_

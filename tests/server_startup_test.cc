@@ -1,0 +1,77 @@
+// The binaries at start-up, as a user runs them: --version, and inputs the
+// server refuses before it listens.
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "catch2/catch.hpp"
+#include "grpcpp/grpcpp.h"
+#include "server_process.h"
+#include "subprocess.h"
+
+namespace routeguide {
+namespace {
+
+constexpr absl::Duration kProcessTimeout = absl::Seconds(30);
+
+testing::RunResult RunOrFail(const std::vector<std::string>& argv) {
+  CAPTURE(absl::StrJoin(argv, " "));
+  auto run = testing::Run(argv, kProcessTimeout);
+  INFO(run.status().ToString());
+  REQUIRE(run.ok());
+  return *std::move(run);
+}
+
+TEST_CASE("--version names the project's version and the gRPC and protobuf in use",
+          "[process][version]") {
+  const std::string binary = GENERATE(as<std::string>{}, "ROUTEGUIDE_SERVER",
+                                      "ROUTEGUIDE_CLIENT");
+  const testing::RunResult run = RunOrFail({testing::BinaryFromEnv(binary), "--version"});
+  INFO("stdout:\n" << run.stdout_text << "stderr:\n" << run.stderr_text);
+  CHECK(run.exit.Exited(0));
+  CHECK(absl::StrContains(run.stdout_text, " 0.1.0\n"));
+  CHECK(absl::StrContains(run.stdout_text, std::string("gRPC ") + grpc::Version()));
+  CHECK(absl::StrContains(run.stdout_text, "protobuf 3."));
+  // Not abseil's default.
+  CHECK_FALSE(absl::StrContains(run.stdout_text, "NDEBUG"));
+}
+
+TEST_CASE("The server refuses bad start-up input before it listens, naming it",
+          "[process]") {
+  std::vector<std::string> flags;
+  std::string message;
+  SECTION("a port past 65535 (gRPC would listen on it modulo 65536)") {
+    flags = {"--address=127.0.0.1:99999"};
+    message = "--address 127.0.0.1:99999: the port must be a number from 0 to 65535";
+  }
+  SECTION("the same with TLS, whose listener is gRPC's: before its files are read") {
+    flags = {"--address=127.0.0.1:99999", "--tls_cert=/nonexistent/server.pem",
+             "--tls_key=/nonexistent/server.key"};
+    message = "--address 127.0.0.1:99999: the port must be a number from 0 to 65535";
+  }
+  SECTION("a negative thread count") {
+    flags = {"--address=127.0.0.1:0", "--threads=-1"};
+    message = "--threads must be at least 1, or 0 for one per core (got -1)";
+  }
+  SECTION("a directory as the database") {
+    flags = {"--address=127.0.0.1:0", "--db=/"};
+    message = "/: is a directory, not a file";
+  }
+  SECTION("a bad database, before the warning about plaintext off this host") {
+    flags = {"--address=[::]:0", "--db=/nonexistent/routeguide.json"};
+    message = "/nonexistent/routeguide.json: cannot open";
+  }
+  std::vector<std::string> argv = {testing::ServerPath()};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  const testing::RunResult run = RunOrFail(argv);
+  INFO("stderr:\n" << run.stderr_text);
+  CHECK(run.exit.Exited(2));
+  // The error is the first thing said.
+  CHECK(absl::StartsWith(run.stderr_text, "routeguide-server: error: " + message));
+  CHECK_FALSE(absl::StrContains(run.stderr_text, testing::kListeningLine));
+}
+
+}  // namespace
+}  // namespace routeguide
