@@ -16,23 +16,23 @@
 //                                              missing)
 //   kWriting           kWriteDone       false  kClosed (stream broken:
 //                                              cancelled or expired)
-//   kWriting,          kStopAlarm       -      kStopped (shutdown: the
-//   kWritingLast                               stream is cancelled with
-//                                              UNAVAILABLE, as a client
-//                                              that does not read would
-//                                              hold a Finish back)
+//   kWriting           kStopAlarm       -      kStopping (shutdown)
+//   kStopping          kWriteDone       true   kFinishing (Finish
+//                                              UNAVAILABLE)
+//   kStopping          kWriteDone       false  kClosed
 //   kWritingLast,      kFinishSent      any    kClosed
 //   kFinishing
-//   kStopped           kWriteDone,      any    kClosed (the operation in
-//                      kFinishSent             flight when it stopped)
 //   other              kStopAlarm       -      (nothing to do)
 //   any                kDone            -      (noted; nothing to post)
 //   anything else                              impossible: aborts
 //
 // One write at a time, as gRPC requires; the writes are coalesced (see
 // WriteNextOrFinish). The call is in the stream registry from when it is
-// admitted, so shutdown ends it with a status. The call is deleted by
-// TaggedCall when its last tag comes back.
+// admitted, so shutdown ends it with UNAVAILABLE once the Write in flight
+// is done. A client that reads nothing holds that Write back for good (a
+// Finish would wait behind it too): gRPC ends such a call when the grace
+// period ends, also with UNAVAILABLE. The call is deleted by TaggedCall
+// when its last tag comes back.
 //
 // Memory does not grow with the answer: a rectangle with up to
 // kListedAtOnce features is listed from the store's spatial index; a
@@ -82,8 +82,8 @@ class ListFeaturesCall final
     kAwaitingRequest,
     kWriting,
     kWritingLast,
+    kStopping,
     kFinishing,
-    kStopped,
     kClosed
   };
 
@@ -95,21 +95,21 @@ class ListFeaturesCall final
   void OnEventLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     switch (event) {
       case Event::kWriteDone:
-        if (state_ == State::kStopped || !ok) {  // No more can be sent.
-          Expect(state_ == State::kStopped || state_ == State::kWriting,
-                 state_, event);
+        Expect(state_ == State::kWriting || state_ == State::kStopping,
+               state_, event);
+        if (!ok) {  // The stream is gone: nothing more can be sent.
           state_ = State::kClosed;
-          return;
+        } else if (state_ == State::kStopping) {
+          FinishLocked(stop_status_);
+        } else {
+          WriteNextOrFinish();
         }
-        Expect(state_ == State::kWriting, state_, event);
-        WriteNextOrFinish();
         return;
       case Event::kStopAlarm:
         OnStopAlarmLocked();
         return;
       case Event::kFinishSent:
-        Expect(state_ == State::kWritingLast || state_ == State::kFinishing ||
-                   state_ == State::kStopped,
+        Expect(state_ == State::kWritingLast || state_ == State::kFinishing,
                state_, event);
         state_ = State::kClosed;
         return;
@@ -119,14 +119,14 @@ class ListFeaturesCall final
   }
 
   bool StoppableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return state_ == State::kWriting || state_ == State::kWritingLast;
+    return state_ == State::kWriting;
   }
 
-  // On the stop alarm, with a Write in flight that may never complete.
+  // On the stop alarm: Finish follows the Write in flight.
   void EndEarlyLocked(const grpc::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    state_ = State::kStopped;
-    CancelWithStatusLocked(status);
+    state_ = State::kStopping;
+    stop_status_ = status;
   }
 
   // Posts Finish with `status` (no feature goes with it).
@@ -229,6 +229,7 @@ class ListFeaturesCall final
   grpc::ByteBuffer request_;  // A Rectangle, encoded.
   grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
+  grpc::Status stop_status_ ABSL_GUARDED_BY(mu_);  // Set by EndEarlyLocked.
   GeoRect rect_ ABSL_GUARDED_BY(mu_);
   // Insertion indexes of the features to send next, in order: the whole
   // answer, or the cursor's current chunk.

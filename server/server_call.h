@@ -3,7 +3,6 @@
 
 #include "call_environment.h"
 #include "call_registry.h"
-#include "grpc/grpc.h"
 #include "grpcpp/server_context.h"
 #include "tagged_call.h"
 
@@ -55,19 +54,6 @@ class ServerCall : public TaggedCall<Call, Event> {
     return status;
   }
 
-  // Ends the call at once with `status`, even while a Write waits on a
-  // client that does not read (a Finish would wait behind it until gRPC
-  // resets the stream): gRPC drops what is unsent and sends the status.
-  // The operations in flight come back, failed.
-  void CancelWithStatusLocked(const grpc::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
-    cancelled_by_server_ = true;
-    Outcome(status);
-    grpc_call_cancel_with_status(
-        context_.c_call(), static_cast<grpc_status_code>(status.error_code()),
-        status.error_message().c_str(), nullptr);
-  }
-
   CallEnvironment& env_;
   // Destroyed after the rest of the call (bases go after the derived
   // class's members): the registry counts the call until all of it is gone.
@@ -103,11 +89,7 @@ class ServerCall : public TaggedCall<Call, Event> {
         self().OnStartLocked();
         return;
       case Event::kDone:
-        // A call the server itself cancelled to end it with a status was
-        // not cancelled by its client.
-        if (context_.IsCancelled() && !cancelled_by_server_) {
-          membership_.MarkCancelled();
-        }
+        if (context_.IsCancelled()) membership_.MarkCancelled();
         self().OnDoneLocked();
         return;
       default:
@@ -117,8 +99,6 @@ class ServerCall : public TaggedCall<Call, Event> {
   }
 
   void OnDoneLocked() {}
-
-  bool cancelled_by_server_ = false;  // Under mu_.
 };
 
 }  // namespace routeguide
