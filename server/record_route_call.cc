@@ -117,9 +117,10 @@ class RecordRouteCall final
       return;
     }
     if (!ParseWire(incoming_, &point_)) {
-      EndEarlyLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  absl::StrCat("message ", point_count_ + 1,
-                                               " of the stream is not a routeguide.Point")));
+      EndEarlyLocked(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("message ", point_count_ + 1,
+                       " of the stream is not a routeguide.Point")));
       return;
     }
     const GeoPoint point = FromProto(point_);

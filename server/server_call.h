@@ -65,14 +65,12 @@ class ServerCall : public TaggedCall<Call, Event> {
  private:
   friend class TaggedCall<Call, Event>;
 
-  Call& self() { return static_cast<Call&>(*this); }
-
   void Start() ABSL_LOCKS_EXCLUDED(this->mu_) {
     absl::MutexLock lock(&this->mu_);
     // Armed before the request: once the call starts, the notification
     // may come back before the request's own completion is handled.
     context_.AsyncNotifyWhenDone(this->Post(Event::kDone));
-    self().RequestLocked(this->Post(Event::kRequestArrived));
+    static_cast<Call*>(this)->RequestLocked(this->Post(Event::kRequestArrived));
   }
 
   void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
@@ -86,14 +84,14 @@ class ServerCall : public TaggedCall<Call, Event> {
         }
         membership_.Activate(method_, context_);
         Spawn(env_, cq_);  // The replacement, so as many wait as before.
-        self().OnStartLocked();
+        static_cast<Call*>(this)->OnStartLocked();
         return;
       case Event::kDone:
         if (context_.IsCancelled()) membership_.MarkCancelled();
-        self().OnDoneLocked();
+        static_cast<Call*>(this)->OnDoneLocked();
         return;
       default:
-        self().OnEventLocked(event, ok);
+        static_cast<Call*>(this)->OnEventLocked(event, ok);
         return;
     }
   }

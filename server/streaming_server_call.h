@@ -31,7 +31,7 @@ class StreamingServerCall : public ServerCall<Call, Event>,
     // No tag pending: the call is being deleted (what is left of it may
     // no longer include the Call), so it is left be. Checked first.
     if (this->PendingLocked() > 0 && !timers_.stop_armed() &&
-        static_cast<Call&>(*this).StoppableLocked()) {
+        static_cast<Call*>(this)->StoppableLocked()) {
       timers_.ArmStop(this->cq_, this->Post(Event::kStopAlarm));
     }
     this->mu_.Unlock();
@@ -73,10 +73,9 @@ class StreamingServerCall : public ServerCall<Call, Event>,
   // Event::kStopAlarm: shutdown asked; a live call ends with UNAVAILABLE.
   void OnStopAlarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
     timers_.StopFired();
-    Call& call = static_cast<Call&>(*this);
-    if (call.StoppableLocked()) {
-      call.EndEarlyLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                       "the server is shutting down"));
+    if (static_cast<Call*>(this)->StoppableLocked()) {
+      static_cast<Call*>(this)->EndEarlyLocked(grpc::Status(
+          grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     }
   }
 
@@ -86,13 +85,12 @@ class StreamingServerCall : public ServerCall<Call, Event>,
   void OnIdleAlarmLocked(bool ok, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
     const bool idle = timers_.IdleFired();
-    Call& call = static_cast<Call&>(*this);
-    if (!ok || !call.StoppableLocked()) return;
+    if (!ok || !static_cast<Call*>(this)->StoppableLocked()) return;
     if (!idle) {
       timers_.ArmIdle(this->cq_, this->Post(Event::kIdleAlarm));
       return;
     }
-    call.EndEarlyLocked(grpc::Status(
+    static_cast<Call*>(this)->EndEarlyLocked(grpc::Status(
         grpc::StatusCode::DEADLINE_EXCEEDED,
         absl::StrCat(what, " for ", absl::FormatDuration(timers_.idle_timeout()))));
   }

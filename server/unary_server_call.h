@@ -46,10 +46,11 @@ class UnaryServerCall : public ServerCall<Call, UnaryEvent> {
   enum class State { kAwaitingRequest, kAnswering, kClosed };
 
   void OnStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
-    this->Expect(state_ == State::kAwaitingRequest, state_, Event::kRequestArrived);
+    this->Expect(state_ == State::kAwaitingRequest, state_,
+                 Event::kRequestArrived);
     state_ = State::kAnswering;
     Response reply;
-    const grpc::Status status = static_cast<Call&>(*this).Answer(&reply);
+    const grpc::Status status = static_cast<Call*>(this)->Answer(&reply);
     if (status.ok()) {
       this->membership_.CountOut();
       responder_.Finish(reply, this->Outcome(status),
@@ -62,7 +63,8 @@ class UnaryServerCall : public ServerCall<Call, UnaryEvent> {
 
   void OnEventLocked(Event event, bool /*ok*/)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
-    this->Expect(event == Event::kFinishSent && state_ == State::kAnswering, state_, event);
+    this->Expect(event == Event::kFinishSent && state_ == State::kAnswering,
+                 state_, event);
     state_ = State::kClosed;
   }
 
