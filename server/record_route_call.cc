@@ -80,8 +80,8 @@ class RecordRouteCall final
     }
     JoinStreamsLocked();
     start_ = absl::Now();
-    StartIdleClockLocked();
     state_ = State::kReading;
+    StartIdleClockLocked();
     reader_.Read(&incoming_, Post(Event::kReadDone));
   }
 

@@ -108,8 +108,8 @@ class RouteChatCall final
       return;
     }
     JoinStreamsLocked();
-    StartIdleClockLocked();
     ReadLocked();
+    StartIdleClockLocked();
   }
 
   void OnEventLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
