@@ -3,6 +3,8 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -26,6 +28,18 @@ inline void PollUntilShutdown(grpc::CompletionQueue* cq) {
   void* tag = nullptr;
   bool ok = false;
   while (cq->Next(&tag, &ok)) static_cast<CompletionTag*>(tag)->OnComplete(ok);
+}
+
+// Ends the process: a completion arrived that the call's state says cannot
+// happen. That is a bug, and going on would post operations gRPC forbids
+// or free a call still in use; a loud stop says where (as gRPC's own qps
+// server does).
+[[noreturn]] inline void ImpossibleEvent(const char* call, int state,
+                                         int event) {
+  std::fprintf(stderr,
+               "%s call: event %d cannot happen in state %d; aborting\n",
+               call, event, state);
+  std::abort();
 }
 
 // Base of every call state machine, server and client side (CRTP).

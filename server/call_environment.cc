@@ -1,47 +1,9 @@
 #include "call_environment.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
-
 #include "credentials.h"
-#include "spdlog/spdlog.h"
 
 namespace routeguide {
-
-void CallRegistry::Membership::Activate(Method method,
-                                        const grpc::ServerContext& context) {
-  active_ = true;
-  method_ = method;
-  start_ = absl::Now();
-  if (spdlog::should_log(spdlog::level::debug)) {
-    peer_ = registry_.peers_ != nullptr ? registry_.peers_->Resolve(context.peer())
-                                        : context.peer();
-  }
-  registry_.active_.fetch_add(1, std::memory_order_relaxed);
-  registry_.accepted_.fetch_add(1, std::memory_order_relaxed);
-  registry_.stats_.Started(method);
-}
-
-CallRegistry::Membership::~Membership() {
-  if (active_) {
-    // The wall clock can step back; a call never takes negative time.
-    const absl::Duration latency = std::max(absl::ZeroDuration(), absl::Now() - start_);
-    const int code = static_cast<int>(code_);
-    registry_.stats_.Finished(method_, code, latency, messages_in_,
-                              messages_out_);
-    // One structured line per call, off the hot path unless debug is on.
-    if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug(
-        "access method={} peer={} status={} duration_us={} messages_in={} "
-        "messages_out={}",
-        kMethodNames[static_cast<int>(method_)], peer_,
-        code >= 0 && code < kNumStatusCodes ? kStatusCodeNames[code] : "?",
-        absl::ToInt64Microseconds(latency), messages_in_, messages_out_);
-    }
-  }
-  registry_.Leave(active_);
-}
 
 grpc::Status CallEnvironment::Admit(const grpc::ServerContext& context) const {
   const auto& metadata = context.client_metadata();
@@ -49,16 +11,17 @@ grpc::Status CallEnvironment::Admit(const grpc::ServerContext& context) const {
   for (const auto& [name, value] : metadata) {
     metadata_bytes += name.size() + value.size() + 32;
   }
+  const size_t max_metadata_bytes = static_cast<size_t>(options->max_metadata_bytes);
   if (metadata_bytes > max_metadata_bytes) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         absl::StrCat("request metadata is ", metadata_bytes,
                                      " bytes, over the limit of ", max_metadata_bytes));
   }
-  if (auth_token.empty()) return grpc::Status::OK;
+  if (options->auth_token.empty()) return grpc::Status::OK;
   auto it = metadata.find("authorization");
   if (it != metadata.end() &&
       BearerTokenMatches(absl::string_view(it->second.data(), it->second.size()),
-                         auth_token)) {
+                         options->auth_token)) {
     return grpc::Status::OK;
   }
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, kUnauthenticatedMessage);

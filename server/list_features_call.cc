@@ -1,25 +1,38 @@
 // ListFeatures, server streaming: the whole life of one call.
 //
 //   state              event            ok     next
-//   kAwaitingRequest   kRequestArrived  true   kWriting (first Write) or
-//                                              kClosing (WriteAndFinish of
-//                                              a lone feature; Finish:
-//                                              missing token, bad rectangle
-//                                              or no feature)
-//   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
-//   kWriting           kWriteDone       true   kWriting (next Write) or
-//                                              kClosing (WriteAndFinish of
-//                                              the last feature; Finish
-//                                              INTERNAL should an encoding
-//                                              be missing)
+//   kAwaitingRequest   kRequestArrived  true   kWriting (first Write), or
+//                                              kWritingLast (WriteAndFinish
+//                                              of a lone feature), or
+//                                              kFinishing (Finish: refused
+//                                              by Admit, bad rectangle or
+//                                              no feature)
+//   kAwaitingRequest   kRequestArrived  false  (server stopping; deleted)
+//   kWriting           kWriteDone       true   kWriting (next Write), or
+//                                              kWritingLast (WriteAndFinish
+//                                              of the last feature), or
+//                                              kFinishing (Finish INTERNAL
+//                                              should an encoding be
+//                                              missing)
 //   kWriting           kWriteDone       false  kClosed (stream broken:
 //                                              cancelled or expired)
-//   kClosing           kFinishSent      any    kClosed
+//   kWriting           kStopAlarm       -      kStopping (shutdown)
+//   kStopping          kWriteDone       true   kFinishing (Finish
+//                                              UNAVAILABLE)
+//   kStopping          kWriteDone       false  kClosed
+//   kWritingLast,      kFinishSent      any    kClosed
+//   kFinishing
+//   other              kStopAlarm       -      (nothing to do)
 //   any                kDone            -      (noted; nothing to post)
+//   anything else                              impossible: aborts
 //
 // One write at a time, as gRPC requires; the writes are coalesced (see
-// WriteNextOrFinish). The call is deleted by
-// TaggedCall when its last tag comes back.
+// WriteNextOrFinish). The call is in the stream registry from when it is
+// admitted, so shutdown ends it with UNAVAILABLE once the Write in flight
+// is done. A client that reads nothing holds that Write back for good (a
+// Finish would wait behind it too): gRPC ends such a call when the grace
+// period ends, also with UNAVAILABLE. The call is deleted by TaggedCall
+// when its last tag comes back.
 //
 // Memory does not grow with the answer: a rectangle with up to
 // kListedAtOnce features is listed from the store's spatial index; a
@@ -30,10 +43,11 @@
 #include <memory>
 #include <vector>
 
+#include "call_spawners.h"
 #include "feature_wire_cache.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "proto_convert.h"
-#include "server_call.h"
+#include "streaming_server_call.h"
 
 namespace routeguide {
 namespace {
@@ -46,71 +60,98 @@ constexpr size_t kChunk = 256;
 enum class ListFeaturesEvent : uint8_t {
   kRequestArrived,
   kWriteDone,
+  kStopAlarm,
   kFinishSent,
   kDone,
   kCount
 };
 
 class ListFeaturesCall final
-    : public ServerCall<ListFeaturesCall, ListFeaturesEvent> {
+    : public StreamingServerCall<ListFeaturesCall, ListFeaturesEvent> {
  public:
   ListFeaturesCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq, Method::kListFeatures),
+      : StreamingServerCall(env, cq, Method::kListFeatures,
+                            absl::InfiniteDuration()),  // No idle timeout.
         writer_(&context_) {}
 
-  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    WatchForDoneLocked();
-    state_ = State::kAwaitingRequest;
-    env_.service->RequestListFeatures(&context_, &request_, &writer_, cq_, cq_,
-                                      Post(Event::kRequestArrived));
-  }
-
  private:
-  friend class TaggedCall<ListFeaturesCall, ListFeaturesEvent>;
+  friend class ServerCall<ListFeaturesCall, ListFeaturesEvent>;
+  friend class StreamingServerCall<ListFeaturesCall, ListFeaturesEvent>;
   using Event = ListFeaturesEvent;
-  enum class State { kAwaitingRequest, kWriting, kClosing, kClosed };
+  enum class State {
+    kAwaitingRequest,
+    kWriting,
+    kWritingLast,
+    kStopping,
+    kFinishing,
+    kClosed
+  };
 
-  void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void RequestLocked(void* tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    env_.service->RequestListFeatures(&context_, &request_, &writer_, cq_, cq_,
+                                      tag);
+  }
+
+  void OnEventLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     switch (event) {
-      case Event::kRequestArrived:
-        OnRequestArrived(ok);
-        break;
       case Event::kWriteDone:
-        OnWriteDone(ok);
-        break;
+        Expect(state_ == State::kWriting || state_ == State::kStopping,
+               state_, event);
+        if (!ok) {  // The stream is gone: nothing more can be sent.
+          state_ = State::kClosed;
+        } else if (state_ == State::kStopping) {
+          FinishLocked(stop_status_);
+        } else {
+          WriteNextOrFinish();
+        }
+        return;
+      case Event::kStopAlarm:
+        OnStopAlarmLocked();
+        return;
       case Event::kFinishSent:
+        Expect(state_ == State::kWritingLast || state_ == State::kFinishing,
+               state_, event);
         state_ = State::kClosed;
-        break;
-      case Event::kDone:
-        NoteDoneLocked();
-        break;
-      case Event::kCount:
-        break;
+        return;
+      default:
+        Expect(false, state_, event);
     }
   }
 
-  void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!AcceptLocked(ok, &SpawnListFeaturesCall)) {  // The server is stopping.
-      state_ = State::kClosed;
-      return;
-    }
+  bool StoppableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return state_ == State::kWriting;
+  }
+
+  // On the stop alarm: Finish follows the Write in flight.
+  void EndEarlyLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    state_ = State::kStopping;
+    stop_status_ = status;
+  }
+
+  // Posts Finish with `status` (no feature goes with it).
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    state_ = State::kFinishing;
+    writer_.Finish(Outcome(status), Post(Event::kFinishSent));
+  }
+
+  void OnStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Expect(state_ == State::kAwaitingRequest, state_, Event::kRequestArrived);
     membership_.CountIn();
     if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
-      state_ = State::kClosing;
-      writer_.Finish(Outcome(allowed), Post(Event::kFinishSent));
+      FinishLocked(allowed);
       return;
     }
+    JoinStreamsLocked();
 
     // The method is raw (features go out pre-encoded), so the request
     // arrives as bytes.
     Rectangle rectangle;
     if (!grpc::SerializationTraits<Rectangle>::Deserialize(&request_, &rectangle)
              .ok()) {
-      state_ = State::kClosing;
-      writer_.Finish(Outcome(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                          "request is not a Rectangle")),
-                     Post(Event::kFinishSent));
+      FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "request is not a Rectangle"));
       return;
     }
     const GeoPoint lo = FromProto(rectangle.lo());
@@ -118,8 +159,7 @@ class ListFeaturesCall final
     absl::Status valid = ValidatePoint(lo, "rectangle lo");
     if (valid.ok()) valid = ValidatePoint(hi, "rectangle hi");
     if (!valid.ok()) {
-      state_ = State::kClosing;
-      writer_.Finish(Outcome(ToGrpcStatus(valid)), Post(Event::kFinishSent));
+      FinishLocked(ToGrpcStatus(valid));
       return;
     }
     rect_ = GeoRect::FromCorners(lo, hi);
@@ -130,14 +170,6 @@ class ListFeaturesCall final
       // Every feature stored now is in the snapshot the cursor walks.
       encoded_ = env_.wire->Covering(env_.store->feature_count());
       scanning_ = true;
-    }
-    WriteNextOrFinish();
-  }
-
-  void OnWriteDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!ok) {  // The stream is gone: nothing more can be sent.
-      state_ = State::kClosed;
-      return;
     }
     WriteNextOrFinish();
   }
@@ -156,8 +188,7 @@ class ListFeaturesCall final
   //    which flushes everything buffered.
   void WriteNextOrFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!HaveNextLocked()) {  // Nothing to send at all.
-      state_ = State::kClosing;
-      writer_.Finish(Outcome(grpc::Status::OK), Post(Event::kFinishSent));
+      FinishLocked(grpc::Status::OK);
       return;
     }
     const bool first = sent_ == 0;
@@ -165,16 +196,14 @@ class ListFeaturesCall final
     // (and features are never removed), so this holds; if it ever did not,
     // the client gets an error rather than a wrong feature.
     if (!encoded_->Get(features_[next_++], &reply_)) {
-      state_ = State::kClosing;
-      writer_.Finish(Outcome(grpc::Status(grpc::StatusCode::INTERNAL,
-                                          "a feature's encoding is missing")),
-                     Post(Event::kFinishSent));
+      FinishLocked(grpc::Status(grpc::StatusCode::INTERNAL,
+                                "a feature's encoding is missing"));
       return;
     }
     membership_.CountOut();
     ++sent_;
     if (!HaveNextLocked()) {
-      state_ = State::kClosing;
+      state_ = State::kWritingLast;
       writer_.WriteAndFinish(reply_, grpc::WriteOptions(),
                              Outcome(grpc::Status::OK), Post(Event::kFinishSent));
       return;
@@ -200,6 +229,7 @@ class ListFeaturesCall final
   grpc::ByteBuffer request_;  // A Rectangle, encoded.
   grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
+  grpc::Status stop_status_ ABSL_GUARDED_BY(mu_);  // Set by EndEarlyLocked.
   GeoRect rect_ ABSL_GUARDED_BY(mu_);
   // Insertion indexes of the features to send next, in order: the whole
   // answer, or the cursor's current chunk.
@@ -216,7 +246,7 @@ class ListFeaturesCall final
 
 void SpawnListFeaturesCall(CallEnvironment& env,
                            grpc::ServerCompletionQueue* cq) {
-  (new ListFeaturesCall(env, cq))->Start();
+  ListFeaturesCall::Spawn(env, cq);
 }
 
 }  // namespace routeguide

@@ -3,9 +3,9 @@
 //   state              event            ok     next
 //   kAwaitingRequest   kRequestArrived  true   kReading (Read posted, idle
 //                                              alarm set), or kClosing
-//                                              (FinishWithError: missing
-//                                              token)
-//   kAwaitingRequest   kRequestArrived  false  kClosed (server stopping)
+//                                              (FinishWithError: refused
+//                                              by Admit)
+//   kAwaitingRequest   kRequestArrived  false  (server stopping; deleted)
 //   kReading           kReadDone        true   kReading (next Read), or
 //                                              kClosing (FinishWithError
 //                                              for a point out of range or
@@ -19,11 +19,12 @@
 //                                              long enough, else set again
 //   kReading           kStopAlarm       -      kClosing (FinishWithError
 //                                              UNAVAILABLE: shutdown)
-//   kClosing           kReadDone        any    kClosing (the Read that was
-//                                              pending when the call ended
-//                                              early; nothing to do)
+//   kClosing, kClosed  kReadDone        any    (the Read that was pending
+//                                              when the call ended early)
 //   kClosing           kFinishSent      any    kClosed
-//   any other          kIdleAlarm, kStopAlarm, kDone  (noted; nothing to post)
+//   other              kIdleAlarm, kStopAlarm  (nothing to do)
+//   any                kDone            -      (noted; nothing to post)
+//   anything else                              impossible: aborts
 //
 // Ending early posts Finish while a Read is pending; that Read then comes
 // back (usually with ok == false) and is ignored. The call is deleted by
@@ -34,9 +35,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "call_spawners.h"
 #include "proto_convert.h"
-#include "stream_timers.h"
-#include "server_call.h"
+#include "streaming_server_call.h"
 #include "wire_messages.h"
 
 namespace routeguide {
@@ -53,107 +54,81 @@ enum class RecordRouteEvent : uint8_t {
 };
 
 class RecordRouteCall final
-    : public ServerCall<RecordRouteCall, RecordRouteEvent>,
-      public StreamRegistry::Member {
+    : public StreamingServerCall<RecordRouteCall, RecordRouteEvent> {
  public:
   RecordRouteCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq, Method::kRecordRoute),
-        reader_(&context_),
-        timers_(env.stream_idle_timeout) {}
-
-  ~RecordRouteCall() override {
-    if (registered_) env_.streams->Remove(this);  // Before anything goes.
-  }
-
-  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    WatchForDoneLocked();
-    state_ = State::kAwaitingRequest;
-    env_.service->RequestRecordRoute(&context_, &reader_, cq_, cq_,
-                                     Post(Event::kRequestArrived));
-  }
-
-  ABSL_NO_THREAD_SAFETY_ANALYSIS bool TryRequestStop() override {
-    if (!mu_.TryLock()) return false;
-    // PendingLocked() == 0: the call is being deleted; leave it be.
-    if (state_ == State::kReading && !timers_.stop_armed() && PendingLocked() > 0) {
-      timers_.ArmStop(cq_, Post(Event::kStopAlarm));
-    }
-    mu_.Unlock();
-    return true;
-  }
+      : StreamingServerCall(env, cq, Method::kRecordRoute,
+                            env.options->stream_idle_timeout),
+        reader_(&context_) {}
 
  private:
-  friend class TaggedCall<RecordRouteCall, RecordRouteEvent>;
+  friend class ServerCall<RecordRouteCall, RecordRouteEvent>;
+  friend class StreamingServerCall<RecordRouteCall, RecordRouteEvent>;
   using Event = RecordRouteEvent;
   enum class State { kAwaitingRequest, kReading, kClosing, kClosed };
 
-  void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    switch (event) {
-      case Event::kRequestArrived:
-        OnRequestArrived(ok);
-        break;
-      case Event::kReadDone:
-        OnReadDone(ok);
-        break;
-      case Event::kIdleAlarm:
-        OnIdleAlarm(ok);
-        break;
-      case Event::kStopAlarm:
-        timers_.StopFired();
-        if (state_ == State::kReading) {
-          EndEarly(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "the server is shutting down"));
-        }
-        break;
-      case Event::kFinishSent:
-        state_ = State::kClosed;
-        break;
-      case Event::kDone:
-        NoteDoneLocked();
-        break;
-      case Event::kCount:
-        break;
-    }
+  void RequestLocked(void* tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    env_.service->RequestRecordRoute(&context_, &reader_, cq_, cq_, tag);
   }
 
-  void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!AcceptLocked(ok, &SpawnRecordRouteCall)) {  // The server is stopping.
-      state_ = State::kClosed;
-      return;
-    }
+  void OnStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Expect(state_ == State::kAwaitingRequest, state_, Event::kRequestArrived);
     if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
       state_ = State::kClosing;
       reader_.FinishWithError(Outcome(allowed), Post(Event::kFinishSent));
       return;
     }
-    registered_ = true;
-    env_.streams->Add(this);
+    JoinStreamsLocked();
     start_ = absl::Now();
-    timers_.Touch();
-    if (timers_.idle_enabled()) timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
     state_ = State::kReading;
+    StartIdleClockLocked();
     reader_.Read(&incoming_, Post(Event::kReadDone));
   }
 
+  void OnEventLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    switch (event) {
+      case Event::kReadDone:
+        if (state_ == State::kClosing || state_ == State::kClosed) return;
+        Expect(state_ == State::kReading, state_, event);
+        OnReadDone(ok);
+        return;
+      case Event::kIdleAlarm:
+        OnIdleAlarmLocked(ok, "no point received");
+        return;
+      case Event::kStopAlarm:
+        OnStopAlarmLocked();
+        return;
+      case Event::kFinishSent:
+        Expect(state_ == State::kClosing, state_, event);
+        state_ = State::kClosed;
+        return;
+      default:
+        Expect(false, state_, event);
+    }
+  }
+
   void OnReadDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (state_ != State::kReading) return;  // Ended early meanwhile.
-    if (!ok) {
-      Finish(Summary(), grpc::Status::OK);
+    if (!ok) {  // The client ended its stream.
+      state_ = State::kClosing;
+      StopIdleClockLocked();
+      membership_.CountOut();
+      reader_.Finish(ToWire(Summary()), Outcome(grpc::Status::OK),
+                     Post(Event::kFinishSent));
       return;
     }
     if (!ParseWire(incoming_, &point_)) {
-      EndEarly(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("message ", point_count_ + 1,
-                                         " of the stream is not a routeguide.Point")));
+      EndEarlyLocked(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("message ", point_count_ + 1,
+                       " of the stream is not a routeguide.Point")));
       return;
     }
     const GeoPoint point = FromProto(point_);
     if (absl::Status valid = ValidatePoint(point); !valid.ok()) {
-      EndEarly(ToGrpcStatus(valid));
+      EndEarlyLocked(ToGrpcStatus(valid));
       return;
     }
-    timers_.Touch();
+    TouchLocked();
     membership_.CountIn();
     ++point_count_;
     if (env_.store->Contains(point)) ++feature_count_;
@@ -162,32 +137,15 @@ class RecordRouteCall final
     reader_.Read(&incoming_, Post(Event::kReadDone));
   }
 
-  void OnIdleAlarm(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const bool idle = timers_.IdleFired();
-    if (!ok || state_ != State::kReading) return;  // Cancelled at the end.
-    if (idle) {
-      EndEarly(grpc::Status(
-          grpc::StatusCode::DEADLINE_EXCEEDED,
-          absl::StrCat("no point received for ",
-                       absl::FormatDuration(timers_.idle_timeout()))));
-      return;
-    }
-    timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
+  bool StoppableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return state_ == State::kReading;
   }
 
   // Ends the call with an error while its Read is still pending.
-  void EndEarly(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void EndEarlyLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     state_ = State::kClosing;
-    timers_.CancelIdle();
+    StopIdleClockLocked();
     reader_.FinishWithError(Outcome(status), Post(Event::kFinishSent));
-  }
-
-  void Finish(const RouteSummary& summary, const grpc::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    state_ = State::kClosing;
-    timers_.CancelIdle();
-    membership_.CountOut();
-    reader_.Finish(ToWire(summary), Outcome(status), Post(Event::kFinishSent));
   }
 
   RouteSummary Summary() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -203,8 +161,6 @@ class RecordRouteCall final
 
   // Raw: see wire_messages.h.
   grpc::ServerAsyncReader<grpc::ByteBuffer, grpc::ByteBuffer> reader_;
-  StreamTimers timers_ ABSL_GUARDED_BY(mu_);
-  bool registered_ = false;  // In env_.streams; set once, under mu_.
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
   grpc::ByteBuffer incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
   Point point_ ABSL_GUARDED_BY(mu_);
@@ -219,7 +175,7 @@ class RecordRouteCall final
 
 void SpawnRecordRouteCall(CallEnvironment& env,
                           grpc::ServerCompletionQueue* cq) {
-  (new RecordRouteCall(env, cq))->Start();
+  RecordRouteCall::Spawn(env, cq);
 }
 
 }  // namespace routeguide

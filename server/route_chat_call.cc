@@ -1,59 +1,65 @@
 // RouteChat, bidirectional streaming: the whole life of one call.
 //
-// Reading and writing are independent: a Read and a Write may be in flight
-// together, each with its own tag. Replies wait in `outbox_`; at most one
-// Write is in flight. When more than --max_queued_replies wait, no Read is
-// posted until half of them are written (the client is sending faster than
-// it reads).
+// A Read and a Write may be in flight together, each with its own tag, so
+// the call has two sides. The reading side, `phase_`, is the call's life:
 //
-//   reading side        event            ok     next
-//   kAwaitingRequest    kRequestArrived  true   kReading (Read posted)
-//   kAwaitingRequest    kRequestArrived  false  kDone (server stopping)
-//   kAwaitingRequest    kRequestArrived  true   kDone with UNAUTHENTICATED
-//                                               when a token is required
-//                                               and missing or wrong
-//   kReading            kReadDone        true   kReading: store the note,
-//                                               queue the earlier notes
-//                                               there, Read again; or
-//                                               kDone with INVALID_ARGUMENT
-//                                               for a point out of range or
-//                                               a note over the length bound
-//   kReading            kReadDone        false  kDone (client half-closed,
-//                                               or the call is cancelled)
+//   phase              event            ok     next
+//   kAwaitingRequest   kRequestArrived  true   kReading (Read posted, idle
+//                                              alarm set), or kDraining
+//                                              with the error when Admit
+//                                              refuses the call
+//   kAwaitingRequest   kRequestArrived  false  (server stopping; deleted)
+//   kReading           kReadDone        true   kReading: the note stored,
+//                                              the earlier notes there
+//                                              queued as replies, Read
+//                                              again; kPaused instead when
+//                                              over --max_queued_replies
+//                                              wait behind a Write; or
+//                                              kDraining with
+//                                              INVALID_ARGUMENT for a bad
+//                                              note
+//   kReading           kReadDone        false  kDraining (client half-
+//                                              closed, or cancelled)
+//   kPaused            kWriteDone       any    kReading (Read posted) once
+//                                              half the queue is written
+//   kDraining, kEnding (no Write in flight)    kClosed: Finish posted
+//   live               kIdleAlarm       true   kEnding DEADLINE_EXCEEDED
+//                                              when nothing was read or
+//                                              written for the timeout,
+//                                              else the alarm set again
+//   live               kStopAlarm       -      kEnding UNAVAILABLE
+//   live               kDone (cancelled)       kEnding CANCELLED
+//   kEnding, kClosed   kReadDone        any    (the Read pending when the
+//                                              call ended early: ignored)
+//   kClosed            kFinishSent      any    (nothing more)
+//   other              kIdleAlarm, kStopAlarm, kDone  (nothing to do)
+//   anything else                              impossible: aborts
 //
-//   writing side        event            ok     next
-//   idle                (reply queued)   -      Write posted
-//   writing             kWriteDone       true   next Write, or idle
-//   writing             kWriteDone       false  broken: the queue is
-//                                               dropped, nothing more sent
+// "Live" is kReading, kPaused or kDraining. kDraining: reading is over;
+// the replies queued still go out, then Finish. kEnding (ended early): the
+// queue is dropped and a Write in flight is cancelled (it may never
+// complete if the client reads nothing, and Finish may not overlap it).
 //
-// Ending early, at any point before Finish: DEADLINE_EXCEEDED when no note
-// was read and no reply written for --stream_idle_timeout (the idle alarm),
-// UNAVAILABLE when shutdown asks (the stop alarm), CANCELLED when the done
-// notification says so while reading is paused. The queue is dropped; a
-// Write in flight is cancelled (it may never complete if the client reads
-// nothing, and Finish may not overlap it); a pending Read comes back later
-// and is ignored.
+// The writing side, `write_state_`: replies wait in `outbox_`, at most one
+// Write is in flight.
 //
-//   event            ok     next
-//   kIdleAlarm       true   ended early when idle long enough, else set again
-//   kStopAlarm       -      ended early
-//   kDone            -      cancelled: ended early if reading was paused
+//   write state   event             ok     next
+//   kReady        (reply queued)    -      kInFlight: Write posted
+//   kInFlight     kWriteDone        true   kInFlight (next Write) or kReady
+//   kInFlight     kWriteDone        false  kBroken: the queue is dropped,
+//                                          nothing more is sent
 //
-// Finish is posted once, when reading is done (or the call was ended
-// early) and no Write is in flight with nothing left to send (or the
-// stream broke). kFinishSent and kDone only record what happened. The call is deleted by TaggedCall when its
-// last tag comes back.
+// The call is deleted by TaggedCall when its last tag comes back.
 #include <deque>
-#include <vector>
 #include <utility>
+#include <vector>
 
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "call_spawners.h"
 #include "proto_convert.h"
-#include "stream_timers.h"
+#include "streaming_server_call.h"
 #include "wire_messages.h"
-#include "server_call.h"
 
 namespace routeguide {
 namespace {
@@ -69,151 +75,106 @@ enum class RouteChatEvent : uint8_t {
   kCount
 };
 
-class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
-                            public StreamRegistry::Member {
+class RouteChatCall final
+    : public StreamingServerCall<RouteChatCall, RouteChatEvent> {
  public:
   RouteChatCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
-      : ServerCall(env, cq, Method::kRouteChat),
-        stream_(&context_),
-        timers_(env.stream_idle_timeout) {}
-
-  ~RouteChatCall() override {
-    if (registered_) env_.streams->Remove(this);  // Before anything goes.
-  }
-
-  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    WatchForDoneLocked();
-    read_state_ = ReadState::kAwaitingRequest;
-    env_.service->RequestRouteChat(&context_, &stream_, cq_, cq_,
-                                   Post(Event::kRequestArrived));
-  }
-
-  ABSL_NO_THREAD_SAFETY_ANALYSIS bool TryRequestStop() override {
-    if (!mu_.TryLock()) return false;
-    // PendingLocked() == 0: the call is being deleted; leave it be.
-    if (!finish_posted_ && !ending_ && read_state_ != ReadState::kAwaitingRequest &&
-        !timers_.stop_armed() && PendingLocked() > 0) {
-      timers_.ArmStop(cq_, Post(Event::kStopAlarm));
-    }
-    mu_.Unlock();
-    return true;
-  }
+      : StreamingServerCall(env, cq, Method::kRouteChat,
+                            env.options->stream_idle_timeout),
+        stream_(&context_) {}
 
  private:
-  friend class TaggedCall<RouteChatCall, RouteChatEvent>;
+  friend class ServerCall<RouteChatCall, RouteChatEvent>;
+  friend class StreamingServerCall<RouteChatCall, RouteChatEvent>;
   using Event = RouteChatEvent;
-  enum class ReadState { kAwaitingRequest, kReading, kDone };
-  enum class WriteState { kIdle, kWriting, kBroken };
+  enum class Phase {
+    kAwaitingRequest,
+    kReading,
+    kPaused,
+    kDraining,
+    kEnding,
+    kClosed
+  };
+  enum class WriteState { kReady, kInFlight, kBroken };
 
-  void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void RequestLocked(void* tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    env_.service->RequestRouteChat(&context_, &stream_, cq_, cq_, tag);
+  }
+
+  void OnStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Expect(phase_ == Phase::kAwaitingRequest, phase_, Event::kRequestArrived);
+    if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
+      DrainLocked(allowed);
+      return;
+    }
+    JoinStreamsLocked();
+    ReadLocked();
+    StartIdleClockLocked();
+  }
+
+  void OnEventLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     switch (event) {
-      case Event::kRequestArrived:
-        OnRequestArrived(ok);
-        break;
       case Event::kReadDone:
+        if (phase_ == Phase::kEnding || phase_ == Phase::kClosed) return;
+        Expect(phase_ == Phase::kReading, phase_, event);
         OnReadDone(ok);
-        break;
+        return;
       case Event::kWriteDone:
+        Expect(write_state_ == WriteState::kInFlight, write_state_, event);
         OnWriteDone(ok);
-        break;
-      case Event::kIdleAlarm: {
-        // Idle: no note read and no reply written for the timeout. Also
-        // after reading ended (the client half-closed) while replies are
-        // still due, and while reading is paused for backpressure.
-        const bool idle = timers_.IdleFired();
-        if (!ok || finish_posted_) break;  // Cancelled at the end.
-        if (!idle) {
-          timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
-        } else if (!ending_) {
-          EndEarly(grpc::Status(
-              grpc::StatusCode::DEADLINE_EXCEEDED,
-              absl::StrCat("no progress for ",
-                           absl::FormatDuration(timers_.idle_timeout()))));
-        }
-        break;
-      }
+        return;
+      case Event::kIdleAlarm:
+        OnIdleAlarmLocked(ok, "no progress");
+        return;
       case Event::kStopAlarm:
-        timers_.StopFired();
-        if (!finish_posted_ && !ending_) {
-          EndEarly(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "the server is shutting down"));
-        }
-        break;
+        OnStopAlarmLocked();
+        return;
       case Event::kFinishSent:
-        break;
-      case Event::kDone:
-        NoteDoneLocked();
-        // Cancelled: replies not yet written have nowhere to go. Pending
-        // operations fail on their own; a call paused for backpressure has
-        // none, so it is ended here.
-        if (context_.IsCancelled()) {
-          outbox_.clear();
-          if (!finish_posted_ && !ending_) {
-            EndEarly(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-          }
-        }
-        break;
-      case Event::kCount:
-        break;
+        Expect(phase_ == Phase::kClosed, phase_, event);
+        return;
+      default:
+        Expect(false, phase_, event);
     }
   }
 
-  void OnRequestArrived(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!AcceptLocked(ok, &SpawnRouteChatCall)) {  // The server is stopping.
-      read_state_ = ReadState::kDone;
-      return;
+  // After kDone is noted. Cancelled: replies not yet written have nowhere
+  // to go. Pending operations fail on their own; a call paused for
+  // backpressure has none, so it is ended here.
+  void OnDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!context_.IsCancelled()) return;
+    outbox_.clear();
+    if (StoppableLocked()) {
+      EndEarlyLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     }
-    if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
-      read_state_ = ReadState::kDone;
-      final_status_ = allowed;
-      MaybeFinish();
-      return;
-    }
-    registered_ = true;
-    env_.streams->Add(this);
-    timers_.Touch();
-    if (timers_.idle_enabled()) timers_.ArmIdle(cq_, Post(Event::kIdleAlarm));
-    read_state_ = ReadState::kReading;
-    stream_.Read(&incoming_, Post(Event::kReadDone));
   }
 
   void OnReadDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (ending_) {  // The Read pending when the call was ended early.
-      read_state_ = ReadState::kDone;
-      return;
-    }
     if (!ok) {
-      read_state_ = ReadState::kDone;
-      MaybeFinish();
+      DrainLocked(grpc::Status::OK);
       return;
     }
     RouteNote message;
     if (!ParseWire(incoming_, &message)) {
-      read_state_ = ReadState::kDone;
-      final_status_ = grpc::Status(
+      DrainLocked(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("message ", notes_read_ + 1,
                        " of the stream is not a routeguide.RouteNote (not "
-                       "protobuf, or a message that is not UTF-8)"));
-      MaybeFinish();
+                       "protobuf, or a message that is not UTF-8)")));
       return;
     }
     ++notes_read_;
     Note note{FromProto(message.location()), std::move(*message.mutable_message())};
     absl::Status valid = ValidatePoint(note.location, "note location");
-    if (valid.ok() && note.message.size() > env_.max_note_bytes) {
+    if (valid.ok() && note.message.size() > options().max_note_bytes) {
       valid = absl::InvalidArgumentError(absl::StrFormat(
           "note message is %d bytes, longer than the limit of %d",
-          note.message.size(), env_.max_note_bytes));
+          note.message.size(), options().max_note_bytes));
     }
     if (!valid.ok()) {
-      read_state_ = ReadState::kDone;
-      final_status_ = ToGrpcStatus(valid);
-      MaybeFinish();
+      DrainLocked(ToGrpcStatus(valid));
       return;
     }
-    timers_.Touch();
+    TouchLocked();
     membership_.CountIn();
     std::vector<Note> earlier = env_.store->AddNote(std::move(note));
     // A broken stream sends nothing more: its replies are dropped.
@@ -224,24 +185,17 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
         outbox_.push_back(ToWire(reply_message));
       }
     }
-    MaybeWrite();
+    MaybeWriteLocked();
     // Backpressure: a client that sends faster than it reads would grow
     // the queue without end. Past the bound, stop reading (its writes then
     // wait on HTTP/2 flow control) until the Write in flight has drained
     // the queue to half.
-    if (write_state_ == WriteState::kWriting &&
-        outbox_.size() > env_.max_queued_replies) {
-      reading_paused_ = true;
+    if (write_state_ == WriteState::kInFlight &&
+        outbox_.size() > options().max_queued_replies) {
+      phase_ = Phase::kPaused;
       return;
     }
-    stream_.Read(&incoming_, Post(Event::kReadDone));
-  }
-
-  void ResumeReadingIfDrained() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!reading_paused_ || outbox_.size() > env_.max_queued_replies / 2) return;
-    reading_paused_ = false;
-    if (ending_) return;
-    stream_.Read(&incoming_, Post(Event::kReadDone));
+    ReadLocked();
   }
 
   void OnWriteDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -249,12 +203,21 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
       write_state_ = WriteState::kBroken;
       outbox_.clear();
     } else {
-      timers_.Touch();  // Progress: the client is reading.
-      write_state_ = WriteState::kIdle;
-      MaybeWrite();
+      TouchLocked();  // Progress: the client is reading.
+      write_state_ = WriteState::kReady;
+      MaybeWriteLocked();
     }
-    ResumeReadingIfDrained();  // A broken stream's Read fails at once.
-    MaybeFinish();
+    // A broken stream's Read fails at once.
+    if (phase_ == Phase::kPaused &&
+        outbox_.size() <= options().max_queued_replies / 2) {
+      ReadLocked();
+    }
+    MaybeFinishLocked();
+  }
+
+  void ReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    phase_ = Phase::kReading;
+    stream_.Read(&incoming_, Post(Event::kReadDone));
   }
 
   // Starts the next Write unless one is in flight. Write serializes the
@@ -264,60 +227,67 @@ class RouteChatCall final : public ServerCall<RouteChatCall, RouteChatEvent>,
   // one socket write rather than one each. The first Write carries the
   // headers and always flushes: buffered, it would never complete (see
   // list_features_call.cc and tests/write_coalescing_test.cc).
-  void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (write_state_ != WriteState::kIdle || outbox_.empty()) return;
-    write_state_ = WriteState::kWriting;
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (write_state_ != WriteState::kReady || outbox_.empty()) return;
+    write_state_ = WriteState::kInFlight;
     membership_.CountOut();
-    grpc::WriteOptions options;
-    if (headers_sent_ && outbox_.size() > 1) options.set_buffer_hint();
-    headers_sent_ = true;
-    stream_.Write(outbox_.front(), options, Post(Event::kWriteDone));
+    grpc::WriteOptions write_options;
+    if (writes_posted_ > 0 && outbox_.size() > 1) write_options.set_buffer_hint();
+    ++writes_posted_;
+    stream_.Write(outbox_.front(), write_options, Post(Event::kWriteDone));
     outbox_.pop_front();
   }
 
-  // Ends the call with `status`, maybe while its Read is pending: queued
-  // replies are dropped, and Finish follows the Write in flight, if any. A
-  // Write that cannot complete (the client reads nothing) is cancelled, as
-  // Finish may not overlap it.
-  void EndEarly(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    ending_ = true;
+  // Reading is over (the client half-closed, sent a bad note, or was
+  // refused): the replies queued go out, then Finish with `status`.
+  void DrainLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    phase_ = Phase::kDraining;
     final_status_ = status;
-    outbox_.clear();
-    if (write_state_ == WriteState::kWriting) context_.TryCancel();
-    MaybeFinish();
+    MaybeFinishLocked();
   }
 
-  void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finish_posted_ || (read_state_ != ReadState::kDone && !ending_) ||
-        write_state_ == WriteState::kWriting) {
+  bool StoppableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return phase_ == Phase::kReading || phase_ == Phase::kPaused ||
+           phase_ == Phase::kDraining;
+  }
+
+  // Ends the live call with `status`, maybe while its Read is pending:
+  // queued replies are dropped, and Finish follows the Write in flight, if
+  // any, which is cancelled.
+  void EndEarlyLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    phase_ = Phase::kEnding;
+    final_status_ = status;
+    outbox_.clear();
+    if (write_state_ == WriteState::kInFlight) context_.TryCancel();
+    MaybeFinishLocked();
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if ((phase_ != Phase::kDraining && phase_ != Phase::kEnding) ||
+        write_state_ == WriteState::kInFlight) {
       return;
     }
-    finish_posted_ = true;
-    timers_.CancelIdle();
+    phase_ = Phase::kClosed;
+    StopIdleClockLocked();
     stream_.Finish(Outcome(final_status_), Post(Event::kFinishSent));
   }
 
   // Raw: see wire_messages.h.
   grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
-  StreamTimers timers_ ABSL_GUARDED_BY(mu_);
-  bool registered_ = false;  // In env_.streams; set once, under mu_.
-  bool ending_ ABSL_GUARDED_BY(mu_) = false;  // Ended early (EndEarly).
-  // No Read posted while too many replies wait (backpressure).
-  bool reading_paused_ ABSL_GUARDED_BY(mu_) = false;
-  ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kAwaitingRequest;
-  WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kIdle;
-  bool headers_sent_ ABSL_GUARDED_BY(mu_) = false;  // By the first Write.
-  bool finish_posted_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kAwaitingRequest;
+  WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kReady;
+  std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);  // Encoded replies.
+  // The first Write carries the headers (see MaybeWriteLocked).
+  uint64_t writes_posted_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);  // Sent by Finish.
   grpc::ByteBuffer incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
   uint64_t notes_read_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);  // Encoded replies.
 };
 
 }  // namespace
 
 void SpawnRouteChatCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq) {
-  (new RouteChatCall(env, cq))->Start();
+  RouteChatCall::Spawn(env, cq);
 }
 
 }  // namespace routeguide

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "call_spawners.h"
 #include "credentials.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "grpc/grpc.h"
@@ -40,17 +41,13 @@ constexpr absl::Duration kGuardFlushTimeout = absl::Milliseconds(500);
 RouteGuideServer::RouteGuideServer(const ServerOptions& options,
                                    std::shared_ptr<FeatureStore> store)
     : options_(options), store_(std::move(store)), wire_(store_.get()) {
+  env_.options = &options_;
   env_.service = &service_;
   env_.wire = &wire_;
   env_.health = &health_;
   env_.store = store_.get();
   env_.registry = &registry_;
   env_.streams = &streams_;
-  env_.stream_idle_timeout = options.stream_idle_timeout;
-  env_.max_note_bytes = options.max_note_bytes;
-  env_.max_queued_replies = options.max_queued_replies;
-  env_.auth_token = options.auth_token;
-  env_.max_metadata_bytes = static_cast<size_t>(options.max_metadata_bytes);
 }
 
 namespace {

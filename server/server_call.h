@@ -2,42 +2,49 @@
 #define ROUTEGUIDE_SERVER_SERVER_CALL_H_
 
 #include "call_environment.h"
+#include "call_registry.h"
 #include "grpcpp/server_context.h"
 #include "tagged_call.h"
 
 namespace routeguide {
 
 // What every server call shares: the environment, its membership in the
-// call registry, its queue and context, and the handling of the two events
-// every call has, Event::kRequestArrived and Event::kDone (the
-// AsyncNotifyWhenDone notification).
+// call registry, its queue and context, and the two events every call
+// has, Event::kRequestArrived and Event::kDone (the AsyncNotifyWhenDone
+// notification). Everything else goes to the call (CRTP), which defines:
+//
+//   void RequestLocked(void* tag);      posts its method's RequestXxx
+//   void OnStartLocked();               the request arrived, call is live
+//   void OnEventLocked(Event, bool ok); every other event
+//   void OnDoneLocked();                optional: after kDone is noted
+//
+// kRequestArrived with ok == false (the server is stopping) never reaches
+// the call: nothing of it is in flight, and TaggedCall deletes it.
 template <typename Call, typename Event>
 class ServerCall : public TaggedCall<Call, Event> {
+ public:
+  // Posts one request for the method on `cq`.
+  static void Spawn(CallEnvironment& env, grpc::ServerCompletionQueue* cq) {
+    (new Call(env, cq))->Start();
+  }
+
  protected:
   ServerCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq,
              Method method)
       : env_(env), membership_(*env.registry), cq_(cq), method_(method) {}
 
-  // First thing in Start: arms the done notification. (The caller then
-  // posts its RequestXxx with Post(Event::kRequestArrived).)
-  void WatchForDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
-    context_.AsyncNotifyWhenDone(this->Post(Event::kDone));
+  const ServerOptions& options() const { return *env_.options; }
+  const char* method_name() const {
+    return kMethodNames[static_cast<int>(method_)];
   }
 
-  // On kRequestArrived. False when the server is stopping and the call
-  // never started: gRPC will never send its done notification, so that
-  // tag is withdrawn. True when the call is live: it is counted as in
-  // flight and `spawn` posts its replacement.
-  bool AcceptLocked(bool ok,
-                    void (*spawn)(CallEnvironment&, grpc::ServerCompletionQueue*))
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
-    if (!ok) {
-      this->Withdraw(Event::kDone);
-      return false;
+  // Aborts unless `holds`: `event` cannot happen in `state`.
+  template <typename State>
+  void Expect(bool holds, State state, Event event) const {
+    if (!holds) {
+      ImpossibleEvent(method_name(), static_cast<int>(state),
+                      static_cast<int>(event));
     }
-    membership_.Activate(method_, context_);
-    spawn(env_, cq_);
-    return true;
   }
 
   // Every status a call finishes with goes through here, for the
@@ -47,11 +54,6 @@ class ServerCall : public TaggedCall<Call, Event> {
     return status;
   }
 
-  // On kDone.
-  void NoteDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
-    if (context_.IsCancelled()) membership_.MarkCancelled();
-  }
-
   CallEnvironment& env_;
   // Destroyed after the rest of the call (bases go after the derived
   // class's members): the registry counts the call until all of it is gone.
@@ -59,6 +61,42 @@ class ServerCall : public TaggedCall<Call, Event> {
   grpc::ServerCompletionQueue* const cq_;
   grpc::ServerContext context_;
   const Method method_;
+
+ private:
+  friend class TaggedCall<Call, Event>;
+
+  void Start() ABSL_LOCKS_EXCLUDED(this->mu_) {
+    absl::MutexLock lock(&this->mu_);
+    // Armed before the request: once the call starts, the notification
+    // may come back before the request's own completion is handled.
+    context_.AsyncNotifyWhenDone(this->Post(Event::kDone));
+    static_cast<Call*>(this)->RequestLocked(this->Post(Event::kRequestArrived));
+  }
+
+  void ProceedLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
+    switch (event) {
+      case Event::kRequestArrived:
+        if (!ok) {
+          // The server is stopping and the call never started: gRPC will
+          // never send its done notification.
+          this->Withdraw(Event::kDone);
+          return;
+        }
+        membership_.Activate(method_, context_);
+        Spawn(env_, cq_);  // The replacement, so as many wait as before.
+        static_cast<Call*>(this)->OnStartLocked();
+        return;
+      case Event::kDone:
+        if (context_.IsCancelled()) membership_.MarkCancelled();
+        static_cast<Call*>(this)->OnDoneLocked();
+        return;
+      default:
+        static_cast<Call*>(this)->OnEventLocked(event, ok);
+        return;
+    }
+  }
+
+  void OnDoneLocked() {}
 };
 
 }  // namespace routeguide

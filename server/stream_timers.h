@@ -8,11 +8,12 @@
 
 namespace routeguide {
 
-// The two alarms of a streaming call (RecordRoute, RouteChat):
-//  - idle: ends the stream with DEADLINE_EXCEEDED when the client has sent
-//    nothing for the idle timeout, so idle streams cannot pin memory;
-//  - stop: set by shutdown (through StreamRegistry) to end the stream with
-//    UNAVAILABLE before gRPC would cut it off with a reset.
+// The two alarms of a streaming call (see streaming_server_call.h):
+//  - idle (RecordRoute, RouteChat): ends the stream with DEADLINE_EXCEEDED
+//    when the client has made no progress for the idle timeout, so idle
+//    streams cannot pin memory;
+//  - stop (and ListFeatures): set by shutdown (through StreamRegistry) to
+//    end the stream with UNAVAILABLE before gRPC would cut it off.
 // Used only under the call's lock. The call posts (counts) each tag it
 // hands in and handles the events; every armed alarm comes back once,
 // ok == false when cancelled.

@@ -1,0 +1,63 @@
+#ifndef ROUTEGUIDE_SERVER_STREAM_REGISTRY_H_
+#define ROUTEGUIDE_SERVER_STREAM_REGISTRY_H_
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace routeguide {
+
+// The streaming calls in flight (ListFeatures, RecordRoute, RouteChat), so
+// that shutdown can end them with a status before gRPC would cut them off.
+// Thread-safe.
+class StreamRegistry {
+ public:
+  class Member {
+   public:
+    // Asks the stream to end with UNAVAILABLE. Must not block: false when
+    // the call is busy (its lock is taken) and should be asked again.
+    virtual bool TryRequestStop() = 0;
+
+   protected:
+    ~Member() = default;
+  };
+
+  void Add(Member* member) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    members_.insert(member);
+  }
+  // A member leaves before any of it is destroyed.
+  void Remove(Member* member) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    members_.erase(member);
+  }
+
+  // Asks every stream to end; returns once each has been asked. Calls take
+  // their own lock before this registry's (they join it from their
+  // handlers), so this one only try-locks them and comes back for the busy.
+  // (TryRequestStop is idempotent, so members already asked are simply
+  // asked again.)
+  void StopAll() ABSL_LOCKS_EXCLUDED(mu_) {
+    for (;;) {
+      bool busy = false;
+      {
+        absl::MutexLock lock(&mu_);
+        for (Member* member : members_) {
+          if (!member->TryRequestStop()) busy = true;
+        }
+      }
+      if (!busy) return;
+      absl::SleepFor(absl::Microseconds(100));
+    }
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_set<Member*> members_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_STREAM_REGISTRY_H_

@@ -1,0 +1,105 @@
+#ifndef ROUTEGUIDE_SERVER_STREAMING_SERVER_CALL_H_
+#define ROUTEGUIDE_SERVER_STREAMING_SERVER_CALL_H_
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "server_call.h"
+#include "stream_registry.h"
+#include "stream_timers.h"
+
+namespace routeguide {
+
+// What the streaming calls (ListFeatures, RecordRoute, RouteChat) share:
+// membership in the stream registry, so that shutdown can end them with
+// UNAVAILABLE rather than have gRPC reset them, and the two alarms of
+// StreamTimers (stop, and idle where the call has an idle timeout).
+//
+// `Call` defines, besides ServerCall's hooks:
+//   bool StoppableLocked();   whether the call is live: it can still be
+//                             ended early (not yet finishing or closed)
+//   void EndEarlyLocked(const grpc::Status&);  ends the live call
+// and has Event::kStopAlarm, and Event::kIdleAlarm if it has an idle
+// timeout. Its handler calls OnStopAlarmLocked and OnIdleAlarmLocked.
+template <typename Call, typename Event>
+class StreamingServerCall : public ServerCall<Call, Event>,
+                            public StreamRegistry::Member {
+ public:
+  // The stop alarm's tag is counted like any other, so the call lives
+  // until it comes back.
+  ABSL_NO_THREAD_SAFETY_ANALYSIS bool TryRequestStop() override {
+    if (!this->mu_.TryLock()) return false;
+    // No tag pending: the call is being deleted (what is left of it may
+    // no longer include the Call), so it is left be. Checked first.
+    if (this->PendingLocked() > 0 && !timers_.stop_armed() &&
+        static_cast<Call*>(this)->StoppableLocked()) {
+      timers_.ArmStop(this->cq_, this->Post(Event::kStopAlarm));
+    }
+    this->mu_.Unlock();
+    return true;
+  }
+
+ protected:
+  StreamingServerCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq,
+                      Method method, absl::Duration idle_timeout)
+      : ServerCall<Call, Event>(env, cq, method), timers_(idle_timeout) {}
+
+  ~StreamingServerCall() {
+    // Before the rest of the base goes; see TryRequestStop for the Call.
+    if (in_registry_) this->env_.streams->Remove(this);
+  }
+
+  // Once the call is admitted: shutdown may now stop it.
+  void JoinStreamsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
+    in_registry_ = true;
+    this->env_.streams->Add(this);
+  }
+
+  // Starts the idle clock (when the call has an idle timeout).
+  void StartIdleClockLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
+    timers_.Touch();
+    if (timers_.idle_enabled()) {
+      timers_.ArmIdle(this->cq_, this->Post(Event::kIdleAlarm));
+    }
+  }
+
+  // The client made progress: the idle clock starts again.
+  void TouchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) { timers_.Touch(); }
+
+  // When the call finishes: brings the idle alarm's tag back now.
+  void StopIdleClockLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
+    timers_.CancelIdle();
+  }
+
+  // Event::kStopAlarm: shutdown asked; a live call ends with UNAVAILABLE.
+  void OnStopAlarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
+    timers_.StopFired();
+    if (static_cast<Call*>(this)->StoppableLocked()) {
+      static_cast<Call*>(this)->EndEarlyLocked(grpc::Status(
+          grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    }
+  }
+
+  // Event::kIdleAlarm: a live call idle for the whole timeout ends with
+  // DEADLINE_EXCEEDED ("<what> for <timeout>"); one that made progress
+  // meanwhile sets the alarm again. ok == false: cancelled at the end.
+  void OnIdleAlarmLocked(bool ok, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
+    const bool idle = timers_.IdleFired();
+    if (!ok || !static_cast<Call*>(this)->StoppableLocked()) return;
+    if (!idle) {
+      timers_.ArmIdle(this->cq_, this->Post(Event::kIdleAlarm));
+      return;
+    }
+    static_cast<Call*>(this)->EndEarlyLocked(grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        absl::StrCat(what, " for ", absl::FormatDuration(timers_.idle_timeout()))));
+  }
+
+ private:
+  StreamTimers timers_;  // Under mu_.
+  bool in_registry_ = false;  // Set once, under mu_.
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_STREAMING_SERVER_CALL_H_
