@@ -25,86 +25,10 @@
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
 #include "test_server.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
-
-constexpr absl::Duration kRpcDeadline = absl::Seconds(20);
-
-// A server with the built-in database and a stub bound to it.
-struct TestServer {
-  explicit TestServer(ServerOptions options = DefaultOptions(),
-                      FeatureStoreOptions store_options = {}) {
-    store = std::make_shared<FeatureStore>(store_options);
-    AddFeatures(*DefaultFeatures(), *store);
-    auto started = RouteGuideServer::Start(options, store);
-    REQUIRE(started.ok());
-    server = *std::move(started);
-    channel = NewChannel();
-    stub = RouteGuide::NewStub(channel);
-  }
-
-  static ServerOptions DefaultOptions() {
-    ServerOptions options;
-    options.address = "127.0.0.1:0";
-    options.threads = 4;
-    options.completion_queues = 2;
-    options.calls_per_method_per_queue = 4;
-    return options;
-  }
-
-  // A channel of its own: a separate HTTP/2 connection.
-  std::shared_ptr<grpc::Channel> NewChannel() const {
-    grpc::ChannelArguments args;
-    args.SetInt("grpc.use_local_subchannel_pool", 1);
-    return grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(server->port()),
-        grpc::InsecureChannelCredentials(), args);
-  }
-
-  std::shared_ptr<FeatureStore> store;
-  std::unique_ptr<RouteGuideServer> server;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<RouteGuide::Stub> stub;
-};
-
-void SetDeadline(grpc::ClientContext& context,
-                 absl::Duration timeout = kRpcDeadline) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
-Point MakePoint(int32_t latitude, int32_t longitude) {
-  Point point;
-  point.set_latitude(latitude);
-  point.set_longitude(longitude);
-  return point;
-}
-
-RouteNote MakeNote(const std::string& message, int32_t latitude,
-                   int32_t longitude) {
-  RouteNote note;
-  note.set_message(message);
-  *note.mutable_location() = MakePoint(latitude, longitude);
-  return note;
-}
-
-Rectangle MakeRectangle(const Point& lo, const Point& hi) {
-  Rectangle rectangle;
-  *rectangle.mutable_lo() = lo;
-  *rectangle.mutable_hi() = hi;
-  return rectangle;
-}
-
-// Waits until `condition` holds or `timeout` passes; returns the last value.
-bool WaitFor(const std::function<bool()>& condition,
-             absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
 
 // Calls in flight drop back to zero once the server has freed every call.
 bool NoCallsInFlight(const TestServer& test) {
@@ -160,13 +84,14 @@ TEST_CASE("FeatureWireCache encodes each feature once, by insertion index",
 TEST_CASE("ListFeatures serves features added while the server runs",
           "[server][list]") {
   TestServer test;
-  const GeoRect rect = GeoRect::FromCorners({10, 10}, {20, 20});
   const Rectangle rectangle = MakeRectangle(MakePoint(10, 10), MakePoint(20, 20));
   grpc::Status status;
   CHECK(ListFeatures(*test.stub, rectangle, &status).empty());
   CHECK(status.ok());
   for (int round = 0; round < 3; ++round) {
     test.store->AddFeature({"added " + std::to_string(round), {10 + round, 15}});
+    // Added too, just outside the rectangle: never listed.
+    test.store->AddFeature({"outside " + std::to_string(round), {21 + round, 15}});
     auto features = ListFeatures(*test.stub, rectangle, &status);
     REQUIRE(status.ok());
     REQUIRE(features.size() == static_cast<size_t>(round + 1));
@@ -175,7 +100,6 @@ TEST_CASE("ListFeatures serves features added while the server runs",
       CHECK(features[i].location().latitude() == 10 + i);
     }
   }
-  CHECK(rect.Contains({12, 15}));
 }
 
 TEST_CASE("ListFeatures walks a large answer with a cursor, in database "
@@ -651,7 +575,7 @@ TEST_CASE("64 calls of each kind at once all complete correctly",
     stubs.push_back(RouteGuide::NewStub(channels.back()));
   }
   CallOptions options;
-  options.deadline = kRpcDeadline;
+  options.deadline = kTestRpcDeadline;
 
   absl::Mutex mu;
   int remaining = 4 * kCallsPerKind;
@@ -850,27 +774,63 @@ TEST_CASE("A RouteChat client that does not read its replies is not read "
   TestServer test(options);
   // Big notes, so the replies to one note fill the stream's HTTP/2 window
   // and the server's writes have to wait for the client to read.
-  for (int i = 0; i < 50; ++i) test.store->AddNote({{8, 8}, std::string(4000, 'o')});
+  constexpr int kOldNotes = 50;
+  for (int i = 0; i < kOldNotes; ++i) {
+    test.store->AddNote({{8, 8}, std::string(4000, 'o')});
+  }
+  auto notes_read = [&] {
+    return static_cast<int>(test.store->NotesAt({8, 8}).size()) - kOldNotes;
+  };
 
   auto stub = SmallWindowStub(test);
   grpc::ClientContext context;
   SetDeadline(context);
   auto stream = stub->RouteChat(&context);
-  for (int i = 0; i < 10; ++i) REQUIRE(stream->Write(MakeNote("new", 8, 8)));
-  // The first note queued 50 replies (200 KB), past the bound and more
-  // than the window holds: the server stops reading, so the other nine stay
-  // unread while nobody reads the replies.
-  absl::SleepFor(absl::Milliseconds(300));
-  CHECK(test.store->NotesAt({8, 8}).size() < 60);
+  constexpr int kNewNotes = 10;
+  for (int i = 0; i < kNewNotes; ++i) REQUIRE(stream->Write(MakeNote("new", 8, 8)));
+  // The server reads the first note, which queues 50 replies (200 KB): past
+  // the bound of 4 and more than the window holds, so it reads no more
+  // while nobody reads the replies.
+  REQUIRE(WaitFor([&] { return notes_read() >= 1; }));
+  CHECK_FALSE(WaitFor([&] { return notes_read() > 1; }, absl::Seconds(1)));
+  CHECK(notes_read() == 1);
 
-  stream->WritesDone();
+  // Reading the replies resumes it: the server reads note k+1 only once the
+  // client has read all but what the window holds of the replies to notes
+  // 1..k (note k sees the 50 old notes and k-1 new ones), less the half of
+  // the bound it drains the queue to. Generously, 40 replies in flight.
+  constexpr int kRepliesInFlight = 40;
+  auto most_notes_read = [&](int replies_read) {
+    int notes = 1;
+    int replies_due = 0;  // To notes 1..notes.
+    while (notes < kNewNotes) {
+      replies_due += kOldNotes + notes - 1;
+      const int queued = replies_due - replies_read - kRepliesInFlight;
+      if (queued > static_cast<int>(options.max_queued_replies) / 2) break;
+      ++notes;
+    }
+    return notes;
+  };
   RouteNote reply;
   int replies = 0;
-  while (stream->Read(&reply)) ++replies;
+  for (; replies < kOldNotes; ++replies) {
+    INFO("after " << replies << " replies read");
+    REQUIRE(notes_read() <= most_notes_read(replies));
+    REQUIRE(stream->Read(&reply));
+  }
+  // Every reply to the first note read: the queue is empty, reading resumes.
+  CHECK(WaitFor([&] { return notes_read() >= 2; }));
+
+  stream->WritesDone();
+  while (stream->Read(&reply)) {
+    ++replies;
+    INFO("after " << replies << " replies read");
+    REQUIRE(notes_read() <= most_notes_read(replies));
+  }
   REQUIRE(stream->Finish().ok());
   // Note k (0-based) of the ten sees the 50 old notes and k new ones.
-  CHECK(replies == 10 * 50 + 45);
-  CHECK(test.store->NotesAt({8, 8}).size() == 60);
+  CHECK(replies == kNewNotes * kOldNotes + 45);
+  CHECK(notes_read() == kNewNotes);
   CHECK(NoCallsInFlight(test));
 }
 

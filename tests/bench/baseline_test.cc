@@ -161,10 +161,18 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
     grpc::ClientContext context;
     SetDeadline(context);
     RouteSummary summary;
+    const absl::Time started = absl::Now();
     auto writer = stub.RecordRoute(&context, &summary);
-    for (const Point& point : route) REQUIRE(writer->Write(point));
+    for (const Point& point : route) {
+      REQUIRE(writer->Write(point));
+      // The route takes over a second, which elapsed_time must show.
+      if (point.latitude() == berkshire.latitude()) {
+        absl::SleepFor(absl::Milliseconds(1100));
+      }
+    }
     REQUIRE(writer->WritesDone());
     const grpc::Status status = writer->Finish();
+    const absl::Duration call_time = absl::Now() - started;
     INFO(status.error_message());
     REQUIRE(status.ok());
     const GeoPoint a{berkshire.latitude(), berkshire.longitude()};
@@ -174,7 +182,10 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
     CHECK(summary.feature_count() == 2);
     CHECK(summary.distance() ==
           SaturateToInt32(HaversineMeters(a, b) + HaversineMeters(b, c)));
-    CHECK(summary.elapsed_time() >= 0);
+    // Whole seconds, of a call that lies within the client's.
+    INFO("the call took " << absl::FormatDuration(call_time));
+    CHECK(summary.elapsed_time() >= 1);
+    CHECK(summary.elapsed_time() <= absl::ToInt64Seconds(call_time));
   }
   {
     grpc::ClientContext context;
