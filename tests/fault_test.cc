@@ -38,46 +38,42 @@
 #include "server_process.h"
 #include "subprocess.h"
 #include "test_server.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
 
 struct Fixture {
   explicit Fixture(FeatureStoreOptions store_options = {}) {
-    store = std::make_shared<FeatureStore>(store_options);
-    AddFeatures(*DefaultFeatures(), *store);
+    store = DefaultTestStore(store_options);
     ServerOptions options;
     options.address = "127.0.0.1:0";
     options.threads = 2;
     options.completion_queues = 2;
     options.calls_per_method_per_queue = 8;
-    auto started = RouteGuideServer::Start(options, store);
-    REQUIRE(started.ok());
-    server = *std::move(started);
+    server = StartServerOrFail(options, store);
     baseline_objects = server->calls().objects();
     channel = grpc::CreateChannel(target(), grpc::InsecureChannelCredentials());
     stub = RouteGuide::NewStub(channel);
   }
-  std::string target() const { return absl::StrCat("127.0.0.1:", server->port()); }
+  std::string target() const { return LocalTarget(server->port()); }
 
   // Waits until no call is in flight and only the pre-posted call objects
   // remain.
   bool BackToBaseline() const {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (server->calls().active() != 0 || server->calls().objects() != baseline_objects) {
-      if (absl::Now() > deadline) return false;
-      absl::SleepFor(absl::Milliseconds(2));
-    }
-    return true;
+    return WaitFor(
+        [&] {
+          return server->calls().active() == 0 &&
+                 server->calls().objects() == baseline_objects;
+        },
+        absl::Seconds(30), absl::Milliseconds(2));
   }
   bool StillServes() const {
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    Point point;
-    point.set_latitude(409146138);
-    point.set_longitude(-746188906);
+    SetDeadline(context, absl::Seconds(10));
     Feature feature;
-    return stub->GetFeature(&context, point, &feature).ok() && !feature.name().empty();
+    return stub->GetFeature(&context, MakePoint(409146138, -746188906), &feature).ok() &&
+           !feature.name().empty();
   }
 
   std::shared_ptr<FeatureStore> store;
@@ -102,11 +98,8 @@ TEST_CASE("A client process killed mid-stream leaves nothing behind",
        "--mix=chat:1,record:1,list:1", "--chat_notes=100000",
        "--route_points=100000", "--concurrency=16"});
   REQUIRE(child.ok());
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (fixture.server->calls().active() < 8 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  REQUIRE(fixture.server->calls().active() >= 8);
+  REQUIRE(WaitFor([&] { return fixture.server->calls().active() >= 8; },
+                  absl::Seconds(30), absl::Milliseconds(2)));
   REQUIRE((*child)->Signal(SIGKILL).ok());
   REQUIRE((*child)->Wait(absl::Seconds(30)).ok());
   CHECK(fixture.BackToBaseline());

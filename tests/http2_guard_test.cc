@@ -30,6 +30,7 @@
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
 #include "test_server.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -258,24 +259,6 @@ class RawClient {
   uint32_t next_stream_ = static_cast<uint32_t>(-1);  // The first is 1.
   std::string buffer_;
 };
-
-std::shared_ptr<grpc::Channel> OwnChannel(int port) {
-  grpc::ChannelArguments args;
-  args.SetInt("grpc.use_local_subchannel_pool", 1);  // A connection of its own.
-  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials(), args);
-}
-
-Point MakePoint(int32_t latitude, int32_t longitude) {
-  Point point;
-  point.set_latitude(latitude);
-  point.set_longitude(longitude);
-  return point;
-}
-
-void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
 
 // GetFeature for the known feature; whether it came back right. Called
 // from several threads, so no Catch macro here (Catch is not thread-safe).
@@ -750,16 +733,11 @@ TEST_CASE("Shutdown lets a relayed call finish during the grace period",
   REQUIRE(writer->Write(MakePoint(1, 1)));
   // A written message may still sit in the client's buffers: wait until the
   // server has taken the call, or Shutdown rightly sees nothing in flight.
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (server->calls().active() == 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  REQUIRE(WaitFor([&] { return server->calls().active() != 0; }, absl::Seconds(5)));
   REQUIRE(server->calls().active() == 1);
   std::thread stopper([&] { server->Shutdown(); });
   // Shutdown has begun: the call, already relayed, still goes on.
-  while (!server->shutdown_started() && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  WaitFor([&] { return server->shutdown_started(); }, absl::Seconds(5));
   absl::SleepFor(absl::Milliseconds(200));
   CHECK(writer->Write(MakePoint(2, 2)));
   writer->WritesDone();

@@ -27,6 +27,7 @@
 #include "server_process.h"
 #include "subprocess.h"
 #include "test_server.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -95,17 +96,12 @@ class Pki {
 
 // Calls in flight drop back to zero once the server has freed them all.
 bool NoCallLeft(const RouteGuideServer& server) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (server.calls().active() != 0) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
+  return WaitFor([&] { return server.calls().active() == 0; });
 }
 
 struct Server {
   explicit Server(ServerOptions options) : server(StartTestServer(options)) {}
-  std::string target() const { return absl::StrCat("127.0.0.1:", server->port()); }
+  std::string target() const { return LocalTarget(server->port()); }
   std::unique_ptr<RouteGuideServer> server;
 };
 
@@ -428,10 +424,7 @@ TEST_CASE("Streams past the per-connection limit wait instead of piling up",
   RouteNote note;
   REQUIRE(first->Write(note));
   REQUIRE(second->Write(note));
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (server.server->calls().active() < 2 && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  REQUIRE(WaitFor([&] { return server.server->calls().active() >= 2; }));
   REQUIRE(server.server->calls().active() == 2);
   // A third stream on the same connection is not admitted while two are
   // open: it runs into its deadline without the server ever seeing it.
@@ -521,14 +514,6 @@ const char* StateName(grpc_connectivity_state state) {
   return "?";
 }
 
-RouteNote MakeNote(const std::string& message, int32_t latitude, int32_t longitude) {
-  RouteNote note;
-  note.set_message(message);
-  note.mutable_location()->set_latitude(latitude);
-  note.mutable_location()->set_longitude(longitude);
-  return note;
-}
-
 // A RouteChat stream with a 20 s deadline on a channel of its own to
 // `server`, its first note (`message` at (`at`, `at`)) sent.
 struct OpenChat {
@@ -542,7 +527,7 @@ std::unique_ptr<OpenChat> StartChat(const testing::ServerProcess& server,
   auto chat = std::make_unique<OpenChat>();
   chat->channel = Channel(server.target(), grpc::InsecureChannelCredentials());
   chat->stub = RouteGuide::NewStub(chat->channel);
-  chat->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  SetDeadline(chat->context, absl::Seconds(20));
   chat->stream = chat->stub->RouteChat(&chat->context);
   REQUIRE(chat->stream->Write(MakeNote(message, at, at)));
   return chat;

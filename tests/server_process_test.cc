@@ -30,6 +30,7 @@
 #include "route_guide.grpc.pb.h"
 #include "server_process.h"
 #include "subprocess.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -57,19 +58,6 @@ testing::ExitStatus WaitForExit(Subprocess& process) {
 std::unique_ptr<RouteGuide::Stub> NewStub(const std::string& target) {
   return RouteGuide::NewStub(
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-}
-
-void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
-}
-
-RouteNote MakeNote(const std::string& message, int32_t latitude,
-                   int32_t longitude) {
-  RouteNote note;
-  note.set_message(message);
-  note.mutable_location()->set_latitude(latitude);
-  note.mutable_location()->set_longitude(longitude);
-  return note;
 }
 
 // Opens a RouteChat on `stub` and leaves it idle, known to be in flight on
@@ -101,7 +89,7 @@ TEST_CASE("The server binary serves calls and exits 0 after SIGTERM or SIGINT",
   {
     auto stub = RouteGuide::NewStub(channel);
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     Point point;
     point.set_latitude(409146138);
     point.set_longitude(-746188906);
@@ -114,7 +102,7 @@ TEST_CASE("The server binary serves calls and exits 0 after SIGTERM or SIGINT",
 
     auto health = grpc::health::v1::Health::NewStub(channel);
     grpc::ClientContext health_context;
-    SetDeadline(health_context);
+    SetDeadline(health_context, kRpcDeadline);
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
     const grpc::Status health_status =
@@ -155,7 +143,7 @@ TEST_CASE(
   {
     auto stub = NewStub(server.target());
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     auto stream = OpenIdleChat(*stub, context);
 
     REQUIRE(server.process->Signal(SIGTERM).ok());
@@ -184,7 +172,7 @@ TEST_CASE(
   {
     auto stub = NewStub(server.target());
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     auto stream = OpenIdleChat(*stub, context);
 
     REQUIRE(server.process->Signal(SIGTERM).ok());
@@ -355,7 +343,7 @@ TEST_CASE(
   auto tag = [](int64_t value) { return reinterpret_cast<void*>(value + 1); };
   for (int i = 0; i < kStreams; ++i) {
     streams[i] = std::make_unique<Stream>();
-    SetDeadline(streams[i]->context);
+    SetDeadline(streams[i]->context, kRpcDeadline);
     streams[i]->rpc = stubs[i % kChannels]->AsyncRouteChat(
         &streams[i]->context, &cq, tag(4 * int64_t{i}));
   }
@@ -377,7 +365,7 @@ TEST_CASE(
   auto health = grpc::health::v1::Health::NewStub(channels[0]);
   auto check = [&] {
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     grpc::health::v1::HealthCheckResponse response;
     const grpc::Status status = health->Check(&context, {}, &response);
     return status.ok() ? response.status()
@@ -489,7 +477,7 @@ TEST_CASE(
   auto start = [&](int slot) {
     calls[slot] = std::make_unique<Call>();
     Call& call = *calls[slot];
-    SetDeadline(call.context);
+    SetDeadline(call.context, kRpcDeadline);
     call.started_after_signal = signalled;
     call.rpc = stub->AsyncGetFeature(&call.context, point, &cq);
     call.rpc->Finish(&call.feature, &call.status,
