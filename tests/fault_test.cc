@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "call_tags.h"
 #include "catch2/catch.hpp"
 #include "client_calls.h"
 #include "client_queues.h"
@@ -608,8 +609,8 @@ class ChatFlood {
       const auto got = cq_->AsyncNext(&tag, &ok, absl::ToChronoTime(wake));
       if (got == grpc::CompletionQueue::TIMEOUT) continue;
       if (got != grpc::CompletionQueue::GOT_EVENT) FAIL("the queue shut down");
-      const auto value = reinterpret_cast<intptr_t>(tag);
-      Handle(static_cast<int>(value >> 3), static_cast<Op>(value & 7), ok);
+      const FloodTags::Completion completion = tags_.Complete(tag);
+      Handle(static_cast<int>(completion.call), completion.op, ok);
     }
   }
 
@@ -640,7 +641,8 @@ class ChatFlood {
   }
 
  private:
-  enum class Op : intptr_t { kStarted = 1, kWritten, kHalfClosed, kRead, kFinished };
+  enum class Op { kStarted, kWritten, kHalfClosed, kRead, kFinished };
+  using FloodTags = CallTags<Op, 5>;
   struct Stream {
     grpc::ClientContext context;
     std::unique_ptr<grpc::ClientAsyncReaderWriter<RouteNote, RouteNote>> rpc;
@@ -657,10 +659,7 @@ class ChatFlood {
     bool finished = false;
   };
 
-  static void* Tag(int index, Op op) {
-    return reinterpret_cast<void*>((static_cast<intptr_t>(index) << 3) |
-                                   static_cast<intptr_t>(op));
-  }
+  void* Tag(int index, Op op) { return tags_.Post(static_cast<size_t>(index), op); }
 
   void Handle(int index, Op op, bool ok) {
     Stream& stream = *streams_[index];
@@ -777,6 +776,7 @@ class ChatFlood {
 
   const Options options_;
   std::vector<std::unique_ptr<RouteGuide::Stub>> stubs_;
+  FloodTags tags_;
   std::unique_ptr<grpc::CompletionQueue> cq_ =
       std::make_unique<grpc::CompletionQueue>();
   std::vector<std::unique_ptr<Stream>> streams_;

@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "call_tags.h"
 #include "flags.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -88,14 +89,7 @@ struct Config {
 };
 
 enum class Op : uint8_t { kStart, kWrite, kRead, kWritesDone, kFinish, kCount };
-
-struct Stream;
-
-// A completion-queue tag: which stream, which operation.
-struct Tag {
-  Stream* stream = nullptr;
-  Op op = Op::kStart;
-};
+using StreamTags = CallTags<Op, static_cast<int>(Op::kCount)>;
 
 // One RouteChat call and the operations it has in flight. Touched only by
 // the main thread.
@@ -105,9 +99,7 @@ struct Stream {
   RouteNote note_out;
   RouteNote note_in;
   grpc::Status status;
-  Tag tags[static_cast<int>(Op::kCount)];
-  // Operations posted and not yet back, one bit per Op.
-  unsigned pending = 0;
+  size_t index = 0;  // In the streams, and in the tags.
   bool started = false;        // StartCall came back ok.
   bool read_ended = false;     // A Read came back not ok: nothing more to read.
   bool closing = false;        // WritesDone is due once no Write is in flight.
@@ -115,8 +107,6 @@ struct Stream {
   bool finish_posted = false;
   bool finished = false;       // Finish came back; `status` is final.
 };
-
-unsigned Bit(Op op) { return 1u << static_cast<unsigned>(op); }
 
 // Counts of what happened, for the summary on stderr.
 struct Counts {
@@ -234,9 +224,7 @@ class IdleChatStreams {
     for (int i = 0; i < config_.streams; ++i) {
       streams_.push_back(std::make_unique<Stream>());
       Stream& stream = *streams_.back();
-      for (int op = 0; op < static_cast<int>(Op::kCount); ++op) {
-        stream.tags[op] = Tag{&stream, static_cast<Op>(op)};
-      }
+      stream.index = streams_.size() - 1;
       // A location of its own (valid: at most 90 degrees of latitude), so no
       // other stream's note is ever sent back on it.
       stream.note_out.mutable_location()->set_latitude(i % 900000000);
@@ -310,7 +298,7 @@ class IdleChatStreams {
     cq_.Shutdown();
     void* tag = nullptr;
     bool ok = false;
-    while (cq_.Next(&tag, &ok)) Handle(*static_cast<Tag*>(tag), ok);
+    while (cq_.Next(&tag, &ok)) Handle(tags_.Complete(tag), ok);
   }
 
   // Handles completions until `done()` holds or `deadline` passes; returns
@@ -322,7 +310,7 @@ class IdleChatStreams {
       bool ok = false;
       switch (cq_.AsyncNext(&tag, &ok, absl::ToChronoTime(deadline))) {
         case grpc::CompletionQueue::GOT_EVENT:
-          Handle(*static_cast<Tag*>(tag), ok);
+          Handle(tags_.Complete(tag), ok);
           break;
         case grpc::CompletionQueue::TIMEOUT:
           return done();
@@ -336,25 +324,15 @@ class IdleChatStreams {
   // The tag for `op` on `stream`, marked pending. Set any state the
   // completion depends on before calling: with one thread it cannot race,
   // but the order stays right if more threads poll later.
-  void* Post(Stream& stream, Op op) {
-    stream.pending |= Bit(op);
-    ++pending_ops_[static_cast<int>(op)];
-    return &stream.tags[static_cast<int>(op)];
-  }
+  void* Post(Stream& stream, Op op) { return tags_.Post(stream.index, op); }
 
   // Operations of one kind, or of all kinds, posted and not yet back.
-  int PendingOps(Op op) const { return pending_ops_[static_cast<int>(op)]; }
-  int PendingOps() const {
-    int total = 0;
-    for (int count : pending_ops_) total += count;
-    return total;
-  }
+  int PendingOps(Op op) const { return tags_.InFlight(op); }
+  int PendingOps() const { return tags_.InFlight(); }
 
-  void Handle(const Tag& tag, bool ok) {
-    Stream& stream = *tag.stream;
-    stream.pending &= ~Bit(tag.op);
-    --pending_ops_[static_cast<int>(tag.op)];
-    switch (tag.op) {
+  void Handle(StreamTags::Completion completion, bool ok) {
+    Stream& stream = *streams_[completion.call];
+    switch (completion.op) {
       case Op::kStart:
         OnStart(stream, ok);
         break;
@@ -427,7 +405,7 @@ class IdleChatStreams {
   void MaybeWritesDone(Stream& stream) {
     if (!stream.closing || !stream.started || stream.writes_done ||
         stream.read_ended || stream.finish_posted ||
-        (stream.pending & Bit(Op::kWrite)) != 0) {
+        tags_.InFlight(stream.index, Op::kWrite)) {
       return;
     }
     stream.writes_done = true;
@@ -437,7 +415,8 @@ class IdleChatStreams {
   // Posts Finish once nothing more can be read and no other operation is
   // in flight: the one place a stream ends.
   void MaybeFinish(Stream& stream) {
-    if (stream.finish_posted || !stream.read_ended || stream.pending != 0) {
+    if (stream.finish_posted || !stream.read_ended ||
+        tags_.AnyInFlight(stream.index)) {
       return;
     }
     stream.finish_posted = true;
@@ -469,7 +448,7 @@ class IdleChatStreams {
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<RouteGuide::Stub>> stubs_;
   std::vector<std::unique_ptr<Stream>> streams_;
-  int pending_ops_[static_cast<int>(Op::kCount)] = {};
+  StreamTags tags_;
   Counts counts_;
 };
 
