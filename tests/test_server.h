@@ -13,6 +13,7 @@
 #include "grpcpp/security/credentials.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
+#include "test_util.h"
 
 namespace routeguide {
 
@@ -100,6 +101,14 @@ struct TestServer {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<RouteGuide::Stub> stub;
 };
+
+// Calls in flight drop back to zero once the server has freed every call.
+inline bool NoCallsInFlight(const RouteGuideServer& server) {
+  return WaitFor([&] { return server.calls().active() == 0; });
+}
+inline bool NoCallsInFlight(const TestServer& test) {
+  return NoCallsInFlight(*test.server);
+}
 
 }  // namespace routeguide
 
