@@ -43,11 +43,13 @@ TEST_CASE("A RouteChat client that does not read its replies is not read "
   ServerOptions options = TestServer::DefaultOptions();
   options.max_queued_replies = 4;
   TestServer test(options);
-  // Big notes, so the replies to one note fill the stream's HTTP/2 window
-  // and the server's writes have to wait for the client to read.
+  // Big notes, so the replies to one note (800 KB) are far more than the
+  // stream's HTTP/2 window and the transport's buffers hold: the server's
+  // writes have to wait for the client to read.
   constexpr int kOldNotes = 50;
+  constexpr int kOldNoteBytes = 16000;
   for (int i = 0; i < kOldNotes; ++i) {
-    test.store->AddNote({{8, 8}, std::string(4000, 'o')});
+    test.store->AddNote({{8, 8}, std::string(kOldNoteBytes, 'o')});
   }
   auto notes_read = [&] {
     return static_cast<int>(test.store->NotesAt({8, 8}).size()) - kOldNotes;
@@ -59,25 +61,33 @@ TEST_CASE("A RouteChat client that does not read its replies is not read "
   auto stream = stub->RouteChat(&context);
   constexpr int kNewNotes = 10;
   for (int i = 0; i < kNewNotes; ++i) REQUIRE(stream->Write(MakeNote("new", 8, 8)));
-  // The server reads the first note, which queues 50 replies (200 KB): past
-  // the bound of 4 and more than the window holds, so it reads no more
-  // while nobody reads the replies.
+  // The server reads the first note, which queues 50 replies: past the
+  // bound of 4, so it reads no more while nobody reads the replies.
   REQUIRE(WaitFor([&] { return notes_read() >= 1; }));
   CHECK_FALSE(WaitFor([&] { return notes_read() > 1; }, absl::Seconds(1)));
   CHECK(notes_read() == 1);
 
-  // Reading the replies resumes it: the server reads note k+1 only once the
-  // client has read all but what the window holds of the replies to notes
-  // 1..k (note k sees the 50 old notes and k-1 new ones), less the half of
-  // the bound it drains the queue to. Generously, 40 replies in flight.
-  constexpr int kRepliesInFlight = 40;
+  // Reading the replies resumes it. Note k sees the 50 old notes, then the
+  // k-1 new ones; the server reads note k+1 only once it has written all
+  // but half the bound of the replies to notes 1..k, and what it has
+  // written and the client not read fits in flow control's windows and
+  // the buffers: generously, 480 KB (about 176 KB were seen).
+  std::vector<int> reply_bytes;  // In order; the short new notes as 0.
+  for (int note = 1; note <= kNewNotes; ++note) {
+    reply_bytes.insert(reply_bytes.end(), kOldNotes, kOldNoteBytes);
+    reply_bytes.insert(reply_bytes.end(), note - 1, 0);
+  }
+  constexpr int kBytesInFlight = 480 * 1000;
   auto most_notes_read = [&](int replies_read) {
     int notes = 1;
     int replies_due = 0;  // To notes 1..notes.
     while (notes < kNewNotes) {
       replies_due += kOldNotes + notes - 1;
-      const int queued = replies_due - replies_read - kRepliesInFlight;
-      if (queued > static_cast<int>(options.max_queued_replies) / 2) break;
+      const int must_be_written =
+          replies_due - static_cast<int>(options.max_queued_replies) / 2;
+      int64_t unread = 0;
+      for (int i = replies_read; i < must_be_written; ++i) unread += reply_bytes[i];
+      if (unread > kBytesInFlight) break;
       ++notes;
     }
     return notes;
