@@ -32,12 +32,6 @@ namespace routeguide {
 namespace {
 
 
-std::string EnvPath(const char* name) {
-  const char* path = std::getenv(name);
-  REQUIRE(path != nullptr);
-  return path;
-}
-
 TEST_CASE("The binaries speak TLS and tokens end to end, and never log the "
           "token",
           "[security][binary]") {

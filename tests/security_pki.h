@@ -132,6 +132,13 @@ inline std::shared_ptr<grpc::ChannelCredentials> TrustingCa(const std::string& c
   return *credentials;
 }
 
+// The path in environment variable `name` (meson test sets it).
+inline std::string EnvPath(const char* name) {
+  const char* path = std::getenv(name);
+  REQUIRE(path != nullptr);
+  return path;
+}
+
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_TESTS_SECURITY_PKI_H_

@@ -33,7 +33,7 @@ constexpr absl::Duration kProcessTimeout = absl::Seconds(10);
 constexpr absl::Duration kRpcDeadline = absl::Seconds(5);
 
 RouteNote MakeNote(const std::string& message, const Point& location) {
-  return MakeNote(message, location.latitude(), location.longitude());
+  return routeguide::MakeNote(message, location.latitude(), location.longitude());
 }
 
 // Sends `notes` on one RouteChat, half-closes, and returns every reply and
