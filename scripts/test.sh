@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Install what is missing, build, run every test with meson.
 #   scripts/test.sh              build/ with the default compiler
-#   scripts/test.sh --sanitize   build-asan/ with AddressSanitizer + UBSan
-#   scripts/test.sh --clang      build-clang/ with clang and -Wthread-safety
-#                                (and libFuzzer); the hardening suite's
+#   scripts/test.sh --sanitize   build-asan/ with AddressSanitizer + UBSan,
+#                                tests under `meson test --setup=asan`
+#   scripts/test.sh --clang      build-clang/ with clang and -Wthread-safety,
+#                                then the timed libFuzzer runs (the
+#                                fuzz-long suite); the hardening suite's
 #                                attacks run in the other two builds only
+# Test logs: <build>/meson-logs/testlog*.json (.ci/run counts them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +17,8 @@ extra_packages=()
 test_args=()
 case "${1:-}" in
   "") ;;
-  --sanitize) dir=build-asan; options=(-Db_sanitize=address,undefined -Db_lundef=false) ;;
+  --sanitize) dir=build-asan; options=(-Db_sanitize=address,undefined -Db_lundef=false)
+              test_args=(--setup=asan) ;;
   --clang) dir=build-clang; extra_packages=(clang libclang-rt-14-dev)
            test_args=(--no-suite hardening) ;;
   *) echo "usage: scripts/test.sh [--sanitize|--clang]" >&2; exit 2 ;;
@@ -29,7 +33,11 @@ if [ ! -f "$dir/build.ninja" ]; then
   fi
 fi
 ninja -C "$dir"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-meson test -C "$dir" --print-errorlogs "${test_args[@]}"
+status=0
+meson test -C "$dir" --print-errorlogs "${test_args[@]}" || status=$?
+if [ "$dir" = build-clang ]; then
+  # The fuzzers are built with ASan + UBSan: the asan setup's settings.
+  meson test -C "$dir" --print-errorlogs --suite fuzz-long --setup=asan \
+    --logbase testlog-fuzz-long || status=$?
+fi
+exit "$status"

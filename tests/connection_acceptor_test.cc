@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
 #include "http2_guard.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -152,8 +153,8 @@ TEST_CASE("A connection is handed over once it sent the HTTP/2 preface, and "
     const int client = Connect(acceptor->port());
     REQUIRE(client >= 0);
     Send(client, absl::string_view(kPreface, 10));
-    absl::SleepFor(absl::Milliseconds(100));
-    CHECK(handed.count() == 0);  // Not yet the whole preface.
+    // Not yet the whole preface: nothing handed over.
+    CHECK_FALSE(WaitFor([&] { return handed.count() != 0; }, absl::Milliseconds(100)));
     Send(client, absl::string_view(kPreface + 10, sizeof(kPreface) - 1 - 10));
     CHECK(handed.AwaitCount(1, absl::Seconds(5)));
     sockaddr_in local{};
@@ -334,10 +335,8 @@ TEST_CASE("Out of file descriptors, the acceptor sheds and backs off, and "
     if (fd >= 0) clients.push_back(fd);
   }
   // The acceptor must have run out: wait for its first shed connection.
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (acceptor->stats().shed == 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  WaitFor([&] { return acceptor->stats().shed != 0; }, absl::Seconds(10),
+          absl::Milliseconds(10));
   const AcceptorStats during = acceptor->stats();
   for (int fd : clients) close(fd);
   for (int fd : fillers) close(fd);

@@ -16,6 +16,7 @@
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
 #include "test_server.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -48,15 +49,14 @@ std::string Scrape(int port) {
 TEST_CASE("Metrics count calls by method and code, messages, notes and "
           "features",
           "[metrics]") {
-  auto store = std::make_shared<FeatureStore>();
-  AddFeatures(*DefaultFeatures(), *store);
+  auto store = DefaultTestStore();
   auto server = StartTestServer({}, store);
   auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store);
   REQUIRE(exporter.ok());
   REQUIRE((*exporter)->port() > 0);
 
   auto stub = RouteGuide::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", server->port()), grpc::InsecureChannelCredentials()));
+      LocalTarget(server->port()), grpc::InsecureChannelCredentials()));
   auto deadline = [] { return absl::ToChronoTime(absl::Now() + absl::Seconds(10)); };
   Point point;
   point.set_latitude(409146138);
@@ -89,10 +89,7 @@ TEST_CASE("Metrics count calls by method and code, messages, notes and "
     REQUIRE(stream->Finish().ok());
   }
   // Calls are recorded when freed; in flight drops to zero after that.
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (server->calls().active() != 0 && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  CHECK(WaitFor([&] { return server->calls().active() == 0; }));
   const std::string metrics = Scrape((*exporter)->port());
   INFO(metrics);
   for (const char* line : {

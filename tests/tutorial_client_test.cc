@@ -71,7 +71,7 @@ std::string ReadTestData(const std::string& name) {
 std::unique_ptr<RouteGuideServer> StartServer() { return StartTestServer(); }
 
 std::string TargetOf(const RouteGuideServer& server) {
-  return absl::StrCat("127.0.0.1:", server.port());
+  return LocalTarget(server.port());
 }
 
 // Runs routeguide-client with `args` to its end.

@@ -22,6 +22,7 @@
 #include "route_guide.grpc.pb.h"
 #include "server_process.h"
 #include "subprocess.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -31,22 +32,8 @@ constexpr absl::Duration kProcessTimeout = absl::Seconds(10);
 // Every RPC's deadline.
 constexpr absl::Duration kRpcDeadline = absl::Seconds(5);
 
-void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
-}
-
-Point MakePoint(int32_t latitude, int32_t longitude) {
-  Point point;
-  point.set_latitude(latitude);
-  point.set_longitude(longitude);
-  return point;
-}
-
 RouteNote MakeNote(const std::string& message, const Point& location) {
-  RouteNote note;
-  note.set_message(message);
-  *note.mutable_location() = location;
-  return note;
+  return routeguide::MakeNote(message, location.latitude(), location.longitude());
 }
 
 // Sends `notes` on one RouteChat, half-closes, and returns every reply and
@@ -54,7 +41,7 @@ RouteNote MakeNote(const std::string& message, const Point& location) {
 std::pair<std::vector<RouteNote>, grpc::Status> Chat(
     RouteGuide::Stub& stub, const std::vector<RouteNote>& notes) {
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetDeadline(context, kRpcDeadline);
   auto stream = stub.RouteChat(&context);
   // Writes after the server has ended the call fail; the status says why.
   for (const RouteNote& note : notes) {
@@ -86,7 +73,7 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
 
   {  // GetFeature: a stored feature, an empty one, an invalid point.
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     Feature feature;
     const grpc::Status status = stub.GetFeature(&context, berkshire, &feature);
     INFO(status.error_message());
@@ -98,7 +85,7 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
   }
   {
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     Feature feature;
     const grpc::Status status = stub.GetFeature(&context, nowhere, &feature);
     INFO(status.error_message());
@@ -109,7 +96,7 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
   }
   {
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     Feature feature;
     CheckInvalidArgument(stub.GetFeature(&context, invalid, &feature));
   }
@@ -125,7 +112,7 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
     REQUIRE(expected.size() == 100);
 
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     auto reader = stub.ListFeatures(&context, rect);
     std::vector<Feature> got;
     Feature feature;
@@ -149,7 +136,7 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
     *rect.mutable_lo() = MakePoint(0, 0);
     *rect.mutable_hi() = invalid;
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     auto reader = stub.ListFeatures(&context, rect);
     Feature feature;
     CHECK_FALSE(reader->Read(&feature));
@@ -159,12 +146,20 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
   {  // RecordRoute: three points, two of them features.
     const std::vector<Point> route = {berkshire, patriots, nowhere};
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     RouteSummary summary;
+    const absl::Time started = absl::Now();
     auto writer = stub.RecordRoute(&context, &summary);
-    for (const Point& point : route) REQUIRE(writer->Write(point));
+    for (const Point& point : route) {
+      REQUIRE(writer->Write(point));
+      // The route takes over a second, which elapsed_time must show.
+      if (point.latitude() == berkshire.latitude()) {
+        absl::SleepFor(absl::Milliseconds(1100));
+      }
+    }
     REQUIRE(writer->WritesDone());
     const grpc::Status status = writer->Finish();
+    const absl::Duration call_time = absl::Now() - started;
     INFO(status.error_message());
     REQUIRE(status.ok());
     const GeoPoint a{berkshire.latitude(), berkshire.longitude()};
@@ -174,11 +169,14 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
     CHECK(summary.feature_count() == 2);
     CHECK(summary.distance() ==
           SaturateToInt32(HaversineMeters(a, b) + HaversineMeters(b, c)));
-    CHECK(summary.elapsed_time() >= 0);
+    // Whole seconds, of a call that lies within the client's.
+    INFO("the call took " << absl::FormatDuration(call_time));
+    CHECK(summary.elapsed_time() >= 1);
+    CHECK(summary.elapsed_time() <= absl::ToInt64Seconds(call_time));
   }
   {
     grpc::ClientContext context;
-    SetDeadline(context);
+    SetDeadline(context, kRpcDeadline);
     RouteSummary summary;
     auto writer = stub.RecordRoute(&context, &summary);
     if (writer->Write(berkshire) && writer->Write(invalid)) writer->WritesDone();

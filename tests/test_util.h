@@ -1,0 +1,65 @@
+#ifndef ROUTEGUIDE_TESTS_TEST_UTIL_H_
+#define ROUTEGUIDE_TESTS_TEST_UTIL_H_
+
+// Small helpers the tests share: messages, deadlines, waiting on a
+// condition. Starting a server in-process is test_server.h; as a child
+// process, server_process.h.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/client_context.h"
+#include "route_guide.pb.h"
+
+namespace routeguide {
+
+// Long enough for any call of a test on a loaded machine; a call that
+// hangs still fails the test well before meson's timeout.
+inline constexpr absl::Duration kTestRpcDeadline = absl::Seconds(20);
+
+inline void SetDeadline(grpc::ClientContext& context,
+                        absl::Duration timeout = kTestRpcDeadline) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+inline Point MakePoint(int32_t latitude, int32_t longitude) {
+  Point point;
+  point.set_latitude(latitude);
+  point.set_longitude(longitude);
+  return point;
+}
+
+inline RouteNote MakeNote(const std::string& message, int32_t latitude,
+                          int32_t longitude) {
+  RouteNote note;
+  note.set_message(message);
+  *note.mutable_location() = MakePoint(latitude, longitude);
+  return note;
+}
+
+inline Rectangle MakeRectangle(const Point& lo, const Point& hi) {
+  Rectangle rectangle;
+  *rectangle.mutable_lo() = lo;
+  *rectangle.mutable_hi() = hi;
+  return rectangle;
+}
+
+// Polls `condition` until it holds (true) or `timeout` passes (false).
+// Negated, it checks that something does not happen within `timeout`.
+inline bool WaitFor(const std::function<bool()>& condition,
+                    absl::Duration timeout = kTestRpcDeadline,
+                    absl::Duration poll_interval = absl::Milliseconds(1)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(poll_interval);
+  }
+  return true;
+}
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_TESTS_TEST_UTIL_H_
