@@ -185,8 +185,7 @@ std::string VersionText() {
       ProgramName(), " ", ROUTEGUIDE_VERSION, "\n",  //
       "gRPC ", grpc::Version(), " (built with ", GRPC_CPP_VERSION_STRING, ")\n",
       "protobuf ", google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION),
-      " (the headers built with; the library checked at start-up that it\n"
-      "is compatible)\n");
+      " (built with; the library is checked compatible at start-up)\n");
 }
 
 void ExitWithUsageError(absl::string_view message) {
