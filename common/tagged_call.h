@@ -88,6 +88,11 @@ class TaggedCall {
     --pending_;
   }
 
+  // Called once, under the lock, when the last tag has come back, before
+  // the call is deleted: the place to leave whatever could still reach the
+  // call from outside (see StreamingServerCall). A Call may hide this one.
+  void OnLastTagLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {}
+
   // Tags posted and not yet back. Zero only while the completion that
   // brought it there is deleting the call.
   int PendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -117,6 +122,7 @@ class TaggedCall {
       --pending_;
       static_cast<Call*>(this)->ProceedLocked(event, ok);
       last = pending_ == 0;
+      if (last) static_cast<Call*>(this)->OnLastTagLocked();
     }
     if (last) delete this;
   }

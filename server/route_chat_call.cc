@@ -23,12 +23,16 @@
 //   kPaused            kWriteDone       any    kReading (Read posted) once
 //                                              half the queue is written
 //   kDraining, kEnding (no Write in flight)    kClosed: Finish posted
-//   live               kIdleAlarm       true   kEnding DEADLINE_EXCEEDED
-//                                              when nothing was read or
-//                                              written for the timeout,
-//                                              else the alarm set again
-//   live               kStopAlarm       -      kEnding UNAVAILABLE
-//   live               kDone (cancelled)       kEnding CANCELLED
+//   live               kIdleAlarm       true   kEnding DEADLINE_EXCEEDED,
+//                                              the Write in flight
+//                                              cancelled, when nothing was
+//                                              read or written for the
+//                                              timeout; else the alarm set
+//                                              again
+//   live               kStopAlarm       -      kEnding UNAVAILABLE, after
+//                                              the Write in flight
+//   live               kDone (cancelled)       kEnding CANCELLED, the
+//                                              Write in flight cancelled
 //   kEnding, kClosed   kReadDone        any    (the Read pending when the
 //                                              call ended early: ignored)
 //   kClosed            kFinishSent      any    (nothing more)
@@ -37,8 +41,9 @@
 //
 // "Live" is kReading, kPaused or kDraining. kDraining: reading is over;
 // the replies queued still go out, then Finish. kEnding (ended early): the
-// queue is dropped and a Write in flight is cancelled (it may never
-// complete if the client reads nothing, and Finish may not overlap it).
+// queue is dropped; Finish waits for the Write in flight (it may not
+// overlap it), which is cancelled unless the server is shutting down (an
+// idle client may never read it; at shutdown the grace period bounds it).
 //
 // The writing side, `write_state_`: replies wait in `outbox_`, at most one
 // Write is in flight.
@@ -138,8 +143,7 @@ class RouteChatCall final
   }
 
   // After kDone is noted. Cancelled: replies not yet written have nowhere
-  // to go. Pending operations fail on their own; a call paused for
-  // backpressure has none, so it is ended here.
+  // to go, and the call ends; its pending operations fail on their own.
   void OnDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!context_.IsCancelled()) return;
     outbox_.clear();
@@ -253,12 +257,25 @@ class RouteChatCall final
 
   // Ends the live call with `status`, maybe while its Read is pending:
   // queued replies are dropped, and Finish follows the Write in flight, if
-  // any, which is cancelled.
+  // any, which is cancelled: after an idle timeout it has made no progress
+  // for the whole of it and may never complete.
   void EndEarlyLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    EndLocked(status);
+    if (write_state_ == WriteState::kInFlight) context_.TryCancel();
+  }
+
+  // At shutdown the Write in flight is left to complete, so the client gets
+  // "shutting down" rather than CANCELLED; a client that reads nothing is
+  // cut off by gRPC when the grace period ends.
+  void EndForShutdownLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    EndLocked(status);
+  }
+
+  void EndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kEnding;
     final_status_ = status;
     outbox_.clear();
-    if (write_state_ == WriteState::kInFlight) context_.TryCancel();
     MaybeFinishLocked();
   }
 

@@ -18,6 +18,8 @@ namespace routeguide {
 //   bool StoppableLocked();   whether the call is live: it can still be
 //                             ended early (not yet finishing or closed)
 //   void EndEarlyLocked(const grpc::Status&);  ends the live call
+//   void EndForShutdownLocked(const grpc::Status&);  optional: how the
+//                             stop alarm ends it (default: EndEarlyLocked)
 // and has Event::kStopAlarm, and Event::kIdleAlarm if it has an idle
 // timeout. Its handler calls OnStopAlarmLocked and OnIdleAlarmLocked.
 template <typename Call, typename Event>
@@ -26,12 +28,12 @@ class StreamingServerCall : public ServerCall<Call, Event>,
  public:
   // The stop alarm's tag is counted like any other, so the call lives
   // until it comes back.
+  // A member always has a tag pending: it leaves the registry, under its
+  // own lock, when its last tag comes back (OnLastTagLocked), before any of
+  // it is destroyed.
   ABSL_NO_THREAD_SAFETY_ANALYSIS bool TryRequestStop() override {
     if (!this->mu_.TryLock()) return false;
-    // No tag pending: the call is being deleted (what is left of it may
-    // no longer include the Call), so it is left be. Checked first.
-    if (this->PendingLocked() > 0 && !timers_.stop_armed() &&
-        static_cast<Call*>(this)->StoppableLocked()) {
+    if (!timers_.stop_armed() && static_cast<Call*>(this)->StoppableLocked()) {
       timers_.ArmStop(this->cq_, this->Post(Event::kStopAlarm));
     }
     this->mu_.Unlock();
@@ -43,9 +45,14 @@ class StreamingServerCall : public ServerCall<Call, Event>,
                       Method method, absl::Duration idle_timeout)
       : ServerCall<Call, Event>(env, cq, method), timers_(idle_timeout) {}
 
-  ~StreamingServerCall() {
-    // Before the rest of the base goes; see TryRequestStop for the Call.
+  friend class TaggedCall<Call, Event>;
+
+  // TaggedCall's hook, as the last tag comes back: the registry must not
+  // reach the call once its destruction has begun. Lock order: the call's,
+  // then the registry's, as in JoinStreamsLocked.
+  void OnLastTagLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
     if (in_registry_) this->env_.streams->Remove(this);
+    in_registry_ = false;
   }
 
   // Once the call is admitted: shutdown may now stop it.
@@ -74,9 +81,14 @@ class StreamingServerCall : public ServerCall<Call, Event>,
   void OnStopAlarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
     timers_.StopFired();
     if (static_cast<Call*>(this)->StoppableLocked()) {
-      static_cast<Call*>(this)->EndEarlyLocked(grpc::Status(
+      static_cast<Call*>(this)->EndForShutdownLocked(grpc::Status(
           grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     }
+  }
+
+  void EndForShutdownLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
+    static_cast<Call*>(this)->EndEarlyLocked(status);
   }
 
   // Event::kIdleAlarm: a live call idle for the whole timeout ends with

