@@ -141,7 +141,8 @@ class RecordRouteCall final
     return state_ == State::kReading;
   }
 
-  // Ends the call with an error while its Read is still pending.
+  // Ends the call with an error, whether or not a Read is pending (a bad
+  // point ends it between Reads; an alarm, with one pending).
   void EndEarlyLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     state_ = State::kClosing;
     StopIdleClockLocked();

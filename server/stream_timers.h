@@ -12,8 +12,9 @@ namespace routeguide {
 //  - idle (RecordRoute, RouteChat): ends the stream with DEADLINE_EXCEEDED
 //    when the client has made no progress for the idle timeout, so idle
 //    streams cannot pin memory;
-//  - stop (and ListFeatures): set by shutdown (through StreamRegistry) to
-//    end the stream with UNAVAILABLE before gRPC would cut it off.
+//  - stop (all three streaming calls): set by shutdown (through
+//    StreamRegistry) to end the stream with UNAVAILABLE before gRPC would
+//    cut it off.
 // Used only under the call's lock. The call posts (counts) each tag it
 // hands in and handles the events; every armed alarm comes back once,
 // ok == false when cancelled.
@@ -26,7 +27,8 @@ class StreamTimers {
   bool idle_armed() const { return idle_armed_; }
   bool stop_armed() const { return stop_armed_; }
 
-  // The client sent a message: the idle clock starts again. (The alarm
+  // The client made progress (sent a message, or for RouteChat took a
+  // reply): the idle clock starts again. (The alarm
   // is not moved; when it fires early it is set again for the new time.)
   void Touch() { last_activity_ = absl::Now(); }
 
