@@ -72,6 +72,7 @@ from h2_wire import (GET_FEATURE, KNOWN_FEATURE, LIST_FEATURES, ROUTE_CHAT,
                      encode_headers, encode_point, error_name,
                      grpc_request_headers, header_list_size, padding_headers)
 
+# The library's names, for `import h2_attacks as attacks`.
 __all__ = [
     "Connection", "Fleet", "GET_FEATURE", "HalfMessages", "KNOWN_FEATURE",
     "LIST_FEATURES", "ROUTE_CHAT", "RouteChat", "SilentBurst", "Stream",
