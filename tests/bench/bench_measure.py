@@ -137,7 +137,15 @@ def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
     result = subprocess.run(command, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             timeout=seconds + 120)
-    if result.returncode != 0:
+    # Exit code 1: calls failed (a baseline past its limits in the open-loop
+    # scenario, say). The report is whole and the failures are in it, so
+    # the point is kept, with a word on stderr.
+    if result.returncode == 1 and os.path.exists(json_path):
+        said = [line for line in (result.stdout + result.stderr).splitlines()
+                if line.startswith("error rate")] or ["calls failed"]
+        print(f"note: {target}: {said[-1]}; the figures include the "
+              "failed calls", file=sys.stderr)
+    elif result.returncode != 0:
         raise RuntimeError(f"load client failed ({result.returncode}): "
                            f"{' '.join(command)}\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
     with open(json_path) as f:
