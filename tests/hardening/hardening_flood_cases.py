@@ -29,7 +29,12 @@ def case_rapid_reset(case):
     after = server.rss_in_use()
     log("server RSS right after the attack %s, VmHWM %s"
         % (mib(untrimmed["VmRSS"]), mib(untrimmed["VmHWM"])))
-    load.check_clean(figures, p99_ms=50 * case.slow)
+    # Under ASan the attacker, the server and the ASan-built load client
+    # share two cores: in CI the client's own start lag alone reached a p99
+    # of 159 ms (its latencies count from the scheduled start). There the
+    # bound only catches a server that stalls for seconds, as it did before
+    # the guard; the 50 ms bound is the plain build's.
+    load.check_clean(figures, p99_ms=400 if case.asan else 50)
     case.check_memory("rapid reset", before, after, 64 * MiB,
                       sampler.samples)
 
