@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# A local cluster in one command: one Redis (Debian's redis-server, no
+# persistence, loopback, a free port, a scratch directory), N
+# routeguide-server replicas on ports of their own that all keep their
+# RouteChat notes in it, then:
+#   1. the tutorial client through the first replica and again through the
+#      last, which must get back the notes the first run stored (shared);
+#   2. routeguide-client load over all replicas, round robin, every answer
+#      checked (RouteChat's included), its report printed.
+# Everything is stopped by PID at the end and the scratch directory removed.
+# Exit code 0 when both steps were right; 1 when an answer was wrong, a call
+# failed or a process did not start or stop cleanly; 2 for bad arguments.
+#
+#   scripts/cluster.sh [--replicas=3] [--duration=10s] [--build=DIR] [LOAD FLAG...]
+#
+# LOAD FLAGs go to `routeguide-client load` after the script's own
+# (--mix=..., --concurrency=64, --chat_notes=20, ...); --target is the
+# script's. --build defaults to build/, configured and built like
+# scripts/demo.sh does when needed (only the two binaries).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  echo "usage: scripts/cluster.sh [--replicas=N] [--duration=D] [--build=DIR] [LOAD FLAG...]" >&2
+  echo "error: $1" >&2
+  exit 2
+}
+
+replicas=3
+duration=10s
+build=build
+load_flags=()
+for arg in "$@"; do
+  case $arg in
+    --replicas=*) replicas=${arg#*=} ;;
+    --duration=*) duration=${arg#*=} ;;
+    --build=*) build=${arg#*=} ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    --target=* | --target) usage "--target is set by the script (the replicas)" ;;
+    --replicas | --duration | --build) usage "$arg takes a value: $arg=VALUE" ;;
+    --*) load_flags+=("$arg") ;;
+    *) usage "unexpected argument '$arg'" ;;
+  esac
+done
+if ! [[ $replicas =~ ^[0-9]+$ ]] || [ "$replicas" -lt 1 ] || [ "$replicas" -gt 32 ]; then
+  usage "--replicas must be 1 to 32, got '$replicas'"
+fi
+[ -n "$duration" ] || usage "--duration is empty"
+[ -n "$build" ] || usage "--build is empty"
+
+# Installing and building print a line per step; their output goes to a
+# log that is named when a step fails.
+setup_log=$(mktemp -t routeguide-cluster-setup.XXXXXX.log)
+step() {
+  local title=$1
+  shift
+  printf '%s... ' "$title" >&2
+  if "$@" >>"$setup_log" 2>&1; then
+    echo "done" >&2
+  else
+    echo "failed" >&2
+    echo "error: $title failed; the full output is in $setup_log" >&2
+    exit 1
+  fi
+}
+step "Installing missing packages" scripts/install-deps.sh
+if [ ! -f "$build/build.ninja" ]; then
+  step "Configuring $build/" meson setup "$build"
+fi
+step "Building" ninja -C "$build" server/routeguide-server client/routeguide-client
+rm -f "$setup_log"
+server_bin=$build/server/routeguide-server
+client_bin=$build/client/routeguide-client
+
+scratch=$(mktemp -d -t routeguide-cluster.XXXXXX)
+redis_pid=
+replica_pids=()
+# shellcheck disable=SC2317  # Called by the EXIT trap.
+cleanup() {
+  local pid
+  for pid in "${replica_pids[@]}" ${redis_pid:+"$redis_pid"}; do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for pid in "${replica_pids[@]}" ${redis_pid:+"$redis_pid"}; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Prints the end of a log whose process went wrong (the scratch directory
+# goes away at exit).
+show_log() {
+  echo "--- $1 (last 20 lines) ---" >&2
+  tail -n 20 "$1" >&2 || true
+}
+
+# --- Redis: no persistence, loopback only, in the scratch directory. The
+# bound on what it holds is its own maxmemory with an eviction policy
+# (every notes key has a TTL, so volatile-lru evicts notes, least recently
+# used locations first), plus the servers' --notes_ttl.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+redis_port=
+for attempt in 1 2 3; do
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$scratch" --logfile "$scratch/redis.log" --daemonize no \
+    --maxmemory 256mb --maxmemory-policy volatile-lru &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
+      redis_port=$port
+      break
+    fi
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$redis_port" ] && break
+  # Lost the port to another process between choosing and binding it, or
+  # did not start: try again on another port.
+  kill -KILL "$redis_pid" 2>/dev/null || true
+  wait "$redis_pid" 2>/dev/null || true
+  redis_pid=
+  echo "redis-server did not answer PING on port $port (attempt $attempt)" >&2
+  [ "$attempt" -lt 3 ] || { show_log "$scratch/redis.log"; exit 1; }
+done
+store=redis://127.0.0.1:$redis_port
+echo "redis-server pid $redis_pid on 127.0.0.1:$redis_port (no persistence, maxmemory 256mb, volatile-lru)" >&2
+
+# --- The replicas: port 0, each logs the port it got. One poller thread
+# each, since they share this machine's cores.
+for i in $(seq "$replicas"); do
+  "$server_bin" --address=127.0.0.1:0 --threads=1 --notes_store="$store" \
+    2>"$scratch/replica-$i.log" &
+  replica_pids+=("$!")
+done
+ports=()
+for i in $(seq "$replicas"); do
+  pid=${replica_pids[$((i - 1))]}
+  log=$scratch/replica-$i.log
+  port=
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log")
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    echo "error: replica $i did not start" >&2
+    show_log "$log"
+    exit 1
+  fi
+  ports+=("$port")
+  echo "replica $i pid $pid on 127.0.0.1:$port, --notes_store=$store" >&2
+done
+targets=$(printf '127.0.0.1:%s,' "${ports[@]}")
+targets=${targets%,}
+
+status=0
+
+# --- Shared notes: the tutorial's RouteChat sends 5 notes at 3 points.
+# Through replica 1 on an empty store it gets 2 back; through the last
+# replica afterwards it must also get every note the first run stored at
+# those points: 11 in all.
+chat_replies() {
+  "$client_bin" tutorial --target="127.0.0.1:$1" >"$scratch/tutorial-$2.txt" 2>&1 ||
+    { show_log "$scratch/tutorial-$2.txt"; return 1; }
+  grep -c '^Received message' "$scratch/tutorial-$2.txt" || true
+}
+first=$(chat_replies "${ports[0]}" first) || status=1
+last=$(chat_replies "${ports[$((replicas - 1))]}" last) || status=1
+if [ "$status" -eq 0 ]; then
+  if [ "$first" = 2 ] && [ "$last" = 11 ]; then
+    verdict=right
+  else
+    verdict="WRONG (expected 2 and 11)"
+    status=1
+  fi
+  echo "shared notes: the tutorial's RouteChat through replica 1 got $first notes back," \
+    "then through replica $replicas $last: $verdict"
+fi
+
+# --- The load, round robin over the replicas, every answer checked.
+# Chat weighs more than in the default mix: it is what the store serves.
+echo
+"$client_bin" load --target="$targets" --duration="$duration" \
+  --mix=get:55,list:10,record:10,chat:25 --channels="$replicas" \
+  "${load_flags[@]}" | tee "$scratch/load.txt" || status=1
+# The report's "all" row: kind started ok wrong failed ...
+wrong=''
+failed=''
+read -r wrong failed < <(awk '$1 == "all" { print $4, $5 }' "$scratch/load.txt") || true
+if [ -z "$wrong" ]; then
+  echo "error: the load report has no totals" >&2
+  status=1
+elif [ "$wrong" != 0 ] || [ "$failed" != 0 ]; then
+  echo "error: $wrong wrong answers, $failed failed calls" >&2
+  status=1
+fi
+
+keys=$(redis-cli -h 127.0.0.1 -p "$redis_port" --scan --pattern 'routeguide:notes:*' | wc -l)
+memory=$(redis-cli -h 127.0.0.1 -p "$redis_port" info memory |
+  sed -n 's/^used_memory_human:\([^[:space:]]*\).*/\1/p')
+echo
+echo "redis: $keys locations with notes, $memory used"
+
+# --- Stop: SIGTERM to every replica at once (each drains within its
+# --grace), then Redis. Each must exit 0.
+for pid in "${replica_pids[@]}"; do
+  kill -TERM "$pid" 2>/dev/null || true
+done
+for i in $(seq "$replicas"); do
+  pid=${replica_pids[$((i - 1))]}
+  code=0
+  wait "$pid" || code=$?
+  if [ "$code" -ne 0 ]; then
+    echo "error: replica $i exited with code $code" >&2
+    show_log "$scratch/replica-$i.log"
+    status=1
+  fi
+  if [ "$status" -ne 0 ] && grep -q -i 'warn\|error' "$scratch/replica-$i.log"; then
+    echo "replica $i logged:" >&2
+    grep -i 'warn\|error' "$scratch/replica-$i.log" | tail -n 5 >&2
+  fi
+done
+replica_pids=()
+kill -TERM "$redis_pid" 2>/dev/null || true
+wait "$redis_pid" 2>/dev/null || true
+redis_pid=
+echo "stopped $replicas replicas and redis-server" >&2
+exit "$status"
