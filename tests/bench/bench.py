@@ -12,7 +12,12 @@ alike, and the median round is reported. Per point: calls/s, messages/s
 to each baseline.
 
     tests/bench/bench.py [--build build-release] [--rounds 3] [--seconds 10]
-                         [--only get_64,list_100] [--json out.json]
+                         [--only get_64,list_100] [--replicas] [--redis]
+                         [--json out.json]
+
+--redis adds RouteChat with its notes in Redis (Debian's redis-server,
+started fresh for each round) against the in-process store, with one
+replica and with two.
 
 Loopback only; every process started is killed by its PID at the end.
 
@@ -29,10 +34,12 @@ import sys
 import tempfile
 
 from bench_measure import (ALL_FEATURES_RECT, SERVERS, Server, h2load_bodies,
-                           measure, measure_idle_streams, measure_large_db,
+                           REDIS_CHAT_FLAGS, measure, measure_idle_streams,
+                           measure_large_db, measure_redis_chat,
                            measure_replicas, median_round, run_h2load)
-from bench_report import (add_ratios, fmt_rate, format_markdown,
-                          machine_facts, print_point, print_table)
+from bench_report import (add_ratios, add_redis_ratios, fmt_rate,
+                          format_markdown, machine_facts, print_point,
+                          print_redis_chat, print_table)
 
 # Scenario: load-client flags. "rps_of" makes it open loop at a share of
 # the rate our server reached in another scenario.
@@ -70,6 +77,9 @@ def main():
     parser.add_argument("--no-h2load", action="store_true")
     parser.add_argument("--replicas", action="store_true",
                         help="also measure our server as 1 and 2 processes")
+    parser.add_argument("--redis", action="store_true",
+                        help="also measure RouteChat with the notes in Redis "
+                        "against the in-process store, 1 and 2 replicas")
     parser.add_argument("--idle-streams", type=int, default=10000,
                         help="idle RouteChat streams for the memory phase "
                         "(0: skip it)")
@@ -94,12 +104,19 @@ def main():
         print("warning: fewer than 2 cores; server and load share one",
               file=sys.stderr)
     needed = [SERVERS[name][0] for name in servers] + [
-        "client/routeguide-client", "tests/bench/idle-chat-streams"]
+        "client/routeguide-client"]
+    if args.idle_streams > 0:
+        needed.append("tests/bench/idle-chat-streams")
+    if (args.redis or args.replicas or args.large_db > 0) and "ours" not in servers:
+        needed.append(SERVERS["ours"][0])
     missing = [n for n in needed if not os.path.exists(os.path.join(args.build, n))]
     if missing:
         parser.error(f"{', '.join(missing)} not in {args.build}: build first, e.g. "
                      f"meson setup {args.build} --buildtype=release && "
                      f"ninja -C {args.build}")
+    if args.redis and not shutil.which("redis-server"):
+        parser.error("--redis needs redis-server (scripts/install-deps.sh "
+                     "installs it)")
     if not shutil.which("taskset"):
         parser.error("taskset (util-linux) is needed to pin server and load")
     use_h2load = not args.no_h2load and shutil.which("h2load")
@@ -192,6 +209,23 @@ def main():
                 r = results["replicas"][layout]["calls_per_second"] / one
                 results["replicas"][layout]["ratio_to_one"] = r
                 print(f"  {layout} / one: {r:.2f}x")
+        if args.redis:
+            results["redis_chat"] = {"client_flags": REDIS_CHAT_FLAGS}
+            print("\nredis: RouteChat of 100 notes over 10 locations, 16 "
+                  "streams; notes in the process (memory) or in one Redis on "
+                  "loopback")
+            for replicas in (1, 2):
+                rounds = {"memory": [], "redis": []}
+                for _ in range(args.rounds):
+                    for store in rounds:
+                        rounds[store].append(measure_redis_chat(
+                            args.build, store, replicas, args.seconds,
+                            args.warmup, workdir))
+                for store in rounds:
+                    results["redis_chat"][f"{store}_{replicas}"] = \
+                        median_round(rounds[store])
+            add_redis_ratios(results["redis_chat"])
+            print_redis_chat(results["redis_chat"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print()

@@ -37,6 +37,59 @@ def add_ratios(point, servers):
         ours.setdefault("ratio_to", {})[base] = ratios
 
 
+REDIS_LAYOUTS = [("memory_1", "in-process store, 1 replica"),
+                 ("redis_1", "Redis, 1 replica"),
+                 ("memory_2", "in-process store, 2 replicas"),
+                 ("redis_2", "Redis, 2 replicas")]
+
+
+def add_redis_ratios(redis_chat):
+    """Redis against the in-process store, at each replica count: messages/s
+    and p99, the servers' CPU per call, and the servers' plus Redis's."""
+    for replicas in (1, 2):
+        memory = redis_chat[f"memory_{replicas}"]
+        redis = redis_chat[f"redis_{replicas}"]
+        cpu = memory["server_cpu_us_per_call"]
+        redis["ratio_to_memory"] = {
+            "messages_per_second": (redis["messages_per_second"] /
+                                    memory["messages_per_second"]),
+            "p50": redis["p50_us"] / memory["p50_us"],
+            "p99": redis["p99_us"] / memory["p99_us"],
+            "server_cpu_per_call": redis["server_cpu_us_per_call"] / cpu,
+            "total_cpu_per_call": (redis["server_cpu_us_per_call"] +
+                                   redis["redis_cpu_us_per_call"]) / cpu,
+        }
+    for store in ("memory", "redis"):
+        two = redis_chat[f"{store}_2"]
+        two["ratio_to_one"] = (two["messages_per_second"] /
+                               redis_chat[f"{store}_1"]["messages_per_second"])
+
+
+def print_redis_chat(redis_chat):
+    print(f"  {'layout':<10}{'calls/s':>9}{'msgs/s':>10}{'p50 us':>9}"
+          f"{'p99 us':>9}{'reply p50':>11}{'reply p99':>11}"
+          f"{'srv CPU us/call':>17}{'Redis CPU us/call':>19}{'keys':>7}")
+    for key, _ in REDIS_LAYOUTS:
+        r = redis_chat[key]
+        redis_cpu = r["redis_cpu_us_per_call"]
+        print(f"  {key:<10}{fmt_rate(r['calls_per_second']):>9}"
+              f"{fmt_rate(r['messages_per_second']):>10}{r['p50_us']:>9.0f}"
+              f"{r['p99_us']:>9.0f}{r['reply_p50_us']:>11.0f}"
+              f"{r['reply_p99_us']:>11.0f}{r['server_cpu_us_per_call']:>17.1f}"
+              f"{(f'{redis_cpu:.1f}' if redis_cpu is not None else '-'):>19}"
+              f"{r['redis_keys'] if r['redis_keys'] is not None else '-':>7}")
+    for replicas in (1, 2):
+        x = redis_chat[f"redis_{replicas}"]["ratio_to_memory"]
+        print(f"  redis / memory, {replicas} replica{'s' if replicas > 1 else ''}: "
+              f"msgs {x['messages_per_second']:.2f}x, p50 {x['p50']:.2f}x, "
+              f"p99 {x['p99']:.2f}x, server CPU/call "
+              f"{x['server_cpu_per_call']:.2f}x, server + Redis CPU/call "
+              f"{x['total_cpu_per_call']:.2f}x")
+    for store in ("memory", "redis"):
+        print(f"  {store}: 2 replicas / 1: "
+              f"{redis_chat[f'{store}_2']['ratio_to_one']:.2f}x msgs")
+
+
 def print_point(key, point, servers):
     print(f"\n{key}: {point['title']}")
     print(f"  {'server':<9}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
@@ -93,7 +146,8 @@ def format_markdown(results, servers):
                f"{m['kernel']}, gRPC {m.get('grpc', '?')}. Command: "
                f"`tests/bench/bench.py --build {a['build']} --rounds {a['rounds']} "
                f"--seconds {a['seconds']:g} --warmup {a['warmup']:g}"
-               f"{' --replicas' if a['replicas'] else ''}`.\n")
+               f"{' --replicas' if a['replicas'] else ''}"
+               f"{' --redis' if a.get('redis') else ''}`.\n")
     out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
                "p99.9 µs | CPU µs/call | peak RSS MiB | h2load calls/s |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -160,7 +214,42 @@ def format_markdown(results, servers):
             out.append(f"| {layout} | {r['calls_per_second']:,.0f} | "
                        f"{f'{ratio:.2f}x' if ratio else '-'} | "
                        f"{r['replica_cpu_shares']} |")
+    if "redis_chat" in results:
+        out.append("")
+        out.append(format_redis_markdown(results["redis_chat"]))
     return "\n".join(out) + "\n"
+
+
+def format_redis_markdown(redis_chat):
+    """RouteChat with the notes in the process against in Redis."""
+    out = ["RouteChat of 100 notes over 10 locations, 16 streams (`" +
+           " ".join(redis_chat["client_flags"]) + "`); CPU in µs per call "
+           "(one call is 100 notes):\n",
+           "| layout | calls/s | msgs/s | p50 µs | p99 µs | reply p50 µs | "
+           "reply p99 µs | server CPU | Redis CPU | Redis keys |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key, title in REDIS_LAYOUTS:
+        r = redis_chat[key]
+        redis_cpu = r["redis_cpu_us_per_call"]
+        out.append(f"| {title} | {r['calls_per_second']:,.0f} | "
+                   f"{r['messages_per_second']:,.0f} | {r['p50_us']:,.0f} | "
+                   f"{r['p99_us']:,.0f} | {r['reply_p50_us']:,.0f} | "
+                   f"{r['reply_p99_us']:,.0f} | "
+                   f"{r['server_cpu_us_per_call']:,.0f} | "
+                   f"{f'{redis_cpu:,.0f}' if redis_cpu is not None else '-'} | "
+                   f"{r['redis_keys'] if r['redis_keys'] is not None else '-'} |")
+    out += ["", "Redis as a multiple of the in-process store (msgs/s: higher "
+            "is better; the rest: lower is better):\n",
+            "| replicas | msgs/s | p50 | p99 | server CPU/call | "
+            "server + Redis CPU/call |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for replicas in (1, 2):
+        x = redis_chat[f"redis_{replicas}"]["ratio_to_memory"]
+        out.append(f"| {replicas} | {x['messages_per_second']:.2f}x | "
+                   f"{x['p50']:.2f}x | {x['p99']:.2f}x | "
+                   f"{x['server_cpu_per_call']:.2f}x | "
+                   f"{x['total_cpu_per_call']:.2f}x |")
+    return "\n".join(out)
 
 
 def machine_facts():
