@@ -228,6 +228,45 @@ void CheckStoreUnavailable(const grpc::Status& status) {
 }
 
 TEST_CASE(
+    "The redis-server fixture answers over TCP, hangs on Pause, comes back "
+    "empty on the same port after Restart, and is gone after Kill",
+    "[redis][fixture]") {
+  auto redis = StartRedis();
+  const int port = redis->port();
+  REQUIRE(port > 0);
+  CHECK(redis->Ping());
+  auto reply = redis->Command({"RPUSH", "k", std::string("a\0\r\nb", 5), "c"});
+  REQUIRE(reply.ok());
+  CHECK(reply->integer == 2);
+  reply = redis->Command({"LRANGE", "k", "0", "-1"});
+  REQUIRE(reply.ok());
+  REQUIRE(reply->elements.size() == 2);
+  CHECK(reply->elements[0].text == std::string("a\0\r\nb", 5));
+  reply = redis->Command({"GET", "missing"});
+  REQUIRE(reply.ok());
+  CHECK(reply->type == RespValue::Type::kNil);
+  reply = redis->Command({"NOSUCHCOMMAND"});
+  REQUIRE(reply.ok());
+  CHECK(reply->IsError());
+
+  // Hung: a command times out, and works again after Resume.
+  RequireOk(redis->Pause());
+  auto hung = redis->Command({"PING"}, absl::Milliseconds(200));
+  CHECK(hung.status().code() == absl::StatusCode::kDeadlineExceeded);
+  RequireOk(redis->Resume());
+  CHECK(redis->Ping());
+
+  RequireOk(redis->Restart());
+  CHECK(redis->port() == port);
+  CHECK(IntegerReply(*redis, {"DBSIZE"}) == 0);
+
+  RequireOk(redis->Kill());
+  CHECK_FALSE(redis->Ping(absl::Milliseconds(200)));
+  RequireOk(redis->Restart());
+  CHECK(redis->Ping());
+}
+
+TEST_CASE(
     "A note posted through one replica comes back through the other, in "
     "both directions",
     "[redis][replicas]") {
@@ -262,7 +301,7 @@ TEST_CASE(
     INFO(StatusText(a.status));
     REQUIRE(a.status.ok());
     CHECK(Describe(a.replies) ==
-          Describe({at("a1", point), at("a1", point), at("a2", point)}));
+          Describe(std::vector<RouteNote>{at("a1", point), at("a1", point), at("a2", point)}));
 
     // Through the second replica: exactly the first's notes at that point,
     // none at another.
@@ -270,20 +309,20 @@ TEST_CASE(
     INFO(StatusText(b.status));
     REQUIRE(b.status.ok());
     CHECK(Describe(b.replies) ==
-          Describe({at("a1", point), at("a2", point), at("a3", point)}));
+          Describe(std::vector<RouteNote>{at("a1", point), at("a2", point), at("a3", point)}));
 
     // And back through the first: the second's note too.
     const ChatOutcome c = Chat(first, {at("a4", point)});
     REQUIRE(c.status.ok());
-    CHECK(Describe(c.replies) == Describe({at("a1", point), at("a2", point),
+    CHECK(Describe(c.replies) == Describe(std::vector<RouteNote>{at("a1", point), at("a2", point),
                                            at("a3", point), at("b1", point)}));
 
     // Redis holds the point's notes under its key, in that order, with the
     // default TTL of 24 h set.
     CHECK(Describe(StoredNotes(*redis, point)) ==
-          Describe({at("a1", point), at("a2", point), at("a3", point),
+          Describe(std::vector<RouteNote>{at("a1", point), at("a2", point), at("a3", point),
                     at("b1", point), at("a4", point)}));
-    CHECK(Describe(StoredNotes(*redis, elsewhere)) == Describe({at("b2", elsewhere)}));
+    CHECK(Describe(StoredNotes(*redis, elsewhere)) == Describe(std::vector<RouteNote>{at("b2", elsewhere)}));
     const int64_t ttl_ms = IntegerReply(*redis, {"PTTL", NotesKey(point)});
     CHECK(ttl_ms > absl::ToInt64Milliseconds(absl::Hours(23)));
     CHECK(ttl_ms <= absl::ToInt64Milliseconds(absl::Hours(24)));
@@ -324,12 +363,12 @@ TEST_CASE("The per-location bound holds across replicas", "[redis][replicas]") {
                                          MakeNote("y", point.latitude(), point.longitude())});
   REQUIRE(last.status.ok());
   CHECK(Describe(last.replies) ==
-        Describe({sent[5], sent[6], sent[7], sent[6], sent[7],
+        Describe(std::vector<RouteNote>{sent[5], sent[6], sent[7], sent[6], sent[7],
                   MakeNote("x", point.latitude(), point.longitude())}));
 
   CHECK(IntegerReply(*redis, {"LLEN", NotesKey(point)}) == kBound);
   CHECK(Describe(StoredNotes(*redis, point)) ==
-        Describe({sent[7], MakeNote("x", point.latitude(), point.longitude()),
+        Describe(std::vector<RouteNote>{sent[7], MakeNote("x", point.latitude(), point.longitude()),
                   MakeNote("y", point.latitude(), point.longitude())}));
 }
 
@@ -486,7 +525,7 @@ TEST_CASE(
       Chat(*stub, {MakeNote("back", point.latitude(), point.longitude())});
   CHECK(outcome.status.ok());
   CHECK(Describe(StoredNotes(*redis, point)) ==
-        Describe({MakeNote("back", point.latitude(), point.longitude())}));
+        Describe(std::vector<RouteNote>{MakeNote("back", point.latitude(), point.longitude())}));
 
   // The outage was logged, not every failed call (11 of them).
   REQUIRE(testing::StillRunning(replica));
