@@ -614,6 +614,52 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "Past --notes_store_max_pending requests outstanding, RouteChat gets "
+    "RESOURCE_EXHAUSTED at once",
+    "[redis][failure]") {
+  constexpr int kMaxPending = 2;
+  constexpr int kChats = 6;
+  constexpr absl::Duration kStoreTimeout = absl::Seconds(2);
+  auto redis = StartRedis();
+  ServerProcess replica = StartReplica(
+      redis->url(), {absl::StrCat("--notes_store_max_pending=", kMaxPending),
+                     "--notes_store_timeout=2s"});
+  auto stub = NewStub(replica.target());
+  REQUIRE(AwaitChatWorks(*stub));
+
+  // A hung store: the first kMaxPending notes stay outstanding until their
+  // timeout; the others find no room.
+  RequireOk(redis->Pause());
+  std::vector<ChatOutcome> outcomes(kChats);
+  std::vector<std::thread> chatters;
+  for (int i = 0; i < kChats; ++i) {
+    chatters.emplace_back([&, i] {
+      const Point point = FreshPoint();
+      outcomes[i] = Chat(*stub, {MakeNote("pending", point.latitude(), point.longitude())});
+    });
+  }
+  for (std::thread& chatter : chatters) chatter.join();
+  int exhausted = 0;
+  int timed_out = 0;
+  for (const ChatOutcome& outcome : outcomes) {
+    INFO(StatusText(outcome.status) << " after " << absl::FormatDuration(outcome.elapsed));
+    if (outcome.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++exhausted;
+      CHECK(outcome.elapsed < kStoreTimeout / 2);
+    } else {
+      ++timed_out;
+      CheckStoreUnavailable(outcome.status);
+      CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
+    }
+  }
+  CHECK(timed_out == kMaxPending);
+  CHECK(exhausted == kChats - kMaxPending);
+
+  RequireOk(redis->Resume());
+  CHECK(AwaitChatWorks(*stub, kRecoveryBound));
+}
+
+TEST_CASE(
     "SIGTERM with RouteChat streams waiting on a hung store: the server "
     "exits 0 within the grace plus a second",
     "[redis][shutdown]") {
