@@ -124,7 +124,8 @@ int64_t IntegerReply(const RedisServer& redis, const std::vector<std::string>& a
 struct ChatOutcome {
   grpc::Status status;
   std::vector<RouteNote> replies;  // All of them, in order.
-  absl::Duration elapsed;          // From opening the stream to its status.
+  absl::Time started;              // When the stream was opened.
+  absl::Duration elapsed;          // From then to its status.
 };
 
 // One RouteChat stream: writes `notes` while a thread of its own reads
@@ -134,6 +135,7 @@ ChatOutcome Chat(RouteGuide::Stub& stub, const std::vector<RouteNote>& notes,
                  absl::Duration deadline = kRpcDeadline) {
   ChatOutcome outcome;
   const absl::Time start = absl::Now();
+  outcome.started = start;
   grpc::ClientContext context;
   SetDeadline(context, deadline);
   auto stream = stub.RouteChat(&context);
@@ -527,16 +529,18 @@ TEST_CASE(
   CHECK(Describe(StoredNotes(*redis, point)) ==
         Describe(std::vector<RouteNote>{MakeNote("back", point.latitude(), point.longitude())}));
 
-  // The outage was logged, not every failed call (11 of them).
+  // The outage was logged once as a warning, not per failed call (11 of
+  // them) or per reconnection attempt.
   REQUIRE(testing::StillRunning(replica));
-  int store_lines = 0;
+  int warnings = 0;
   for (absl::string_view line :
        absl::StrSplit(replica.process->stderr_text(), '\n')) {
-    if (absl::StrContains(line, "notes store")) ++store_lines;
+    if (absl::StrContains(line, "notes store") && absl::StrContains(line, "warn")) {
+      ++warnings;
+    }
   }
   INFO("server log:\n" << replica.process->stderr_text());
-  CHECK(store_lines >= 1);
-  CHECK(store_lines <= 4);
+  CHECK(warnings == 1);
 }
 
 TEST_CASE(
@@ -584,18 +588,28 @@ TEST_CASE(
   INFO("load client: " << (*load)->stdout_text() << (*load)->stderr_text());
   CHECK(load_exit->Exited(0));
 
+  // Every chat ends with UNAVAILABLE within the timeout (plus room for
+  // scheduling). The first, sent while the store still counted as up, waits
+  // the whole timeout; once a request has gone unanswered that long the
+  // store counts as down and later chats may fail at once.
   int count = 0;
+  const ChatOutcome* first = nullptr;
   for (const auto& outcomes : chats) {
     for (const ChatOutcome& outcome : outcomes) {
       INFO("chat " << count++ << " ended after " << absl::FormatDuration(outcome.elapsed));
       CheckStoreUnavailable(outcome.status);
-      CHECK_THAT(outcome.status.error_message(), Catch::Contains("timeout"));
       CHECK(outcome.replies.empty());
-      CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
-      CHECK(outcome.elapsed <= kStoreTimeout + 2 * kTimingMargin);
+      CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
+      if (first == nullptr || outcome.started < first->started) first = &outcome;
     }
   }
   CHECK(count >= 4);
+  REQUIRE(first != nullptr);
+  INFO("the first chat: " << StatusText(first->status) << " after "
+                          << absl::FormatDuration(first->elapsed));
+  CHECK(first->elapsed >= kStoreTimeout - absl::Milliseconds(10));
+  CHECK_THAT(first->status.error_message(),
+             Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
 
   const auto json = nlohmann::json::parse(ReadFile(json_path));
   std::remove(json_path.c_str());
