@@ -8,6 +8,7 @@
 #include "feature_wire_cache.h"
 #include "grpcpp/server_context.h"
 #include "health.grpc.pb.h"
+#include "redis_notes_store.h"
 #include "route_guide_service.h"
 #include "server_options.h"
 #include "stream_registry.h"
@@ -27,6 +28,9 @@ struct CallEnvironment {
   RouteGuideAsyncService* service = nullptr;
   grpc::health::v1::Health::AsyncService* health = nullptr;
   FeatureStore* store = nullptr;
+  // Where RouteChat's notes go when they are shared by replicas; null: in
+  // `store`, in this process.
+  RedisNotesStore* shared_notes = nullptr;
   FeatureWireCache* wire = nullptr;  // The store's features, encoded.
   CallRegistry* registry = nullptr;
   StreamRegistry* streams = nullptr;

@@ -229,14 +229,20 @@ int Run(int argc, char** argv) {
   ServerConfig config = OrExit(ServerConfigFromFlags(cores));
   SetUpLogging(config.log_level);
   OrExit(ReadServerCredentials(config.server));
+  OrExit(ReadNotesStorePassword(config));
   // Before any warning: a bad database is the first thing to hear about.
   std::shared_ptr<FeatureStore> store = LoadFeaturesOrExit(config);
   WarnIfPlaintextOffHost(config.server);
   RaiseProcessLimitsOrExit(config.server);
   const sigset_t signals = BlockServerSignals();
 
+  // After the signals are blocked: its thread must not take them.
+  std::shared_ptr<RedisNotesStore> shared_notes;
+  if (config.shared_notes.has_value()) {
+    shared_notes = OrExit(RedisNotesStore::Start(*config.shared_notes));
+  }
   std::unique_ptr<RouteGuideServer> server =
-      OrExit(RouteGuideServer::Start(config.server, store));
+      OrExit(RouteGuideServer::Start(config.server, store, shared_notes));
   // The database's text, parse tree and encoding temporaries are gone:
   // give their pages back (about 500 MiB for a million features).
   HeapTrimmer trimmer(config.memory_trim_interval);

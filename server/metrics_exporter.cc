@@ -34,6 +34,22 @@ ClientMetric GaugeOf(double value) {
   return metric;
 }
 
+ClientMetric HistogramOf(const LatencyBuckets& latency,
+                         std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric histogram = WithLabels(std::move(labels));
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b <= kLatencyBucketSeconds.size(); ++b) {
+    cumulative += latency.counts[b].load();
+    histogram.histogram.bucket.push_back(
+        {cumulative, b < kLatencyBucketSeconds.size()
+                         ? kLatencyBucketSeconds[b]
+                         : std::numeric_limits<double>::infinity()});
+  }
+  histogram.histogram.sample_count = cumulative;
+  histogram.histogram.sample_sum = latency.sum_ns.load() / 1e9;
+  return histogram;
+}
+
 class ServerCollectable final : public prometheus::Collectable {
  public:
   ServerCollectable(const RouteGuideServer& server, const FeatureStore& store)
@@ -59,17 +75,7 @@ class ServerCollectable final : public prometheus::Collectable {
       started.metric.push_back(CounterOf(s.started.load(), {method}));
       received.metric.push_back(CounterOf(s.messages_in.load(), {method}));
       sent.metric.push_back(CounterOf(s.messages_out.load(), {method}));
-      ClientMetric histogram = WithLabels({method});
-      uint64_t cumulative = 0;
-      for (size_t b = 0; b <= kLatencyBucketSeconds.size(); ++b) {
-        cumulative += s.buckets[b].load();
-        histogram.histogram.bucket.push_back(
-            {cumulative, b < kLatencyBucketSeconds.size()
-                             ? kLatencyBucketSeconds[b]
-                             : std::numeric_limits<double>::infinity()});
-      }
-      histogram.histogram.sample_count = cumulative;
-      histogram.histogram.sample_sum = s.latency_sum_ns.load() / 1e9;
+      ClientMetric histogram = HistogramOf(s.latency, {method});
       latency.metric.push_back(std::move(histogram));
       for (int c = 0; c < kNumStatusCodes; ++c) {
         const uint64_t n = s.finished[c].load();
@@ -86,7 +92,30 @@ class ServerCollectable final : public prometheus::Collectable {
                        MetricType::Gauge, {GaugeOf(store_.note_count())}};
     MetricFamily features{"routeguide_features_loaded", "Features in the store",
                           MetricType::Gauge, {GaugeOf(store_.feature_count())}};
-    return {started, finished, latency, received, sent, in_flight, notes, features};
+    std::vector<MetricFamily> families = {started,   finished, latency, received,
+                                          sent,      in_flight, notes,  features};
+    if (const RedisNotesStore* shared = server_.shared_notes(); shared != nullptr) {
+      families.push_back({"routeguide_notes_store_up",
+                          "1 while the shared notes store (Redis) is connected "
+                          "and answering in time",
+                          MetricType::Gauge,
+                          {GaugeOf(shared->up() ? 1 : 0)}});
+      families.push_back({"routeguide_notes_store_latency_seconds",
+                          "Shared notes store requests, from sending a note "
+                          "to Redis's answer",
+                          MetricType::Histogram,
+                          {HistogramOf(shared->stats().latency)}});
+      families.push_back({"routeguide_notes_store_pending",
+                          "Notes sent to the shared store and not yet answered",
+                          MetricType::Gauge,
+                          {GaugeOf(static_cast<double>(shared->pending()))}});
+      families.push_back({"routeguide_notes_store_failures_total",
+                          "Notes the shared store refused, failed or lost",
+                          MetricType::Counter,
+                          {CounterOf(static_cast<double>(shared->stats().failures.load() +
+                                                         shared->stats().refused.load()))}});
+    }
+    return families;
   }
 
  private:

@@ -17,7 +17,16 @@
 //                                              wait behind a Write; or
 //                                              kDraining with
 //                                              INVALID_ARGUMENT for a bad
-//                                              note
+//                                              note. With a shared store
+//                                              (Redis): kStoring, the note
+//                                              sent, its alarm set to the
+//                                              store's timeout
+//   kStoring           kStoreReplied    any    as kReadDone above, with the
+//                                              store's answer; kDraining
+//                                              with UNAVAILABLE when it
+//                                              failed or did not come in
+//                                              time
+//   kEnding, kClosed   kStoreReplied    any    (the answer is dropped)
 //   kReading           kReadDone        false  kDraining (client half-
 //                                              closed, or cancelled)
 //   kPaused            kWriteDone       any    kReading (Read posted) once
@@ -39,7 +48,7 @@
 //   other              kIdleAlarm, kStopAlarm, kDone  (nothing to do)
 //   anything else                              impossible: aborts
 //
-// "Live" is kReading, kPaused or kDraining. kDraining: reading is over;
+// "Live" is kReading, kPaused, kStoring or kDraining. kDraining: reading is over;
 // the replies queued still go out, then Finish. kEnding (ended early): the
 // queue is dropped; Finish waits for the Write in flight (it may not
 // overlap it), which is cancelled unless the server is shutting down (an
@@ -54,8 +63,15 @@
 //   kInFlight     kWriteDone        false  kBroken: the queue is dropped,
 //                                          nothing more is sent
 //
-// The call is deleted by TaggedCall when its last tag comes back.
+// The call is deleted by TaggedCall when its last tag comes back. With a
+// shared store, that includes the store alarm's tag: the NotesTicket
+// (redis_notes_store.h) lets the store's thread wake the call through that
+// alarm, and forgets the alarm once the call has collected the answer, so
+// an answer that comes after the call ended finds nothing it could reach.
 #include <deque>
+#include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -77,6 +93,7 @@ enum class RouteChatEvent : uint8_t {
   kStopAlarm,
   kFinishSent,
   kDone,
+  kStoreReplied,
   kCount
 };
 
@@ -96,6 +113,7 @@ class RouteChatCall final
     kAwaitingRequest,
     kReading,
     kPaused,
+    kStoring,
     kDraining,
     kEnding,
     kClosed
@@ -134,6 +152,9 @@ class RouteChatCall final
       case Event::kStopAlarm:
         OnStopAlarmLocked();
         return;
+      case Event::kStoreReplied:
+        OnStoreReplied();
+        return;
       case Event::kFinishSent:
         Expect(phase_ == Phase::kClosed, phase_, event);
         return;
@@ -167,12 +188,12 @@ class RouteChatCall final
       return;
     }
     ++notes_read_;
-    Note note{FromProto(message.location()), std::move(*message.mutable_message())};
-    absl::Status valid = ValidatePoint(note.location, "note location");
-    if (valid.ok() && note.message.size() > options().max_note_bytes) {
+    const GeoPoint location = FromProto(message.location());
+    absl::Status valid = ValidatePoint(location, "note location");
+    if (valid.ok() && message.message().size() > options().max_note_bytes) {
       valid = absl::InvalidArgumentError(absl::StrFormat(
           "note message is %d bytes, longer than the limit of %d",
-          note.message.size(), options().max_note_bytes));
+          message.message().size(), options().max_note_bytes));
     }
     if (!valid.ok()) {
       DrainLocked(ToGrpcStatus(valid));
@@ -180,7 +201,12 @@ class RouteChatCall final
     }
     TouchLocked();
     membership_.CountIn();
-    std::vector<Note> earlier = env_.store->AddNote(std::move(note));
+    if (env_.shared_notes != nullptr) {
+      StoreSharedLocked(location, message);
+      return;
+    }
+    std::vector<Note> earlier =
+        env_.store->AddNote(Note{location, std::move(*message.mutable_message())});
     // A broken stream sends nothing more: its replies are dropped.
     if (write_state_ != WriteState::kBroken) {
       RouteNote reply_message;
@@ -189,6 +215,12 @@ class RouteChatCall final
         outbox_.push_back(ToWire(reply_message));
       }
     }
+    ReplyThenReadLocked();
+  }
+
+  // The earlier notes are queued in outbox_: send them, and read the next
+  // note unless too many replies wait.
+  void ReplyThenReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     MaybeWriteLocked();
     // Backpressure: a client that sends faster than it reads would grow
     // the queue without end. Past the bound, stop reading (its writes then
@@ -200,6 +232,45 @@ class RouteChatCall final
       return;
     }
     ReadLocked();
+  }
+
+  // Hands the note to the shared store. The alarm is set before the store
+  // can answer (it wakes the call by cancelling the alarm), and brings the
+  // tag back at the deadline if the answer does not come.
+  void StoreSharedLocked(const GeoPoint& location, const RouteNote& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    phase_ = Phase::kStoring;
+    ticket_ = std::make_shared<NotesTicket>(&store_alarm_);
+    store_alarm_.Set(
+        cq_,
+        absl::ToChronoTime(absl::Now() + env_.shared_notes->options().timeout),
+        Post(Event::kStoreReplied));
+    env_.shared_notes->AddNote(location, message.SerializeAsString(), ticket_);
+  }
+
+  void OnStoreReplied() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::optional<NotesTicket::Answer> answer = ticket_->Collect();
+    ticket_.reset();
+    if (phase_ == Phase::kEnding || phase_ == Phase::kClosed) return;
+    Expect(phase_ == Phase::kStoring, phase_, Event::kStoreReplied);
+    if (!answer.has_value()) {
+      DrainLocked(grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat("notes store: no answer within ",
+                       absl::FormatDuration(env_.shared_notes->options().timeout))));
+      return;
+    }
+    if (!answer->ok()) {
+      DrainLocked(ToGrpcStatus(answer->status()));
+      return;
+    }
+    if (write_state_ != WriteState::kBroken) {
+      for (const std::string& note : **answer) {
+        grpc::Slice slice(note);
+        outbox_.emplace_back(&slice, 1);
+      }
+    }
+    ReplyThenReadLocked();
   }
 
   void OnWriteDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -252,7 +323,7 @@ class RouteChatCall final
 
   bool StoppableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return phase_ == Phase::kReading || phase_ == Phase::kPaused ||
-           phase_ == Phase::kDraining;
+           phase_ == Phase::kStoring || phase_ == Phase::kDraining;
   }
 
   // Ends the live call with `status`, maybe while its Read is pending:
@@ -299,6 +370,10 @@ class RouteChatCall final
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);  // Sent by Finish.
   grpc::ByteBuffer incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
   uint64_t notes_read_ ABSL_GUARDED_BY(mu_) = 0;
+  // Shared store only: wakes the call when the store answers (or at the
+  // deadline), and the answer's hand-over while kStoring.
+  grpc::Alarm store_alarm_;
+  std::shared_ptr<NotesTicket> ticket_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

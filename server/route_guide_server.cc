@@ -39,13 +39,18 @@ constexpr absl::Duration kGuardFlushTimeout = absl::Milliseconds(500);
 }  // namespace
 
 RouteGuideServer::RouteGuideServer(const ServerOptions& options,
-                                   std::shared_ptr<FeatureStore> store)
-    : options_(options), store_(std::move(store)), wire_(store_.get()) {
+                                   std::shared_ptr<FeatureStore> store,
+                                   std::shared_ptr<RedisNotesStore> shared_notes)
+    : options_(options),
+      store_(std::move(store)),
+      shared_notes_(std::move(shared_notes)),
+      wire_(store_.get()) {
   env_.options = &options_;
   env_.service = &service_;
   env_.wire = &wire_;
   env_.health = &health_;
   env_.store = store_.get();
+  env_.shared_notes = shared_notes_.get();
   env_.registry = &registry_;
   env_.streams = &streams_;
 }
@@ -136,10 +141,11 @@ int ClampedMillis(absl::Duration d) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
-    const ServerOptions& options, std::shared_ptr<FeatureStore> store) {
+    const ServerOptions& options, std::shared_ptr<FeatureStore> store,
+    std::shared_ptr<RedisNotesStore> shared_notes) {
   if (absl::Status valid = ValidateServerOptions(options); !valid.ok()) return valid;
   std::unique_ptr<RouteGuideServer> self(
-      new RouteGuideServer(options, std::move(store)));
+      new RouteGuideServer(options, std::move(store), std::move(shared_notes)));
 
   grpc::ServerBuilder builder;
   if (options.credentials == nullptr) {

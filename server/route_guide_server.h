@@ -38,8 +38,11 @@ struct ShutdownReport {
 // but must not run on a poller thread; the destructor calls it.
 class RouteGuideServer {
  public:
+  // RouteChat's notes go to `shared_notes` when it is set (shared by every
+  // replica on the same Redis), else to `store`.
   static absl::StatusOr<std::unique_ptr<RouteGuideServer>> Start(
-      const ServerOptions& options, std::shared_ptr<FeatureStore> store);
+      const ServerOptions& options, std::shared_ptr<FeatureStore> store,
+      std::shared_ptr<RedisNotesStore> shared_notes = nullptr);
   ~RouteGuideServer();
   RouteGuideServer(const RouteGuideServer&) = delete;
   RouteGuideServer& operator=(const RouteGuideServer&) = delete;
@@ -48,6 +51,8 @@ class RouteGuideServer {
   int port() const { return port_; }
   const ServerOptions& options() const { return options_; }
   const CallRegistry& calls() const { return registry_; }
+  // The shared notes store, or null when notes stay in this process.
+  const RedisNotesStore* shared_notes() const { return shared_notes_.get(); }
   // The plaintext accept loop's counters; all zero for a TLS server, which
   // gRPC's own listener serves.
   AcceptorStats acceptor_stats() const {
@@ -66,10 +71,13 @@ class RouteGuideServer {
 
  private:
   RouteGuideServer(const ServerOptions& options,
-                   std::shared_ptr<FeatureStore> store);
+                   std::shared_ptr<FeatureStore> store,
+                   std::shared_ptr<RedisNotesStore> shared_notes);
 
   const ServerOptions options_;
   std::shared_ptr<FeatureStore> store_;
+  // Outlives the calls, which hold tickets of its requests.
+  std::shared_ptr<RedisNotesStore> shared_notes_;
   FeatureWireCache wire_;
   RouteGuideAsyncService service_;
   grpc::health::v1::Health::AsyncService health_;

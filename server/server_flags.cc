@@ -18,6 +18,7 @@ namespace {
 const routeguide::ServerOptions kDefaults;
 const routeguide::FeatureStoreOptions kStoreDefaults;
 const routeguide::ServerConfig kConfigDefaults;
+const routeguide::RedisNotesStoreOptions kRedisDefaults;
 
 using routeguide::FormatByteSize;
 
@@ -64,7 +65,22 @@ ABSL_FLAG(absl::Duration, stream_idle_timeout, kDefaults.stream_idle_timeout,
 ABSL_FLAG(size_t, max_notes_per_location, kStoreDefaults.max_notes_per_location,
           "RouteChat: notes kept per location, oldest dropped first");
 ABSL_FLAG(size_t, max_notes, kStoreDefaults.max_notes,
-          "RouteChat: notes kept in all, oldest dropped first");
+          "RouteChat: notes kept in all, oldest dropped first (the memory "
+          "store; with Redis, --notes_ttl and Redis's maxmemory bound them)");
+ABSL_FLAG(std::string, notes_store, "memory",
+          "Where RouteChat's notes live: memory (this process), or shared by "
+          "every replica pointing at the same Redis: redis://HOST:PORT[/DB] "
+          "or unix:///path/to/redis.sock");
+ABSL_FLAG(std::string, notes_store_password_file, "",
+          "Redis: a file whose first line is the password to AUTH with");
+ABSL_FLAG(absl::Duration, notes_store_timeout, kRedisDefaults.timeout,
+          "Redis: a note the store has not answered within this ends its "
+          "RouteChat with UNAVAILABLE");
+ABSL_FLAG(absl::Duration, notes_ttl, kRedisDefaults.ttl,
+          "Redis: a location's notes expire this long after its last note");
+ABSL_FLAG(int64_t, notes_store_max_pending, kRedisDefaults.max_pending,
+          "Redis: notes sent and not yet answered; past it RouteChat gets "
+          "RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, metrics_address, "",
@@ -190,6 +206,19 @@ absl::Status ReadServerCredentials(ServerOptions& options) {
   return absl::OkStatus();
 }
 
+absl::Status ReadNotesStorePassword(ServerConfig& config) {
+  const std::string path = absl::GetFlag(FLAGS_notes_store_password_file);
+  if (path.empty()) return absl::OkStatus();
+  if (!config.shared_notes.has_value()) {
+    return absl::InvalidArgumentError(
+        "--notes_store_password_file needs --notes_store=redis://... or unix://...");
+  }
+  auto password = ReadTokenFile(path);
+  if (!password.ok()) return password.status();
+  config.shared_notes->password = *password;
+  return absl::OkStatus();
+}
+
 absl::Status ValidateMemoryTrimInterval(absl::Duration interval) {
   if (interval == absl::ZeroDuration() || interval >= absl::Milliseconds(100)) {
     return absl::OkStatus();
@@ -209,6 +238,19 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags(int cores) {
   config.memory_trim_interval = absl::GetFlag(FLAGS_memory_trim_interval);
   config.store.max_notes_per_location = absl::GetFlag(FLAGS_max_notes_per_location);
   config.store.max_notes = absl::GetFlag(FLAGS_max_notes);
+  auto shared_notes = ParseNotesStore(absl::GetFlag(FLAGS_notes_store));
+  if (!shared_notes.ok()) return shared_notes.status();
+  if (shared_notes->has_value()) {
+    RedisNotesStoreOptions& redis = config.shared_notes.emplace();
+    redis.address = **shared_notes;
+    redis.timeout = absl::GetFlag(FLAGS_notes_store_timeout);
+    redis.ttl = absl::GetFlag(FLAGS_notes_ttl);
+    redis.max_pending = absl::GetFlag(FLAGS_notes_store_max_pending);
+    redis.max_notes_per_location = config.store.max_notes_per_location;
+    if (absl::Status valid = ValidateRedisNotesStoreOptions(redis); !valid.ok()) {
+      return valid;
+    }
+  }
 
   ServerOptions& options = config.server;
   options.address = absl::GetFlag(FLAGS_address);

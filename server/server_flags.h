@@ -1,11 +1,13 @@
 #ifndef ROUTEGUIDE_SERVER_SERVER_FLAGS_H_
 #define ROUTEGUIDE_SERVER_SERVER_FLAGS_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "feature_store.h"
+#include "redis_notes_store.h"
 #include "server_options.h"
 #include "spdlog/common.h"
 
@@ -16,6 +18,8 @@ namespace routeguide {
 struct ServerConfig {
   ServerOptions server;
   FeatureStoreOptions store;
+  // Set when RouteChat's notes are shared through Redis (--notes_store).
+  std::optional<RedisNotesStoreOptions> shared_notes;
   spdlog::level::level_enum log_level = spdlog::level::info;
   std::string db_path;          // Empty: the built-in database.
   std::string metrics_address;  // Empty: no metrics.
@@ -33,6 +37,10 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags(int cores);
 // flags name (--tls_cert, --tls_key, --tls_client_ca, --auth_token_file);
 // the error names the file and what is wrong with it.
 absl::Status ReadServerCredentials(ServerOptions& options);
+
+// Fills in the Redis password from --notes_store_password_file, when set
+// (an error without a Redis store, or when the file is unreadable).
+absl::Status ReadNotesStorePassword(ServerConfig& config);
 
 // The memory-trim interval is the binary's own, checked here rather than
 // in ValidateServerOptions.
