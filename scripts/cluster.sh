@@ -9,7 +9,8 @@
 #      checked (RouteChat's included), its report printed.
 # Everything is stopped by PID at the end and the scratch directory removed.
 # Exit code 0 when both steps were right; 1 when an answer was wrong, a call
-# failed or a process did not start or stop cleanly; 2 for bad arguments.
+# failed or a process did not start or stop cleanly; 2 for bad arguments
+# (the script's, or a LOAD FLAG the client refused).
 #
 #   scripts/cluster.sh [--replicas=3] [--duration=10s] [--build=DIR] [LOAD FLAG...]
 #
@@ -79,12 +80,23 @@ scratch=$(mktemp -d -t routeguide-cluster.XXXXXX)
 redis_pid=
 replica_pids=()
 # shellcheck disable=SC2317  # Called by the EXIT trap.
+# Whatever is still running when the script ends early (a failure,
+# Ctrl-C): SIGTERM, up to 3 s to stop, then SIGKILL; by PID only.
 cleanup() {
-  local pid
-  for pid in "${replica_pids[@]}" ${redis_pid:+"$redis_pid"}; do
-    kill -KILL "$pid" 2>/dev/null || true
+  local pid alive
+  local pids=("${replica_pids[@]}" ${redis_pid:+"$redis_pid"})
+  [ ${#pids[@]} -gt 0 ] || { rm -rf "$scratch"; return; }
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 30); do
+    alive=false
+    for pid in "${pids[@]}"; do
+      if kill -0 "$pid" 2>/dev/null; then alive=true; fi
+    done
+    $alive || break
+    sleep 0.1
   done
-  for pid in "${replica_pids[@]}" ${redis_pid:+"$redis_pid"}; do
+  for pid in "${pids[@]}"; do
+    kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
   rm -rf "$scratch"
@@ -100,6 +112,10 @@ show_log() {
   tail -n 20 "$1" >&2 || true
 }
 
+# Redis and the replicas run in sessions of their own (setsid, which execs
+# them: $! is theirs), so Ctrl-C reaches the load client alone, which ends
+# its run early and prints its report; then the script stops them.
+
 # --- Redis: no persistence, loopback only, in the scratch directory. The
 # bound on what it holds is its own maxmemory with an eviction policy
 # (every notes key has a TTL, so volatile-lru evicts notes, least recently
@@ -110,7 +126,7 @@ free_port() {
 redis_port=
 for attempt in 1 2 3; do
   port=$(free_port)
-  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+  setsid redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
     --dir "$scratch" --logfile "$scratch/redis.log" --daemonize no \
     --maxmemory 256mb --maxmemory-policy volatile-lru &
   redis_pid=$!
@@ -137,7 +153,7 @@ echo "redis-server pid $redis_pid on 127.0.0.1:$redis_port (no persistence, maxm
 # --- The replicas: port 0, each logs the port it got. One poller thread
 # each, since they share this machine's cores.
 for i in $(seq "$replicas"); do
-  "$server_bin" --address=127.0.0.1:0 --threads=1 --notes_store="$store" \
+  setsid "$server_bin" --address=127.0.0.1:0 --threads=1 --notes_store="$store" \
     2>"$scratch/replica-$i.log" &
   replica_pids+=("$!")
 done
@@ -164,6 +180,7 @@ targets=$(printf '127.0.0.1:%s,' "${ports[@]}")
 targets=${targets%,}
 
 status=0
+usage_error=false
 
 # --- Shared notes: the tutorial's RouteChat sends 5 notes at 3 points.
 # Through replica 1 on an empty store it gets 2 back; through the last
@@ -189,19 +206,30 @@ fi
 
 # --- The load, round robin over the replicas, every answer checked.
 # Chat weighs more than in the default mix: it is what the store serves.
+# On Ctrl-C the client prints its report so far; tee ignores the signal so
+# that the report still reaches the terminal.
 echo
+client_status=0
 "$client_bin" load --target="$targets" --duration="$duration" \
   --mix=get:55,list:10,record:10,chat:25 --channels="$replicas" \
-  "${load_flags[@]}" | tee "$scratch/load.txt" || status=1
+  "${load_flags[@]}" | (trap '' INT && exec tee "$scratch/load.txt") ||
+  client_status=${PIPESTATUS[0]}
 # The report's "all" row: kind started ok wrong failed ...
 wrong=''
 failed=''
 read -r wrong failed < <(awk '$1 == "all" { print $4, $5 }' "$scratch/load.txt") || true
 if [ -z "$wrong" ]; then
-  echo "error: the load report has no totals" >&2
-  status=1
+  if [ "$client_status" -eq 2 ]; then
+    usage_error=true  # The client refused a LOAD FLAG and said why.
+  else
+    echo "error: the load client printed no totals (exit code $client_status)" >&2
+    status=1
+  fi
 elif [ "$wrong" != 0 ] || [ "$failed" != 0 ]; then
   echo "error: $wrong wrong answers, $failed failed calls" >&2
+  status=1
+elif [ "$client_status" -ne 0 ]; then
+  echo "error: the load client exited with code $client_status" >&2
   status=1
 fi
 
@@ -235,4 +263,7 @@ kill -TERM "$redis_pid" 2>/dev/null || true
 wait "$redis_pid" 2>/dev/null || true
 redis_pid=
 echo "stopped $replicas replicas and redis-server" >&2
+if [ "$status" -eq 0 ] && $usage_error; then
+  exit 2
+fi
 exit "$status"
