@@ -137,6 +137,27 @@ def print_table(results, servers):
         print(line)
 
 
+def command_line(a):
+    """The bench.py command that gives these settings (defaults left out)."""
+    words = [f"tests/bench/bench.py --build {a['build']} --rounds {a['rounds']} "
+             f"--seconds {a['seconds']:g} --warmup {a['warmup']:g}"]
+    if a.get("only"):
+        words.append(f"--only {a['only']}")
+    if a.get("servers", "ours,callback,sync") != "ours,callback,sync":
+        words.append(f"--servers {a['servers']}")
+    if a.get("no_h2load"):
+        words.append("--no-h2load")
+    if a.get("idle_streams", 10000) != 10000:
+        words.append(f"--idle-streams {a['idle_streams']}")
+    if a.get("large_db", 1000000) != 1000000:
+        words.append(f"--large-db {a['large_db']}")
+    if a.get("replicas"):
+        words.append("--replicas")
+    if a.get("redis"):
+        words.append("--redis")
+    return " ".join(words)
+
+
 def format_markdown(results, servers):
     """The results as Markdown tables, for docs/benchmarks.md."""
     out = []
@@ -144,10 +165,7 @@ def format_markdown(results, servers):
     a = results["settings"]
     out.append(f"Machine: {m.get('cpu', '?')}, {m['cores']} cores, kernel "
                f"{m['kernel']}, gRPC {m.get('grpc', '?')}. Command: "
-               f"`tests/bench/bench.py --build {a['build']} --rounds {a['rounds']} "
-               f"--seconds {a['seconds']:g} --warmup {a['warmup']:g}"
-               f"{' --replicas' if a['replicas'] else ''}"
-               f"{' --redis' if a.get('redis') else ''}`.\n")
+               f"`{command_line(a)}`.\n")
     out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
                "p99.9 µs | CPU µs/call | peak RSS MiB | h2load calls/s |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
