@@ -11,12 +11,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "catch2/catch.hpp"
+#include "config.h"
 #include "grpcpp/alarm.h"
 #include "grpcpp/completion_queue.h"
 #include "redis_notes_store.h"
 #include "redis_server.h"
 #include "test_server.h"
 #include "test_util.h"
+#if ROUTEGUIDE_WITH_METRICS
+#include "metrics_exporter.h"
+#include "metrics_scrape.h"
+#endif
 
 namespace routeguide {
 namespace {
@@ -292,14 +297,15 @@ struct RedisTestServer {
     options.timeout = timeout;
     notes = StartStoreOrFail(options);
     REQUIRE(notes->up());
-    auto started = RouteGuideServer::Start(TestServer::DefaultOptions(),
-                                           DefaultTestStore(), notes);
+    auto started =
+        RouteGuideServer::Start(TestServer::DefaultOptions(), features, notes);
     INFO(started.status().ToString());
     REQUIRE(started.ok());
     server = *std::move(started);
     stub = RouteGuide::NewStub(OwnChannel(server->port()));
   }
 
+  std::shared_ptr<FeatureStore> features = DefaultTestStore();
   std::shared_ptr<RedisNotesStore> notes;
   std::unique_ptr<RouteGuideServer> server;
   std::unique_ptr<RouteGuide::Stub> stub;
@@ -392,6 +398,38 @@ TEST_CASE("A RouteChat whose store does not answer in time ends UNAVAILABLE",
   }
   CHECK(stored == kChats);
 }
+
+#if ROUTEGUIDE_WITH_METRICS
+TEST_CASE("Metrics show whether the notes store is up, and its latency",
+          "[redis][metrics]") {
+  auto redis = StartRedisOrFail();
+  RedisTestServer test(*redis, absl::Milliseconds(300));
+  auto exporter = MetricsExporter::Start("127.0.0.1:0", *test.server, *test.features);
+  INFO(exporter.status().ToString());
+  REQUIRE(exporter.ok());
+  grpc::ClientContext context;
+  SetDeadline(context);
+  auto stream = test.stub->RouteChat(&context);
+  for (int i = 0; i < 3; ++i) REQUIRE(stream->Write(MakeNote(absl::StrCat(i), 9, 9)));
+  REQUIRE(stream->WritesDone());
+  RouteNote reply;
+  int replies = 0;
+  while (stream->Read(&reply)) ++replies;
+  REQUIRE(stream->Finish().ok());
+  CHECK(replies == 3);  // 0 + 1 + 2 earlier notes.
+
+  std::string metrics = Scrape((*exporter)->port());
+  INFO(metrics);
+  CHECK(absl::StrContains(metrics, "\nrouteguide_notes_store_up 1\n"));
+  CHECK(absl::StrContains(metrics, "\nrouteguide_notes_store_latency_seconds_count 3\n"));
+  CHECK(absl::StrContains(metrics, "\nrouteguide_notes_store_pending 0\n"));
+
+  REQUIRE(redis->Kill().ok());
+  REQUIRE(WaitFor([&] { return !test.notes->up(); }, absl::Seconds(5)));
+  metrics = Scrape((*exporter)->port());
+  CHECK(absl::StrContains(metrics, "\nrouteguide_notes_store_up 0\n"));
+}
+#endif
 
 }  // namespace
 }  // namespace routeguide
