@@ -129,6 +129,12 @@ void NotesTicket::Complete(Answer answer) {
   alarm_->Cancel();  // Its tag comes back now, with ok == false.
 }
 
+void NotesTicket::Abandon() {
+  absl::MutexLock lock(&mu_);
+  if (alarm_ == nullptr || answer_.has_value()) return;  // Woken already.
+  alarm_->Cancel();
+}
+
 std::optional<NotesTicket::Answer> NotesTicket::Collect() {
   absl::MutexLock lock(&mu_);
   alarm_ = nullptr;
