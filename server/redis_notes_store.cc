@@ -1,6 +1,8 @@
 #include "redis_notes_store.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -235,6 +237,12 @@ void RedisNotesStore::AddNote(const GeoPoint& point, std::string note,
 }
 
 void RedisNotesStore::Run() {
+  // hiredis writes with write(2): a Redis gone away must give EPIPE here,
+  // not a SIGPIPE that ends the process (whatever its disposition).
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   while (true) {
     {
       absl::MutexLock lock(&mu_);
