@@ -180,7 +180,8 @@ def format_markdown(results, servers):
                 f"{r['p99_us']:,.0f} | {r['p99_9_us']:,.0f} | "
                 f"{cpu:.1f} | {r['server_peak_rss_kib'] / 1024:.1f} | "
                 f"{f'{h2:,.0f}' if h2 else '-'} |")
-    if "ours" in servers:
+    if any(point["ours"].get("ratio_to") for point in results["scenarios"].values()
+           if "ours" in point):
         out.append("")
         out.append("Ours as a multiple of each baseline (messages/s and h2load: "
                    "higher is better; CPU per call and p99: lower is better):\n")
@@ -255,7 +256,7 @@ def format_redis_markdown(redis_chat):
                    f"{r['reply_p99_us']:,.0f} | "
                    f"{r['server_cpu_us_per_call']:,.0f} | "
                    f"{f'{redis_cpu:,.0f}' if redis_cpu is not None else '-'} | "
-                   f"{r['redis_keys'] if r['redis_keys'] is not None else '-'} |")
+                   f"{f'{r["redis_keys"]:,}' if r['redis_keys'] is not None else '-'} |")
     out += ["", "Redis as a multiple of the in-process store (msgs/s: higher "
             "is better; the rest: lower is better):\n",
             "| replicas | msgs/s | p50 | p99 | server CPU/call | "
