@@ -256,7 +256,7 @@ def format_redis_markdown(redis_chat):
                    f"{r['reply_p99_us']:,.0f} | "
                    f"{r['server_cpu_us_per_call']:,.0f} | "
                    f"{f'{redis_cpu:,.0f}' if redis_cpu is not None else '-'} | "
-                   f"{f'{r["redis_keys"]:,}' if r['redis_keys'] is not None else '-'} |")
+                   f"{'-' if r['redis_keys'] is None else format(r['redis_keys'], ',')} |")
     out += ["", "Redis as a multiple of the in-process store (msgs/s: higher "
             "is better; the rest: lower is better):\n",
             "| replicas | msgs/s | p50 | p99 | server CPU/call | "
