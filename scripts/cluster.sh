@@ -79,9 +79,9 @@ client_bin=$build/client/routeguide-client
 scratch=$(mktemp -d -t routeguide-cluster.XXXXXX)
 redis_pid=
 replica_pids=()
-# shellcheck disable=SC2317  # Called by the EXIT trap.
 # Whatever is still running when the script ends early (a failure,
 # Ctrl-C): SIGTERM, up to 3 s to stop, then SIGKILL; by PID only.
+# shellcheck disable=SC2317  # Called by the EXIT trap.
 cleanup() {
   local pid alive
   local pids=("${replica_pids[@]}" ${redis_pid:+"$redis_pid"})
