@@ -548,8 +548,9 @@ TEST_CASE(
     "open-loop GetFeature load keeps its p99, and recovers after SIGCONT",
     "[redis][failure]") {
   constexpr absl::Duration kStoreTimeout = absl::Milliseconds(300);
-  // The bound for GetFeature during the hang; ASan-built processes
-  // (the load client too) on two shared cores need more.
+  constexpr absl::Duration kLoadDuration = absl::Seconds(2);
+  // The bound for GetFeature while the store hangs; ASan-built
+  // processes (the load client too) on two shared cores need more.
   const absl::Duration kGetP99Bound =
       kUnderAsan ? absl::Milliseconds(200) : absl::Milliseconds(20);
   auto redis = StartRedis();
@@ -559,58 +560,57 @@ TEST_CASE(
   auto stub = NewStub(replica.target());
   REQUIRE(AwaitChatWorks(*stub));
 
-  RequireOk(redis->Pause());
   char directory[] = "/tmp/routeguide-redis-load-XXXXXX";
   REQUIRE(mkdtemp(directory) != nullptr);
   const std::string json_path = std::string(directory) + "/get.json";
   auto load = Subprocess::Start(
       {ClientPath(), "load", "--target=" + replica.target(), "--mix=get:100",
-       "--rps=200", "--warmup=300ms", "--duration=2s", "--json=" + json_path});
+       "--rps=200", "--warmup=100ms",
+       absl::StrCat("--duration=", absl::ToInt64Milliseconds(kLoadDuration), "ms"),
+       "--json=" + json_path});
   RequireOk(load.status());
+  const absl::Time load_end = absl::Now() + kLoadDuration + absl::Milliseconds(200);
 
-  // Meanwhile chats, two at a time, each waiting on the hung store.
-  std::atomic<bool> stop{false};
-  std::vector<std::vector<ChatOutcome>> chats(2);
-  std::vector<std::thread> chatters;
-  for (size_t t = 0; t < chats.size(); ++t) {
-    chatters.emplace_back([&, t] {
-      while (!stop.load()) {
-        const Point point = FreshPoint();
-        chats[t].push_back(
-            Chat(*stub, {MakeNote("hung", point.latitude(), point.longitude())}));
+  // While the load runs, the store hangs again and again: SIGSTOP, two
+  // chats whose notes wait on it until the timeout ends them, SIGCONT, and
+  // RouteChat works again. Most of the time some store request hangs.
+  int cycles = 0;
+  while (absl::Now() < load_end) {
+    INFO("cycle " << cycles);
+    RequireOk(redis->Pause());
+    std::vector<ChatOutcome> hung(2);
+    {
+      std::vector<std::thread> chatters;
+      for (ChatOutcome& outcome : hung) {
+        chatters.emplace_back([&stub, &outcome] {
+          const Point point = FreshPoint();
+          outcome = Chat(*stub, {MakeNote("hung", point.latitude(), point.longitude())});
+        });
       }
-    });
+      for (std::thread& chatter : chatters) chatter.join();
+    }
+    for (const ChatOutcome& outcome : hung) {
+      INFO("chat ended after " << absl::FormatDuration(outcome.elapsed));
+      CheckStoreUnavailable(outcome.status);
+      CHECK_THAT(outcome.status.error_message(),
+                 Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
+      CHECK(outcome.replies.empty());
+      CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
+      CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
+    }
+    RequireOk(redis->Resume());
+    const absl::Time resumed = absl::Now();
+    REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
+    INFO("recovered after " << absl::FormatDuration(absl::Now() - resumed));
+    CHECK(absl::Now() - resumed <= kRecoveryBound);
+    ++cycles;
   }
+  CHECK(cycles >= 2);
+
   auto load_exit = (*load)->Wait(absl::Seconds(60));
-  stop.store(true);
-  for (std::thread& chatter : chatters) chatter.join();
   RequireOk(load_exit.status());
   INFO("load client: " << (*load)->stdout_text() << (*load)->stderr_text());
   CHECK(load_exit->Exited(0));
-
-  // Every chat ends with UNAVAILABLE within the timeout (plus room for
-  // scheduling). The first, sent while the store still counted as up, waits
-  // the whole timeout; once a request has gone unanswered that long the
-  // store counts as down and later chats may fail at once.
-  int count = 0;
-  const ChatOutcome* first = nullptr;
-  for (const auto& outcomes : chats) {
-    for (const ChatOutcome& outcome : outcomes) {
-      INFO("chat " << count++ << " ended after " << absl::FormatDuration(outcome.elapsed));
-      CheckStoreUnavailable(outcome.status);
-      CHECK(outcome.replies.empty());
-      CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
-      if (first == nullptr || outcome.started < first->started) first = &outcome;
-    }
-  }
-  CHECK(count >= 4);
-  REQUIRE(first != nullptr);
-  INFO("the first chat: " << StatusText(first->status) << " after "
-                          << absl::FormatDuration(first->elapsed));
-  CHECK(first->elapsed >= kStoreTimeout - absl::Milliseconds(10));
-  CHECK_THAT(first->status.error_message(),
-             Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
-
   const auto json = nlohmann::json::parse(ReadFile(json_path));
   std::remove(json_path.c_str());
   rmdir(directory);
@@ -619,12 +619,16 @@ TEST_CASE(
   CHECK(get["ok"].get<int64_t>() >= 300);
   CHECK(get["failed"].get<int64_t>() == 0);
   CHECK(get["wrong_answer"].get<int64_t>() == 0);
-  CHECK(absl::Nanoseconds(get["latency_ns"]["p99"].get<double>()) < kGetP99Bound);
-
-  RequireOk(redis->Resume());
-  const absl::Time resumed = absl::Now();
-  CHECK(AwaitChatWorks(*stub, kRecoveryBound));
-  CHECK(absl::Now() - resumed <= kRecoveryBound);
+  // Latency counts from each call's scheduled start, so a client that
+  // started calls late (its own lag on a busy machine, reported apart)
+  // adds that lag to it; the server is held to the bound on top of it.
+  // A poller blocked on the store would add the store timeout (300 ms).
+  const absl::Duration p99 = absl::Nanoseconds(get["latency_ns"]["p99"].get<double>());
+  const absl::Duration lag_p99 =
+      absl::Nanoseconds(json["start_lag_ns"]["p99"].get<double>());
+  INFO("GetFeature p99 " << absl::FormatDuration(p99) << ", the client's start lag p99 "
+                         << absl::FormatDuration(lag_p99));
+  CHECK(p99 < kGetP99Bound + lag_p99);
 }
 
 TEST_CASE(
@@ -680,9 +684,10 @@ TEST_CASE(
   constexpr int kStreams = 8;
   constexpr absl::Duration kGrace = absl::Seconds(2);
   auto redis = StartRedis();
-  // A store timeout past the grace: the streams are still waiting at the end.
+  // A store timeout well past the grace: the streams are still waiting on
+  // the store when the grace period ends.
   ServerProcess replica =
-      StartReplica(redis->url(), {"--grace=2s", "--notes_store_timeout=30s"});
+      StartReplica(redis->url(), {"--grace=2s", "--notes_store_timeout=10s"});
   auto stub = NewStub(replica.target());
   REQUIRE(AwaitChatWorks(*stub));
 
@@ -692,6 +697,14 @@ TEST_CASE(
     std::thread reader;
     std::atomic<bool> ended{false};
     grpc::Status status;
+
+    // A failed REQUIRE must not leave the reader blocked (or joinable).
+    ~Waiting() {
+      if (reader.joinable()) {
+        context.TryCancel();
+        reader.join();
+      }
+    }
   };
   std::vector<std::unique_ptr<Waiting>> streams;
   for (int i = 0; i < kStreams; ++i) {
