@@ -5,7 +5,11 @@
 // stored before theirs, and a store that dies or hangs fails RouteChat
 // explicitly and in bounded time without slowing the other methods.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -24,10 +28,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
@@ -227,6 +234,61 @@ void CheckStoreUnavailable(const grpc::Status& status) {
   INFO("status: " << StatusText(status));
   CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(absl::StartsWith(status.error_message(), "notes store:"));
+}
+
+// The server's Prometheus page (--metrics_address), fetched with a plain
+// HTTP/1.0 GET; empty when it cannot be had within a second.
+std::string FetchMetrics(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  std::string page;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char chunk[16384];
+      ssize_t n;
+      while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0) {
+        page.append(chunk, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return page;
+}
+
+// The value of the unlabelled sample `name` on a metrics page; -1 when
+// absent.
+double MetricValue(const std::string& page, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, " ")) {
+      double value = -1;
+      if (absl::SimpleAtod(absl::StripAsciiWhitespace(line), &value)) return value;
+    }
+  }
+  return -1;
+}
+
+// The port of the replica's metrics page, from its log.
+int MetricsPort(ServerProcess& replica) {
+  auto line = replica.process->WaitForStderrLineContaining(
+      "metrics at", absl::Now() + kProcessTimeout);
+  INFO(line.status().ToString());
+  REQUIRE(line.ok());
+  const size_t start = line->find("(port ");
+  REQUIRE(start != std::string::npos);
+  int port = 0;
+  REQUIRE(absl::SimpleAtoi(
+      absl::string_view(*line).substr(start + 6, line->find(')', start) - start - 6),
+      &port));
+  return port;
 }
 
 TEST_CASE(
@@ -675,6 +737,86 @@ TEST_CASE(
 
   RequireOk(redis->Resume());
   CHECK(AwaitChatWorks(*stub, kRecoveryBound));
+}
+
+TEST_CASE(
+    "1,000 RouteChat streams that end while their note waits on the store: "
+    "the late answers find nothing dangling and the calls are all released",
+    "[redis][lifecycle]") {
+  constexpr int kCycles = 10;
+  constexpr int kStreamsPerCycle = 100;
+  constexpr absl::Duration kStoreTimeout = absl::Seconds(1);
+  const char* has_metrics = std::getenv("ROUTEGUIDE_HAS_METRICS");
+  if (has_metrics != nullptr && std::string(has_metrics) == "0") {
+    WARN("skipped: this build has no metrics page (prometheus-cpp not found)");
+    return;
+  }
+  auto redis = StartRedis();
+  ServerProcess replica = StartReplica(
+      redis->url(), {"--notes_store_timeout=1s", "--metrics_address=127.0.0.1:0"});
+  const int metrics_port = MetricsPort(replica);
+  const auto metric = [&](absl::string_view name) {
+    return MetricValue(FetchMetrics(metrics_port), name);
+  };
+  auto stub = NewStub(replica.target());
+  REQUIRE(AwaitChatWorks(*stub));
+
+  struct Open {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReaderWriter<RouteNote, RouteNote>> stream;
+  };
+  for (int cycle = 0; cycle < kCycles; ++cycle) {
+    // The last cycle's calls end by the store timeout, the others are
+    // cancelled by their clients; either way before Redis answers.
+    const bool time_out = cycle == kCycles - 1;
+    INFO("cycle " << cycle << (time_out ? " (timing out)" : " (cancelled)"));
+    RequireOk(redis->Pause());
+    const absl::Time paused = absl::Now();
+    std::vector<std::unique_ptr<Open>> streams;
+    for (int i = 0; i < kStreamsPerCycle; ++i) {
+      auto& open = streams.emplace_back(std::make_unique<Open>());
+      SetDeadline(open->context);
+      open->stream = stub->RouteChat(&open->context);
+      const Point point = FreshPoint();
+      REQUIRE(open->stream->Write(MakeNote("waits", point.latitude(), point.longitude())));
+    }
+    // Every note has reached the store and waits on it.
+    CHECK(WaitFor([&] { return metric("routeguide_notes_store_pending") == kStreamsPerCycle; },
+                  absl::Seconds(10), absl::Milliseconds(5)));
+    // Not a test of the timeout: all were outstanding together.
+    REQUIRE(absl::Now() - paused < kStoreTimeout);
+    for (auto& open : streams) {
+      if (!time_out) open->context.TryCancel();
+    }
+    for (auto& open : streams) {
+      RouteNote reply;
+      while (open->stream->Read(&reply)) {
+      }
+      const grpc::Status status = open->stream->Finish();
+      if (time_out) {
+        CheckStoreUnavailable(status);
+      } else {
+        INFO(StatusText(status));
+        CHECK(status.error_code() == grpc::StatusCode::CANCELLED);
+      }
+    }
+    streams.clear();
+    // The answers come now, to calls that are gone.
+    RequireOk(redis->Resume());
+    CHECK(WaitFor([&] { return metric("routeguide_notes_store_pending") == 0; },
+                  kRecoveryBound, absl::Milliseconds(5)));
+    REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
+  }
+  // Every call object is released (the probes' included), the server is
+  // alive (ASan would have ended it on a late answer touching freed
+  // memory), and it serves notes as before.
+  CHECK(WaitFor([&] { return metric("routeguide_calls_in_flight") == 0; },
+                kRecoveryBound, absl::Milliseconds(5)));
+  CHECK(testing::StillRunning(replica));
+  CHECK(ChatWorks(*stub));
+  INFO("server log:\n" << replica.process->stderr_text());
+  RequireOk(replica.process->Signal(SIGTERM));
+  CHECK(WaitForExit(*replica.process).Exited(0));
 }
 
 TEST_CASE(
