@@ -40,6 +40,8 @@
 #include "catch2/catch.hpp"
 #include "grpcpp/client_context.h"
 #include "nlohmann/json.hpp"
+#include "geo.h"
+#include "redis_notes_store.h"
 #include "redis_server.h"
 #include "route_guide.grpc.pb.h"
 #include "server_process.h"
@@ -328,6 +330,137 @@ TEST_CASE(
   CHECK_FALSE(redis->Ping(absl::Milliseconds(200)));
   RequireOk(redis->Restart());
   CHECK(redis->Ping());
+}
+
+TEST_CASE(
+    "The notes script on a real Redis: the earlier notes oldest first, the "
+    "per-location bound, the TTL set on every note",
+    "[redis][script]") {
+  auto redis = StartRedis();
+  CHECK(NotesKey(GeoPoint{409146138, -746188906}) ==
+        "routeguide:notes:409146138:-746188906");
+  const std::string key = NotesKey(GeoPoint{1, -2});
+  // Runs the script as the store does; returns the notes it answered.
+  const auto add = [&](const std::string& note, int bound, int64_t ttl_ms) {
+    auto reply = redis->Command({"EVAL", kAddNoteScript, "1", key, note,
+                                 absl::StrCat(bound), absl::StrCat(ttl_ms)});
+    INFO(reply.status().ToString());
+    REQUIRE(reply.ok());
+    INFO(reply->ToString());
+    REQUIRE(reply->type == RespValue::Type::kArray);
+    std::vector<std::string> earlier;
+    for (const RespValue& element : reply->elements) earlier.push_back(element.text);
+    return earlier;
+  };
+  const auto stored = [&] {
+    auto reply = redis->Command({"LRANGE", key, "0", "-1"});
+    REQUIRE(reply.ok());
+    std::vector<std::string> notes;
+    for (const RespValue& element : reply->elements) notes.push_back(element.text);
+    return notes;
+  };
+
+  // Notes are bytes: NUL, CR LF and high bytes survive.
+  std::vector<std::string> sent;
+  for (int i = 0; i < 6; ++i) {
+    const std::string note = absl::StrCat("n", i, std::string("\0\r\n\xff", 4));
+    const size_t keep = std::min<size_t>(sent.size(), 3);
+    CHECK(add(note, 3, 60000) ==
+          std::vector<std::string>(sent.end() - static_cast<long>(keep), sent.end()));
+    sent.push_back(note);
+  }
+  CHECK(stored() == std::vector<std::string>(sent.end() - 3, sent.end()));
+  int64_t ttl_ms = IntegerReply(*redis, {"PTTL", key});
+  CHECK(ttl_ms > 50000);
+  CHECK(ttl_ms <= 60000);
+  // Each note sets the TTL again.
+  add("later", 3, 120000);
+  ttl_ms = IntegerReply(*redis, {"PTTL", key});
+  CHECK(ttl_ms > 110000);
+  CHECK(ttl_ms <= 120000);
+  // A smaller bound trims to it at once.
+  CHECK(add("one", 1, 60000) == std::vector<std::string>{sent[4], sent[5], "later"});
+  CHECK(stored() == std::vector<std::string>{"one"});
+  // A note expires with its location.
+  add("gone", 1, 1);
+  CHECK(WaitFor([&] { return IntegerReply(*redis, {"EXISTS", key}) == 0; },
+                absl::Seconds(5)));
+}
+
+TEST_CASE(
+    "Replicas on redis://HOST:PORT/DB share notes within that database only",
+    "[redis][replicas]") {
+  auto redis = StartRedis();
+  ServerProcess in_db3 = StartReplica(redis->url() + "/3");
+  ServerProcess also_db3 = StartReplica(redis->url() + "/3");
+  ServerProcess in_db0 = StartReplica(redis->url());
+  auto stub3 = NewStub(in_db3.target());
+  auto stub3b = NewStub(also_db3.target());
+  auto stub0 = NewStub(in_db0.target());
+  REQUIRE(AwaitChatWorks(*stub3));
+  REQUIRE(AwaitChatWorks(*stub3b));
+  REQUIRE(AwaitChatWorks(*stub0));
+
+  const Point point = MakePoint(409146138, -746188906);
+  const RouteNote note = MakeNote("in db 3", point.latitude(), point.longitude());
+  REQUIRE(Chat(*stub3, {note}).status.ok());
+  const ChatOutcome same_db =
+      Chat(*stub3b, {MakeNote("also db 3", point.latitude(), point.longitude())});
+  REQUIRE(same_db.status.ok());
+  CHECK(Describe(same_db.replies) == Describe(std::vector<RouteNote>{note}));
+  const ChatOutcome other_db =
+      Chat(*stub0, {MakeNote("db 0", point.latitude(), point.longitude())});
+  REQUIRE(other_db.status.ok());
+  CHECK(other_db.replies.empty());
+
+  auto connection = testing::RedisConnection::Connect(redis->port());
+  RequireOk(connection.status());
+  auto selected = (*connection)->Command({"SELECT", "3"});
+  RequireOk(selected.status());
+  auto length = (*connection)->Command({"LLEN", NotesKey(point)});
+  RequireOk(length.status());
+  CHECK(length->integer == 2);
+  CHECK(IntegerReply(*redis, {"LLEN", NotesKey(point)}) == 1);  // Database 0.
+}
+
+TEST_CASE(
+    "A Redis that requires a password: the replica with "
+    "--notes_store_password_file shares notes, one without gets UNAVAILABLE, "
+    "and the password is never logged",
+    "[redis][auth]") {
+  const std::string password = "s3cret-notes-pw";
+  auto started = RedisServer::Start(absl::Seconds(10), password);
+  INFO(started.status().ToString());
+  REQUIRE(started.ok());
+  std::unique_ptr<RedisServer> redis = *std::move(started);
+  const std::string password_file = redis->directory() + "/password";
+  {
+    std::ofstream out(password_file);
+    out << password << "\n";
+  }
+  ServerProcess with = StartReplica(
+      redis->url(), {"--notes_store_password_file=" + password_file});
+  ServerProcess without = StartReplica(redis->url());
+  auto stub_with = NewStub(with.target());
+  auto stub_without = NewStub(without.target());
+  REQUIRE(AwaitChatWorks(*stub_with));
+
+  const Point point = MakePoint(409146138, -746188906);
+  REQUIRE(Chat(*stub_with, {MakeNote("authenticated", point.latitude(),
+                                     point.longitude())})
+              .status.ok());
+  CHECK(Describe(StoredNotes(*redis, point)) ==
+        Describe(std::vector<RouteNote>{
+            MakeNote("authenticated", point.latitude(), point.longitude())}));
+  const ChatOutcome refused =
+      Chat(*stub_without, {MakeNote("anonymous", point.latitude(), point.longitude())});
+  CheckStoreUnavailable(refused.status);
+  CHECK(StoredNotes(*redis, point).size() == 1);
+
+  for (ServerProcess* replica : {&with, &without}) {
+    REQUIRE(testing::StillRunning(*replica));
+    CHECK_THAT(replica->process->stderr_text(), !Catch::Contains(password));
+  }
 }
 
 TEST_CASE(

@@ -234,13 +234,15 @@ absl::StatusOr<RespValue> RedisConnection::Command(
   return ReadValue(deadline, 0);
 }
 
-RedisServer::RedisServer(std::string binary, std::string directory)
+RedisServer::RedisServer(std::string binary, std::string directory,
+                         std::string password)
     : binary_(std::move(binary)),
       directory_(std::move(directory)),
-      socket_path_(directory_ + "/redis.sock") {}
+      socket_path_(directory_ + "/redis.sock"),
+      password_(std::move(password)) {}
 
 absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
-    absl::Duration timeout) {
+    absl::Duration timeout, std::string password) {
   const char* binary = std::getenv("REDIS_SERVER");
   if (binary == nullptr || *binary == '\0') {
     return absl::FailedPreconditionError(
@@ -250,7 +252,8 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
   std::string pattern = absl::StrCat(
       tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/routeguide-redis-XXXXXX");
   if (mkdtemp(pattern.data()) == nullptr) return ErrnoStatus("mkdtemp " + pattern);
-  std::unique_ptr<RedisServer> server(new RedisServer(binary, pattern));
+  std::unique_ptr<RedisServer> server(
+      new RedisServer(binary, pattern, std::move(password)));
 
   absl::Status last;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
@@ -279,12 +282,17 @@ std::string RedisServer::Log() const { return ReadWholeFile(directory_ + "/redis
 
 absl::Status RedisServer::Launch(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  auto started = Subprocess::Start({
+  std::vector<std::string> argv = {
       binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1",
       "--unixsocket", socket_path_, "--unixsocketperm", "700",
       "--save", "", "--appendonly", "no", "--dir", directory_,
       "--logfile", directory_ + "/redis.log", "--daemonize", "no",
-      "--databases", "16"});
+      "--databases", "16"};
+  if (!password_.empty()) {
+    argv.push_back("--requirepass");
+    argv.push_back(password_);
+  }
+  auto started = Subprocess::Start(argv);
   if (!started.ok()) return started.status();
   process_ = *std::move(started);
   while (true) {
@@ -344,6 +352,11 @@ absl::StatusOr<RespValue> RedisServer::Command(const std::vector<std::string>& a
   const absl::Time deadline = absl::Now() + timeout;
   auto connection = RedisConnection::Connect(port_, timeout);
   if (!connection.ok()) return connection.status();
+  if (!password_.empty()) {
+    auto auth = (*connection)->Command({"AUTH", password_}, deadline - absl::Now());
+    if (!auth.ok()) return auth.status();
+    if (auth->IsError()) return absl::PermissionDeniedError("AUTH: " + auth->text);
+  }
   return (*connection)->Command(args, deadline - absl::Now());
 }
 
