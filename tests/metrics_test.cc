@@ -1,9 +1,4 @@
 // Prometheus metrics: scraped over HTTP from a real server after real calls.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <memory>
 #include <string>
 
@@ -13,6 +8,7 @@
 #include "db_loader.h"
 #include "grpcpp/create_channel.h"
 #include "metrics_exporter.h"
+#include "metrics_scrape.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
 #include "test_server.h"
@@ -21,30 +17,6 @@
 namespace routeguide {
 namespace {
 
-// GET http://127.0.0.1:port/metrics with a plain socket; the body.
-std::string Scrape(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-  const std::string request =
-      "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  REQUIRE(write(fd, request.data(), request.size()) ==
-          static_cast<ssize_t>(request.size()));
-  std::string response;
-  char buffer[4096];
-  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) response.append(buffer, n);
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  REQUIRE(body != std::string::npos);
-  CHECK(response.rfind("HTTP/1.", 0) == 0);
-  return response.substr(body + 4);
-}
 
 TEST_CASE("Metrics count calls by method and code, messages, notes and "
           "features",

@@ -19,6 +19,7 @@
 #include "flags.h"
 #include "grpcpp/security/server_credentials.h"
 #include "process_memory.h"
+#include "redis_notes_store.h"
 #include "server_flags.h"
 #include "server_options.h"
 
@@ -27,6 +28,11 @@ ABSL_DECLARE_FLAG(int, cqs);
 ABSL_DECLARE_FLAG(std::string, address);
 ABSL_DECLARE_FLAG(std::string, max_message_size);
 ABSL_DECLARE_FLAG(absl::Duration, memory_trim_interval);
+ABSL_DECLARE_FLAG(std::string, notes_store);
+ABSL_DECLARE_FLAG(absl::Duration, notes_store_timeout);
+ABSL_DECLARE_FLAG(absl::Duration, notes_ttl);
+ABSL_DECLARE_FLAG(int64_t, notes_store_max_pending);
+ABSL_DECLARE_FLAG(size_t, max_notes_per_location);
 
 namespace routeguide {
 namespace {
@@ -69,6 +75,7 @@ TEST_CASE("The server's flag defaults are ServerOptions' defaults",
   CHECK(config->store.max_notes_per_location ==
         FeatureStoreOptions{}.max_notes_per_location);
   CHECK(config->memory_trim_interval == ServerConfig{}.memory_trim_interval);
+  CHECK_FALSE(config->shared_notes.has_value());  // --notes_store=memory
   // 0 threads is one per core, 0 queues one per thread.
   CHECK(got.threads == 4);
   CHECK(got.completion_queues == 4);
@@ -115,10 +122,125 @@ TEST_CASE("Out-of-range flags name the flag and what it must be", "[flags][unit]
     absl::SetFlag(&FLAGS_address, std::string("127.0.0.1:99999"));
     expected = "--address 127.0.0.1:99999: the port must be a number from 0 to 65535";
   }
+  SECTION("a notes store that is neither memory nor Redis") {
+    absl::SetFlag(&FLAGS_notes_store, std::string("postgres://db:5432"));
+    expected = "--notes_store=postgres://db:5432: unknown store (expected memory, "
+               "redis://HOST:PORT[/DB] or unix:///path/to/redis.sock)";
+  }
+  SECTION("a Redis timeout of zero") {
+    absl::SetFlag(&FLAGS_notes_store, std::string("redis://127.0.0.1:6379"));
+    absl::SetFlag(&FLAGS_notes_store_timeout, absl::ZeroDuration());
+    expected = "--notes_store_timeout must be between 1ms and 1m (got 0)";
+  }
+  SECTION("a Redis TTL under a second") {
+    absl::SetFlag(&FLAGS_notes_store, std::string("redis://127.0.0.1:6379"));
+    absl::SetFlag(&FLAGS_notes_ttl, absl::Milliseconds(10));
+    expected = "--notes_ttl must be at least 1s (got 10ms)";
+  }
+  SECTION("no pending Redis requests allowed at all") {
+    absl::SetFlag(&FLAGS_notes_store, std::string("redis://127.0.0.1:6379"));
+    absl::SetFlag(&FLAGS_notes_store_max_pending, int64_t{0});
+    expected = "--notes_store_max_pending must be at least 1";
+  }
   auto config = ServerConfigFromFlags(4);
   REQUIRE_FALSE(config.ok());
   CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(absl::StartsWith(config.status().message(), expected));
+}
+
+TEST_CASE("--notes_store=redis://... fills the Redis options from the flags",
+          "[flags][unit][redis]") {
+  FlagDefaults defaults;
+  absl::SetFlag(&FLAGS_notes_store, std::string("redis://10.0.0.7:6380/3"));
+  absl::SetFlag(&FLAGS_max_notes_per_location, size_t{7});
+  auto config = ServerConfigFromFlags(4);
+  INFO(config.status().ToString());
+  REQUIRE(config.ok());
+  REQUIRE(config->shared_notes.has_value());
+  const RedisNotesStoreOptions& redis = *config->shared_notes;
+  const RedisNotesStoreOptions defaults_of_redis;
+  CHECK(redis.address.host == "10.0.0.7");
+  CHECK(redis.address.port == 6380);
+  CHECK(redis.address.database == 3);
+  CHECK(redis.address.ToString() == "redis://10.0.0.7:6380/3");
+  CHECK(redis.timeout == defaults_of_redis.timeout);
+  CHECK(redis.timeout == absl::Milliseconds(500));  // What the issue asked.
+  CHECK(redis.ttl == absl::Hours(24));
+  CHECK(redis.max_pending == 10000);
+  // The one per-location bound applies to both stores.
+  CHECK(redis.max_notes_per_location == 7);
+  CHECK(redis.password.empty());
+}
+
+TEST_CASE("Notes store addresses parse, or say what is accepted", "[flags][unit][redis]") {
+  SECTION("memory is the in-process store") {
+    auto parsed = ParseNotesStore("memory");
+    REQUIRE(parsed.ok());
+    CHECK_FALSE(parsed->has_value());
+  }
+  SECTION("redis:// without a port or database takes 6379 and 0") {
+    auto parsed = ParseNotesStore("redis://cache.internal");
+    REQUIRE(parsed.ok());
+    REQUIRE(parsed->has_value());
+    CHECK((*parsed)->host == "cache.internal");
+    CHECK((*parsed)->port == 6379);
+    CHECK((*parsed)->database == 0);
+    CHECK((*parsed)->ToString() == "redis://cache.internal:6379");
+  }
+  SECTION("an IPv6 literal in brackets") {
+    auto parsed = ParseNotesStore("redis://[::1]:7000/2");
+    REQUIRE(parsed.ok());
+    REQUIRE(parsed->has_value());
+    CHECK((*parsed)->host == "::1");
+    CHECK((*parsed)->port == 7000);
+    CHECK((*parsed)->database == 2);
+    CHECK((*parsed)->ToString() == "redis://[::1]:7000/2");
+  }
+  SECTION("a Unix socket") {
+    auto parsed = ParseNotesStore("unix:///run/redis/redis.sock");
+    REQUIRE(parsed.ok());
+    REQUIRE(parsed->has_value());
+    CHECK((*parsed)->unix_path == "/run/redis/redis.sock");
+    CHECK((*parsed)->ToString() == "unix:///run/redis/redis.sock");
+  }
+  std::string bad;
+  std::string why;
+  SECTION("a relative socket path") {
+    bad = "unix://redis.sock";
+    why = "the socket path must be absolute";
+  }
+  SECTION("a password in the address, where logs would show it") {
+    bad = "redis://:secret@127.0.0.1:6379";
+    why = "put the password in --notes_store_password_file";
+  }
+  SECTION("a port out of range") {
+    bad = "redis://127.0.0.1:70000";
+    why = "the port must be 1..65535";
+  }
+  SECTION("a database that is not a number") {
+    bad = "redis://127.0.0.1:6379/notes";
+    why = "the database must be a number >= 0";
+  }
+  SECTION("no host") {
+    bad = "redis://:6379";
+    why = "no host";
+  }
+  if (!bad.empty()) {
+    auto parsed = ParseNotesStore(bad);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(absl::StartsWith(parsed.status().message(),
+                           absl::StrCat("--notes_store=", bad, ": ", why)));
+  }
+}
+
+TEST_CASE("Each location's notes are one Redis key that names the point",
+          "[redis][unit]") {
+  CHECK(NotesKey(GeoPoint{409146138, -746188906}) ==
+        "routeguide:notes:409146138:-746188906");
+  CHECK(NotesKey(GeoPoint{0, 0}) == "routeguide:notes:0:0");
+  // Neighbouring points never share a key.
+  CHECK(NotesKey(GeoPoint{1, 23}) != NotesKey(GeoPoint{12, 3}));
 }
 
 TEST_CASE("ValidateServerOptions names the first bad field by its flag",

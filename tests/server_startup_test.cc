@@ -63,6 +63,19 @@ TEST_CASE("The server refuses bad start-up input before it listens, naming it",
     flags = {"--address=[::]:0", "--db=/nonexistent/routeguide.json"};
     message = "/nonexistent/routeguide.json: cannot open";
   }
+  SECTION("a Redis password file with no Redis to use it") {
+    flags = {"--address=127.0.0.1:0", "--notes_store_password_file=/etc/hostname"};
+    message = "--notes_store_password_file needs --notes_store=redis://... or unix://...";
+  }
+  SECTION("a Redis password file that cannot be read") {
+    flags = {"--address=127.0.0.1:0", "--notes_store=redis://127.0.0.1:1",
+             "--notes_store_password_file=/nonexistent/redis-password"};
+    message = "/nonexistent/redis-password: cannot open";
+  }
+  SECTION("a notes store that is not one") {
+    flags = {"--address=127.0.0.1:0", "--notes_store=redis:/127.0.0.1"};
+    message = "--notes_store=redis:/127.0.0.1: unknown store";
+  }
   std::vector<std::string> argv = {testing::ServerPath()};
   argv.insert(argv.end(), flags.begin(), flags.end());
   const testing::RunResult run = RunOrFail(argv);
