@@ -3,7 +3,10 @@
 // posted through one replica come back through another, the per-location
 // bound holds across them, concurrent chats each see exactly the notes
 // stored before theirs, and a store that dies or hangs fails RouteChat
-// explicitly and in bounded time without slowing the other methods.
+// explicitly and in bounded time without slowing the other methods. Also:
+// the notes script itself on a real Redis, /DB addresses, AUTH, max
+// pending, streams ending while their note waits on the store, SIGTERM,
+// and the load generator's checked chats across two replicas.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,9 +41,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
+#include "geo.h"
 #include "grpcpp/client_context.h"
 #include "nlohmann/json.hpp"
-#include "geo.h"
 #include "redis_notes_store.h"
 #include "redis_server.h"
 #include "route_guide.grpc.pb.h"
