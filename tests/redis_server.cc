@@ -32,6 +32,7 @@ namespace {
 
 constexpr int kMaxDepth = 8;        // Nested arrays; ours never nest.
 constexpr int kStartAttempts = 5;  // Ports tried before giving up.
+constexpr char kSetpriv[] = "/usr/bin/setpriv";
 
 absl::Status ErrnoStatus(absl::string_view what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
@@ -282,12 +283,19 @@ std::string RedisServer::Log() const { return ReadWholeFile(directory_ + "/redis
 
 absl::Status RedisServer::Launch(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  std::vector<std::string> argv = {
+  std::vector<std::string> argv;
+  // Redis dies with the test (the thread that started it), even when the
+  // test is killed or aborts before any destructor runs: util-linux's
+  // setpriv sets the parent-death signal and execs redis-server in place,
+  // so the PID stays Redis's own.
+  if (access(kSetpriv, X_OK) == 0) argv = {kSetpriv, "--pdeathsig", "KILL"};
+  const std::vector<std::string> redis_argv = {
       binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1",
       "--unixsocket", socket_path_, "--unixsocketperm", "700",
       "--save", "", "--appendonly", "no", "--dir", directory_,
       "--logfile", directory_ + "/redis.log", "--daemonize", "no",
       "--databases", "16"};
+  argv.insert(argv.end(), redis_argv.begin(), redis_argv.end());
   if (!password_.empty()) {
     argv.push_back("--requirepass");
     argv.push_back(password_);
