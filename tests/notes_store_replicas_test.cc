@@ -758,9 +758,8 @@ TEST_CASE(
   auto stub = NewStub(replica.target());
   REQUIRE(AwaitChatWorks(*stub));
 
-  char directory[] = "/tmp/routeguide-redis-load-XXXXXX";
-  REQUIRE(mkdtemp(directory) != nullptr);
-  const std::string json_path = std::string(directory) + "/get.json";
+  // In Redis's scratch directory, removed with it.
+  const std::string json_path = redis->directory() + "/get.json";
   auto load = Subprocess::Start(
       {ClientPath(), "load", "--target=" + replica.target(), "--mix=get:100",
        "--rps=200", "--warmup=100ms",
@@ -810,8 +809,6 @@ TEST_CASE(
   INFO("load client: " << (*load)->stdout_text() << (*load)->stderr_text());
   CHECK(load_exit->Exited(0));
   const auto json = nlohmann::json::parse(ReadFile(json_path));
-  std::remove(json_path.c_str());
-  rmdir(directory);
   const auto& get = json["kinds"]["get"];
   INFO(get.dump(2));
   CHECK(get["ok"].get<int64_t>() >= 300);
@@ -1057,9 +1054,8 @@ TEST_CASE(
   }
   const int64_t keys_before = IntegerReply(*redis, {"DBSIZE"});
 
-  char directory[] = "/tmp/routeguide-redis-load-XXXXXX";
-  REQUIRE(mkdtemp(directory) != nullptr);
-  const std::string json_path = std::string(directory) + "/chat.json";
+  // In Redis's scratch directory, removed with it.
+  const std::string json_path = redis->directory() + "/chat.json";
   const std::vector<std::string> argv = {
       ClientPath(), "load",
       "--target=" + replica1.target() + "," + replica2.target(),
@@ -1072,8 +1068,6 @@ TEST_CASE(
   INFO(run->stdout_text << run->stderr_text);
   CHECK(run->exit.Exited(0));
   const auto json = nlohmann::json::parse(ReadFile(json_path));
-  std::remove(json_path.c_str());
-  rmdir(directory);
   const auto& chat = json["kinds"]["chat"];
   INFO(chat.dump(2));
   CHECK(chat["ok"].get<int64_t>() == kCalls);
