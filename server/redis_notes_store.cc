@@ -1,6 +1,8 @@
 #include "redis_notes_store.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -129,6 +131,12 @@ void NotesTicket::Complete(Answer answer) {
   alarm_->Cancel();  // Its tag comes back now, with ok == false.
 }
 
+void NotesTicket::Abandon() {
+  absl::MutexLock lock(&mu_);
+  if (alarm_ == nullptr || answer_.has_value()) return;  // Woken already.
+  alarm_->Cancel();
+}
+
 std::optional<NotesTicket::Answer> NotesTicket::Collect() {
   absl::MutexLock lock(&mu_);
   alarm_ = nullptr;
@@ -229,6 +237,12 @@ void RedisNotesStore::AddNote(const GeoPoint& point, std::string note,
 }
 
 void RedisNotesStore::Run() {
+  // hiredis writes with write(2): a Redis gone away must give EPIPE here,
+  // not a SIGPIPE that ends the process (whatever its disposition).
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   while (true) {
     {
       absl::MutexLock lock(&mu_);

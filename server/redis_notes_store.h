@@ -85,6 +85,11 @@ class NotesTicket {
 
   // Any thread, once: the answer (the notes as RouteNote bytes).
   void Complete(Answer answer) ABSL_LOCKS_EXCLUDED(mu_);
+  // The call, when it ends before the answer came (cancelled, shut down):
+  // brings the alarm's tag back now rather than at the deadline, so the
+  // call need not outlive its client waiting for a slow store. The answer,
+  // if it comes, is dropped.
+  void Abandon() ABSL_LOCKS_EXCLUDED(mu_);
   // The call, when the alarm's tag comes back: the answer, or nullopt when
   // none came in time.
   std::optional<Answer> Collect() ABSL_LOCKS_EXCLUDED(mu_);

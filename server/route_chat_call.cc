@@ -26,7 +26,11 @@
 //                                              with UNAVAILABLE when it
 //                                              failed or did not come in
 //                                              time
-//   kEnding, kClosed   kStoreReplied    any    (the answer is dropped)
+//   kEnding, kClosed   kStoreReplied    any    (the answer is dropped; a
+//                                              call that ends while
+//                                              kStoring abandons its
+//                                              ticket, so the alarm comes
+//                                              back at once)
 //   kReading           kReadDone        false  kDraining (client half-
 //                                              closed, or cancelled)
 //   kPaused            kWriteDone       any    kReading (Read posted) once
@@ -344,6 +348,9 @@ class RouteChatCall final
   }
 
   void EndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // A note at the shared store: stop waiting for it (its answer is
+    // dropped), so a hung store holds neither the call nor shutdown.
+    if (phase_ == Phase::kStoring) ticket_->Abandon();
     phase_ = Phase::kEnding;
     final_status_ = status;
     outbox_.clear();
