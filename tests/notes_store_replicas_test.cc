@@ -522,7 +522,8 @@ TEST_CASE(
     CHECK(Describe(StoredNotes(*redis, point)) ==
           Describe(std::vector<RouteNote>{at("a1", point), at("a2", point), at("a3", point),
                     at("b1", point), at("a4", point)}));
-    CHECK(Describe(StoredNotes(*redis, elsewhere)) == Describe(std::vector<RouteNote>{at("b2", elsewhere)}));
+    CHECK(Describe(StoredNotes(*redis, elsewhere)) ==
+          Describe(std::vector<RouteNote>{at("b2", elsewhere)}));
     const int64_t ttl_ms = IntegerReply(*redis, {"PTTL", NotesKey(point)});
     CHECK(ttl_ms > absl::ToInt64Milliseconds(absl::Hours(23)));
     CHECK(ttl_ms <= absl::ToInt64Milliseconds(absl::Hours(24)));
@@ -758,72 +759,90 @@ TEST_CASE(
   auto stub = NewStub(replica.target());
   REQUIRE(AwaitChatWorks(*stub));
 
-  // In Redis's scratch directory, removed with it.
-  const std::string json_path = redis->directory() + "/get.json";
-  auto load = Subprocess::Start(
-      {ClientPath(), "load", "--target=" + replica.target(), "--mix=get:100",
-       "--rps=200", "--warmup=100ms",
-       absl::StrCat("--duration=", absl::ToInt64Milliseconds(kLoadDuration), "ms"),
-       "--json=" + json_path});
-  RequireOk(load.status());
-  const absl::Time load_end = absl::Now() + kLoadDuration + absl::Milliseconds(200);
+  // One run of the load with the store hanging meanwhile; returns the
+  // GetFeature p99 less the client's own start lag (see below).
+  int attempt = 0;
+  const auto run = [&]() -> absl::Duration {
+    INFO("attempt " << attempt);
+    // In Redis's scratch directory, removed with it.
+    const std::string json_path = absl::StrCat(redis->directory(), "/get", attempt, ".json");
+    auto load = Subprocess::Start(
+        {ClientPath(), "load", "--target=" + replica.target(), "--mix=get:100",
+         "--rps=200", "--warmup=100ms",
+         absl::StrCat("--duration=", absl::ToInt64Milliseconds(kLoadDuration), "ms"),
+         "--json=" + json_path});
+    RequireOk(load.status());
+    const absl::Time load_end = absl::Now() + kLoadDuration + absl::Milliseconds(200);
 
-  // While the load runs, the store hangs again and again: SIGSTOP, two
-  // chats whose notes wait on it until the timeout ends them, SIGCONT, and
-  // RouteChat works again. Most of the time some store request hangs.
-  int cycles = 0;
-  while (absl::Now() < load_end) {
-    INFO("cycle " << cycles);
-    RequireOk(redis->Pause());
-    std::vector<ChatOutcome> hung(2);
-    {
-      std::vector<std::thread> chatters;
-      for (ChatOutcome& outcome : hung) {
-        chatters.emplace_back([&stub, &outcome] {
-          const Point point = FreshPoint();
-          outcome = Chat(*stub, {MakeNote("hung", point.latitude(), point.longitude())});
-        });
+    // While the load runs, the store hangs again and again: SIGSTOP, two
+    // chats whose notes wait on it until the timeout ends them, SIGCONT, and
+    // RouteChat works again. Most of the time some store request hangs.
+    int cycles = 0;
+    while (absl::Now() < load_end) {
+      INFO("cycle " << cycles);
+      RequireOk(redis->Pause());
+      std::vector<ChatOutcome> hung(2);
+      {
+        std::vector<std::thread> chatters;
+        for (ChatOutcome& outcome : hung) {
+          chatters.emplace_back([&stub, &outcome] {
+            const Point point = FreshPoint();
+            outcome = Chat(*stub, {MakeNote("hung", point.latitude(), point.longitude())});
+          });
+        }
+        for (std::thread& chatter : chatters) chatter.join();
       }
-      for (std::thread& chatter : chatters) chatter.join();
+      for (const ChatOutcome& outcome : hung) {
+        INFO("chat ended after " << absl::FormatDuration(outcome.elapsed));
+        CheckStoreUnavailable(outcome.status);
+        CHECK_THAT(outcome.status.error_message(),
+                   Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
+        CHECK(outcome.replies.empty());
+        CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
+        CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
+      }
+      RequireOk(redis->Resume());
+      const absl::Time resumed = absl::Now();
+      REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
+      INFO("recovered after " << absl::FormatDuration(absl::Now() - resumed));
+      CHECK(absl::Now() - resumed <= kRecoveryBound);
+      ++cycles;
     }
-    for (const ChatOutcome& outcome : hung) {
-      INFO("chat ended after " << absl::FormatDuration(outcome.elapsed));
-      CheckStoreUnavailable(outcome.status);
-      CHECK_THAT(outcome.status.error_message(),
-                 Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
-      CHECK(outcome.replies.empty());
-      CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
-      CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
-    }
-    RequireOk(redis->Resume());
-    const absl::Time resumed = absl::Now();
-    REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
-    INFO("recovered after " << absl::FormatDuration(absl::Now() - resumed));
-    CHECK(absl::Now() - resumed <= kRecoveryBound);
-    ++cycles;
-  }
-  CHECK(cycles >= 2);
+    CHECK(cycles >= 2);
 
-  auto load_exit = (*load)->Wait(absl::Seconds(60));
-  RequireOk(load_exit.status());
-  INFO("load client: " << (*load)->stdout_text() << (*load)->stderr_text());
-  CHECK(load_exit->Exited(0));
-  const auto json = nlohmann::json::parse(ReadFile(json_path));
-  const auto& get = json["kinds"]["get"];
-  INFO(get.dump(2));
-  CHECK(get["ok"].get<int64_t>() >= 300);
-  CHECK(get["failed"].get<int64_t>() == 0);
-  CHECK(get["wrong_answer"].get<int64_t>() == 0);
-  // Latency counts from each call's scheduled start, so a client that
-  // started calls late (its own lag on a busy machine, reported apart)
-  // adds that lag to it; the server is held to the bound on top of it.
-  // A poller blocked on the store would add the store timeout (300 ms).
-  const absl::Duration p99 = absl::Nanoseconds(get["latency_ns"]["p99"].get<double>());
-  const absl::Duration lag_p99 =
-      absl::Nanoseconds(json["start_lag_ns"]["p99"].get<double>());
-  INFO("GetFeature p99 " << absl::FormatDuration(p99) << ", the client's start lag p99 "
-                         << absl::FormatDuration(lag_p99));
-  CHECK(p99 < kGetP99Bound + lag_p99);
+    auto load_exit = (*load)->Wait(absl::Seconds(60));
+    RequireOk(load_exit.status());
+    INFO("load client: " << (*load)->stdout_text() << (*load)->stderr_text());
+    CHECK(load_exit->Exited(0));
+    const auto json = nlohmann::json::parse(ReadFile(json_path));
+    const auto& get = json["kinds"]["get"];
+    INFO(get.dump(2));
+    CHECK(get["ok"].get<int64_t>() >= 300);
+    CHECK(get["failed"].get<int64_t>() == 0);
+    CHECK(get["wrong_answer"].get<int64_t>() == 0);
+    // Latency counts from each call's scheduled start, so a client that
+    // started calls late (its own lag on a busy machine, reported apart)
+    // adds that lag to it; the server is held to the bound on top of it.
+    // A poller blocked on the store would add the store timeout (300 ms).
+    const absl::Duration p99 = absl::Nanoseconds(get["latency_ns"]["p99"].get<double>());
+    const absl::Duration lag_p99 =
+        absl::Nanoseconds(json["start_lag_ns"]["p99"].get<double>());
+    INFO("GetFeature p99 " << absl::FormatDuration(p99) << ", the client's start lag p99 "
+                           << absl::FormatDuration(lag_p99));
+    return p99 - lag_p99;
+  };
+  // A poller blocked on the store would stall GetFeature for the store
+  // timeout in every hang cycle of every run. A machine shared with other
+  // work can stall any process for 100 ms and more once in a while, so a
+  // run over the bound is tried once more; both must not be over it.
+  absl::Duration p99 = run();
+  if (p99 >= kGetP99Bound) {
+    WARN("GetFeature p99 " << absl::FormatDuration(p99)
+                           << " over the bound while the store hung; once more");
+    ++attempt;
+    p99 = run();
+  }
+  CHECK(p99 < kGetP99Bound);
 }
 
 TEST_CASE(
