@@ -260,7 +260,7 @@ class RouteChatCall final
     if (!answer.has_value()) {
       DrainLocked(grpc::Status(
           grpc::StatusCode::UNAVAILABLE,
-          absl::StrCat("notes store: no answer within ",
+          absl::StrCat("notes store: timeout, no answer within ",
                        absl::FormatDuration(env_.shared_notes->options().timeout))));
       return;
     }
