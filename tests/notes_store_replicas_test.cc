@@ -795,6 +795,7 @@ TEST_CASE(
       for (const ChatOutcome& outcome : hung) {
         INFO("chat ended after " << absl::FormatDuration(outcome.elapsed));
         CheckStoreUnavailable(outcome.status);
+        CHECK_THAT(outcome.status.error_message(), Catch::StartsWith("notes store: timeout"));
         CHECK_THAT(outcome.status.error_message(),
                    Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
         CHECK(outcome.replies.empty());
