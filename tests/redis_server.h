@@ -68,8 +68,11 @@ class RedisServer {
   // Starts the binary named by REDIS_SERVER (meson test sets it) on a free
   // port of 127.0.0.1 (retrying with another port when the one picked was
   // taken meanwhile) and waits until it answers PING.
+  //
+  // With a `password`, Redis requires it (requirepass) and this fixture's
+  // own commands send AUTH first.
   static absl::StatusOr<std::unique_ptr<RedisServer>> Start(
-      absl::Duration timeout = absl::Seconds(10));
+      absl::Duration timeout = absl::Seconds(10), std::string password = "");
 
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
@@ -99,12 +102,12 @@ class RedisServer {
   // One PING on a fresh connection: true for +PONG within `timeout`.
   bool Ping(absl::Duration timeout = absl::Seconds(1)) const;
 
-  // A command on a fresh connection.
+  // A command on a fresh connection (after AUTH when there is a password).
   absl::StatusOr<RespValue> Command(const std::vector<std::string>& args,
                                     absl::Duration timeout = absl::Seconds(5)) const;
 
  private:
-  RedisServer(std::string binary, std::string directory);
+  RedisServer(std::string binary, std::string directory, std::string password);
   // Starts the child on port_ and waits for PING; on failure the child is
   // killed and the status says why (its log included).
   absl::Status Launch(absl::Duration timeout);
@@ -112,6 +115,7 @@ class RedisServer {
   const std::string binary_;
   const std::string directory_;
   const std::string socket_path_;
+  const std::string password_;
   int port_ = 0;
   std::unique_ptr<Subprocess> process_;
 };
