@@ -30,6 +30,8 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 // How long a connection may take to be set up (TCP, AUTH, SELECT) at least;
 // the store's timeout when that is longer.
 constexpr absl::Duration kMinConnectTimeout = absl::Seconds(1);
+// At most one warning about error replies in this long.
+constexpr absl::Duration kErrorLogInterval = absl::Seconds(10);
 // The loop wakes at least this often, to notice deadlines.
 constexpr int kMaxPollMs = 50;
 
@@ -515,8 +517,15 @@ void RedisNotesStore::OnReply(Request* raw, const void* reply_data) {
   if (!up() && connected_ && setup_replies_due_ == 0) SetUp(true, "");
   if (reply->type == REDIS_REPLY_ERROR) {
     stats_.failures.fetch_add(1, std::memory_order_relaxed);
+    const absl::string_view error(reply->str, reply->len);
+    LogErrorReply(error);
+    // A full Redis under maxmemory's noeviction policy: a bound, not an
+    // outage.
     request->ticket->Complete(
-        Unavailable(absl::StrCat("Redis said: ", absl::string_view(reply->str, reply->len))));
+        absl::StartsWith(error, "OOM")
+            ? absl::ResourceExhaustedError(
+                  absl::StrCat("notes store: Redis is full: ", error))
+            : Unavailable(absl::StrCat("Redis said: ", error)));
     return;
   }
   if (reply->type != REDIS_REPLY_ARRAY) {
@@ -534,6 +543,19 @@ void RedisNotesStore::OnReply(Request* raw, const void* reply_data) {
     notes.emplace_back(element->str, element->len);
   }
   request->ticket->Complete(std::move(notes));
+}
+
+// Error replies are logged at most every kErrorLogInterval, with how many
+// there were meanwhile: one per note would flood the log.
+void RedisNotesStore::LogErrorReply(absl::string_view error) {
+  ++error_replies_unlogged_;
+  const absl::Time now = absl::Now();
+  if (now - last_error_logged_ < kErrorLogInterval) return;
+  spdlog::warn("notes store: {} answered a note with an error ({} since the last "
+               "such warning): {}",
+               address_text_, error_replies_unlogged_, std::string(error));
+  error_replies_unlogged_ = 0;
+  last_error_logged_ = now;
 }
 
 // A connection that takes too long to set up is dropped and retried; a

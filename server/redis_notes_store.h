@@ -137,7 +137,7 @@ class RedisNotesStore {
   // `point` and completes `ticket` with the notes kept there before it,
   // oldest first; or with UNAVAILABLE ("notes store: ...") when Redis is
   // down, not answering or answers with an error, RESOURCE_EXHAUSTED past
-  // max_pending.
+  // max_pending or when Redis is full (an OOM error under maxmemory).
   void AddNote(const GeoPoint& point, std::string note,
                std::shared_ptr<NotesTicket> ticket) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -164,6 +164,7 @@ class RedisNotesStore {
   void CheckDeadlines(absl::Time now);
   int PollTimeoutMs(absl::Time now) const;
   void SetUp(bool up, absl::string_view why);
+  void LogErrorReply(absl::string_view error);
 
   // hiredis's callbacks and event hooks (C functions; `data` is `this`).
   static void ReplyCallback(redisAsyncContext* context, void* reply, void* data);
@@ -206,6 +207,8 @@ class RedisNotesStore {
   // Note requests sent and not answered, oldest first (Redis answers in
   // order on one connection).
   std::deque<Request*> in_flight_;
+  absl::Time last_error_logged_ = absl::InfinitePast();
+  uint64_t error_replies_unlogged_ = 0;
 
   std::thread thread_;
 };

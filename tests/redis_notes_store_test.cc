@@ -200,6 +200,24 @@ TEST_CASE("The store connects over a Unix socket, with AUTH, to a chosen databas
   }
 }
 
+TEST_CASE("A full Redis (maxmemory, noeviction) is RESOURCE_EXHAUSTED, not an outage",
+          "[redis][store]") {
+  auto redis = StartRedisOrFail();
+  auto store = StartStoreOrFail(OptionsFor(redis->url()));
+  const GeoPoint point{8, 8};
+  CHECK(AnswerMessages(*store, point, "before").empty());
+  // A limit below what Redis already uses: every write is refused.
+  REQUIRE(redis->Command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}).ok());
+  REQUIRE(redis->Command({"CONFIG", "SET", "maxmemory", "1"}).ok());
+  auto refused = AddNoteAndWait(*store, point, "no room");
+  REQUIRE(refused.has_value());
+  CHECK(refused->status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(absl::StartsWith(refused->status().message(), "notes store: Redis is full: OOM"));
+  CHECK(store->up());  // Connected and answering: only full.
+  REQUIRE(redis->Command({"CONFIG", "SET", "maxmemory", "0"}).ok());
+  CHECK(AnswerMessages(*store, point, "after") == std::vector<std::string>{"before"});
+}
+
 TEST_CASE("A store that is down at start comes up once Redis does, without a restart",
           "[redis][store]") {
   auto redis = StartRedisOrFail();
