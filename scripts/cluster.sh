@@ -20,6 +20,7 @@
 # scripts/demo.sh does when needed (only the two binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/server_port.sh
 
 usage() {
   echo "usage: scripts/cluster.sh [--replicas=N] [--duration=D] [--build=DIR] [LOAD FLAG...]" >&2
@@ -161,13 +162,7 @@ ports=()
 for i in $(seq "$replicas"); do
   pid=${replica_pids[$((i - 1))]}
   log=$scratch/replica-$i.log
-  port=
-  for _ in $(seq 200); do
-    port=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  port=$(server_port "$log" "$pid")
   if [ -z "$port" ]; then
     echo "error: replica $i did not start" >&2
     show_log "$log"

@@ -3,6 +3,7 @@
 # its built-in data, run the tutorial client against it, stop the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/server_port.sh
 
 # Installing and building print a line per step; their output goes to a
 # log that is named when a step fails, so the walkthrough below is what
@@ -40,13 +41,7 @@ trap cleanup EXIT
 # Port 0: the server picks a free port and logs it.
 build/server/routeguide-server --address="127.0.0.1:${PORT:-0}" 2>"$log" &
 server_pid=$!
-port=
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$log")
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
+port=$(server_port "$log" "$server_pid")
 cat "$log" >&2
 [ -n "$port" ] || { echo "error: the server did not start" >&2; exit 1; }
 

@@ -194,6 +194,25 @@ bool AwaitChatWorks(RouteGuide::Stub& stub, absl::Duration timeout = absl::Secon
   return WaitFor([&] { return ChatWorks(stub); }, timeout, absl::Milliseconds(20));
 }
 
+// Two replicas sharing `redis`, each with a stub, both serving RouteChat.
+struct TwoReplicas {
+  ServerProcess first;
+  ServerProcess second;
+  std::unique_ptr<RouteGuide::Stub> stub1;
+  std::unique_ptr<RouteGuide::Stub> stub2;
+};
+
+TwoReplicas StartTwoReplicas(const RedisServer& redis,
+                             const std::vector<std::string>& flags = {}) {
+  TwoReplicas replicas{StartReplica(redis.url(), flags),
+                       StartReplica(redis.url(), flags), nullptr, nullptr};
+  replicas.stub1 = NewStub(replicas.first.target());
+  replicas.stub2 = NewStub(replicas.second.target());
+  REQUIRE(AwaitChatWorks(*replicas.stub1));
+  REQUIRE(AwaitChatWorks(*replicas.stub2));
+  return replicas;
+}
+
 absl::Duration Percentile(std::vector<absl::Duration> samples, double percent) {
   REQUIRE(!samples.empty());
   std::sort(samples.begin(), samples.end());
@@ -535,12 +554,9 @@ TEST_CASE("The per-location bound holds across replicas", "[redis][replicas]") {
   auto redis = StartRedis();
   const std::vector<std::string> flags = {
       absl::StrCat("--max_notes_per_location=", kBound)};
-  ServerProcess replica1 = StartReplica(redis->url(), flags);
-  ServerProcess replica2 = StartReplica(redis->url(), flags);
-  auto stub1 = NewStub(replica1.target());
-  auto stub2 = NewStub(replica2.target());
-  REQUIRE(AwaitChatWorks(*stub1));
-  REQUIRE(AwaitChatWorks(*stub2));
+  TwoReplicas replicas = StartTwoReplicas(*redis, flags);
+  RouteGuide::Stub& stub1 = *replicas.stub1;
+  RouteGuide::Stub& stub2 = *replicas.stub2;
 
   const Point point = MakePoint(409146138, -746188906);
   std::vector<RouteNote> sent;
@@ -550,7 +566,7 @@ TEST_CASE("The per-location bound holds across replicas", "[redis][replicas]") {
     const RouteNote note =
         MakeNote(absl::StrCat("note-", i), point.latitude(), point.longitude());
     INFO("note " << i << " through replica " << (i % 2 + 1));
-    const ChatOutcome outcome = Chat(i % 2 == 0 ? *stub1 : *stub2, {note});
+    const ChatOutcome outcome = Chat(i % 2 == 0 ? stub1 : stub2, {note});
     INFO(StatusText(outcome.status));
     REQUIRE(outcome.status.ok());
     const size_t keep = std::min<size_t>(sent.size(), kBound);
@@ -560,7 +576,7 @@ TEST_CASE("The per-location bound holds across replicas", "[redis][replicas]") {
     sent.push_back(note);
   }
   // Both again in one stream each, several notes: still bounded.
-  const ChatOutcome last = Chat(*stub2, {MakeNote("x", point.latitude(), point.longitude()),
+  const ChatOutcome last = Chat(stub2, {MakeNote("x", point.latitude(), point.longitude()),
                                          MakeNote("y", point.latitude(), point.longitude())});
   REQUIRE(last.status.ok());
   CHECK(Describe(last.replies) ==
@@ -583,14 +599,7 @@ TEST_CASE(
   auto redis = StartRedis();
   // Large enough that nothing is trimmed: Redis keeps the whole order.
   const std::vector<std::string> flags = {"--max_notes_per_location=1000"};
-  ServerProcess replica1 = StartReplica(redis->url(), flags);
-  ServerProcess replica2 = StartReplica(redis->url(), flags);
-  {
-    auto stub1 = NewStub(replica1.target());
-    auto stub2 = NewStub(replica2.target());
-    REQUIRE(AwaitChatWorks(*stub1));
-    REQUIRE(AwaitChatWorks(*stub2));
-  }
+  TwoReplicas replicas = StartTwoReplicas(*redis, flags);
 
   std::vector<Point> points;
   for (int p = 0; p < kPoints; ++p) points.push_back(MakePoint(409146138 + p, -746188906));
@@ -609,7 +618,7 @@ TEST_CASE(
     grpc::ChannelArguments args;
     args.SetInt("grpc.use_local_subchannel_pool", 1);
     stubs.push_back(RouteGuide::NewStub(grpc::CreateCustomChannel(
-        (c % 2 == 0 ? replica1 : replica2).target(),
+        (c % 2 == 0 ? replicas.first : replicas.second).target(),
         grpc::InsecureChannelCredentials(), args)));
   }
 
@@ -1064,21 +1073,14 @@ TEST_CASE(
   constexpr int kCalls = 300;
   constexpr int kLocations = 5;
   auto redis = StartRedis();
-  ServerProcess replica1 = StartReplica(redis->url());
-  ServerProcess replica2 = StartReplica(redis->url());
-  {
-    auto stub1 = NewStub(replica1.target());
-    auto stub2 = NewStub(replica2.target());
-    REQUIRE(AwaitChatWorks(*stub1));
-    REQUIRE(AwaitChatWorks(*stub2));
-  }
+  TwoReplicas replicas = StartTwoReplicas(*redis);
   const int64_t keys_before = IntegerReply(*redis, {"DBSIZE"});
 
   // In Redis's scratch directory, removed with it.
   const std::string json_path = redis->directory() + "/chat.json";
   const std::vector<std::string> argv = {
       ClientPath(), "load",
-      "--target=" + replica1.target() + "," + replica2.target(),
+      "--target=" + replicas.first.target() + "," + replicas.second.target(),
       "--mix=chat:100", absl::StrCat("--requests=", kCalls), "--concurrency=16",
       "--threads=2", "--chat_notes=10", absl::StrCat("--chat_locations=", kLocations),
       "--json=" + json_path};
