@@ -20,7 +20,7 @@
 # scripts/demo.sh does when needed (only the two binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/server_port.sh
+. scripts/script_lib.sh
 
 usage() {
   echo "usage: scripts/cluster.sh [--replicas=N] [--duration=D] [--build=DIR] [LOAD FLAG...]" >&2
@@ -56,18 +56,6 @@ fi
 # Installing and building print a line per step; their output goes to a
 # log that is named when a step fails.
 setup_log=$(mktemp -t routeguide-cluster-setup.XXXXXX.log)
-step() {
-  local title=$1
-  shift
-  printf '%s... ' "$title" >&2
-  if "$@" >>"$setup_log" 2>&1; then
-    echo "done" >&2
-  else
-    echo "failed" >&2
-    echo "error: $title failed; the full output is in $setup_log" >&2
-    exit 1
-  fi
-}
 step "Installing missing packages" scripts/install-deps.sh
 if [ ! -f "$build/build.ninja" ]; then
   step "Configuring $build/" meson setup "$build"

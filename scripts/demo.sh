@@ -3,24 +3,12 @@
 # its built-in data, run the tutorial client against it, stop the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/server_port.sh
+. scripts/script_lib.sh
 
 # Installing and building print a line per step; their output goes to a
 # log that is named when a step fails, so the walkthrough below is what
 # shows.
 setup_log=$(mktemp -t routeguide-demo-setup.XXXXXX.log)
-step() {
-  local title=$1
-  shift
-  printf '%s... ' "$title" >&2
-  if "$@" >>"$setup_log" 2>&1; then
-    echo done >&2
-  else
-    echo "failed" >&2
-    echo "error: $title failed; the full output is in $setup_log" >&2
-    exit 1
-  fi
-}
 step "Installing missing packages" scripts/install-deps.sh
 if [ ! -f build/build.ninja ]; then
   step "Configuring build/" meson setup build
