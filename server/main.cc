@@ -241,8 +241,9 @@ int Run(int argc, char** argv) {
   if (config.shared_notes.has_value()) {
     shared_notes = OrExit(RedisNotesStore::Start(*config.shared_notes));
   }
-  std::unique_ptr<RouteGuideServer> server =
-      OrExit(RouteGuideServer::Start(config.server, store, shared_notes));
+  auto started = RouteGuideServer::Start(config.server, store, shared_notes);
+  if (!started.ok()) shared_notes.reset();  // Its thread ends before the exit.
+  std::unique_ptr<RouteGuideServer> server = OrExit(std::move(started));
   // The database's text, parse tree and encoding temporaries are gone:
   // give their pages back (about 500 MiB for a million features).
   HeapTrimmer trimmer(config.memory_trim_interval);

@@ -30,6 +30,10 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 // How long a connection may take to be set up (TCP, AUTH, SELECT) at least;
 // the store's timeout when that is longer.
 constexpr absl::Duration kMinConnectTimeout = absl::Seconds(1);
+// A connection whose oldest request is this many store timeouts old (and
+// at least kMinHungConnection) is dropped and made again.
+constexpr int kHungConnectionTimeouts = 4;
+constexpr absl::Duration kMinHungConnection = absl::Seconds(2);
 // At most one warning about error replies in this long.
 constexpr absl::Duration kErrorLogInterval = absl::Seconds(10);
 // The loop wakes at least this often, to notice deadlines.
@@ -228,8 +232,15 @@ void RedisNotesStore::AddNote(const GeoPoint& point, std::string note,
   bool wake = false;
   {
     absl::MutexLock lock(&mu_);
-    wake = inbox_.empty();
-    inbox_.push_back(std::move(request));
+    if (!stopping_) {
+      wake = inbox_.empty();
+      inbox_.push_back(std::move(request));
+    }
+  }
+  if (request != nullptr) {  // Stopping: the thread takes no more.
+    pending_.fetch_sub(1, std::memory_order_relaxed);
+    request->ticket->Complete(Unavailable("the server is stopping"));
+    return;
   }
   // One wake-up per batch: the thread takes the whole inbox and pipelines it.
   if (wake) {
@@ -295,6 +306,10 @@ void RedisNotesStore::Run() {
   SendInbox();
 }
 
+absl::Duration RedisNotesStore::HungConnectionAfter() const {
+  return std::max(kMinHungConnection, options_.timeout * kHungConnectionTimeouts);
+}
+
 int RedisNotesStore::PollTimeoutMs(absl::Time now) const {
   absl::Time wake = now + absl::Milliseconds(kMaxPollMs);
   if (context_ == nullptr) wake = std::min(wake, next_connect_);
@@ -350,6 +365,9 @@ void RedisNotesStore::ConnectCallback(const redisAsyncContext* context, int stat
 // every one of them has answered well.
 void RedisNotesStore::OnConnected() {
   connected_ = true;
+  // TCP only (it is an error on a Unix socket): finds a Redis host that is
+  // gone while the connection is idle.
+  if (options_.address.unix_path.empty()) redisEnableKeepAlive(&context_->c);
   setup_replies_due_ = 0;
   const auto send = [this](std::vector<std::string> args) {
     std::vector<const char*> argv;
@@ -374,26 +392,25 @@ void RedisNotesStore::SetupCallback(redisAsyncContext* context, void* reply_data
   auto* self = static_cast<RedisNotesStore*>(data);
   const auto* reply = static_cast<const redisReply*>(reply_data);
   if (reply == nullptr) {
-    self->OnSetupReply(false, context->errstr[0] != '\0' ? context->errstr
-                                                         : "connection closed");
+    // The connection is going; its disconnect callback follows.
+    self->setup_replies_due_ = 0;
     return;
   }
   if (reply->type == REDIS_REPLY_ERROR) {
-    self->OnSetupReply(false, absl::string_view(reply->str, reply->len));
-    redisAsyncDisconnect(context);  // Freed by hiredis after this callback.
+    // A wrong password, a database that does not exist, "max number of
+    // clients reached": this connection is of no use. Freed once this
+    // callback returns; the set-up replies still due then get none, and
+    // the disconnect callback schedules the retry.
+    self->setup_replies_due_ = 0;
+    self->SetUp(false, absl::StrCat("setting up the connection: ",
+                                    absl::string_view(reply->str, reply->len)));
+    redisAsyncFree(context);
     return;
   }
-  self->OnSetupReply(true, "");
+  self->OnSetupReply();
 }
 
-void RedisNotesStore::OnSetupReply(bool ok, absl::string_view error) {
-  if (!ok) {
-    if (setup_replies_due_ > 0) {
-      setup_replies_due_ = 0;
-      OnConnectionLost(absl::StrCat("setting up the connection: ", error));
-    }
-    return;
-  }
+void RedisNotesStore::OnSetupReply() {
   if (setup_replies_due_ > 0 && --setup_replies_due_ == 0) {
     backoff_ = kFirstBackoff;
     connect_deadline_ = absl::InfiniteFuture();
@@ -513,8 +530,12 @@ void RedisNotesStore::OnReply(Request* raw, const void* reply_data) {
     return;
   }
   stats_.latency.Record(absl::Now() - request->submitted);
-  // A reply, however late, shows Redis answers again.
-  if (!up() && connected_ && setup_replies_due_ == 0) SetUp(true, "");
+  // Redis answers again, unless the next request is overdue as well.
+  if (!up() && connected_ && setup_replies_due_ == 0 &&
+      (in_flight_.empty() ||
+       absl::Now() - in_flight_.front()->submitted <= options_.timeout)) {
+    SetUp(true, "");
+  }
   if (reply->type == REDIS_REPLY_ERROR) {
     stats_.failures.fetch_add(1, std::memory_order_relaxed);
     const absl::string_view error(reply->str, reply->len);
@@ -573,15 +594,22 @@ void RedisNotesStore::CheckDeadlines(absl::Time now) {
     return;
   }
   if (context_ != nullptr && setup_replies_due_ > 0 && now >= connect_deadline_) {
-    redisAsyncContext* context = context_;
-    context_ = nullptr;
-    // Runs the set-up callbacks with no reply: down, and retried.
-    redisAsyncFree(context);
+    // Connected but not answering the set-up: dropped (the disconnect
+    // callback schedules the retry).
+    redisAsyncFree(context_);
     return;
   }
-  if (up() && !in_flight_.empty() &&
-      now - in_flight_.front()->submitted > options_.timeout) {
+  if (in_flight_.empty()) return;
+  const absl::Duration oldest = now - in_flight_.front()->submitted;
+  if (up() && oldest > options_.timeout) {
     SetUp(false, absl::StrCat("no answer within ", absl::FormatDuration(options_.timeout)));
+  }
+  // Long past the timeout, the connection is dropped and made again: Redis
+  // may have moved (a failover behind the same name), and TCP alone would
+  // take many minutes to notice a peer that is gone. The requests on it
+  // fail (their calls have long stopped waiting).
+  if (context_ != nullptr && oldest > HungConnectionAfter()) {
+    redisAsyncFree(context_);
   }
 }
 

@@ -156,7 +156,8 @@ class RedisNotesStore {
   void Run();
   void Connect();
   void OnConnected();
-  void OnSetupReply(bool ok, absl::string_view error);
+  void OnSetupReply();
+  absl::Duration HungConnectionAfter() const;
   void OnConnectionLost(absl::string_view why);
   void SendInbox() ABSL_LOCKS_EXCLUDED(mu_);
   void Send(std::unique_ptr<Request> request);

@@ -188,14 +188,25 @@ TEST_CASE("The store connects over a Unix socket, with AUTH, to a chosen databas
       CHECK(store->up());
       CHECK(AnswerMessages(*store, point, "authenticated").empty());
     }
-    SECTION("a wrong one: down, and RouteChat is told so") {
+    SECTION("a wrong one: down, and RouteChat is told so, until Redis takes it") {
       options.password = "wrong";
+      // With a database too, the AUTH error has a SELECT and a PING behind it.
+      auto address = ParseNotesStore(redis->url() + "/2");
+      REQUIRE(address.ok());
+      options.address = **address;
       auto store = StartStoreOrFail(options);
       CHECK_FALSE(store->up());
       auto answer = AddNoteAndWait(*store, point, "refused");
       REQUIRE(answer.has_value());
       CHECK(answer->status().code() == absl::StatusCode::kUnavailable);
       CHECK(absl::StartsWith(answer->status().message(), "notes store: "));
+      // Retrying all along: once the password is the one it has, it is up.
+      auto connection = testing::RedisConnection::Connect(redis->port());
+      REQUIRE(connection.ok());
+      REQUIRE((*connection)->Command({"AUTH", "s3cret"}).ok());
+      REQUIRE((*connection)->Command({"CONFIG", "SET", "requirepass", "wrong"}).ok());
+      CHECK(WaitFor([&] { return store->up(); }, absl::Seconds(5)));
+      CHECK(AnswerMessages(*store, point, "in the end").empty());
     }
   }
 }
@@ -246,6 +257,45 @@ TEST_CASE("A store that is down at start comes up once Redis does, without a res
     // A restarted Redis is empty.
     CHECK(AnswerMessages(*store, point, "after").empty());
   }
+}
+
+TEST_CASE("A Redis at maxclients refuses the store until a client leaves",
+          "[redis][store]") {
+  auto redis = StartRedisOrFail();
+  // The one client Redis will take. The store's connection is then
+  // refused with an error reply and closed, while a SELECT and a PING of
+  // its set-up still wait for replies.
+  auto only_client = testing::RedisConnection::Connect(redis->port());
+  REQUIRE(only_client.ok());
+  REQUIRE((*only_client)->Command({"CONFIG", "SET", "maxclients", "1"}).ok());
+  RedisNotesStoreOptions options = OptionsFor(redis->url() + "/1");
+  options.timeout = absl::Milliseconds(200);
+  auto store = StartStoreOrFail(options);
+  CHECK_FALSE(store->up());
+  only_client->reset();
+  CHECK(WaitFor([&] { return store->up(); }, absl::Seconds(5)));
+  CHECK(AnswerMessages(*store, GeoPoint{4, 4}, "let in").empty());
+}
+
+TEST_CASE("A connection that stays hung is dropped and made again",
+          "[redis][store]") {
+  auto redis = StartRedisOrFail();
+  RedisNotesStoreOptions options = OptionsFor(redis->url());
+  options.timeout = absl::Milliseconds(200);  // Dropped after 2 s.
+  auto store = StartStoreOrFail(options);
+  REQUIRE(store->up());
+  const GeoPoint point{6, 6};
+  REQUIRE(redis->Pause().ok());
+  auto timed_out = AddNoteAndWait(*store, point, "into the void", options.timeout);
+  CHECK_FALSE(timed_out.has_value());
+  CHECK(store->pending() == 1);
+  CHECK_FALSE(store->up());
+  // Still hung: the request fails with the dropped connection, not when
+  // (if ever) Redis answers.
+  CHECK(WaitFor([&] { return store->pending() == 0; }, absl::Seconds(5)));
+  REQUIRE(redis->Resume().ok());
+  CHECK(WaitFor([&] { return store->up(); }, absl::Seconds(5)));
+  CHECK(AnswerMessages(*store, point, "later").size() <= 1);
 }
 
 TEST_CASE("A hung store: pending requests are bounded, late answers are dropped",
