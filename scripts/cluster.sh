@@ -216,9 +216,12 @@ elif [ "$client_status" -ne 0 ]; then
   status=1
 fi
 
-keys=$(redis-cli -h 127.0.0.1 -p "$redis_port" --scan --pattern 'routeguide:notes:*' | wc -l)
-memory=$(redis-cli -h 127.0.0.1 -p "$redis_port" info memory |
-  sed -n 's/^used_memory_human:\([^[:space:]]*\).*/\1/p')
+keys=$(timeout 10 redis-cli -h 127.0.0.1 -p "$redis_port" --scan \
+  --pattern 'routeguide:notes:*' | wc -l) || keys='?'
+memory=$(timeout 10 redis-cli -h 127.0.0.1 -p "$redis_port" info memory |
+  sed -n 's/^used_memory_human:\([^[:space:]]*\).*/\1/p') || memory='?'
+[ -n "$memory" ] || memory='?'
+
 echo
 echo "redis: $keys locations with notes, $memory used"
 
@@ -229,6 +232,15 @@ for pid in "${replica_pids[@]}"; do
 done
 for i in $(seq "$replicas"); do
   pid=${replica_pids[$((i - 1))]}
+  # Each drains within its --grace (5 s); one that hangs is killed.
+  for _ in $(seq 70); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "error: replica $i did not stop within 7 s of SIGTERM; killed" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
   code=0
   wait "$pid" || code=$?
   if [ "$code" -ne 0 ]; then
@@ -243,6 +255,11 @@ for i in $(seq "$replicas"); do
 done
 replica_pids=()
 kill -TERM "$redis_pid" 2>/dev/null || true
+for _ in $(seq 50); do
+  kill -0 "$redis_pid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -KILL "$redis_pid" 2>/dev/null || true
 wait "$redis_pid" 2>/dev/null || true
 redis_pid=
 echo "stopped $replicas replicas and redis-server" >&2

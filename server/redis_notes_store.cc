@@ -190,8 +190,8 @@ absl::StatusOr<std::unique_ptr<RedisNotesStore>> RedisNotesStore::Start(
   if (self->up()) {
     spdlog::info("notes store: {} (RouteChat notes shared through Redis, ttl {})",
                  self->address_text_, absl::FormatDuration(self->options_.ttl));
-  } else if (!tried) {  // A failed attempt has said why already.
-    spdlog::warn("notes store: {} did not answer within {}; RouteChat answers "
+  } else if (!tried) {  // A failed attempt has said why already (a warning).
+    spdlog::info("notes store: {} did not answer within {}; RouteChat answers "
                  "UNAVAILABLE until it does (retrying in the background)",
                  self->address_text_, absl::FormatDuration(self->options_.timeout));
   }

