@@ -1,3 +1,6 @@
+// RedisNotesStore's requests: taken from any thread, pipelined by the
+// store's thread, answered through NotesTicket. Its connection's life is
+// redis_connection.cc; the options and addresses redis_notes_options.cc.
 #include "redis_notes_store.h"
 
 #include <poll.h>
@@ -12,10 +15,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "hiredis/async.h"
 #include "hiredis/hiredis.h"
 #include "spdlog/spdlog.h"
@@ -23,17 +23,6 @@
 namespace routeguide {
 namespace {
 
-// Reconnecting: the first retry after this, doubling up to the cap, so a
-// restarted Redis is found again within a second.
-constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
-constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
-// How long a connection may take to be set up (TCP, AUTH, SELECT) at least;
-// the store's timeout when that is longer.
-constexpr absl::Duration kMinConnectTimeout = absl::Seconds(1);
-// A connection whose oldest request is this many store timeouts old (and
-// at least kMinHungConnection) is dropped and made again.
-constexpr int kHungConnectionTimeouts = 4;
-constexpr absl::Duration kMinHungConnection = absl::Seconds(2);
 // At most one warning about error replies in this long.
 constexpr absl::Duration kErrorLogInterval = absl::Seconds(10);
 // The loop wakes at least this often, to notice deadlines.
@@ -44,91 +33,6 @@ absl::Status Unavailable(absl::string_view what) {
 }
 
 }  // namespace
-
-const char kAddNoteScript[] =
-    "local earlier = redis.call('LRANGE', KEYS[1], 0, -1)\n"
-    "redis.call('RPUSH', KEYS[1], ARGV[1])\n"
-    "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "return earlier\n";
-
-std::string RedisAddress::ToString() const {
-  if (!unix_path.empty()) return absl::StrCat("unix://", unix_path);
-  const bool ipv6 = absl::StrContains(host, ':');
-  return absl::StrCat("redis://", ipv6 ? "[" : "", host, ipv6 ? "]" : "", ":",
-                      port, database != 0 ? absl::StrCat("/", database) : "");
-}
-
-absl::StatusOr<std::optional<RedisAddress>> ParseNotesStore(absl::string_view spec) {
-  const auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--notes_store=", spec, ": ", why,
-        " (expected memory, redis://HOST:PORT[/DB] or unix:///path/to/redis.sock)"));
-  };
-  if (spec == "memory") return std::nullopt;
-  RedisAddress address;
-  absl::string_view rest = spec;
-  if (absl::ConsumePrefix(&rest, "unix://")) {
-    if (!absl::StartsWith(rest, "/")) return bad("the socket path must be absolute");
-    address.unix_path = std::string(rest);
-    return address;
-  }
-  if (!absl::ConsumePrefix(&rest, "redis://")) return bad("unknown store");
-  if (absl::StrContains(rest, '@')) {
-    return bad("put the password in --notes_store_password_file, not in the address");
-  }
-  absl::string_view host_port = rest;
-  if (const size_t slash = rest.find('/'); slash != absl::string_view::npos) {
-    host_port = rest.substr(0, slash);
-    absl::string_view db = rest.substr(slash + 1);
-    if (!absl::SimpleAtoi(db, &address.database) || address.database < 0) {
-      return bad("the database must be a number >= 0");
-    }
-  }
-  absl::string_view port_text;
-  if (absl::ConsumePrefix(&host_port, "[")) {  // [IPv6]:port
-    const size_t close = host_port.find(']');
-    if (close == absl::string_view::npos) return bad("no ']' after an IPv6 address");
-    address.host = std::string(host_port.substr(0, close));
-    absl::string_view after = host_port.substr(close + 1);
-    if (!after.empty() && !absl::ConsumePrefix(&after, ":")) return bad("junk after ']'");
-    port_text = after;
-  } else {
-    const size_t colon = host_port.rfind(':');
-    address.host = std::string(host_port.substr(0, colon));
-    if (colon != absl::string_view::npos) port_text = host_port.substr(colon + 1);
-  }
-  if (address.host.empty()) return bad("no host");
-  if (!port_text.empty() &&
-      (!absl::SimpleAtoi(port_text, &address.port) || address.port < 1 ||
-       address.port > 65535)) {
-    return bad("the port must be 1..65535");
-  }
-  return address;
-}
-
-std::string NotesKey(const GeoPoint& point) {
-  return absl::StrCat("routeguide:notes:", point.latitude, ":", point.longitude);
-}
-
-absl::Status ValidateRedisNotesStoreOptions(const RedisNotesStoreOptions& options) {
-  if (options.timeout < absl::Milliseconds(1) || options.timeout > absl::Minutes(1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--notes_store_timeout must be between 1ms and 1m (got ",
-        absl::FormatDuration(options.timeout), ")"));
-  }
-  if (options.ttl < absl::Seconds(1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--notes_ttl must be at least 1s (got ", absl::FormatDuration(options.ttl), ")"));
-  }
-  if (options.max_pending < 1) {
-    return absl::InvalidArgumentError("--notes_store_max_pending must be at least 1");
-  }
-  if (options.max_notes_per_location < 1) {
-    return absl::InvalidArgumentError("--max_notes_per_location must be at least 1");
-  }
-  return absl::OkStatus();
-}
 
 void NotesTicket::Complete(Answer answer) {
   absl::MutexLock lock(&mu_);
@@ -148,16 +52,6 @@ std::optional<NotesTicket::Answer> NotesTicket::Collect() {
   alarm_ = nullptr;
   return std::move(answer_);
 }
-
-// A note on its way: queued in inbox_, then sent and in in_flight_ until
-// Redis answers (or the connection is lost).
-struct RedisNotesStore::Request {
-  RedisNotesStore* store;
-  std::string key;
-  std::string note;
-  std::shared_ptr<NotesTicket> ticket;
-  absl::Time submitted;
-};
 
 RedisNotesStore::RedisNotesStore(RedisNotesStoreOptions options)
     : options_(std::move(options)),
@@ -306,10 +200,6 @@ void RedisNotesStore::Run() {
   SendInbox();
 }
 
-absl::Duration RedisNotesStore::HungConnectionAfter() const {
-  return std::max(kMinHungConnection, options_.timeout * kHungConnectionTimeouts);
-}
-
 int RedisNotesStore::PollTimeoutMs(absl::Time now) const {
   absl::Time wake = now + absl::Milliseconds(kMaxPollMs);
   if (context_ == nullptr) wake = std::min(wake, next_connect_);
@@ -320,149 +210,6 @@ int RedisNotesStore::PollTimeoutMs(absl::Time now) const {
   return static_cast<int>(std::clamp<int64_t>(
       absl::ToInt64Milliseconds(absl::Ceil(wake - now, absl::Milliseconds(1))), 0,
       kMaxPollMs));
-}
-
-void RedisNotesStore::Connect() {
-  const RedisAddress& address = options_.address;
-  redisAsyncContext* context =
-      address.unix_path.empty()
-          ? redisAsyncConnect(address.host.c_str(), address.port)
-          : redisAsyncConnectUnix(address.unix_path.c_str());
-  if (context == nullptr || context->err != 0) {
-    const std::string why = context != nullptr ? context->errstr : "out of memory";
-    if (context != nullptr) redisAsyncFree(context);
-    OnConnectionLost(why);
-    return;
-  }
-  context_ = context;
-  context->data = this;
-  context->ev.data = this;
-  context->ev.addRead = &AddRead;
-  context->ev.delRead = &DelRead;
-  context->ev.addWrite = &AddWrite;
-  context->ev.delWrite = &DelWrite;
-  context->ev.cleanup = &Cleanup;
-  redisAsyncSetConnectCallback(context, &ConnectCallback);
-  redisAsyncSetDisconnectCallback(context, &DisconnectCallback);
-  connected_ = false;
-  connect_deadline_ = absl::Now() + std::max(kMinConnectTimeout, options_.timeout);
-  // The socket turns writable once connected.
-  want_write_ = true;
-}
-
-void RedisNotesStore::ConnectCallback(const redisAsyncContext* context, int status) {
-  auto* self = static_cast<RedisNotesStore*>(context->data);
-  if (status != REDIS_OK) {
-    // hiredis frees the context after this returns.
-    self->context_ = nullptr;
-    self->OnConnectionLost(context->errstr);
-    return;
-  }
-  self->OnConnected();
-}
-
-// Connected: AUTH and SELECT as needed, then PING; the store is up once
-// every one of them has answered well.
-void RedisNotesStore::OnConnected() {
-  connected_ = true;
-  // TCP only (it is an error on a Unix socket): finds a Redis host that is
-  // gone while the connection is idle.
-  if (options_.address.unix_path.empty()) redisEnableKeepAlive(&context_->c);
-  setup_replies_due_ = 0;
-  const auto send = [this](std::vector<std::string> args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    redisAsyncCommandArgv(context_, &SetupCallback, this, static_cast<int>(argv.size()),
-                          argv.data(), lengths.data());
-    ++setup_replies_due_;
-  };
-  if (!options_.password.empty()) send({"AUTH", options_.password});
-  if (options_.address.database != 0) {
-    send({"SELECT", absl::StrCat(options_.address.database)});
-  }
-  send({"PING"});
-}
-
-void RedisNotesStore::SetupCallback(redisAsyncContext* context, void* reply_data,
-                                    void* data) {
-  auto* self = static_cast<RedisNotesStore*>(data);
-  const auto* reply = static_cast<const redisReply*>(reply_data);
-  if (reply == nullptr) {
-    // The connection is going; its disconnect callback follows.
-    self->setup_replies_due_ = 0;
-    return;
-  }
-  if (reply->type == REDIS_REPLY_ERROR) {
-    // A wrong password, a database that does not exist, "max number of
-    // clients reached": this connection is of no use. Freed once this
-    // callback returns; the set-up replies still due then get none, and
-    // the disconnect callback schedules the retry.
-    self->setup_replies_due_ = 0;
-    self->SetUp(false, absl::StrCat("setting up the connection: ",
-                                    absl::string_view(reply->str, reply->len)));
-    redisAsyncFree(context);
-    return;
-  }
-  self->OnSetupReply();
-}
-
-void RedisNotesStore::OnSetupReply() {
-  if (setup_replies_due_ > 0 && --setup_replies_due_ == 0) {
-    backoff_ = kFirstBackoff;
-    connect_deadline_ = absl::InfiniteFuture();
-    SetUp(true, "");
-  }
-}
-
-void RedisNotesStore::DisconnectCallback(const redisAsyncContext* context,
-                                         int /*status*/) {
-  auto* self = static_cast<RedisNotesStore*>(context->data);
-  self->context_ = nullptr;
-  self->OnConnectionLost(context->errstr[0] != '\0' ? context->errstr
-                                                    : "connection closed");
-}
-
-// The connection is gone (or never came): down until a retry succeeds.
-void RedisNotesStore::OnConnectionLost(absl::string_view why) {
-  connected_ = false;
-  want_read_ = want_write_ = false;
-  connect_deadline_ = absl::InfiniteFuture();
-  next_connect_ = absl::Now() + backoff_;
-  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-  SetUp(false, why);
-  absl::MutexLock lock(&mu_);
-  first_attempt_done_ = true;
-}
-
-// Up and down are logged once per change, not per call or retry.
-void RedisNotesStore::SetUp(bool up, absl::string_view why) {
-  const bool was_up = up_.exchange(up, std::memory_order_acq_rel);
-  if (up) {
-    {
-      absl::MutexLock lock(&mu_);
-      first_attempt_done_ = true;
-    }
-    if (outage_logged_) {
-      spdlog::info("notes store: {} is back after {}", address_text_,
-                   absl::FormatDuration(absl::Trunc(absl::Now() - down_since_,
-                                                    absl::Milliseconds(1))));
-    }
-    outage_logged_ = false;
-    down_since_ = absl::InfiniteFuture();
-    return;
-  }
-  if (down_since_ == absl::InfiniteFuture()) down_since_ = absl::Now();
-  if (!outage_logged_ && (was_up || stats_.outages.load() == 0)) {
-    outage_logged_ = true;
-    stats_.outages.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("notes store: {}: {}; RouteChat answers UNAVAILABLE until it "
-                 "is back (retrying)",
-                 address_text_, std::string(why));
-  }
 }
 
 void RedisNotesStore::SendInbox() {
@@ -577,57 +324,6 @@ void RedisNotesStore::LogErrorReply(absl::string_view error) {
                address_text_, error_replies_unlogged_, std::string(error));
   error_replies_unlogged_ = 0;
   last_error_logged_ = now;
-}
-
-// A connection that takes too long to set up is dropped and retried; a
-// store whose oldest request is past the timeout is "not answering": new
-// notes fail at once until it answers again (the calls already waiting
-// time out on their own alarms).
-void RedisNotesStore::CheckDeadlines(absl::Time now) {
-  if (context_ != nullptr && !connected_ && now >= connect_deadline_) {
-    redisAsyncContext* context = context_;
-    context_ = nullptr;
-    redisAsyncFree(context);  // Not connected: no disconnect callback.
-    OnConnectionLost(absl::StrCat("no connection within ",
-                                  absl::FormatDuration(std::max(
-                                      kMinConnectTimeout, options_.timeout))));
-    return;
-  }
-  if (context_ != nullptr && setup_replies_due_ > 0 && now >= connect_deadline_) {
-    // Connected but not answering the set-up: dropped (the disconnect
-    // callback schedules the retry).
-    redisAsyncFree(context_);
-    return;
-  }
-  if (in_flight_.empty()) return;
-  const absl::Duration oldest = now - in_flight_.front()->submitted;
-  if (up() && oldest > options_.timeout) {
-    SetUp(false, absl::StrCat("no answer within ", absl::FormatDuration(options_.timeout)));
-  }
-  // Long past the timeout, the connection is dropped and made again: Redis
-  // may have moved (a failover behind the same name), and TCP alone would
-  // take many minutes to notice a peer that is gone. The requests on it
-  // fail (their calls have long stopped waiting).
-  if (context_ != nullptr && oldest > HungConnectionAfter()) {
-    redisAsyncFree(context_);
-  }
-}
-
-void RedisNotesStore::AddRead(void* data) {
-  static_cast<RedisNotesStore*>(data)->want_read_ = true;
-}
-void RedisNotesStore::DelRead(void* data) {
-  static_cast<RedisNotesStore*>(data)->want_read_ = false;
-}
-void RedisNotesStore::AddWrite(void* data) {
-  static_cast<RedisNotesStore*>(data)->want_write_ = true;
-}
-void RedisNotesStore::DelWrite(void* data) {
-  static_cast<RedisNotesStore*>(data)->want_write_ = false;
-}
-void RedisNotesStore::Cleanup(void* data) {
-  auto* self = static_cast<RedisNotesStore*>(data);
-  self->want_read_ = self->want_write_ = false;
 }
 
 }  // namespace routeguide

@@ -50,7 +50,12 @@ std::string NotesKey(const GeoPoint& point);
 // The Lua script run for every note, atomically on its location's list:
 // KEYS[1] the list, ARGV[1] the note, ARGV[2] the per-location bound,
 // ARGV[3] the TTL in milliseconds. Returns the notes kept before it.
-extern const char kAddNoteScript[];
+inline constexpr char kAddNoteScript[] =
+    "local earlier = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+    "redis.call('RPUSH', KEYS[1], ARGV[1])\n"
+    "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "return earlier\n";
 
 struct RedisNotesStoreOptions {
   RedisAddress address;
@@ -148,11 +153,25 @@ class RedisNotesStore {
   const RedisNotesStoreOptions& options() const { return options_; }
 
  private:
-  struct Request;
+  // A note on its way: queued in inbox_, then sent and in in_flight_ until
+  // Redis answers (or the connection is lost).
+  struct Request {
+    RedisNotesStore* store;
+    std::string key;
+    std::string note;
+    std::shared_ptr<NotesTicket> ticket;
+    absl::Time submitted;
+  };
+
+  // Reconnecting: the first retry after kFirstBackoff, doubling up to
+  // kMaxBackoff, so a restarted Redis is found again within a second.
+  static constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);
+  static constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 
   explicit RedisNotesStore(RedisNotesStoreOptions options);
 
-  // The store's thread.
+  // The store's thread: redis_notes_store.cc runs the loop and the
+  // requests, redis_connection.cc the connection.
   void Run();
   void Connect();
   void OnConnected();
