@@ -15,6 +15,9 @@ to each baseline.
                          [--only get_64,list_100] [--replicas] [--redis]
                          [--json out.json]
 
+--startup N times each server from exec to its first answered GetFeature
+(bench_startup.py), N times, servers alternating.
+
 --redis adds RouteChat with its notes in Redis (Debian's redis-server,
 started fresh for each round) against the in-process store, with one
 replica and with two.
@@ -40,6 +43,7 @@ from bench_measure import (ALL_FEATURES_RECT, SERVERS, Server, h2load_bodies,
 from bench_report import (add_ratios, add_redis_ratios, fmt_rate,
                           format_markdown, machine_facts, print_point,
                           print_redis_chat, print_table)
+from bench_startup import measure_startup
 
 # Scenario: load-client flags. "rps_of" makes it open loop at a share of
 # the rate our server reached in another scenario.
@@ -85,12 +89,17 @@ def main():
                         "(0: skip it)")
     parser.add_argument("--large-db", type=int, default=1000000,
                         help="features in the generated database (0: skip)")
+    parser.add_argument("--startup", type=int, default=7,
+                        help="start-ups per server, exec to the first "
+                        "answered GetFeature (0: skip)")
     parser.add_argument("--json", default="")
     parser.add_argument("--markdown", default="",
                         help="also write the tables as Markdown to this file")
     args = parser.parse_args()
-    if args.rounds < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--rounds >= 1, --seconds > 0, --warmup >= 0")
+    if (args.rounds < 1 or args.seconds <= 0 or args.warmup < 0 or
+            args.startup < 0):
+        parser.error("--rounds >= 1, --seconds > 0, --warmup >= 0, "
+                     "--startup >= 0")
     servers = args.servers.split(",")
     for name in servers:
         if name not in SERVERS:
@@ -166,6 +175,15 @@ def main():
             results["scenarios"][key] = point
             print_point(key, point, servers)
             sys.stdout.flush()
+        if args.startup > 0:
+            results["startup"] = measure_startup(args.build, servers,
+                                                 args.startup)
+            print(f"\nstart-up: exec to the first answered GetFeature, "
+                  f"median of {args.startup}")
+            for name in servers:
+                r = results["startup"][name]
+                print(f"  {name:<9} {r['median_ms']:6.1f} ms  (runs: " +
+                      " ".join(f"{t:.1f}" for t in r["runs_ms"]) + ")")
         if args.idle_streams > 0:
             results["idle_streams"] = {"streams": args.idle_streams}
             print(f"\nidle streams: server RSS with {args.idle_streams:,} idle "

@@ -207,6 +207,15 @@ def format_markdown(results, servers):
                        f"{r['rss_open_kib'] / 1024:.1f} | "
                        f"{r['rss_after_kib'] / 1024:.1f} | "
                        f"{r['kib_per_stream']:.1f} |")
+    if "startup" in results:
+        out.append("")
+        out.append("Start-up, from exec to the first answered GetFeature "
+                   "(median of each server's runs, servers alternating):\n")
+        out.append("| server | median ms | runs ms |")
+        out.append("| --- | ---: | --- |")
+        for name, r in results["startup"].items():
+            runs = " ".join(f"{t:.1f}" for t in r["runs_ms"])
+            out.append(f"| {name} | {r['median_ms']:.1f} | {runs} |")
     if "large_db" in results:
         large = results["large_db"]
         out.append("")

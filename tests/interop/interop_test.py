@@ -330,6 +330,34 @@ def check_out_of_range_rejected(port):
                           % feature)
 
 
+def check_compressed_request_read(port):
+    """gzip-compressed requests must be read and answered.
+
+    The server leaves gRPC's compression filter out (it never compresses
+    what it sends); decompression is a filter of its own and must stay.
+    gRPC sends a message uncompressed when gzip would not make it smaller
+    (any Point), so the call is a RouteChat whose first note is long and
+    repetitive; it must come back in the reply to the second.
+    """
+    import grpc
+    import route_guide_pb2 as pb
+    import route_guide_pb2_grpc as pb_grpc
+
+    log("checking gzip-compressed Python calls are read")
+    note = "compressible " * 200
+    location = pb.Point(latitude=409146138, longitude=-746188906)
+    with grpc.insecure_channel("127.0.0.1:%d" % port,
+                               compression=grpc.Compression.Gzip) as channel:
+        stub = pb_grpc.RouteGuideStub(channel)
+        notes = [pb.RouteNote(location=location, message=note),
+                 pb.RouteNote(location=location, message="second")]
+        replies = list(stub.RouteChat(iter(notes), timeout=WAIT_SECONDS,
+                                      compression=grpc.Compression.Gzip))
+    check(any(r.message == note for r in replies),
+          "a gzip-compressed RouteChat note of %d bytes did not come back "
+          "(replies: %d)" % (len(note), len(replies)))
+
+
 # --- Cases ------------------------------------------------------------------
 
 
@@ -341,6 +369,7 @@ def case_python_client_cpp_server(args, env, log_dir, expected):
         check_tutorial_output("tutorial_client.py -> routeguide-server",
                               out, expected)
         check_out_of_range_rejected(port)
+        check_compressed_request_read(port)
         log("stopping routeguide-server (pid %d) with SIGTERM" % server.pid)
         code = server.terminate()
         log("routeguide-server exited with %d" % code)
