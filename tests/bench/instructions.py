@@ -105,7 +105,8 @@ def measure_kind(server, client, kind, workdir, grouping):
     def run(requests, seed, name):
         path = os.path.join(workdir, f"{kind}-{name}.json")
         run_client(client, server.target,
-                   [*flags, f"--requests={requests}", f"--seed={seed}"], path)
+                   [*flags, f"--requests={requests}", f"--seed={seed}"], path,
+                   cpu=server.cpu)
 
     run(short, WARMUP_SEED, "warmup")
     server.zero()
