@@ -104,9 +104,12 @@ def measure_kind(server, client, kind, workdir, grouping):
 
     def run(requests, seed, name):
         path = os.path.join(workdir, f"{kind}-{name}.json")
-        run_client(client, server.target,
-                   [*flags, f"--requests={requests}", f"--seed={seed}"], path,
-                   cpu=server.cpu)
+        report = run_client(client, server.target,
+                            [*flags, f"--requests={requests}", f"--seed={seed}"],
+                            path, cpu=server.cpu)
+        if report["total"]["completed"] != requests:
+            raise CannotRun(f"{kind}: {report['total']['completed']} calls "
+                            f"completed of {requests}")
 
     run(short, WARMUP_SEED, "warmup")
     server.zero()
