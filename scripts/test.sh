@@ -7,6 +7,12 @@
 #                                then the timed libFuzzer runs (the
 #                                fuzz-long suite); the hardening suite's
 #                                attacks run in the other two builds only
+#   scripts/test.sh --release    build-release/ with --buildtype=release:
+#                                only the server and the client, then the
+#                                instructions suite (server instructions per
+#                                call under callgrind against the baseline
+#                                tests/bench/instructions.json, and its
+#                                parser's unit test; docs/instructions.md)
 # Test logs: <build>/meson-logs/testlog*.json (.ci/run counts them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +21,20 @@ dir=build
 options=()
 extra_packages=()
 test_args=()
+targets=()  # Empty: everything.
 case "${1:-}" in
   "") ;;
   --sanitize) dir=build-asan; options=(-Db_sanitize=address,undefined -Db_lundef=false)
               test_args=(--setup=asan) ;;
   --clang) dir=build-clang; extra_packages=(clang libclang-rt-14-dev)
            test_args=(--no-suite hardening) ;;
-  *) echo "usage: scripts/test.sh [--sanitize|--clang]" >&2; exit 2 ;;
+  # Instruction counts need only the two binaries: building the tests too
+  # would take minutes CI does not have.
+  --release) dir=build-release; options=(--buildtype=release)
+             extra_packages=(valgrind)
+             targets=(server/routeguide-server client/routeguide-client)
+             test_args=(--no-rebuild --suite instructions) ;;
+  *) echo "usage: scripts/test.sh [--sanitize|--clang|--release]" >&2; exit 2 ;;
 esac
 
 scripts/install-deps.sh "${extra_packages[@]}"
@@ -32,7 +45,7 @@ if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "${options[@]}"
   fi
 fi
-ninja -C "$dir"
+ninja -C "$dir" "${targets[@]}"
 status=0
 meson test -C "$dir" --print-errorlogs "${test_args[@]}" || status=$?
 if [ "$dir" = build-clang ]; then

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Unit tests of instructions.py's parts that need no valgrind: the
+callgrind parser on a handwritten file whose self costs are known, the
+library groups, the baseline checks and the exit code's verdicts.
+(instructions.py itself, under valgrind, is the 'instructions' suite of a
+release build.)"""
+
+import io
+import json
+import os
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import callgrind_costs  # noqa: E402
+import instruction_groups  # noqa: E402
+import instructions  # noqa: E402
+from callgrind_server import CannotRun  # noqa: E402
+
+# Names compressed and reused across ob/cob, fl/fi/fe/cfi and fn/cfn; the
+# cost line after each calls= is inclusive (5000, 400) and must not count;
+# fi=/fe= move costs to an inlined header and back; a jump line and its
+# cost-less position line; relative (+N) and repeated (*) positions; a
+# cost line shorter than the events (Dr missing: 0).
+#   Ir: foo 100+20+1 in foo.c, 30 in inline.h; main 7; helper 50+25 = 233
+#   Dr: 7 + 5 = 12
+HANDWRITTEN = """\
+# callgrind format
+version: 1
+creator: handwritten
+cmd: /bin/app
+part: 1
+
+positions: instr line
+events: Ir Dr
+summary: 233 12
+
+ob=(1) /usr/lib/x86_64-linux-gnu/libfoo.so.1
+fl=(1) foo.c
+fn=(1) foo
+0x10 3 100 7
++2 * 20
+cob=(2) /bin/app
+cfi=(2) app.cc
+cfn=(2) main
+calls=1 0x20 5
+* * 5000 300
+fi=(3) inline.h
++1 4 30
+fe=(1)
++1 5 1
+
+ob=(2)
+fl=(2)
+fn=(2)
+0x20 5 7
+cfn=(3) helper
+calls=4 0x30 9
++1 6 400 40
+jump=2 0x40 10
++3 7
+fn=(3)
+0x30 9 50 5
++1 +1 25
+
+totals: 233 12
+"""
+
+
+class ParserTest(unittest.TestCase):
+    def test_self_costs(self):
+        profile = callgrind_costs.parse(io.StringIO(HANDWRITTEN))
+        self.assertEqual(profile.self_costs, {
+            ("/usr/lib/x86_64-linux-gnu/libfoo.so.1", "foo.c", "foo"): 121,
+            ("/usr/lib/x86_64-linux-gnu/libfoo.so.1", "inline.h", "foo"): 30,
+            ("/bin/app", "app.cc", "main"): 7,
+            ("/bin/app", "app.cc", "helper"): 75,
+        })
+        self.assertEqual(profile.total(), 233)
+        self.assertEqual(profile.totals, 233)
+        self.assertEqual(profile.by_object(), {
+            "/usr/lib/x86_64-linux-gnu/libfoo.so.1": 151, "/bin/app": 82})
+
+    def test_second_event(self):
+        profile = callgrind_costs.parse(io.StringIO(HANDWRITTEN), event="Dr")
+        self.assertEqual(profile.total(), 12)
+        self.assertEqual(profile.totals, 12)
+
+    def test_summary_stands_in_for_totals(self):
+        text = HANDWRITTEN.replace("totals: 233 12\n", "")
+        self.assertEqual(callgrind_costs.parse(io.StringIO(text)).totals, 233)
+
+    def test_errors(self):
+        with self.assertRaises(callgrind_costs.FormatError):
+            callgrind_costs.parse(io.StringIO("events: Ir\nfn=(7)\n0 1\n"))
+        with self.assertRaises(callgrind_costs.FormatError):
+            callgrind_costs.parse(io.StringIO("events: Ir\n"), event="Dr")
+        with self.assertRaises(callgrind_costs.FormatError):
+            callgrind_costs.parse(io.StringIO("not callgrind\n"))
+
+
+class GroupsTest(unittest.TestCase):
+    def test_objects(self):
+        grouping = instruction_groups.Grouping(
+            "/b/server/routeguide-server", {"_ZN10routeguide5Point3FooEv"},
+            mapped=[(0x4000, 0x5000, "/usr/lib/x86_64-linux-gnu/libgrpc.so.29")])
+        cases = {
+            ("/b/server/routeguide-server", "_ZN10routeguide5Point3FooEv"):
+                instruction_groups.GENERATED,
+            ("/b/server/routeguide-server", "_ZN10routeguide5Point3FooEv'2"):
+                instruction_groups.GENERATED,
+            ("/b/server/routeguide-server", "_ZN10routeguide4MainEv"):
+                instruction_groups.OURS,
+            ("/usr/lib/x86_64-linux-gnu/libgrpc.so.29.0.0", "f"): "gRPC",
+            ("/usr/lib/x86_64-linux-gnu/libgrpc++.so.1.51.1", "f"): "gRPC",
+            ("/usr/lib/x86_64-linux-gnu/libgpr.so.29.0.0", "f"): "gRPC",
+            ("/usr/lib/x86_64-linux-gnu/libupb.so.29.0.0", "f"): "gRPC",
+            ("/usr/lib/x86_64-linux-gnu/libprotobuf.so.32.0.12", "f"): "protobuf",
+            ("/usr/lib/x86_64-linux-gnu/libabsl_base.so.20220623.0.0", "f"): "Abseil",
+            ("/usr/lib/x86_64-linux-gnu/libc.so.6", "f"): "libc/system",
+            ("/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30", "f"): "libc/system",
+            ("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "f"): "libc/system",
+            ("/usr/lib/x86_64-linux-gnu/libspdlog.so.1.10.0", "f"): "other",
+            ("???", "0x0000000000004010"): "gRPC",  # A PLT stub, by address.
+            ("???", "0x0000000000009000"): "other",
+        }
+        for (obj, function), group in cases.items():
+            self.assertEqual(grouping.group(obj, function), group, (obj, function))
+
+
+class CompareTest(unittest.TestCase):
+    BASELINE = {"GetFeature": 1000, "ListFeatures": 1000, "RecordRoute": 1000,
+                "RouteChat": 1000}
+
+    def verdicts(self, now, tolerance=3.0):
+        rows, code = instructions.compare(self.BASELINE, now, tolerance)
+        return {row[0]: row[4] for row in rows}, code
+
+    def test_within_tolerance(self):
+        verdicts, code = self.verdicts({"GetFeature": 1030, "ListFeatures": 1000,
+                                        "RecordRoute": 971, "RouteChat": 1029})
+        self.assertEqual(code, 0)
+        self.assertEqual(set(verdicts.values()), {"ok"})
+
+    def test_regression(self):
+        verdicts, code = self.verdicts({"GetFeature": 1031, "ListFeatures": 1000,
+                                        "RecordRoute": 1000, "RouteChat": 1000})
+        self.assertEqual(code, 1)
+        self.assertEqual(verdicts["GetFeature"], "REGRESSION")
+        self.assertEqual(verdicts["RouteChat"], "ok")
+
+    def test_decrease_is_not_a_failure(self):
+        verdicts, code = self.verdicts({"GetFeature": 900, "ListFeatures": 1000,
+                                        "RecordRoute": 1000, "RouteChat": 1000})
+        self.assertEqual(code, 0)
+        self.assertTrue(verdicts["GetFeature"].startswith("lower"))
+
+    def test_baseline_edited_down_by_5_percent(self):
+        lowered = {k: round(v * 0.95) for k, v in self.BASELINE.items()}
+        rows, code = instructions.compare(lowered, self.BASELINE, 3.0)
+        self.assertEqual(code, 1)
+        self.assertEqual({r[4] for r in rows}, {"REGRESSION"})
+
+    def test_tolerance(self):
+        _, code = self.verdicts({"GetFeature": 1040, "ListFeatures": 1000,
+                                 "RecordRoute": 1000, "RouteChat": 1000}, 5.0)
+        self.assertEqual(code, 0)
+
+
+class BaselineTest(unittest.TestCase):
+    def write(self, data):
+        f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        self.addCleanup(os.unlink, f.name)
+        json.dump(data, f)
+        f.close()
+        return f.name
+
+    def good(self):
+        return {"instructions_per_call": dict(CompareTest.BASELINE),
+                "workload": instructions.workload_settings()}
+
+    def test_good(self):
+        baseline = instructions.load_baseline(self.write(self.good()))
+        self.assertEqual(baseline["instructions_per_call"]["GetFeature"], 1000)
+
+    def test_missing(self):
+        with self.assertRaisesRegex(CannotRun, "--update"):
+            instructions.load_baseline("/nonexistent/instructions.json")
+
+    def test_other_workload(self):
+        data = self.good()
+        data["workload"]["kinds"]["GetFeature"]["requests"] += 1
+        with self.assertRaisesRegex(CannotRun, "other workload"):
+            instructions.load_baseline(self.write(data))
+
+    def test_kind_missing(self):
+        data = self.good()
+        del data["instructions_per_call"]["RouteChat"]
+        with self.assertRaises(CannotRun):
+            instructions.load_baseline(self.write(data))
+
+    def test_exit_2_without_binaries_or_valgrind(self):
+        baseline = self.write(self.good())
+        with tempfile.TemporaryDirectory() as build, \
+                mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+            code = instructions.main(["--build", build, "--baseline", baseline])
+            self.assertEqual(code, 2)
+            self.assertIn("missing", err.getvalue())
+            for binary in ("server/routeguide-server", "client/routeguide-client"):
+                path = os.path.join(build, binary)
+                os.makedirs(os.path.dirname(path))
+                with open(path, "w") as f:
+                    f.write("#!/bin/sh\nexit 1\n")
+                os.chmod(path, 0o755)
+            with mock.patch.dict(os.environ, {"PATH": build}):
+                code = instructions.main(["--build", build, "--baseline", baseline])
+            self.assertEqual(code, 2)
+            self.assertIn("valgrind not found", err.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()
