@@ -130,6 +130,38 @@ class GroupsTest(unittest.TestCase):
             self.assertEqual(grouping.group(obj, function), group, (obj, function))
 
 
+    def test_libraries_linked_in(self):
+        """A static_grpc server: one object, functions sorted by namespace,
+        then by the archive that defines them."""
+        binary = "/b/server/routeguide-server"
+        grouping = instruction_groups.Grouping(
+            binary, {"_ZN10routeguide5Point14_InternalParseEv"},
+            ours={"_ZNSt6vectorIiSaIiEE17_M_realloc_insertEv", "ours_c_helper"},
+            static={"gRPC": {"cq_check_tag", "_ZNSt6vectorIiSaIiEE4swapEv"},
+                    "protobuf": {"protobuf_c_thing"}, "Abseil": set()})
+        cases = {
+            "_ZN10routeguide5Point14_InternalParseEv": instruction_groups.GENERATED,
+            "_ZN10routeguide12FeatureStore4FindEv": instruction_groups.OURS,
+            "_ZNK10routeguide12FeatureStore4FindEv'2": instruction_groups.OURS,
+            "_ZN9grpc_core7ExecCtx5FlushEv": "gRPC",
+            "_ZN4grpc6Server5StartEv": "gRPC",
+            "_ZN6google8protobuf8internal5ParseEv": "protobuf",
+            "_ZN4absl7debian35Mutex4LockEv": "Abseil",
+            "_ZNSt6vectorIiSaIiEE17_M_realloc_insertEv": instruction_groups.OURS,
+            "_ZNSt6vectorIiSaIiEE4swapEv": "gRPC",
+            "cq_check_tag": "gRPC",
+            "protobuf_c_thing": "protobuf",
+            "ours_c_helper": instruction_groups.OURS,
+            "_start": "other",
+        }
+        for function, group in cases.items():
+            self.assertEqual(grouping.group(binary, function), group, function)
+        self.assertEqual(instruction_groups.first_name("_ZN10routeguide3FooEv"),
+                         "routeguide")
+        self.assertEqual(instruction_groups.first_name("_ZNK4absl6StatusEv"), "absl")
+        self.assertIsNone(instruction_groups.first_name("cq_next"))
+
+
 class CompareTest(unittest.TestCase):
     BASELINE = {"GetFeature": 1000, "ListFeatures": 1000, "RecordRoute": 1000,
                 "RouteChat": 1000}

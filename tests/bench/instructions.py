@@ -28,13 +28,15 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import callgrind_costs  # noqa: E402
-from instruction_groups import GROUPS, Grouping, generated_functions  # noqa: E402
+from instruction_groups import (GROUPS, Grouping, generated_functions,  # noqa: E402
+                                own_functions, static_library_functions)
 from callgrind_server import (CallgrindServer, CannotRun,  # noqa: E402
                               require_tools, run_client, valgrind_version)
 
@@ -80,13 +82,30 @@ def workload_settings():
     return {"server_flags": list(SERVER_FLAGS), "kinds": kinds}
 
 
-def grpc_version(profile):
-    """gRPC's version as loaded by the server: libgrpc++.so.X.Y.Z's name."""
+def ldd(binary):
+    """ldd's list of the shared libraries `binary` loads ("" if it fails)."""
+    try:
+        return subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True,
+                              timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def grpc_version(profile, server_binary):
+    """gRPC's version as loaded by the server: libgrpc++.so.X.Y.Z's name,
+    or, linked in, what the server's --version says."""
     for obj in profile.by_object():
         found = re.search(r"libgrpc\+\+\.so\.(\d+\.\d+\.\d+)", obj)
         if found:
             return found.group(1)
-    return "unknown"
+    try:
+        out = subprocess.run([server_binary, "--version"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    found = re.search(r"^gRPC (\d+\.\d+\.\d+)", out, re.M)
+    return found.group(1) if found else "unknown"
 
 
 def measure_kind(server, client, kind, workdir, grouping):
@@ -145,16 +164,20 @@ def measure(build, server_args):
                             "server/routeguide-server client/routeguide-client)")
     require_tools()
     generated = generated_functions(build)
+    # A static_grpc build has the libraries inside the server binary.
+    static = (static_library_functions()
+              if not re.search(r"libgrpc\+\+\.so", ldd(server_binary)) else {})
     results = {}
     version = "unknown"
     with tempfile.TemporaryDirectory(prefix="instructions-") as workdir:
         with CallgrindServer(server_binary, [*SERVER_FLAGS, *server_args],
                              workdir) as server:
-            grouping = Grouping(server_binary, generated, server.mapped_objects())
+            grouping = Grouping(server_binary, generated, server.mapped_objects(),
+                                ours=own_functions(build), static=static)
             for kind in KINDS:
                 results[kind], profile = measure_kind(server, client, kind,
                                                       workdir, grouping)
-                version = grpc_version(profile)
+                version = grpc_version(profile, server_binary)
     return results, {"valgrind": valgrind_version(), "grpc": version}
 
 
