@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,12 +42,15 @@ Http2Guard::Http2Guard(const Http2GuardOptions& options)
 absl::StatusOr<std::unique_ptr<Http2Guard>> Http2Guard::Start(
     const Http2GuardOptions& options) {
   if (options.max_client_resets < 1 || options.buffer_bytes < 1024 ||
-      options.settings_timeout <= absl::ZeroDuration()) {
+      options.settings_timeout <= absl::ZeroDuration() ||
+      options.thread_nice < 0 || options.thread_nice > 19) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "HTTP/2 guard: need max_client_resets >= 1, buffer_bytes >= 1024 and "
-        "a positive settings timeout; got max_client_resets=",
+        "HTTP/2 guard: need max_client_resets >= 1, buffer_bytes >= 1024, "
+        "a positive settings timeout and a thread nice value of 0 to 19; got "
+        "max_client_resets=",
         options.max_client_resets, " buffer_bytes=", options.buffer_bytes,
-        " settings_timeout=", absl::FormatDuration(options.settings_timeout)));
+        " settings_timeout=", absl::FormatDuration(options.settings_timeout),
+        " thread_nice=", options.thread_nice));
   }
   std::unique_ptr<Http2Guard> self(new Http2Guard(options));
   self->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -145,6 +150,13 @@ Http2GuardStats Http2Guard::stats() const {
 void Http2Guard::Loop() {
   // So that top -H and perf tell its share from gRPC's threads.
   pthread_setname_np(pthread_self(), "http2-guard");
+  // On Linux a nice value belongs to the thread (by its id), not the
+  // process. Raising it needs no privilege.
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)),
+                  options_.thread_nice) != 0) {
+    spdlog::warn("HTTP/2 guard: cannot set its thread's nice value to {}: {}",
+                 options_.thread_nice, ErrnoText(errno));
+  }
   epoll_event events[kMaxEvents];
   std::vector<uint64_t> turn;
   while (!stopping_.load(std::memory_order_acquire)) {

@@ -40,6 +40,9 @@ ABSL_FLAG(int64_t, max_client_resets, kDefaults.max_client_resets,
           "HTTP/2 guard: close a connection whose client resets more than "
           "this many streams within a second, and more than the server "
           "completed on it in that second");
+ABSL_FLAG(int, http2_guard_nice, kDefaults.http2_guard_nice,
+          "HTTP/2 guard: its thread's nice value, 0 to 19; above the "
+          "pollers' 0 it relays in larger batches (faster on a busy core)");
 ABSL_FLAG(absl::Duration, handshake_timeout, kDefaults.handshake_timeout,
           "Close a connection that has not completed its handshake (TLS, and "
           "HTTP/2's client preface) within this long");
@@ -257,6 +260,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags(int cores) {
   options.reuse_port = absl::GetFlag(FLAGS_reuseport);
   options.http2_guard = absl::GetFlag(FLAGS_http2_guard);
   options.max_client_resets = absl::GetFlag(FLAGS_max_client_resets);
+  options.http2_guard_nice = absl::GetFlag(FLAGS_http2_guard_nice);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   options.calls_per_method_per_queue = absl::GetFlag(FLAGS_calls_per_queue);
   options.grace = absl::GetFlag(FLAGS_grace);

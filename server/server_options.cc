@@ -35,6 +35,10 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   }
   const absl::Status checks[] = {
       AtLeast<int64_t>("max_client_resets", options.max_client_resets, 1),
+      options.http2_guard_nice >= 0 && options.http2_guard_nice <= 19
+          ? absl::OkStatus()
+          : Bad("http2_guard_nice",
+                absl::StrCat("must be 0 to 19 (got ", options.http2_guard_nice, ")")),
       Positive("handshake_timeout", options.handshake_timeout),
       AtLeast("threads", options.threads, 1),
       AtLeast("cqs", options.completion_queues, 1),

@@ -15,8 +15,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,6 +99,48 @@ TEST_CASE("Each direction holds a bounded amount for a reader that does not "
   close(client[0]);
   close(grpc_end);
   (*guard)->Stop();
+}
+
+// The nice value of this process's thread named `name`, if there is one.
+std::optional<int> NiceOfThread(absl::string_view name) {
+  std::error_code error;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    std::getline(comm, thread_name);
+    if (thread_name != name) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)),
+                     std::istreambuf_iterator<char>());
+    // After "(comm)": state is field 3, nice field 19.
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19) return std::stoi(field);
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_CASE("The guard's thread runs at its nice value, so gRPC's pollers "
+          "go first", "[guard]") {
+  Http2GuardOptions options;
+  SECTION("the default") {}
+  SECTION("another") { options.thread_nice = 3; }
+  auto guard = Http2Guard::Start(options);
+  REQUIRE(guard.ok());
+  // The thread names itself and sets its nice value once it runs.
+  std::optional<int> nice;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((nice = NiceOfThread("http2-guard")) != options.thread_nice &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  REQUIRE(nice.has_value());
+  CHECK(*nice == options.thread_nice);
+
+  options.thread_nice = 20;
+  CHECK_FALSE(Http2Guard::Start(options).ok());
 }
 
 TEST_CASE("Every kind of call works through the guard", "[guard]") {

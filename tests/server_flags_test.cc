@@ -54,6 +54,7 @@ TEST_CASE("The server's flag defaults are ServerOptions' defaults",
   CHECK(got.reuse_port == expected.reuse_port);
   CHECK(got.http2_guard == expected.http2_guard);
   CHECK(got.max_client_resets == expected.max_client_resets);
+  CHECK(got.http2_guard_nice == expected.http2_guard_nice);
   CHECK(got.handshake_timeout == expected.handshake_timeout);
   CHECK(got.calls_per_method_per_queue == expected.calls_per_method_per_queue);
   CHECK(got.grace == expected.grace);
@@ -255,6 +256,10 @@ TEST_CASE("ValidateServerOptions names the first bad field by its flag",
   SECTION("queues") {
     options.completion_queues = 0;
     expected = "--cqs must be at least 1 (got 0)";
+  }
+  SECTION("the guard's nice value") {
+    options.http2_guard_nice = 20;
+    expected = "--http2_guard_nice must be 0 to 19 (got 20)";
   }
   SECTION("calls per queue") {
     options.calls_per_method_per_queue = 0;
