@@ -350,18 +350,25 @@ absl::StatusOr<LoadReport> LoadRun::Run() {
   report.interrupted = interrupt_.load();
   report.start_lag = start_lag_;
   report.late_starts = late_starts_;
-  const size_t seconds_used = std::max<size_t>(
-      1, std::min(timeline_seconds,
-                  static_cast<size_t>(std::ceil(absl::ToDoubleSeconds(report.measured)))));
-  report.completions_per_second.assign(seconds_used, 0);
+  // Whole seconds only: a 5.009 s run has five, and its last 9 ms go to
+  // partial_second_completions rather than drawing a collapse to zero.
+  const size_t whole_seconds = std::min(
+      timeline_seconds,
+      static_cast<size_t>(std::floor(absl::ToDoubleSeconds(report.measured))));
+  report.completions_per_second.assign(whole_seconds, 0);
   for (const auto& worker : workers_) {
     for (int k = 0; k < kNumCallKinds; ++k) {
       KindStats& kind = report.kinds[k];
       kind.Merge(worker->kinds[k]);
       kind.started += worker->started[k].load();
     }
-    for (size_t s = 0; s < seconds_used; ++s) {
-      report.completions_per_second[s] += worker->completions_per_second[s];
+    for (size_t s = 0; s < worker->completions_per_second.size(); ++s) {
+      const uint64_t n = worker->completions_per_second[s];
+      if (s < whole_seconds) {
+        report.completions_per_second[s] += n;
+      } else {
+        report.partial_second_completions += n;
+      }
     }
   }
   for (const KindStats& kind : report.kinds) report.total.Merge(kind);

@@ -24,7 +24,10 @@ struct LoadReport {
   absl::Duration measured;      // The measurement window (warm-up excluded).
   std::array<KindStats, kNumCallKinds> kinds;
   KindStats total;
+  // Completions in each whole second of the window, and after the last
+  // whole one: a rate of a few milliseconds' worth is not a rate.
   std::vector<uint64_t> completions_per_second;
+  uint64_t partial_second_completions = 0;
   // Open loop: how late calls started against their schedule.
   Histogram start_lag;
   uint64_t late_starts = 0;  // Started more than 1 ms after their time.

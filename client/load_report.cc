@@ -317,6 +317,7 @@ std::string FormatReportJson(const LoadReport& r) {
   j["total"] = KindJson(r.total, r);
   j["error_rate"] = r.error_rate();
   j["completions_per_second"] = r.completions_per_second;
+  j["partial_second_completions"] = r.partial_second_completions;
   if (o.rps > 0) {
     nlohmann::json lag = LatencyJson(r.start_lag);
     lag["late_starts"] = r.late_starts;
