@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -68,6 +70,22 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseMetadata(
   if (absl::StartsWith(key, "grpc-")) {
     return absl::InvalidArgumentError(
         absl::StrCat("--metadata: '", key, "' is reserved by gRPC"));
+  }
+  // gRPC aborts the process (SIGABRT) on a value it cannot send as an
+  // HTTP/2 header, so refuse it here, where the user can be told which
+  // entry is wrong. Values of "-bin" keys are base64-encoded by gRPC and
+  // may hold any byte.
+  if (!absl::EndsWith(key, "-bin")) {
+    for (char c : kv.second) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte > 0x7E) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--metadata: the value of '", key, "' in '", absl::CHexEscape(text),
+            "' holds byte 0x", absl::Hex(byte, absl::kZeroPad2),
+            "; values must be printable ASCII (0x20-0x7E), or give the key a "
+            "-bin suffix for binary values"));
+      }
+    }
   }
   return std::make_pair(key, kv.second);
 }

@@ -72,7 +72,9 @@ struct LoadOptions {
 absl::StatusOr<std::array<double, kNumCallKinds>> ParseMix(
     absl::string_view text);
 
-// "key:value".
+// "key:value", checked as gRPC checks metadata: a lowercase key of
+// a-z 0-9 - _ . not reserved by gRPC (grpc-*), and, unless the key ends in
+// -bin, a value of printable ASCII.
 absl::StatusOr<std::pair<std::string, std::string>> ParseMetadata(
     absl::string_view text);
 

@@ -102,6 +102,17 @@ TEST_CASE("Load exits 2 for bad flags and unreachable targets",
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains("error"));
   }
+  SECTION("a --metadata value gRPC cannot send") {
+    // Used to abort inside gRPC (SIGABRT, exit 134).
+    for (const std::string value : {"x-a:\xc3\xa9", "x-a:one\ntwo", "x-a:one\rtwo"}) {
+      const auto result = RunLoad({"--metadata=" + value, "--requests=1"});
+      INFO(value << "\n" << result.exit.ToString() << "\n" << result.stderr_text);
+      CHECK(result.exit.Exited(2));
+      CHECK_THAT(result.stderr_text, Catch::Contains("--metadata"));
+      CHECK_THAT(result.stderr_text, Catch::Contains("x-a"));
+      CHECK_THAT(result.stderr_text, Catch::Contains("printable ASCII"));
+    }
+  }
   SECTION("a closed port") {
     int port = 0;
     {

@@ -152,6 +152,18 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
     CHECK(!ParseMetadata(":v").ok());
     CHECK(!ParseMetadata("bad key:v").ok());
     CHECK(!ParseMetadata("grpc-timeout:1").ok());
+    // Values gRPC would abort on: named with the entry in the message.
+    for (const std::string bad : {"x-a:\xc3\xa9", "x-a:one\ntwo",
+                                  "x-a:one\rtwo", "x-a:\x7f", "x-a:tab\there"}) {
+      INFO(bad);
+      auto parsed = ParseMetadata(bad);
+      REQUIRE(!parsed.ok());
+      CHECK_THAT(std::string(parsed.status().message()),
+                 Catch::Contains("--metadata") && Catch::Contains("x-a"));
+    }
+    CHECK(ParseMetadata("x-a: printable ~ ASCII").ok());
+    // Binary values are base64-encoded by gRPC: any byte will do.
+    CHECK(ParseMetadata("x-a-bin:\xc3\xa9\n").ok());
   }
   SECTION("--arrival") {
     CHECK(*ParseArrival("poisson") == Arrival::kPoisson);
