@@ -204,7 +204,7 @@ std::string FormatReportTable(const LoadReport& r) {
       o.warmup > absl::ZeroDuration()
           ? absl::StrCat(" after ", absl::FormatDuration(o.warmup), " of warm-up")
           : "",
-      r.features_known, r.interrupted ? "; interrupted (Ctrl-C)" : "");
+      r.features_known, r.interrupted ? "; interrupted (SIGINT or SIGTERM)" : "");
   absl::StrAppendFormat(&out, "%-7s %9s %9s %6s %7s %10s %10s %10s %9s %9s %9s %9s %9s\n",
                         "kind", "started", "ok", "wrong", "failed", "calls/s",
                         "sent/s", "recv/s", "p50", "p90", "p99", "p99.9", "max");

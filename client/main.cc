@@ -105,13 +105,20 @@ constexpr char kUsage[] =
     "Exit code 0 on success, 1 when a call fails (tutorial) or the error rate\n"
     "passes --max_error_rate (load), 2 for bad flags, a --json or --html file\n"
     "that cannot be written (found before the run), or a server that cannot\n"
-    "be reached. Flag names take '-' or '_' alike.";
+    "be reached or used, 3 when SIGINT or SIGTERM ended a load run early (the\n"
+    "report is still printed and written). Flag names take '-' or '_' alike.";
+
+// A load run cut short by SIGINT or SIGTERM: its report is complete for the
+// time it ran, but a script must not take it for a full run (0).
+constexpr int kExitInterrupted = 3;
 
 std::atomic<bool> interrupted{false};
 
-void OnInterrupt(int /*signal*/) {
+// SIGINT (Ctrl-C) and SIGTERM (kill, CI timeouts, container stops) alike
+// end the run early and still write the reports.
+void OnInterrupt(int signal_number) {
   interrupted.store(true);
-  signal(SIGINT, SIG_DFL);  // A second Ctrl-C ends the process at once.
+  signal(signal_number, SIG_DFL);  // A second one ends the process at once.
 }
 
 uint64_t SeedFromFlag() {
@@ -247,6 +254,7 @@ int RunLoadCommand() {
   CheckReportPathOrExit("--html", options.html_path);
 
   signal(SIGINT, OnInterrupt);
+  signal(SIGTERM, OnInterrupt);
   absl::StatusOr<LoadReport> report = RunLoad(options, interrupted);
   if (!report.ok()) ExitWithUsageError(report.status().message());
 
@@ -260,6 +268,7 @@ int RunLoadCommand() {
       !WriteFile(options.html_path, FormatReportHtml(*report))) {
     ExitWithUsageError(absl::StrCat("cannot write ", options.html_path));
   }
+  if (report->interrupted) return kExitInterrupted;
   if (report->total.completed() == 0) {
     std::fprintf(stderr, "routeguide-client: no call completed\n");
     return 1;

@@ -159,12 +159,16 @@ TEST_CASE("Load exits 1 when errors pass --max_error_rate", "[load][binary]") {
   CHECK_THAT(result.stdout_text, Catch::Contains("DEADLINE_EXCEEDED"));
 }
 
-TEST_CASE("Ctrl-C ends a load run early and still prints the report",
+TEST_CASE("SIGINT or SIGTERM ends a load run early, writes every report, exits 3",
           "[load][binary]") {
+  const int signal_number = GENERATE(SIGINT, SIGTERM);
+  INFO("signal " << signal_number);
   auto server = StartServer();
+  TempDir dir;
   auto child = testing::Subprocess::Start(
       {ClientPath(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
-       "--duration=1h", "--concurrency=4"});
+       "--duration=1h", "--concurrency=4", "--json=" + dir.path + "/report.json",
+       "--html=" + dir.path + "/report.html"});
   REQUIRE(child.ok());
   // The run is under way once the server has accepted calls.
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -172,12 +176,16 @@ TEST_CASE("Ctrl-C ends a load run early and still prints the report",
     absl::SleepFor(absl::Milliseconds(5));
   }
   REQUIRE(server->calls().accepted() >= 100);
-  REQUIRE((*child)->Signal(SIGINT).ok());
+  REQUIRE((*child)->Signal(signal_number).ok());
   auto status = (*child)->Wait(absl::Seconds(30));
   REQUIRE(status.ok());
-  CHECK(status->Exited(0));
+  INFO(status->ToString() << "\n" << (*child)->stderr_text());
+  CHECK(status->Exited(3));
   CHECK_THAT((*child)->stdout_text(), Catch::Contains("interrupted"));
   CHECK_THAT((*child)->stdout_text(), Catch::Contains("all "));
+  const auto json = nlohmann::json::parse(ReadFile(dir.path + "/report.json"));
+  CHECK(json["interrupted"] == true);
+  CHECK_THAT(ReadFile(dir.path + "/report.html"), Catch::Contains("<svg"));
 }
 
 }  // namespace
