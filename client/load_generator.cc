@@ -132,16 +132,39 @@ absl::Status LoadRun::LearnFeatures() {
   world.mutable_hi()->set_longitude(kMaxLongitudeE7);
   absl::Notification done;
   grpc::Status status;
+  bool too_many = false;  // Written and read on the queue's poller only.
   CallOptions options = call_options_;
-  options.deadline = std::max(options.deadline, absl::Seconds(60));
-  routeguide::StartListFeatures(
+  options.deadline = options_.learn_deadline;
+  routeguide::StartListFeaturesWhile(
       *stubs_[0], *queues_->queue(0), options, world,
-      [this](const Feature& feature) { known_.Add(feature); },
+      [this, &too_many](const Feature& feature) {
+        if (static_cast<int64_t>(known_.size()) >= options_.max_features_learnt) {
+          too_many = true;
+          return false;
+        }
+        known_.Add(feature);
+        return true;
+      },
       [&](const grpc::Status& s) {
         status = s;
         done.Notify();
       });
   done.WaitForNotification();
+  if (too_many) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server at ", options_.target,
+        " sent more than --max_features_learnt=", options_.max_features_learnt,
+        " features in the ListFeatures over the world that learns them; "
+        "raise the flag if it really stores that many"));
+  }
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the server at ", options_.target,
+        " did not finish the ListFeatures over the world that learns its "
+        "features within --learn_deadline=",
+        absl::FormatDuration(options_.learn_deadline), " (",
+        known_.size(), " features received)"));
+  }
   if (!status.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "the server at ", options_.target,

@@ -155,6 +155,10 @@ absl::Status ValidateLoadOptions(const LoadOptions& o) {
   if (o.connect_timeout <= absl::ZeroDuration()) {
     return bad("--connect_timeout must be positive");
   }
+  if (o.learn_deadline <= absl::ZeroDuration()) {
+    return bad("--learn_deadline must be positive");
+  }
+  if (o.max_features_learnt < 1) return bad("--max_features_learnt must be >= 1");
   if (!(o.max_error_rate >= 0 && o.max_error_rate <= 1)) {
     return bad("--max_error_rate must be 0 to 1");
   }

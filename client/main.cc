@@ -85,6 +85,14 @@ ABSL_FLAG(int, route_points, 10, "load: points per RecordRoute");
 ABSL_FLAG(int, chat_notes, 10, "load: notes per RouteChat");
 ABSL_FLAG(int, chat_locations, 5,
           "load: distinct locations of one RouteChat's notes");
+ABSL_FLAG(absl::Duration, learn_deadline,
+          routeguide::LoadOptions().learn_deadline,
+          "load: deadline of the first call, the ListFeatures over the world "
+          "that learns the server's features (exit 2 when it passes)");
+ABSL_FLAG(int64_t, max_features_learnt,
+          routeguide::LoadOptions().max_features_learnt,
+          "load: give up (exit 2) on a server whose ListFeatures over the "
+          "world sends more features than this");
 ABSL_FLAG(std::string, metadata, "",
           "load: key:value added to every call; repeat for more");
 ABSL_FLAG(double, max_error_rate, 0,
@@ -236,6 +244,8 @@ int RunLoadCommand() {
   options.chat_locations = absl::GetFlag(FLAGS_chat_locations);
   options.deadline = absl::GetFlag(FLAGS_deadline);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  options.learn_deadline = absl::GetFlag(FLAGS_learn_deadline);
+  options.max_features_learnt = absl::GetFlag(FLAGS_max_features_learnt);
   options.credentials = CredentialsFromFlags();
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   options.metadata = AuthMetadataFromFlags();

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
 #include "db_loader.h"
+#include "hostile_servers.h"
 #include "nlohmann/json.hpp"
 #include "route_guide_server.h"
 #include "test_server.h"
@@ -124,6 +125,37 @@ TEST_CASE("Load exits 2 for bad flags and unreachable targets",
         RunLoad({"--target=" + target, "--connect_timeout=1s", "--duration=5s"});
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains(target));
+  }
+}
+
+TEST_CASE("Load exits 2 on a server whose first ListFeatures never ends",
+          "[load][binary]") {
+  SECTION("the server never answers: --learn_deadline") {
+    testing::HostileServer server(testing::ListBehavior::kSilent);
+    const absl::Time start = absl::Now();
+    auto result = testing::Run({ClientPath(), "load", "--target=" + server.address(),
+                                "--learn_deadline=2s", "--duration=1s"},
+                               absl::Seconds(20));
+    REQUIRE(result.ok());  // Not still hanging after 20 s.
+    INFO(result->exit.ToString() << "\n" << result->stderr_text);
+    CHECK(result->exit.Exited(2));
+    CHECK_THAT(result->stderr_text, Catch::Contains("--learn_deadline=2s"));
+    CHECK_THAT(result->stderr_text, Catch::Contains(server.address()));
+    CHECK(absl::Now() - start < absl::Seconds(10));
+    CHECK(server.service().calls() == 1);
+  }
+  SECTION("the server streams features without end: --max_features_learnt") {
+    testing::HostileServer server(testing::ListBehavior::kEndless);
+    auto result = testing::Run({ClientPath(), "load", "--target=" + server.address(),
+                                "--max_features_learnt=5000", "--duration=1s"},
+                               absl::Seconds(20));
+    REQUIRE(result.ok());
+    INFO(result->exit.ToString() << "\n" << result->stderr_text);
+    CHECK(result->exit.Exited(2));
+    CHECK_THAT(result->stderr_text, Catch::Contains("--max_features_learnt=5000"));
+    CHECK_THAT(result->stderr_text, Catch::Contains(server.address()));
+    // No measurement began: no table.
+    CHECK_THAT(result->stdout_text, !Catch::Contains("all "));
   }
 }
 
