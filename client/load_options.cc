@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "target_check.h"
 
 namespace routeguide {
 
@@ -176,6 +177,7 @@ absl::StatusOr<std::string> ChannelTarget(absl::string_view target) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--target: '", address, "' in a list must be IP:PORT"));
     }
+    if (absl::Status port = CheckHostPort(address); !port.ok()) return port;
     absl::string_view host = address.substr(0, colon);
     absl::string_view port = address.substr(colon + 1);
     if (host == "localhost") host = "127.0.0.1";

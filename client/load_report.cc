@@ -261,6 +261,17 @@ std::string FormatReportTable(const LoadReport& r) {
           r.late_starts);
     }
   }
+  if (!r.by_address.empty()) {
+    // An address round_robin could not connect to gets no calls: shown
+    // here as 0, rather than hidden in the totals.
+    absl::StrAppendFormat(&out, "\n%-44s %9s %9s %7s\n",
+                          "calls by address (warm-up included)", "started", "ok",
+                          "failed");
+    for (const AddressCalls& a : r.by_address) {
+      absl::StrAppendFormat(&out, "%-44s %9d %9d %7d\n", a.address, a.started,
+                            a.succeeded, a.failed);
+    }
+  }
   absl::StrAppendFormat(&out, "\nerror rate %.4f%% (limit %.4f%%)\n", r.error_rate() * 100,
                         o.max_error_rate * 100);
   return out;
@@ -317,6 +328,16 @@ std::string FormatReportJson(const LoadReport& r) {
   j["total"] = KindJson(r.total, r);
   j["error_rate"] = r.error_rate();
   j["completions_per_second"] = r.completions_per_second;
+  if (!r.by_address.empty()) {
+    nlohmann::json by_address = nlohmann::json::array();
+    for (const AddressCalls& a : r.by_address) {
+      by_address.push_back({{"address", a.address},
+                            {"started", a.started},
+                            {"succeeded", a.succeeded},
+                            {"failed", a.failed}});
+    }
+    j["by_address"] = by_address;
+  }
   if (o.rps > 0) {
     nlohmann::json lag = LatencyJson(r.start_lag);
     lag["late_starts"] = r.late_starts;

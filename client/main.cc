@@ -25,6 +25,7 @@
 #include "grpcpp/security/credentials.h"
 #include "load_generator.h"
 #include "load_report.h"
+#include "target_check.h"
 #include "tutorial.h"
 
 // Both commands.
@@ -173,11 +174,12 @@ int RunTutorialCommand() {
       target,
       credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(),
       args);
-  if (!channel->WaitForConnected(
-          absl::ToChronoTime(absl::Now() + connect_timeout))) {
-    ExitWithUsageError(absl::StrCat("cannot reach a server at ", target,
-                                    " within ",
-                                    absl::FormatDuration(connect_timeout)));
+  if (absl::Status connected =
+          WaitForConnectedOrExplain(*channel, target,
+                                    absl::Now() + connect_timeout,
+                                    connect_timeout, credentials != nullptr);
+      !connected.ok()) {
+    ExitWithUsageError(connected.message());
   }
   TutorialOptions options;
   options.call.deadline = absl::GetFlag(FLAGS_deadline);
@@ -305,8 +307,14 @@ int Run(int argc, char** argv) {
       absl::GetFlag(FLAGS_connect_timeout) <= absl::ZeroDuration()) {
     ExitWithUsageError("--deadline and --connect_timeout must be positive");
   }
-  if (absl::GetFlag(FLAGS_target).empty()) {
-    ExitWithUsageError("--target must not be empty");
+  const std::string target = absl::GetFlag(FLAGS_target);
+  if (target.empty()) ExitWithUsageError("--target must not be empty");
+  // A list's items are checked with the list (ChannelTarget); a URI is
+  // gRPC's to read.
+  if (target.find(',') == std::string::npos && !IsTargetUri(target)) {
+    if (absl::Status address = CheckHostPort(target); !address.ok()) {
+      ExitWithUsageError(address.message());
+    }
   }
   return command == "tutorial" ? RunTutorialCommand() : RunLoadCommand();
 }
