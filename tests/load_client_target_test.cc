@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
+#include <fstream>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
+#include "nlohmann/json.hpp"
 #include "security_pki.h"
 #include "subprocess.h"
 #include "test_server.h"
@@ -171,9 +174,16 @@ TEST_CASE("A --target list with a dead address warns and still runs",
   const std::string dead = absl::StrCat("127.0.0.1:", ClosedPort());
   auto server = StartTestServer();
   const std::string live = LocalTarget(server->port());
+  char dir[] = "/tmp/routeguide-split-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string json_path = std::string(dir) + "/report.json";
   const auto result =
       RunClient({"load", "--target=" + live + "," + dead, "--requests=200",
-                 "--concurrency=4", "--connect_timeout=1s"});
+                 "--concurrency=4", "--connect_timeout=1s", "--json=" + json_path});
+  std::ifstream json_file(json_path);
+  const auto json = nlohmann::json::parse(json_file, nullptr, false);
+  unlink(json_path.c_str());
+  rmdir(dir);
   INFO(result.stdout_text << result.stderr_text);
   CHECK(result.exit.Exited(0));
   CHECK_THAT(result.stderr_text, Catch::Contains("warning"));
@@ -184,6 +194,14 @@ TEST_CASE("A --target list with a dead address warns and still runs",
   CHECK_THAT(result.stdout_text, Catch::Contains("calls by address"));
   CHECK_THAT(result.stdout_text, Catch::Contains("ipv4:" + dead));
   CHECK_THAT(result.stdout_text, Catch::Contains("ipv4:" + live));
+  REQUIRE(json.contains("by_address"));
+  int64_t live_calls = -1, dead_calls = -1;
+  for (const auto& entry : json["by_address"]) {
+    if (entry["address"] == "ipv4:" + live) live_calls = entry["succeeded"];
+    if (entry["address"] == "ipv4:" + dead) dead_calls = entry["started"];
+  }
+  CHECK(live_calls >= 200);  // The first ListFeatures counts too.
+  CHECK(dead_calls == 0);
 }
 
 }  // namespace
