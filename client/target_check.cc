@@ -61,11 +61,6 @@ absl::Status CheckHostPort(absl::string_view target, absl::string_view flag) {
       return absl::InvalidArgumentError(absl::StrCat(
           flag, ": '", target, "' has no port; give HOST:PORT"));
     }
-    if (target.find(':') != colon) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          flag, ": '", target,
-          "' looks like a bare IPv6 address; give [IPV6]:PORT"));
-    }
     port = target.substr(colon + 1);
   }
   int number = 0;

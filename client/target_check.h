@@ -17,6 +17,7 @@
 namespace routeguide {
 
 // INVALID_ARGUMENT naming `flag` when `target`, a HOST:PORT or [IPV6]:PORT
+// (the port after the last ':', as --target lists read "::1:2" too)
 // (a gRPC URI with a scheme such as dns: or unix: is left to gRPC), has no
 // port or one outside 1-65535. gRPC would otherwise try port 443 for a
 // missing port and fail on a bad one only after the connect timeout.

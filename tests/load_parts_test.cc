@@ -11,6 +11,7 @@
 #include "histogram.h"
 #include "load_options.h"
 #include "load_schedule.h"
+#include "target_check.h"
 
 namespace routeguide {
 namespace {
@@ -209,6 +210,23 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
     CHECK(!ChannelTarget("a.example:1,b.example:2").ok());
     CHECK(!ChannelTarget("127.0.0.1:1,[::1]:2").ok());
     CHECK(!ChannelTarget("127.0.0.1,127.0.0.2:3").ok());
+    CHECK(!ChannelTarget("127.0.0.1:1,127.0.0.1:70000").ok());
+  }
+  SECTION("--target ports are checked before connecting") {
+    for (const char* good : {"localhost:1", "127.0.0.1:65535", "[::1]:50051"}) {
+      INFO(good);
+      CHECK(CheckHostPort(good).ok());
+    }
+    for (const char* bad : {"localhost", "127.0.0.1:70000", "127.0.0.1:0",
+                            "127.0.0.1:", "127.0.0.1:+80", "[::1]", "[::1:2"}) {
+      INFO(bad);
+      const absl::Status status = CheckHostPort(bad);
+      CHECK(!status.ok());
+      CHECK_THAT(std::string(status.message()), Catch::Contains("--target"));
+    }
+    CHECK(IsTargetUri("dns:///example:1"));
+    CHECK(IsTargetUri("unix:/tmp/socket"));
+    CHECK(!IsTargetUri("localhost:50051"));
   }
 }
 
