@@ -41,6 +41,14 @@ void StartListFeatures(
     std::function<void(const Feature&)> on_feature,
     std::function<void(const grpc::Status&)> on_done);
 
+// StartListFeatures whose on_feature returns whether to go on reading:
+// false cancels the call, which then ends with CANCELLED.
+void StartListFeaturesWhile(
+    RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+    const CallOptions& options, const Rectangle& rectangle,
+    std::function<bool(const Feature&)> on_feature,
+    std::function<void(const grpc::Status&)> on_done);
+
 // Sends `points` one write at a time, then half-closes; on_point runs as
 // each point is handed to gRPC.
 void StartRecordRoute(

@@ -4,7 +4,9 @@
 //   state       event        ok     next
 //   kStarting   kStarted     true   kReading (Read posted)
 //   kStarting   kStarted     false  kFinishing (Finish posted)
-//   kReading    kReadDone    true   kReading (on_feature, next Read)
+//   kReading    kReadDone    true   kReading (on_feature, next Read), or
+//                                   kFinishing (on_feature said stop: the
+//                                   call is cancelled, Finish posted)
 //   kReading    kReadDone    false  kFinishing (the stream ended)
 //   kFinishing  kFinished    -      kDone (on_done runs)
 //
@@ -31,7 +33,7 @@ enum class ListFeaturesClientEvent : uint8_t {
 class ListFeaturesClientCall final
     : public TaggedCall<ListFeaturesClientCall, ListFeaturesClientEvent> {
  public:
-  ListFeaturesClientCall(std::function<void(const Feature&)> on_feature,
+  ListFeaturesClientCall(std::function<bool(const Feature&)> on_feature,
                          std::function<void(const grpc::Status&)> on_done)
       : on_feature_(std::move(on_feature)), on_done_(std::move(on_done)) {}
 
@@ -62,8 +64,14 @@ class ListFeaturesClientCall final
           PostFinish();  // The stream ended; Finish reads how.
           return;
         }
-        on_feature_(feature_);
-        ReadNext();
+        if (on_feature_(feature_)) {
+          ReadNext();
+        } else {
+          // The caller wants no more: a server that streams without end
+          // must not keep the call (and the caller's memory) growing.
+          context_.TryCancel();
+          PostFinish();
+        }
         return;
       case State::kFinishing:
         if (event != Event::kFinished) break;
@@ -86,7 +94,7 @@ class ListFeaturesClientCall final
     reader_->Finish(&status_, Post(Event::kFinished));
   }
 
-  std::function<void(const Feature&)> on_feature_;
+  std::function<bool(const Feature&)> on_feature_;
   std::function<void(const grpc::Status&)> on_done_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientAsyncReader<Feature>> reader_;
@@ -101,6 +109,20 @@ void StartListFeatures(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
                        const CallOptions& options, const Rectangle& rectangle,
                        std::function<void(const Feature&)> on_feature,
                        std::function<void(const grpc::Status&)> on_done) {
+  StartListFeaturesWhile(
+      stub, cq, options, rectangle,
+      [on_feature = std::move(on_feature)](const Feature& feature) {
+        on_feature(feature);
+        return true;
+      },
+      std::move(on_done));
+}
+
+void StartListFeaturesWhile(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
+                            const CallOptions& options,
+                            const Rectangle& rectangle,
+                            std::function<bool(const Feature&)> on_feature,
+                            std::function<void(const grpc::Status&)> on_done) {
   (new ListFeaturesClientCall(std::move(on_feature), std::move(on_done)))
       ->Start(stub, cq, options, rectangle);
 }

@@ -21,6 +21,7 @@
 #include "load_calls.h"
 #include "load_schedule.h"
 #include "progress_line.h"
+#include "target_check.h"
 
 namespace routeguide {
 namespace {
@@ -51,6 +52,8 @@ class LoadRun {
   };
 
   absl::Status Connect();
+  std::shared_ptr<grpc::Channel> NewChannel(
+      const std::string& target, const grpc::ChannelArguments& args) const;
   absl::Status LearnFeatures();
   void RunClosedLoop();
   void RunOpenLoop();
@@ -94,9 +97,22 @@ absl::Status LoadRun::Connect() {
   auto target = ChannelTarget(options_.target);
   if (!target.ok()) return target.status();
   channel_target_ = *target;
+  if (absl::Status s = ProbeAddressList(
+          channel_target_, options_.target,
+          [this](const std::string& address) {
+            grpc::ChannelArguments args;
+            args.SetInt("grpc.use_local_subchannel_pool", 1);
+            if (!options_.tls_server_name.empty()) {
+              args.SetSslTargetNameOverride(options_.tls_server_name);
+            }
+            return NewChannel(address, args);
+          },
+          options_.connect_timeout, options_.credentials != nullptr);
+      !s.ok()) {
+    return s;
+  }
   const int channels = options_.channels > 0 ? options_.channels : options_.threads;
-  const auto deadline =
-      absl::ToChronoTime(absl::Now() + options_.connect_timeout);
+  const absl::Time deadline = absl::Now() + options_.connect_timeout;
   for (int i = 0; i < channels; ++i) {
     grpc::ChannelArguments args;
     args.SetLoadBalancingPolicyName("round_robin");
@@ -108,20 +124,26 @@ absl::Status LoadRun::Connect() {
     if (!options_.tls_server_name.empty()) {
       args.SetSslTargetNameOverride(options_.tls_server_name);
     }
-    auto channel = grpc::CreateCustomChannel(
-        channel_target_,
-        options_.credentials != nullptr ? options_.credentials
-                                        : grpc::InsecureChannelCredentials(),
-        args);
-    if (!channel->WaitForConnected(deadline)) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot reach a server at ", options_.target, " within ",
-          absl::FormatDuration(options_.connect_timeout)));
+    auto channel = NewChannel(channel_target_, args);
+    if (absl::Status s = WaitForConnectedOrExplain(
+            *channel, options_.target, deadline, options_.connect_timeout,
+            options_.credentials != nullptr);
+        !s.ok()) {
+      return s;
     }
     stubs_.push_back(RouteGuide::NewStub(channel));
     channels_.push_back(std::move(channel));
   }
   return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> LoadRun::NewChannel(
+    const std::string& target, const grpc::ChannelArguments& args) const {
+  return grpc::CreateCustomChannel(
+      target,
+      options_.credentials != nullptr ? options_.credentials
+                                      : grpc::InsecureChannelCredentials(),
+      args);
 }
 
 absl::Status LoadRun::LearnFeatures() {
@@ -132,16 +154,39 @@ absl::Status LoadRun::LearnFeatures() {
   world.mutable_hi()->set_longitude(kMaxLongitudeE7);
   absl::Notification done;
   grpc::Status status;
+  bool too_many = false;  // Written and read on the queue's poller only.
   CallOptions options = call_options_;
-  options.deadline = std::max(options.deadline, absl::Seconds(60));
-  routeguide::StartListFeatures(
+  options.deadline = options_.learn_deadline;
+  routeguide::StartListFeaturesWhile(
       *stubs_[0], *queues_->queue(0), options, world,
-      [this](const Feature& feature) { known_.Add(feature); },
+      [this, &too_many](const Feature& feature) {
+        if (static_cast<int64_t>(known_.size()) >= options_.max_features_learnt) {
+          too_many = true;
+          return false;
+        }
+        known_.Add(feature);
+        return true;
+      },
       [&](const grpc::Status& s) {
         status = s;
         done.Notify();
       });
   done.WaitForNotification();
+  if (too_many) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the server at ", options_.target,
+        " sent more than --max_features_learnt=", options_.max_features_learnt,
+        " features in the ListFeatures over the world that learns them; "
+        "raise the flag if it really stores that many"));
+  }
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the server at ", options_.target,
+        " did not finish the ListFeatures over the world that learns its "
+        "features within --learn_deadline=",
+        absl::FormatDuration(options_.learn_deadline), " (",
+        known_.size(), " features received)"));
+  }
   if (!status.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "the server at ", options_.target,
@@ -338,9 +383,12 @@ absl::StatusOr<LoadReport> LoadRun::Run() {
   // Calls started inside the window and still running at its end are
   // counted, so the window runs until the last of them has finished.
   const Clock::time_point measure_end = Clock::now();
+  LoadReport report;
+  if (SplitAddressList(channel_target_).size() > 1) {
+    report.by_address = CallsByAddress(channel_target_);
+  }
   queues_->Shutdown();
 
-  LoadReport report;
   report.options = options_;
   report.channel_target = channel_target_;
   report.features_known = known_.size();

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "address_calls.h"
 #include "histogram.h"
 #include "load_options.h"
 #include "load_stats.h"
@@ -31,7 +32,10 @@ struct LoadReport {
   // Open loop: how late calls started against their schedule.
   Histogram start_lag;
   uint64_t late_starts = 0;  // Started more than 1 ms after their time.
-  bool interrupted = false;  // Ended early by SIGINT.
+  bool interrupted = false;  // Ended early by SIGINT or SIGTERM.
+  // A --target list: calls per address, warm-up included, as gRPC counts
+  // them; empty for one address.
+  std::vector<AddressCalls> by_address;
 
   double error_rate() const {
     const uint64_t done = total.completed();

@@ -5,10 +5,13 @@
 #include <cmath>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "target_check.h"
 
 namespace routeguide {
 
@@ -68,6 +71,22 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseMetadata(
   if (absl::StartsWith(key, "grpc-")) {
     return absl::InvalidArgumentError(
         absl::StrCat("--metadata: '", key, "' is reserved by gRPC"));
+  }
+  // gRPC aborts the process (SIGABRT) on a value it cannot send as an
+  // HTTP/2 header, so refuse it here, where the user can be told which
+  // entry is wrong. Values of "-bin" keys are base64-encoded by gRPC and
+  // may hold any byte.
+  if (!absl::EndsWith(key, "-bin")) {
+    for (char c : kv.second) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte > 0x7E) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--metadata: the value of '", key, "' in '", absl::CHexEscape(text),
+            "' holds byte 0x", absl::Hex(byte, absl::kZeroPad2),
+            "; values must be printable ASCII (0x20-0x7E), or give the key a "
+            "-bin suffix for binary values"));
+      }
+    }
   }
   return std::make_pair(key, kv.second);
 }
@@ -137,6 +156,10 @@ absl::Status ValidateLoadOptions(const LoadOptions& o) {
   if (o.connect_timeout <= absl::ZeroDuration()) {
     return bad("--connect_timeout must be positive");
   }
+  if (o.learn_deadline <= absl::ZeroDuration()) {
+    return bad("--learn_deadline must be positive");
+  }
+  if (o.max_features_learnt < 1) return bad("--max_features_learnt must be >= 1");
   if (!(o.max_error_rate >= 0 && o.max_error_rate <= 1)) {
     return bad("--max_error_rate must be 0 to 1");
   }
@@ -154,6 +177,7 @@ absl::StatusOr<std::string> ChannelTarget(absl::string_view target) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--target: '", address, "' in a list must be IP:PORT"));
     }
+    if (absl::Status port = CheckHostPort(address); !port.ok()) return port;
     absl::string_view host = address.substr(0, colon);
     absl::string_view port = address.substr(colon + 1);
     if (host == "localhost") host = "127.0.0.1";

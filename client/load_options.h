@@ -61,6 +61,12 @@ struct LoadOptions {
   absl::Duration deadline = absl::Seconds(10);
   std::vector<std::pair<std::string, std::string>> metadata;
   absl::Duration connect_timeout = absl::Seconds(5);
+  // The first call, a ListFeatures over the world that learns the server's
+  // features: its deadline, and how many features it may bring before the
+  // server is taken for unusable (one that streams without end would
+  // otherwise grow the client's memory and never let the run begin).
+  absl::Duration learn_deadline = absl::Seconds(30);
+  int64_t max_features_learnt = 1000000;
   uint64_t seed = 1;
   double max_error_rate = 0;
   std::string json_path;
@@ -72,7 +78,9 @@ struct LoadOptions {
 absl::StatusOr<std::array<double, kNumCallKinds>> ParseMix(
     absl::string_view text);
 
-// "key:value".
+// "key:value", checked as gRPC checks metadata: a lowercase key of
+// a-z 0-9 - _ . not reserved by gRPC (grpc-*), and, unless the key ends in
+// -bin, a value of printable ASCII.
 absl::StatusOr<std::pair<std::string, std::string>> ParseMetadata(
     absl::string_view text);
 

@@ -204,7 +204,7 @@ std::string FormatReportTable(const LoadReport& r) {
       o.warmup > absl::ZeroDuration()
           ? absl::StrCat(" after ", absl::FormatDuration(o.warmup), " of warm-up")
           : "",
-      r.features_known, r.interrupted ? "; interrupted (Ctrl-C)" : "");
+      r.features_known, r.interrupted ? "; interrupted (SIGINT or SIGTERM)" : "");
   absl::StrAppendFormat(&out, "%-7s %9s %9s %6s %7s %10s %10s %10s %9s %9s %9s %9s %9s\n",
                         "kind", "started", "ok", "wrong", "failed", "calls/s",
                         "sent/s", "recv/s", "p50", "p90", "p99", "p99.9", "max");
@@ -259,6 +259,17 @@ std::string FormatReportTable(const LoadReport& r) {
           "WARNING: %d calls started more than 1ms late: the client could not keep "
           "its schedule (latencies still count from the scheduled start)\n",
           r.late_starts);
+    }
+  }
+  if (!r.by_address.empty()) {
+    // An address round_robin could not connect to gets no calls: shown
+    // here as 0, rather than hidden in the totals.
+    absl::StrAppendFormat(&out, "\n%-44s %9s %9s %7s\n",
+                          "calls by address (warm-up included)", "started", "ok",
+                          "failed");
+    for (const AddressCalls& a : r.by_address) {
+      absl::StrAppendFormat(&out, "%-44s %9d %9d %7d\n", a.address, a.started,
+                            a.succeeded, a.failed);
     }
   }
   absl::StrAppendFormat(&out, "\nerror rate %.4f%% (limit %.4f%%)\n", r.error_rate() * 100,
@@ -318,6 +329,16 @@ std::string FormatReportJson(const LoadReport& r) {
   j["error_rate"] = r.error_rate();
   j["completions_per_second"] = r.completions_per_second;
   j["partial_second_completions"] = r.partial_second_completions;
+  if (!r.by_address.empty()) {
+    nlohmann::json by_address = nlohmann::json::array();
+    for (const AddressCalls& a : r.by_address) {
+      by_address.push_back({{"address", a.address},
+                            {"started", a.started},
+                            {"succeeded", a.succeeded},
+                            {"failed", a.failed}});
+    }
+    j["by_address"] = by_address;
+  }
   if (o.rps > 0) {
     nlohmann::json lag = LatencyJson(r.start_lag);
     lag["late_starts"] = r.late_starts;

@@ -25,6 +25,7 @@
 #include "grpcpp/security/credentials.h"
 #include "load_generator.h"
 #include "load_report.h"
+#include "target_check.h"
 #include "tutorial.h"
 
 // Both commands.
@@ -85,6 +86,14 @@ ABSL_FLAG(int, route_points, 10, "load: points per RecordRoute");
 ABSL_FLAG(int, chat_notes, 10, "load: notes per RouteChat");
 ABSL_FLAG(int, chat_locations, 5,
           "load: distinct locations of one RouteChat's notes");
+ABSL_FLAG(absl::Duration, learn_deadline,
+          routeguide::LoadOptions().learn_deadline,
+          "load: deadline of the first call, the ListFeatures over the world "
+          "that learns the server's features (exit 2 when it passes)");
+ABSL_FLAG(int64_t, max_features_learnt,
+          routeguide::LoadOptions().max_features_learnt,
+          "load: give up (exit 2) on a server whose ListFeatures over the "
+          "world sends more features than this");
 ABSL_FLAG(std::string, metadata, "",
           "load: key:value added to every call; repeat for more");
 ABSL_FLAG(double, max_error_rate, 0,
@@ -105,13 +114,20 @@ constexpr char kUsage[] =
     "Exit code 0 on success, 1 when a call fails (tutorial) or the error rate\n"
     "passes --max_error_rate (load), 2 for bad flags, a --json or --html file\n"
     "that cannot be written (found before the run), or a server that cannot\n"
-    "be reached. Flag names take '-' or '_' alike.";
+    "be reached or used, 3 when SIGINT or SIGTERM ended a load run early (the\n"
+    "report is still printed and written). Flag names take '-' or '_' alike.";
+
+// A load run cut short by SIGINT or SIGTERM: its report is complete for the
+// time it ran, but a script must not take it for a full run (0).
+constexpr int kExitInterrupted = 3;
 
 std::atomic<bool> interrupted{false};
 
-void OnInterrupt(int /*signal*/) {
+// SIGINT (Ctrl-C) and SIGTERM (kill, CI timeouts, container stops) alike
+// end the run early and still write the reports.
+void OnInterrupt(int signal_number) {
   interrupted.store(true);
-  signal(SIGINT, SIG_DFL);  // A second Ctrl-C ends the process at once.
+  signal(signal_number, SIG_DFL);  // A second one ends the process at once.
 }
 
 uint64_t SeedFromFlag() {
@@ -158,11 +174,12 @@ int RunTutorialCommand() {
       target,
       credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(),
       args);
-  if (!channel->WaitForConnected(
-          absl::ToChronoTime(absl::Now() + connect_timeout))) {
-    ExitWithUsageError(absl::StrCat("cannot reach a server at ", target,
-                                    " within ",
-                                    absl::FormatDuration(connect_timeout)));
+  if (absl::Status connected =
+          WaitForConnectedOrExplain(*channel, target,
+                                    absl::Now() + connect_timeout,
+                                    connect_timeout, credentials != nullptr);
+      !connected.ok()) {
+    ExitWithUsageError(connected.message());
   }
   TutorialOptions options;
   options.call.deadline = absl::GetFlag(FLAGS_deadline);
@@ -229,6 +246,8 @@ int RunLoadCommand() {
   options.chat_locations = absl::GetFlag(FLAGS_chat_locations);
   options.deadline = absl::GetFlag(FLAGS_deadline);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  options.learn_deadline = absl::GetFlag(FLAGS_learn_deadline);
+  options.max_features_learnt = absl::GetFlag(FLAGS_max_features_learnt);
   options.credentials = CredentialsFromFlags();
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   options.metadata = AuthMetadataFromFlags();
@@ -247,6 +266,7 @@ int RunLoadCommand() {
   CheckReportPathOrExit("--html", options.html_path);
 
   signal(SIGINT, OnInterrupt);
+  signal(SIGTERM, OnInterrupt);
   absl::StatusOr<LoadReport> report = RunLoad(options, interrupted);
   if (!report.ok()) ExitWithUsageError(report.status().message());
 
@@ -260,6 +280,7 @@ int RunLoadCommand() {
       !WriteFile(options.html_path, FormatReportHtml(*report))) {
     ExitWithUsageError(absl::StrCat("cannot write ", options.html_path));
   }
+  if (report->interrupted) return kExitInterrupted;
   if (report->total.completed() == 0) {
     std::fprintf(stderr, "routeguide-client: no call completed\n");
     return 1;
@@ -286,8 +307,14 @@ int Run(int argc, char** argv) {
       absl::GetFlag(FLAGS_connect_timeout) <= absl::ZeroDuration()) {
     ExitWithUsageError("--deadline and --connect_timeout must be positive");
   }
-  if (absl::GetFlag(FLAGS_target).empty()) {
-    ExitWithUsageError("--target must not be empty");
+  const std::string target = absl::GetFlag(FLAGS_target);
+  if (target.empty()) ExitWithUsageError("--target must not be empty");
+  // A list's items are checked with the list (ChannelTarget); a URI is
+  // gRPC's to read.
+  if (target.find(',') == std::string::npos && !IsTargetUri(target)) {
+    if (absl::Status address = CheckHostPort(target); !address.ok()) {
+      ExitWithUsageError(address.message());
+    }
   }
   return command == "tutorial" ? RunTutorialCommand() : RunLoadCommand();
 }

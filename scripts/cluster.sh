@@ -211,6 +211,8 @@ if [ -z "$wrong" ]; then
 elif [ "$wrong" != 0 ] || [ "$failed" != 0 ]; then
   echo "error: $wrong wrong answers, $failed failed calls" >&2
   status=1
+elif [ "$client_status" -eq 3 ]; then
+  echo "the load was interrupted; its report covers the time it ran"
 elif [ "$client_status" -ne 0 ]; then
   echo "error: the load client exited with code $client_status" >&2
   status=1

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
 #include "db_loader.h"
+#include "hostile_servers.h"
 #include "nlohmann/json.hpp"
 #include "route_guide_server.h"
 #include "test_server.h"
@@ -102,6 +103,17 @@ TEST_CASE("Load exits 2 for bad flags and unreachable targets",
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains("error"));
   }
+  SECTION("a --metadata value gRPC cannot send") {
+    // Used to abort inside gRPC (SIGABRT, exit 134).
+    for (const std::string value : {"x-a:\xc3\xa9", "x-a:one\ntwo", "x-a:one\rtwo"}) {
+      const auto result = RunLoad({"--metadata=" + value, "--requests=1"});
+      INFO(value << "\n" << result.exit.ToString() << "\n" << result.stderr_text);
+      CHECK(result.exit.Exited(2));
+      CHECK_THAT(result.stderr_text, Catch::Contains("--metadata"));
+      CHECK_THAT(result.stderr_text, Catch::Contains("x-a"));
+      CHECK_THAT(result.stderr_text, Catch::Contains("printable ASCII"));
+    }
+  }
   SECTION("a closed port") {
     int port = 0;
     {
@@ -113,6 +125,37 @@ TEST_CASE("Load exits 2 for bad flags and unreachable targets",
         RunLoad({"--target=" + target, "--connect_timeout=1s", "--duration=5s"});
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains(target));
+  }
+}
+
+TEST_CASE("Load exits 2 on a server whose first ListFeatures never ends",
+          "[load][binary]") {
+  SECTION("the server never answers: --learn_deadline") {
+    testing::HostileServer server(testing::ListBehavior::kSilent);
+    const absl::Time start = absl::Now();
+    auto result = testing::Run({ClientPath(), "load", "--target=" + server.address(),
+                                "--learn_deadline=2s", "--duration=1s"},
+                               absl::Seconds(20));
+    REQUIRE(result.ok());  // Not still hanging after 20 s.
+    INFO(result->exit.ToString() << "\n" << result->stderr_text);
+    CHECK(result->exit.Exited(2));
+    CHECK_THAT(result->stderr_text, Catch::Contains("--learn_deadline=2s"));
+    CHECK_THAT(result->stderr_text, Catch::Contains(server.address()));
+    CHECK(absl::Now() - start < absl::Seconds(10));
+    CHECK(server.service().calls() == 1);
+  }
+  SECTION("the server streams features without end: --max_features_learnt") {
+    testing::HostileServer server(testing::ListBehavior::kEndless);
+    auto result = testing::Run({ClientPath(), "load", "--target=" + server.address(),
+                                "--max_features_learnt=5000", "--duration=1s"},
+                               absl::Seconds(20));
+    REQUIRE(result.ok());
+    INFO(result->exit.ToString() << "\n" << result->stderr_text);
+    CHECK(result->exit.Exited(2));
+    CHECK_THAT(result->stderr_text, Catch::Contains("--max_features_learnt=5000"));
+    CHECK_THAT(result->stderr_text, Catch::Contains(server.address()));
+    // No measurement began: no table.
+    CHECK_THAT(result->stdout_text, !Catch::Contains("all "));
   }
 }
 
@@ -148,12 +191,16 @@ TEST_CASE("Load exits 1 when errors pass --max_error_rate", "[load][binary]") {
   CHECK_THAT(result.stdout_text, Catch::Contains("DEADLINE_EXCEEDED"));
 }
 
-TEST_CASE("Ctrl-C ends a load run early and still prints the report",
+TEST_CASE("SIGINT or SIGTERM ends a load run early, writes every report, exits 3",
           "[load][binary]") {
+  const int signal_number = GENERATE(SIGINT, SIGTERM);
+  INFO("signal " << signal_number);
   auto server = StartServer();
+  TempDir dir;
   auto child = testing::Subprocess::Start(
       {ClientPath(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
-       "--duration=1h", "--concurrency=4"});
+       "--duration=1h", "--concurrency=4", "--json=" + dir.path + "/report.json",
+       "--html=" + dir.path + "/report.html"});
   REQUIRE(child.ok());
   // The run is under way once the server has accepted calls.
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -161,12 +208,16 @@ TEST_CASE("Ctrl-C ends a load run early and still prints the report",
     absl::SleepFor(absl::Milliseconds(5));
   }
   REQUIRE(server->calls().accepted() >= 100);
-  REQUIRE((*child)->Signal(SIGINT).ok());
+  REQUIRE((*child)->Signal(signal_number).ok());
   auto status = (*child)->Wait(absl::Seconds(30));
   REQUIRE(status.ok());
-  CHECK(status->Exited(0));
+  INFO(status->ToString() << "\n" << (*child)->stderr_text());
+  CHECK(status->Exited(3));
   CHECK_THAT((*child)->stdout_text(), Catch::Contains("interrupted"));
   CHECK_THAT((*child)->stdout_text(), Catch::Contains("all "));
+  const auto json = nlohmann::json::parse(ReadFile(dir.path + "/report.json"));
+  CHECK(json["interrupted"] == true);
+  CHECK_THAT(ReadFile(dir.path + "/report.html"), Catch::Contains("<svg"));
 }
 
 }  // namespace

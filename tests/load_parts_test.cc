@@ -11,6 +11,7 @@
 #include "histogram.h"
 #include "load_options.h"
 #include "load_schedule.h"
+#include "target_check.h"
 
 namespace routeguide {
 namespace {
@@ -152,6 +153,18 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
     CHECK(!ParseMetadata(":v").ok());
     CHECK(!ParseMetadata("bad key:v").ok());
     CHECK(!ParseMetadata("grpc-timeout:1").ok());
+    // Values gRPC would abort on: named with the entry in the message.
+    for (const std::string bad : {"x-a:\xc3\xa9", "x-a:one\ntwo",
+                                  "x-a:one\rtwo", "x-a:\x7f", "x-a:tab\there"}) {
+      INFO(bad);
+      auto parsed = ParseMetadata(bad);
+      REQUIRE(!parsed.ok());
+      CHECK_THAT(std::string(parsed.status().message()),
+                 Catch::Contains("--metadata") && Catch::Contains("x-a"));
+    }
+    CHECK(ParseMetadata("x-a: printable ~ ASCII").ok());
+    // Binary values are base64-encoded by gRPC: any byte will do.
+    CHECK(ParseMetadata("x-a-bin:\xc3\xa9\n").ok());
   }
   SECTION("--arrival") {
     CHECK(*ParseArrival("poisson") == Arrival::kPoisson);
@@ -197,6 +210,23 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
     CHECK(!ChannelTarget("a.example:1,b.example:2").ok());
     CHECK(!ChannelTarget("127.0.0.1:1,[::1]:2").ok());
     CHECK(!ChannelTarget("127.0.0.1,127.0.0.2:3").ok());
+    CHECK(!ChannelTarget("127.0.0.1:1,127.0.0.1:70000").ok());
+  }
+  SECTION("--target ports are checked before connecting") {
+    for (const char* good : {"localhost:1", "127.0.0.1:65535", "[::1]:50051"}) {
+      INFO(good);
+      CHECK(CheckHostPort(good).ok());
+    }
+    for (const char* bad : {"localhost", "127.0.0.1:70000", "127.0.0.1:0",
+                            "127.0.0.1:", "127.0.0.1:+80", "[::1]", "[::1:2"}) {
+      INFO(bad);
+      const absl::Status status = CheckHostPort(bad);
+      CHECK(!status.ok());
+      CHECK_THAT(std::string(status.message()), Catch::Contains("--target"));
+    }
+    CHECK(IsTargetUri("dns:///example:1"));
+    CHECK(IsTargetUri("unix:/tmp/socket"));
+    CHECK(!IsTargetUri("localhost:50051"));
   }
 }
 
