@@ -129,12 +129,16 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
     CHECK_THAT(result.stderr_text, Catch::Contains("a first call failed with"));
     CHECK_THAT(result.stderr_text, Catch::Contains("http1.x server"));
   }
-  SECTION("a plaintext client against a TLS server") {
+  // A server with the test PKI's certificate.
+  const auto tls_options = [&pki] {
     ServerOptions options;
     auto tls = ServerTls(pki.Path("server.pem"), pki.Path("server.key"), "");
     REQUIRE(tls.ok());
     options.credentials = *tls;
-    Server server(options);
+    return options;
+  };
+  SECTION("a plaintext client against a TLS server") {
+    Server server(tls_options());
     const auto result = RunClient({"load", "--target=" + server.target(),
                                    "--connect_timeout=1s"});
     INFO(result.stderr_text);
@@ -153,11 +157,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
     CHECK_THAT(result.stderr_text, Catch::Contains("the client spoke TLS"));
   }
   SECTION("a wrong --tls_server_name") {
-    ServerOptions options;
-    auto tls = ServerTls(pki.Path("server.pem"), pki.Path("server.key"), "");
-    REQUIRE(tls.ok());
-    options.credentials = *tls;
-    Server server(options);
+    Server server(tls_options());
     const auto result = RunClient(
         {"load", "--target=" + server.target(), "--connect_timeout=1s",
          "--tls_ca=" + pki.Path("ca.pem"), "--tls_server_name=elsewhere.example"});
