@@ -399,4 +399,10 @@ std::string FormatReportHtml(const LoadReport& r) {
   return html;
 }
 
+int LoadExitCode(const LoadReport& report, double max_error_rate) {
+  if (report.total.completed() > 0 && report.error_rate() > max_error_rate) return 1;
+  if (report.interrupted) return kExitInterrupted;
+  return report.total.completed() == 0 ? 1 : 0;
+}
+
 }  // namespace routeguide

@@ -18,6 +18,14 @@ std::string FormatReportJson(const LoadReport& report);
 // and calls/s over time, as inline SVG (no scripts, nothing fetched).
 std::string FormatReportHtml(const LoadReport& report);
 
+// The exit code a run ends with: 1 when its error rate passed
+// `max_error_rate`, else 3 when a signal cut it short, else 1 when no call
+// completed, else 0. Failures come first: a script that reads only the
+// code must not take an interrupted run whose calls failed for merely
+// interrupted.
+inline constexpr int kExitInterrupted = 3;
+int LoadExitCode(const LoadReport& report, double max_error_rate);
+
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_CLIENT_LOAD_REPORT_H_

@@ -115,11 +115,8 @@ constexpr char kUsage[] =
     "passes --max_error_rate (load), 2 for bad flags, a --json or --html file\n"
     "that cannot be written (found before the run), or a server that cannot\n"
     "be reached or used, 3 when SIGINT or SIGTERM ended a load run early (the\n"
-    "report is still printed and written). Flag names take '-' or '_' alike.";
-
-// A load run cut short by SIGINT or SIGTERM: its report is complete for the
-// time it ran, but a script must not take it for a full run (0).
-constexpr int kExitInterrupted = 3;
+    "report is still printed and written; 1 instead if its error rate passed\n"
+    "--max_error_rate). Flag names take '-' or '_' alike.";
 
 std::atomic<bool> interrupted{false};
 
@@ -280,12 +277,10 @@ int RunLoadCommand() {
       !WriteFile(options.html_path, FormatReportHtml(*report))) {
     ExitWithUsageError(absl::StrCat("cannot write ", options.html_path));
   }
-  if (report->interrupted) return kExitInterrupted;
   if (report->total.completed() == 0) {
     std::fprintf(stderr, "routeguide-client: no call completed\n");
-    return 1;
   }
-  return report->error_rate() <= options.max_error_rate ? 0 : 1;
+  return LoadExitCode(*report, options.max_error_rate);
 }
 
 int Run(int argc, char** argv) {

@@ -10,6 +10,7 @@
 #include "catch2/catch.hpp"
 #include "histogram.h"
 #include "load_options.h"
+#include "load_report.h"
 #include "load_schedule.h"
 #include "target_check.h"
 
@@ -87,6 +88,31 @@ TEST_CASE("Histogram buckets tile the values without gaps", "[load][histogram]")
             std::max<uint64_t>(128, Histogram::BucketStart(bucket)));
   }
   CHECK(Histogram::BucketOf(UINT64_MAX) == Histogram::kBuckets - 1);
+}
+
+TEST_CASE("A run's exit code puts failures before an interruption",
+          "[load][exit]") {
+  LoadReport report;
+  SECTION("all calls good") {
+    report.total.ok = 10;
+    CHECK(LoadExitCode(report, 0) == 0);
+    report.interrupted = true;
+    CHECK(LoadExitCode(report, 0) == kExitInterrupted);
+  }
+  SECTION("errors past the limit, interrupted or not") {
+    report.total.ok = 8;
+    report.total.wrong_answer = 2;
+    CHECK(LoadExitCode(report, 0.1) == 1);
+    CHECK(LoadExitCode(report, 0.2) == 0);
+    report.interrupted = true;
+    CHECK(LoadExitCode(report, 0.1) == 1);
+    CHECK(LoadExitCode(report, 0.2) == kExitInterrupted);
+  }
+  SECTION("no call completed") {
+    CHECK(LoadExitCode(report, 1) == 1);
+    report.interrupted = true;  // Ctrl-C before any call ended.
+    CHECK(LoadExitCode(report, 1) == kExitInterrupted);
+  }
 }
 
 TEST_CASE("The mix draws kinds in proportion to their weights", "[load][mix]") {

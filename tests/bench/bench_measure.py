@@ -469,7 +469,10 @@ def measure_large_db(build, workdir, count, seconds):
             path = os.path.join(workdir, f"large-{key}.json")
             report = run_client(build, server.port,
                                 ["--mix=list:1", f"--list_rect={rect}",
-                                 "--concurrency=1", "--deadline=120s"],
+                                 "--concurrency=1", "--deadline=120s",
+                                 # Learning a million features takes a while.
+                                 "--learn_deadline=120s",
+                                 f"--max_features_learnt={2 * count + 100}"],
                                 seconds, path)
             kind = report["kinds"]["list"]
             out[key] = {
