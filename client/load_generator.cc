@@ -52,8 +52,8 @@ class LoadRun {
   };
 
   absl::Status Connect();
-  std::shared_ptr<grpc::Channel> NewChannel(
-      const std::string& target, const grpc::ChannelArguments& args) const;
+  std::shared_ptr<grpc::Channel> NewChannel(const std::string& target,
+                                            grpc::ChannelArguments args) const;
   absl::Status LearnFeatures();
   void RunClosedLoop();
   void RunOpenLoop();
@@ -102,9 +102,6 @@ absl::Status LoadRun::Connect() {
           [this](const std::string& address) {
             grpc::ChannelArguments args;
             args.SetInt("grpc.use_local_subchannel_pool", 1);
-            if (!options_.tls_server_name.empty()) {
-              args.SetSslTargetNameOverride(options_.tls_server_name);
-            }
             return NewChannel(address, args);
           },
           options_.connect_timeout, options_.credentials != nullptr);
@@ -121,9 +118,6 @@ absl::Status LoadRun::Connect() {
     // A load generator must not retry behind the caller's back, and the
     // retry machinery costs client CPU on every call.
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-    if (!options_.tls_server_name.empty()) {
-      args.SetSslTargetNameOverride(options_.tls_server_name);
-    }
     auto channel = NewChannel(channel_target_, args);
     if (absl::Status s = WaitForConnectedOrExplain(
             *channel, options_.target, deadline, options_.connect_timeout,
@@ -137,8 +131,13 @@ absl::Status LoadRun::Connect() {
   return absl::OkStatus();
 }
 
+// Every channel of the run, the address probes' too: the run's credentials
+// and --tls_server_name on top of `args`.
 std::shared_ptr<grpc::Channel> LoadRun::NewChannel(
-    const std::string& target, const grpc::ChannelArguments& args) const {
+    const std::string& target, grpc::ChannelArguments args) const {
+  if (!options_.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options_.tls_server_name);
+  }
   return grpc::CreateCustomChannel(
       target,
       options_.credentials != nullptr ? options_.credentials
