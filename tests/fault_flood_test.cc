@@ -190,8 +190,8 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
   // client sees UNAVAILABLE, "GOAWAY received" or "Broken pipe", often
   // before a stream's first note) and reset busy streams with
   // ENHANCE_YOUR_CALM (RESOURCE_EXHAUSTED, "Received RST_STREAM with error
-  // code 11"). How many of each varies from run to run, from a few dozen
-  // to nearly all of the 400. Flow-control windows stay small, so the RSS
+  // code 11"). How many of each varies from run to run, from none at all
+  // (rarely) to nearly all of the 400. Flow-control windows stay small, so the RSS
   // stays flat (30-37 MiB, against 55-100 MiB without a quota). The run
   // without a quota shows that the flood by itself fails nothing.
   const std::string quota = GENERATE(std::string("4MiB"), std::string("0"));
@@ -199,40 +199,52 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
   testing::ServerProcess server =
       testing::StartServerProcess({"--max_memory=" + quota, "--max_notes=1000"});
   const int64_t before = testing::ResidentKiB(server.pid());
-  ChatFlood::Options options;
-  options.channels = 200;
-  options.streams_per_channel = 2;
-  options.note_bytes = 4096;
-  ChatFlood flood(server.target(), options);
-  RssSamples rss;
-  flood.Run(absl::Seconds(3), absl::Milliseconds(250),
-            [&](absl::Duration at) { rss.Take(server, at); });
-  std::cout << "--max_memory=" << quota << " flood: server VmRSS before "
-            << before / 1024 << " MiB; " << flood.notes_sent()
-            << " notes of 4 KiB sent over 400 streams on 200 connections, "
-            << "streams ended " << flood.CodesToString() << ", "
-            << flood.failed_before_first_note()
-            << " of them before their first note; "
-            << flood.cancelled_by_test() << " cancelled by the test; VmRSS "
-            << rss.ToString() << std::endl;
-  REQUIRE(rss.always_running);
-  CHECK(flood.cancelled_by_test() == 0);
-  for (const auto& [code, count] : flood.codes()) {
-    INFO(count << " streams ended with " << code);
-    CHECK((code == grpc::StatusCode::OK ||
-           code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-           code == grpc::StatusCode::UNAVAILABLE));
+  // Whether a 3-second flood drives the quota's reclaimers far enough to
+  // cut a stream is up to timing (one clean round in some dozens was seen
+  // on CI), so the quota gets up to three rounds to show it; without a
+  // quota one round is enough to show the flood by itself fails nothing.
+  const int rounds = quota == "0" ? 1 : 3;
+  int failed = 0;
+  int64_t peak = -1;
+  for (int round = 1; round <= rounds && failed == 0; ++round) {
+    ChatFlood::Options options;
+    options.channels = 200;
+    options.streams_per_channel = 2;
+    options.note_bytes = 4096;
+    ChatFlood flood(server.target(), options);
+    RssSamples rss;
+    flood.Run(absl::Seconds(3), absl::Milliseconds(250),
+              [&](absl::Duration at) { rss.Take(server, at); });
+    std::cout << "--max_memory=" << quota << " flood, round " << round
+              << ": server VmRSS before " << before / 1024 << " MiB; "
+              << flood.notes_sent()
+              << " notes of 4 KiB sent over 400 streams on 200 connections, "
+              << "streams ended " << flood.CodesToString() << ", "
+              << flood.failed_before_first_note()
+              << " of them before their first note; "
+              << flood.cancelled_by_test() << " cancelled by the test; VmRSS "
+              << rss.ToString() << std::endl;
+    REQUIRE(rss.always_running);
+    CHECK(flood.cancelled_by_test() == 0);
+    for (const auto& [code, count] : flood.codes()) {
+      INFO(count << " streams ended with " << code);
+      CHECK((code == grpc::StatusCode::OK ||
+             code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+             code == grpc::StatusCode::UNAVAILABLE));
+    }
+    failed = flood.failed();
+    peak = std::max(peak, rss.Peak());
   }
   if (quota == "0") {
-    CHECK(flood.failed() == 0);
+    CHECK(failed == 0);
   } else {
-    CHECK(flood.failed() > 0);  // Degraded: the quota cut some streams.
-    if (testing::kRssBoundsHold) CHECK(rss.Peak() < 64 * 1024);
+    CHECK(failed > 0);  // Degraded: the quota cut some streams.
+    if (testing::kRssBoundsHold) CHECK(peak < 64 * 1024);
   }
   // Without a quota only flow control bounds the buffers (55-100 MiB
   // alone, up to 210 MiB measured with builds running beside it): this
   // only catches a runaway.
-  if (testing::kRssBoundsHold) CHECK(rss.Peak() < 512 * 1024);
+  if (testing::kRssBoundsHold) CHECK(peak < 512 * 1024);
   // Once the flood is over the server serves as before.
   const grpc::Status after = CallGetFeature(server.target());
   INFO(after.error_code() << ": " << after.error_message());
