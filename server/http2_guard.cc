@@ -151,11 +151,16 @@ void Http2Guard::Loop() {
   // So that top -H and perf tell its share from gRPC's threads.
   pthread_setname_np(pthread_self(), "http2-guard");
   // On Linux a nice value belongs to the thread (by its id), not the
-  // process. Raising it needs no privilege.
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)),
-                  options_.thread_nice) != 0) {
+  // process; a new thread starts at its creator's. Raising it needs no
+  // privilege. Relative, so a server run under `nice` keeps the gap.
+  const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  const int inherited = getpriority(PRIO_PROCESS, tid);  // -1 is valid.
+  const int nice = errno != 0 ? options_.thread_nice
+                              : std::min(19, inherited + options_.thread_nice);
+  if (setpriority(PRIO_PROCESS, tid, nice) != 0) {
     spdlog::warn("HTTP/2 guard: cannot set its thread's nice value to {}: {}",
-                 options_.thread_nice, ErrnoText(errno));
+                 nice, ErrnoText(errno));
   }
   epoll_event events[kMaxEvents];
   std::vector<uint64_t> turn;

@@ -61,8 +61,9 @@ struct Http2GuardOptions {
   // acknowledgement on, so a client that never sends it could open any
   // number, each holding its headers.
   int64_t max_streams_before_ack = 1000;
-  // The guard's thread runs at this nice value (0 to 19; higher yields
-  // sooner). Above gRPC's pollers' 0, the guard relays when they have
+  // The guard's thread runs this much nicer than the thread that starts
+  // it (0 to 19, capped at nice 19; higher yields sooner), so a server
+  // started under `nice` keeps the gap. Above gRPC's pollers, the guard relays when they have
   // finished what it gave them, so each of its turns moves more bytes: on
   // a busy core, GetFeature at 64 in flight runs about 1.3x faster than at
   // 0 (docs/benchmarks.md). It cannot starve: what the pollers do

@@ -41,8 +41,9 @@ ABSL_FLAG(int64_t, max_client_resets, kDefaults.max_client_resets,
           "this many streams within a second, and more than the server "
           "completed on it in that second");
 ABSL_FLAG(int, http2_guard_nice, kDefaults.http2_guard_nice,
-          "HTTP/2 guard: its thread's nice value, 0 to 19; above the "
-          "pollers' 0 it relays in larger batches (faster on a busy core)");
+          "HTTP/2 guard: how much nicer its thread runs than the server's "
+          "(0 to 19; nice 19 at most); below the pollers it relays in larger "
+          "batches (faster on a busy core)");
 ABSL_FLAG(absl::Duration, handshake_timeout, kDefaults.handshake_timeout,
           "Close a connection that has not completed its handshake (TLS, and "
           "HTTP/2's client preface) within this long");

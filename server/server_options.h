@@ -35,7 +35,8 @@ struct ServerOptions {
   // that second; for 10 s after such a close, a hundredth of this (see
   // Http2GuardOptions::max_client_resets).
   int64_t max_client_resets = 1000;
-  // The guard thread's nice value, 0 to 19 (Http2GuardOptions::thread_nice).
+  // How much nicer the guard thread runs than the server's, 0 to 19
+  // (Http2GuardOptions::thread_nice).
   int http2_guard_nice = 10;
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;
