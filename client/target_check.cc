@@ -61,6 +61,12 @@ absl::Status CheckHostPort(absl::string_view target, absl::string_view flag) {
       return absl::InvalidArgumentError(absl::StrCat(
           flag, ": '", target, "' has no port; give HOST:PORT"));
     }
+    // "::1:50051" could mean port 50051 of ::1 or no port of ::1:50051.
+    if (target.substr(0, colon).find(':') != absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": '", target,
+          "' looks like an IPv6 address without brackets; give [IPV6]:PORT"));
+    }
     port = target.substr(colon + 1);
   }
   int number = 0;

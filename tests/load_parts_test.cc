@@ -231,7 +231,9 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
     CHECK(*ChannelTarget("localhost:50051") == "localhost:50051");
     CHECK(*ChannelTarget("dns:///example:1") == "dns:///example:1");
     CHECK(*ChannelTarget("127.0.0.1:1,localhost:2") == "ipv4:127.0.0.1:1,127.0.0.1:2");
-    CHECK(*ChannelTarget("[::1]:1,::1:2") == "ipv6:[::1]:1,[::1]:2");
+    CHECK(*ChannelTarget("[::1]:1,[::1]:2") == "ipv6:[::1]:1,[::1]:2");
+    // Without brackets the last ':' may or may not start a port.
+    CHECK(!ChannelTarget("[::1]:1,::1:2").ok());
     CHECK(!ChannelTarget("").ok());
     CHECK(!ChannelTarget("a.example:1,b.example:2").ok());
     CHECK(!ChannelTarget("127.0.0.1:1,[::1]:2").ok());
@@ -244,7 +246,8 @@ TEST_CASE("Load flags reject bad values with a message", "[load][flags]") {
       CHECK(CheckHostPort(good).ok());
     }
     for (const char* bad : {"localhost", "127.0.0.1:70000", "127.0.0.1:0",
-                            "127.0.0.1:", "127.0.0.1:+80", "[::1]", "[::1:2"}) {
+                            "127.0.0.1:", "127.0.0.1:+80", "[::1]", "[::1:2",
+                            "::1:50051", "fe80::1:80"}) {
       INFO(bad);
       const absl::Status status = CheckHostPort(bad);
       CHECK(!status.ok());
