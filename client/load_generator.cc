@@ -20,8 +20,8 @@
 #include "grpcpp/security/credentials.h"
 #include "load_calls.h"
 #include "load_schedule.h"
+#include "load_start.h"
 #include "progress_line.h"
-#include "start_at.h"
 #include "target_check.h"
 
 namespace routeguide {

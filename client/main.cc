@@ -75,6 +75,11 @@ ABSL_FLAG(int64_t, requests, 0,
           "load: when > 0, end after this many measured calls");
 ABSL_FLAG(absl::Duration, warmup, absl::ZeroDuration(),
           "load: run this long first without counting");
+ABSL_FLAG(std::string, start_at, "",
+          "load: RFC 3339 wall-clock time (2026-12-02T15:04:05Z) to wait "
+          "for, after connecting, before warming up and measuring, so that "
+          "generators started apart begin together; at most 1h ahead. "
+          "SIGINT or SIGTERM while waiting exits 3 with no report");
 ABSL_FLAG(double, hit_ratio, 0.9,
           "load: share of GetFeature/RecordRoute points that are stored features");
 ABSL_FLAG(double, rect_degrees, 0.5,
@@ -97,20 +102,15 @@ ABSL_FLAG(int64_t, max_features_learnt,
           "world sends more features than this");
 ABSL_FLAG(std::string, metadata, "",
           "load: key:value added to every call; repeat for more");
+ABSL_FLAG(std::string, hgrm, "",
+          "load: write each kind's latency distribution, in milliseconds, "
+          "as HdrHistogram percentile text to PREFIX.<kind>.hgrm (get, list, "
+          "record, chat, all, list_first_message, chat_reply; docs/hgrm.md)");
 ABSL_FLAG(double, max_error_rate, 0,
           "load: exit 1 when failed plus wrong calls exceed this share");
 ABSL_FLAG(std::string, json, "", "load: write the report as JSON to this file");
 ABSL_FLAG(std::string, html, "",
           "load: write a self-contained HTML report to this file");
-ABSL_FLAG(std::string, hgrm, "",
-          "load: write each kind's latency distribution, in milliseconds, "
-          "as HdrHistogram percentile text to PREFIX.<kind>.hgrm (get, list, "
-          "record, chat, all, list_first_message, chat_reply; docs/hgrm.md)");
-ABSL_FLAG(std::string, start_at, "",
-          "load: RFC 3339 wall-clock time (2026-12-02T15:04:05Z) to wait "
-          "for, after connecting, before warming up and measuring, so that "
-          "generators started apart begin together; at most 1h ahead. "
-          "SIGINT or SIGTERM while waiting exits 3 with no report");
 
 namespace routeguide {
 namespace {

@@ -1,4 +1,4 @@
-#include "start_at.h"
+#include "load_start.h"
 
 #include <algorithm>
 #include <cstdio>

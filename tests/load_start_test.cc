@@ -1,6 +1,6 @@
 // --start_at: parsing (client/load_options.h) and the wait itself
-// (client/start_at.h).
-#include "start_at.h"
+// (client/load_start.h).
+#include "load_start.h"
 
 #include <atomic>
 #include <string>

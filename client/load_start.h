@@ -1,5 +1,5 @@
-#ifndef ROUTEGUIDE_CLIENT_START_AT_H_
-#define ROUTEGUIDE_CLIENT_START_AT_H_
+#ifndef ROUTEGUIDE_CLIENT_LOAD_START_H_
+#define ROUTEGUIDE_CLIENT_LOAD_START_H_
 
 #include <atomic>
 
@@ -19,4 +19,4 @@ absl::Status WaitForStartAt(absl::Time start_at, const std::atomic<bool>& interr
 
 }  // namespace routeguide
 
-#endif  // ROUTEGUIDE_CLIENT_START_AT_H_
+#endif  // ROUTEGUIDE_CLIENT_LOAD_START_H_
