@@ -20,6 +20,7 @@
 #include "grpcpp/security/credentials.h"
 #include "load_calls.h"
 #include "load_schedule.h"
+#include "load_start.h"
 #include "progress_line.h"
 #include "target_check.h"
 
@@ -367,6 +368,13 @@ absl::StatusOr<LoadReport> LoadRun::Run() {
       std::min<int64_t>(absl::ToInt64Seconds(window) + 2, 24 * 3600));
   for (int i = 0; i < options_.threads; ++i) {
     workers_.push_back(std::make_unique<WorkerStats>(timeline_seconds));
+  }
+  // Connected and features learnt: only the calls themselves are left, so
+  // generators waiting for the same time start measuring together.
+  if (options_.start_at.has_value()) {
+    if (absl::Status s = WaitForStartAt(*options_.start_at, interrupt_); !s.ok()) {
+      return s;
+    }
   }
   start_ = Clock::now();
   measure_start_ = start_ + absl::ToChronoNanoseconds(options_.warmup);

@@ -48,7 +48,8 @@ struct LoadReport {
 // Runs the load `options` describes. UNAVAILABLE when the target cannot be
 // reached or does not answer ListFeatures; the run itself always yields a
 // report. Setting `*interrupt` ends the run early (the report covers what
-// was measured).
+// was measured); while waiting for options.start_at, it ends it with
+// CANCELLED and no report (nothing was measured).
 absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options,
                                    const std::atomic<bool>& interrupt);
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cmath>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -123,6 +124,32 @@ absl::StatusOr<GeoRect> ParseRect(absl::string_view text) {
                           static_cast<int32_t>(std::lround(lon * 1e7))};
   }
   return GeoRect::FromCorners(corners[0], corners[1]);
+}
+
+absl::StatusOr<absl::Time> ParseStartAt(absl::string_view text, absl::Time now) {
+  absl::Time start_at;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &start_at, &error)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--start_at: expected an RFC 3339 time such as 2026-12-02T15:04:05Z or "
+        "2026-12-02T16:04:05.250+01:00, got '",
+        text, "' (", error, ")"));
+  }
+  const auto utc = [](absl::Time t) {
+    return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+  };
+  if (start_at <= now) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--start_at=", text, " is in the past (now is ", utc(now), ")"));
+  }
+  // A typo in the date would otherwise leave a generator waiting silently
+  // for days.
+  if (start_at - now > kMaxStartAhead) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--start_at=", text, " is more than ", absl::FormatDuration(kMaxStartAhead),
+        " ahead (now is ", utc(now), ")"));
+  }
+  return start_at;
 }
 
 absl::Status ValidateLoadOptions(const LoadOptions& o) {

@@ -43,6 +43,10 @@ struct LoadOptions {
   absl::Duration duration = absl::Seconds(30);
   int64_t requests = 0;  // When > 0, ends the run after this many calls.
   absl::Duration warmup = absl::ZeroDuration();
+  // When set, the warm-up (and so the measurement after it) waits for this
+  // wall-clock time, so generators started apart begin together. Connecting
+  // and learning the server's features happen before the wait.
+  std::optional<absl::Time> start_at;
 
   // Shapes of the work.
   double hit_ratio = 0.9;            // GetFeature/RecordRoute: stored points.
@@ -71,6 +75,7 @@ struct LoadOptions {
   double max_error_rate = 0;
   std::string json_path;
   std::string html_path;
+  std::string hgrm_prefix;  // --hgrm: PREFIX.<kind>.hgrm files.
   bool progress = false;  // One live line on stderr, about once a second.
 };
 
@@ -90,6 +95,12 @@ absl::StatusOr<Arrival> ParseArrival(absl::string_view text);
 // "LO_LAT,LO_LON,HI_LAT,HI_LON" in degrees (corners in any order), each
 // within the valid range.
 absl::StatusOr<GeoRect> ParseRect(absl::string_view text);
+
+// --start_at: an RFC 3339 time ("2026-12-02T15:04:05Z", fractional
+// seconds and a +hh:mm offset allowed) after `now` and at most
+// kMaxStartAhead after it; INVALID_ARGUMENT otherwise.
+inline constexpr absl::Duration kMaxStartAhead = absl::Hours(1);
+absl::StatusOr<absl::Time> ParseStartAt(absl::string_view text, absl::Time now);
 
 // Checks ranges and combinations; INVALID_ARGUMENT says which flag is wrong.
 absl::Status ValidateLoadOptions(const LoadOptions& options);

@@ -23,6 +23,7 @@
 #include "mutex_mode.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "hgrm_writer.h"
 #include "load_generator.h"
 #include "load_report.h"
 #include "target_check.h"
@@ -74,6 +75,11 @@ ABSL_FLAG(int64_t, requests, 0,
           "load: when > 0, end after this many measured calls");
 ABSL_FLAG(absl::Duration, warmup, absl::ZeroDuration(),
           "load: run this long first without counting");
+ABSL_FLAG(std::string, start_at, "",
+          "load: RFC 3339 wall-clock time (2026-12-02T15:04:05Z) to wait "
+          "for, after connecting, before warming up and measuring, so that "
+          "generators started apart begin together; at most 1h ahead. "
+          "SIGINT or SIGTERM while waiting exits 3 with no report");
 ABSL_FLAG(double, hit_ratio, 0.9,
           "load: share of GetFeature/RecordRoute points that are stored features");
 ABSL_FLAG(double, rect_degrees, 0.5,
@@ -96,6 +102,10 @@ ABSL_FLAG(int64_t, max_features_learnt,
           "world sends more features than this");
 ABSL_FLAG(std::string, metadata, "",
           "load: key:value added to every call; repeat for more");
+ABSL_FLAG(std::string, hgrm, "",
+          "load: write each kind's latency distribution, in milliseconds, "
+          "as HdrHistogram percentile text to PREFIX.<kind>.hgrm (get, list, "
+          "record, chat, all, list_first_message, chat_reply; docs/hgrm.md)");
 ABSL_FLAG(double, max_error_rate, 0,
           "load: exit 1 when failed plus wrong calls exceed this share");
 ABSL_FLAG(std::string, json, "", "load: write the report as JSON to this file");
@@ -255,16 +265,32 @@ int RunLoadCommand() {
   options.max_error_rate = absl::GetFlag(FLAGS_max_error_rate);
   options.json_path = absl::GetFlag(FLAGS_json);
   options.html_path = absl::GetFlag(FLAGS_html);
+  options.hgrm_prefix = absl::GetFlag(FLAGS_hgrm);
+  if (const std::string at = absl::GetFlag(FLAGS_start_at); !at.empty()) {
+    options.start_at = OrExit(ParseStartAt(at, absl::Now()));
+  }
   options.progress = isatty(STDERR_FILENO) == 1;
   if (absl::Status valid = ValidateLoadOptions(options); !valid.ok()) {
     ExitWithUsageError(valid.message());
   }
   CheckReportPathOrExit("--json", options.json_path);
   CheckReportPathOrExit("--html", options.html_path);
+  if (!options.hgrm_prefix.empty()) {
+    for (const std::string& path : HgrmPaths(options.hgrm_prefix)) {
+      CheckReportPathOrExit("--hgrm", path);
+    }
+  }
 
   signal(SIGINT, OnInterrupt);
   signal(SIGTERM, OnInterrupt);
   absl::StatusOr<LoadReport> report = RunLoad(options, interrupted);
+  if (absl::IsCancelled(report.status())) {
+    // Stopped while waiting for --start_at: nothing was measured, so no
+    // report is printed or written.
+    std::fprintf(stderr, "routeguide-client: %s; nothing measured, no report\n",
+                 std::string(report.status().message()).c_str());
+    return kExitInterrupted;
+  }
   if (!report.ok()) ExitWithUsageError(report.status().message());
 
   std::cout << FormatReportTable(*report);
@@ -276,6 +302,12 @@ int RunLoadCommand() {
   if (!options.html_path.empty() &&
       !WriteFile(options.html_path, FormatReportHtml(*report))) {
     ExitWithUsageError(absl::StrCat("cannot write ", options.html_path));
+  }
+  if (!options.hgrm_prefix.empty()) {
+    if (absl::Status written = WriteHgrmFiles(options.hgrm_prefix, *report);
+        !written.ok()) {
+      ExitWithUsageError(written.message());
+    }
   }
   if (report->total.completed() == 0) {
     std::fprintf(stderr, "routeguide-client: no call completed\n");

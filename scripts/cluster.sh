@@ -6,30 +6,41 @@
 #   1. the tutorial client through the first replica and again through the
 #      last, which must get back the notes the first run stored (shared);
 #   2. routeguide-client load over all replicas, round robin, every answer
-#      checked (RouteChat's included), its report printed.
+#      checked (RouteChat's included), its report printed. With
+#      --generators=N, N load clients started one after another with the
+#      same --start_at (a few seconds ahead), so that they measure the same
+#      seconds, each writing --json (and --hgrm) to the report directory;
+#      then `routeguide-client report merge` makes one report of them
+#      (skipped, saying so, when the client has no `report` command).
 # Everything is stopped by PID at the end and the scratch directory removed.
 # Exit code 0 when both steps were right; 1 when an answer was wrong, a call
 # failed or a process did not start or stop cleanly; 2 for bad arguments
 # (the script's, or a LOAD FLAG the client refused).
 #
-#   scripts/cluster.sh [--replicas=3] [--duration=10s] [--build=DIR] [LOAD FLAG...]
+#   scripts/cluster.sh [--replicas=3] [--duration=10s] [--generators=1]
+#                      [--report_dir=DIR] [--build=DIR] [LOAD FLAG...]
 #
 # LOAD FLAGs go to `routeguide-client load` after the script's own
 # (--mix=..., --concurrency=64, --chat_notes=20, ...); --target is the
-# script's. --build defaults to build/, configured and built like
-# scripts/demo.sh does when needed (only the two binaries).
+# script's, and so are --start_at, --json, --html and --hgrm with
+# --generators=2 or more. --report_dir keeps each generator's load-I.json, load-I.txt (its
+# table) and load-I.*.hgrm, and merged.json (default: the scratch
+# directory, removed at the end). --build defaults to build/, configured
+# and built like scripts/demo.sh does when needed (only the two binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/script_lib.sh
 
 usage() {
-  echo "usage: scripts/cluster.sh [--replicas=N] [--duration=D] [--build=DIR] [LOAD FLAG...]" >&2
+  echo "usage: scripts/cluster.sh [--replicas=N] [--duration=D] [--generators=N] [--report_dir=DIR] [--build=DIR] [LOAD FLAG...]" >&2
   echo "error: $1" >&2
   exit 2
 }
 
 replicas=3
 duration=10s
+generators=1
+report_dir=
 build=build
 load_flags=()
 for arg in "$@"; do
@@ -37,12 +48,14 @@ for arg in "$@"; do
     --replicas=*) replicas=${arg#*=} ;;
     --duration=*) duration=${arg#*=} ;;
     --build=*) build=${arg#*=} ;;
+    --generators=*) generators=${arg#*=} ;;
+    --report_dir=*) report_dir=${arg#*=} ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
       exit 0
       ;;
     --target=* | --target) usage "--target is set by the script (the replicas)" ;;
-    --replicas | --duration | --build) usage "$arg takes a value: $arg=VALUE" ;;
+    --replicas | --duration | --build | --generators | --report_dir) usage "$arg takes a value: $arg=VALUE" ;;
     --*) load_flags+=("$arg") ;;
     *) usage "unexpected argument '$arg'" ;;
   esac
@@ -51,6 +64,20 @@ if ! [[ $replicas =~ ^[0-9]+$ ]] || [ "$replicas" -lt 1 ] || [ "$replicas" -gt 3
   usage "--replicas must be 1 to 32, got '$replicas'"
 fi
 [ -n "$duration" ] || usage "--duration is empty"
+if ! [[ $generators =~ ^[0-9]+$ ]] || [ "$generators" -lt 1 ] || [ "$generators" -gt 8 ]; then
+  usage "--generators must be 1 to 8, got '$generators'"
+fi
+if [ "$generators" -gt 1 ]; then
+  for flag in "${load_flags[@]}"; do
+    case $flag in
+      --start_at* | --start-at* | --json* | --hgrm* | --html*)
+        usage "${flag%%=*} is set by the script with --generators=$generators" ;;
+    esac
+  done
+fi
+if [ -n "$report_dir" ]; then
+  mkdir -p "$report_dir" || usage "cannot create --report_dir=$report_dir"
+fi
 [ -n "$build" ] || usage "--build is empty"
 
 # Installing and building print a line per step; their output goes to a
@@ -189,33 +216,97 @@ fi
 
 # --- The load, round robin over the replicas, every answer checked.
 # Chat weighs more than in the default mix: it is what the store serves.
-# On Ctrl-C the client prints its report so far; tee ignores the signal so
-# that the report still reaches the terminal.
-echo
-client_status=0
-"$client_bin" load --target="$targets" --duration="$duration" \
-  --mix=get:55,list:10,record:10,chat:25 --channels="$replicas" \
-  "${load_flags[@]}" | (trap '' INT && exec tee "$scratch/load.txt") ||
-  client_status=${PIPESTATUS[0]}
-# The report's "all" row: kind started ok wrong failed ...
-wrong=''
-failed=''
-read -r wrong failed < <(awk '$1 == "all" { print $4, $5 }' "$scratch/load.txt") || true
-if [ -z "$wrong" ]; then
-  if [ "$client_status" -eq 2 ]; then
-    usage_error=true  # The client refused a LOAD FLAG and said why.
-  else
-    echo "error: the load client printed no totals (exit code $client_status)" >&2
+reports=${report_dir:-$scratch}
+load_args=(load --target="$targets" --duration="$duration"
+  "--mix=get:55,list:10,record:10,chat:25" --channels="$replicas")
+
+# check_load TABLE CODE NAME: judges one load client's run from its printed
+# table and exit code; sets status=1 or usage_error=true.
+check_load() {
+  local table=$1 code=$2 name=$3 wrong='' failed=''
+  # The report's "all" row: kind started ok wrong failed ...
+  read -r wrong failed < <(awk '$1 == "all" { print $4, $5 }' "$table") || true
+  if [ -z "$wrong" ]; then
+    if [ "$code" -eq 2 ]; then
+      usage_error=true  # The client refused a LOAD FLAG and said why.
+    elif [ "$code" -eq 3 ]; then
+      echo "$name was interrupted before it measured anything" >&2
+    else
+      echo "error: $name printed no totals (exit code $code)" >&2
+      status=1
+    fi
+  elif [ "$wrong" != 0 ] || [ "$failed" != 0 ]; then
+    echo "error: $name: $wrong wrong answers, $failed failed calls" >&2
+    status=1
+  elif [ "$code" -eq 3 ]; then
+    echo "$name was interrupted; its report covers the time it ran"
+  elif [ "$code" -ne 0 ]; then
+    echo "error: $name exited with code $code" >&2
     status=1
   fi
-elif [ "$wrong" != 0 ] || [ "$failed" != 0 ]; then
-  echo "error: $wrong wrong answers, $failed failed calls" >&2
-  status=1
-elif [ "$client_status" -eq 3 ]; then
-  echo "the load was interrupted; its report covers the time it ran"
-elif [ "$client_status" -ne 0 ]; then
-  echo "error: the load client exited with code $client_status" >&2
-  status=1
+}
+
+echo
+if [ "$generators" -eq 1 ]; then
+  # On Ctrl-C the client prints its report so far; tee ignores the signal
+  # so that the report still reaches the terminal.
+  one_json=()
+  [ -z "$report_dir" ] || one_json=(--json="$reports/load-1.json" --hgrm="$reports/load-1")
+  client_status=0
+  "$client_bin" "${load_args[@]}" "${one_json[@]}" "${load_flags[@]}" |
+    (trap '' INT && exec tee "$reports/load-1.txt") ||
+    client_status=${PIPESTATUS[0]}
+  check_load "$reports/load-1.txt" "$client_status" "the load client"
+else
+  # Several generators, as several machines would run them: each connects
+  # and learns the features first, then waits for the same wall-clock
+  # time, so their measured seconds coincide and their reports can be
+  # merged. A second per generator leaves time to connect.
+  start_at=$(date -u -d "+$((2 + generators)) seconds" +%Y-%m-%dT%H:%M:%SZ)
+  echo "$generators load generators, each measuring from $start_at (--start_at)"
+  generator_pids=()
+  for g in $(seq "$generators"); do
+    "$client_bin" "${load_args[@]}" --start_at="$start_at" \
+      --json="$reports/load-$g.json" --hgrm="$reports/load-$g" "${load_flags[@]}" \
+      >"$reports/load-$g.txt" 2>"$reports/load-$g.err" &
+    generator_pids+=("$!")
+  done
+  # Ctrl-C reaches every generator (they end early and still write their
+  # reports); the script waits for them instead of leaving at once.
+  trap '' INT
+  codes=()
+  for pid in "${generator_pids[@]}"; do
+    code=0
+    wait "$pid" || code=$?
+    codes+=("$code")
+  done
+  trap 'exit 130' INT
+  jsons=()
+  for g in $(seq "$generators"); do
+    echo "--- load generator $g (exit code ${codes[$((g - 1))]}) ---"
+    cat "$reports/load-$g.txt"
+    grep -v '^routeguide-client: waiting' "$reports/load-$g.err" >&2 || true
+    check_load "$reports/load-$g.txt" "${codes[$((g - 1))]}" "load generator $g"
+    [ ! -s "$reports/load-$g.json" ] || jsons+=("$reports/load-$g.json")
+  done
+  # The merge command may be missing from an older client, which answers
+  # "expected one command, tutorial or load" (exit code 2): the merge is
+  # then skipped.
+  echo
+  probe=$("$client_bin" report merge 2>&1 >/dev/null) || true
+  if [[ $probe == *"expected one command, tutorial or load ("* ]]; then
+    echo "merge skipped: this routeguide-client has no 'report merge' command;" \
+      "the generators' reports are ${jsons[*]:-missing}"
+  elif [ ${#jsons[@]} -lt 2 ]; then
+    echo "error: merge skipped: fewer than two generators wrote a report" >&2
+    status=1
+  else
+    echo "--- merged report of ${#jsons[@]} generators ---"
+    if ! "$client_bin" report merge "${jsons[@]}" --json="$reports/merged.json" --force; then
+      echo "error: routeguide-client report merge failed" >&2
+      status=1
+    fi
+  fi
 fi
 
 keys=$(timeout 10 redis-cli -h 127.0.0.1 -p "$redis_port" --scan \
@@ -265,6 +356,7 @@ kill -KILL "$redis_pid" 2>/dev/null || true
 wait "$redis_pid" 2>/dev/null || true
 redis_pid=
 echo "stopped $replicas replicas and redis-server" >&2
+[ -z "$report_dir" ] || echo "reports in $report_dir" >&2
 if [ "$status" -eq 0 ] && $usage_error; then
   exit 2
 fi
