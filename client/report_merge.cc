@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,13 @@ std::string Rect(const std::optional<GeoRect>& rect) {
   if (!rect.has_value()) return "none";
   return absl::StrCat(rect->lo.latitude, ",", rect->lo.longitude, ",", rect->hi.latitude,
                       ",", rect->hi.longitude);
+}
+
+// a += b, stopping at the type's maximum: a report read from a file may
+// hold any value up to it, and a signed overflow must not follow.
+template <typename T>
+void AddSaturating(T& a, T b) {
+  a = b > std::numeric_limits<T>::max() - a ? std::numeric_limits<T>::max() : a + b;
 }
 
 // The length of the union of [start, end) intervals.
@@ -126,12 +134,12 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     const LoadReport& r = f.report;
     const LoadOptions& ro = r.options;
     // Each run's channels as written: 0 means one per thread.
-    o.channels += ro.channels > 0 ? ro.channels : ro.threads;
-    o.threads += ro.threads;
-    o.concurrency += ro.concurrency;
-    o.max_in_flight += ro.max_in_flight;
+    AddSaturating(o.channels, ro.channels > 0 ? ro.channels : ro.threads);
+    AddSaturating(o.threads, ro.threads);
+    AddSaturating(o.concurrency, ro.concurrency);
+    AddSaturating(o.max_in_flight, ro.max_in_flight);
+    AddSaturating(o.requests, ro.requests);
     o.rps += ro.rps;
-    o.requests += ro.requests;
     o.duration = std::max(o.duration, ro.duration);
     o.warmup = std::max(o.warmup, ro.warmup);
     for (int k = 0; k < kNumCallKinds; ++k) o.mix[k] = std::max(o.mix[k], ro.mix[k]);
@@ -146,9 +154,9 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
       if (it == merged.by_address.end()) {
         merged.by_address.push_back(a);
       } else {
-        it->started += a.started;
-        it->succeeded += a.succeeded;
-        it->failed += a.failed;
+        AddSaturating(it->started, a.started);
+        AddSaturating(it->succeeded, a.succeeded);
+        AddSaturating(it->failed, a.failed);
       }
     }
   }
