@@ -56,7 +56,10 @@ double Value(const ReportFile& f, int k, Figure figure) {
 std::string Show(double value, Figure figure) {
   if (figure == Figure::kCallsPerSecond) return absl::StrFormat("%.1f", value);
   if (figure == Figure::kErrorRate) return absl::StrFormat("%.4f%%", value * 100);
-  return FormatLatencyNs(static_cast<uint64_t>(value));
+  // Latencies are uint64_t nanoseconds; one near 2^64 rounds up to 2^64
+  // as a double, which a uint64_t does not hold.
+  return FormatLatencyNs(value >= 18446744073709551615.0 ? UINT64_MAX
+                                                         : static_cast<uint64_t>(value));
 }
 
 std::string RunLine(const char* role, const ReportFile& f) {

@@ -49,8 +49,13 @@ uint64_t Histogram::BucketWidth(int bucket) {
 uint64_t Histogram::Percentile(double percentile) const {
   if (count_ == 0) return 0;
   const double clamped = std::min(100.0, std::max(0.0, percentile));
-  const auto rank = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil(clamped / 100.0 * count_)));
+  // A count read from a file may be near 2^64, where the double rank
+  // rounds up to 2^64 itself, which no uint64_t holds.
+  const double exact_rank = std::ceil(clamped / 100.0 * static_cast<double>(count_));
+  const uint64_t rank =
+      exact_rank >= 18446744073709551615.0
+          ? count_
+          : std::max<uint64_t>(1, static_cast<uint64_t>(exact_rank));
   uint64_t seen = 0;
   for (int bucket = 0; bucket < kBuckets; ++bucket) {
     seen += counts_[bucket];

@@ -124,6 +124,12 @@ TEST_CASE("An empty histogram round-trips, and FromBuckets checks its input",
   CHECK_FALSE(Histogram::FromBuckets({{300, 2}, {5, 2}}, 4, 0, 5, 300).ok());  // Order.
   CHECK_FALSE(Histogram::FromBuckets({{5, 0}, {6, 1}}, 1, 6, 6, 6).ok());   // Zero count.
   CHECK_FALSE(Histogram::FromBuckets({{5, UINT64_MAX}, {6, 2}}, 1, 6, 5, 6).ok());
+  // A file may hold counts near 2^64: the top rank is still the last value.
+  absl::StatusOr<Histogram> huge = Histogram::FromBuckets(
+      {{5, UINT64_MAX - 1}, {6, 1}}, UINT64_MAX, 5.0 * UINT64_MAX, 5, 6);
+  REQUIRE(huge.ok());
+  CHECK(huge->Percentile(100) == 6);
+  CHECK(huge->Percentile(0) == 5);
 }
 
 TEST_CASE("Merged reports hold exactly the histogram of all their samples",
