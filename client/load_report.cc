@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "svg_chart.h"
 
 namespace routeguide {
 namespace {
@@ -18,12 +19,7 @@ namespace {
 // The percentiles every latency is reported at.
 constexpr std::array<double, 4> kPercentiles = {50, 90, 99, 99.9};
 
-std::string Latency(uint64_t nanos) {
-  if (nanos < 1000) return absl::StrFormat("%dns", nanos);
-  if (nanos < 1000000) return absl::StrFormat("%.1fus", nanos / 1e3);
-  if (nanos < 1000000000) return absl::StrFormat("%.2fms", nanos / 1e6);
-  return absl::StrFormat("%.2fs", nanos / 1e9);
-}
+std::string Latency(uint64_t nanos) { return FormatLatencyNs(nanos); }
 
 std::string MixText(const LoadOptions& o) {
   std::vector<std::string> parts;
@@ -64,7 +60,80 @@ nlohmann::json LatencyJson(const Histogram& h) {
   j["p99"] = h.Percentile(99);
   j["p99_9"] = h.Percentile(99.9);
   j["max"] = h.max();
+  // The histogram itself, so that reports can be merged exactly later:
+  // with count and max above, enough for Histogram::FromBuckets. The sum is
+  // a double of integer nanoseconds, which JSON numbers carry exactly.
+  j["min"] = h.min();
+  j["sum"] = h.sum();
+  j["layout"] = kHistogramLayout;
+  nlohmann::json buckets = nlohmann::json::array();
+  for (const auto& [bucket, count] : h.NonEmptyBuckets()) {
+    buckets.push_back({bucket, count});
+  }
+  j["buckets"] = std::move(buckets);
   return j;
+}
+
+// dump(2) puts each array element on a line of its own, so a histogram's
+// [bucket, count] pairs would take four lines each. This puts every array
+// that holds no array or object on one line: "[1411, 3]".
+std::string InlineScalarArrays(const std::string& text) {
+  struct Open {
+    size_t at;  // Offset of the bracket in `out`.
+    bool holds_container;
+  };
+  std::string out;
+  out.reserve(text.size());
+  std::vector<Open> open;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    out += c;
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (!open.empty()) open.back().holds_container = true;
+      open.push_back({out.size() - 1, false});
+    } else if ((c == ']' || c == '}') && !open.empty()) {
+      const Open closed = open.back();
+      open.pop_back();
+      if (c == '}' || closed.holds_container) continue;
+      // Only scalars inside: drop the layout whitespace, outside strings.
+      const std::string inside = out.substr(closed.at + 1, out.size() - closed.at - 2);
+      out.resize(closed.at + 1);
+      bool quoted = false, escape = false;
+      for (char d : inside) {
+        if (quoted) {
+          out += d;
+          if (escape) {
+            escape = false;
+          } else if (d == '\\') {
+            escape = true;
+          } else if (d == '"') {
+            quoted = false;
+          }
+        } else if (d == '"') {
+          quoted = true;
+          out += d;
+        } else if (d == ',') {
+          out += ", ";
+        } else if (d != ' ' && d != '\n') {
+          out += d;
+        }
+      }
+      out += ']';
+    }
+  }
+  return out;
 }
 
 nlohmann::json KindJson(const KindStats& s, const LoadReport& r) {
@@ -92,107 +161,14 @@ nlohmann::json KindJson(const KindStats& s, const LoadReport& r) {
   return j;
 }
 
-std::string Escape(absl::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-// A line chart as inline SVG. Each series is a list of (x, y) in data
-// units; x may be drawn on a log scale of "nines" (percentiles).
-struct Series {
-  std::string name;
-  std::string color;
-  std::vector<std::pair<double, double>> points;
-};
-
-std::string SvgChart(const std::string& title, const std::string& x_label,
-                     const std::string& y_label, const std::vector<Series>& series,
-                     const std::vector<std::pair<double, std::string>>& x_ticks) {
-  constexpr double kWidth = 720, kHeight = 360, kLeft = 80, kRight = 20,
-                   kTop = 40, kBottom = 50;
-  double x_min = 1e300, x_max = -1e300, y_max = 0;
-  for (const Series& s : series) {
-    for (const auto& [x, y] : s.points) {
-      x_min = std::min(x_min, x);
-      x_max = std::max(x_max, x);
-      y_max = std::max(y_max, y);
-    }
-  }
-  for (const auto& tick : x_ticks) {
-    x_min = std::min(x_min, tick.first);
-    x_max = std::max(x_max, tick.first);
-  }
-  if (x_max <= x_min) x_max = x_min + 1;
-  if (y_max <= 0) y_max = 1;
-  // Round the top up to a whole number of 1, 2 or 5 times a power of ten.
-  const double magnitude = std::pow(10, std::floor(std::log10(y_max / 4)));
-  double y_step = magnitude;
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    y_step = m * magnitude;
-    if (y_step * 4 >= y_max) break;
-  }
-  const double y_top = y_step * 4;
-  const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
-  auto px = [&](double x) { return kLeft + (x - x_min) / (x_max - x_min) * plot_w; };
-  auto py = [&](double y) { return kTop + plot_h - y / y_top * plot_h; };
-
-  std::string svg = absl::StrFormat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n"
-      "<text x=\"%.0f\" y=\"20\" font-size=\"15\" font-weight=\"bold\">%s</text>\n"
-      "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
-      "stroke=\"#999\"/>\n",
-      kWidth, kHeight, kLeft, Escape(title), kLeft, kTop, plot_w, plot_h);
-  for (int i = 0; i <= 4; ++i) {
-    const double y = y_step * i;
-    absl::StrAppendFormat(&svg,
-                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                          "stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" "
-                          "text-anchor=\"end\">%s</text>\n",
-                          kLeft, py(y), kLeft + plot_w, py(y), kLeft - 6, py(y) + 4,
-                          y_step >= 1 ? absl::StrFormat("%.0f", y)
-                                      : absl::StrFormat("%.3g", y));
-  }
-  for (const auto& [x, label] : x_ticks) {
-    absl::StrAppendFormat(&svg,
-                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
-                          px(x), kTop + plot_h + 16, Escape(label));
-  }
-  absl::StrAppendFormat(&svg,
-                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
-                        "<text x=\"14\" y=\"%.1f\" transform=\"rotate(-90 14 %.1f)\" "
-                        "text-anchor=\"middle\">%s</text>\n",
-                        kLeft + plot_w / 2, kHeight - 8, Escape(x_label),
-                        kTop + plot_h / 2, kTop + plot_h / 2, Escape(y_label));
-  double legend_x = kLeft + 10;
-  for (const Series& s : series) {
-    if (s.points.empty()) continue;
-    std::string path;
-    for (const auto& [x, y] : s.points) {
-      absl::StrAppendFormat(&path, "%s%.1f,%.1f ", path.empty() ? "M" : "L", px(x), py(y));
-    }
-    absl::StrAppendFormat(&svg,
-                          "<path d=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n"
-                          "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-                          "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                          path, s.color, legend_x, kTop + 8, s.color, legend_x + 16,
-                          kTop + 18, Escape(s.name));
-    legend_x += 30 + 8 * s.name.size();
-  }
-  svg += "</svg>\n";
-  return svg;
-}
-
 }  // namespace
+
+std::string FormatLatencyNs(uint64_t nanos) {
+  if (nanos < 1000) return absl::StrFormat("%dns", nanos);
+  if (nanos < 1000000) return absl::StrFormat("%.1fus", nanos / 1e3);
+  if (nanos < 1000000000) return absl::StrFormat("%.2fms", nanos / 1e6);
+  return absl::StrFormat("%.2fs", nanos / 1e9);
+}
 
 std::string FormatReportTable(const LoadReport& r) {
   const LoadOptions& o = r.options;
@@ -280,7 +256,7 @@ std::string FormatReportTable(const LoadReport& r) {
 std::string FormatReportJson(const LoadReport& r) {
   const LoadOptions& o = r.options;
   nlohmann::json j;
-  j["schema"] = "routeguide.load.v1";
+  j["schema"] = kReportSchema;
   nlohmann::json settings;
   settings["target"] = o.target;
   settings["channel_target"] = r.channel_target;
@@ -344,7 +320,7 @@ std::string FormatReportJson(const LoadReport& r) {
     lag["late_starts"] = r.late_starts;
     j["start_lag_ns"] = lag;
   }
-  return j.dump(2) + "\n";
+  return InlineScalarArrays(j.dump(2)) + "\n";
 }
 
 std::string FormatReportHtml(const LoadReport& r) {
@@ -353,24 +329,12 @@ std::string FormatReportHtml(const LoadReport& r) {
   // Percentile curve: x is "nines", -log10(1 - p/100), so 90, 99, 99.9 and
   // 99.99 are evenly spaced.
   std::vector<Series> curves;
-  auto curve = [&](const std::string& name, const std::string& color,
-                   const Histogram& h) {
-    Series s{name, color, {}};
-    if (h.count() == 0) return s;
-    for (double nines = 0; nines <= 4.0001; nines += 0.05) {
-      const double p = 100 * (1 - std::pow(10, -nines));
-      s.points.emplace_back(nines, h.Percentile(p) / 1e6);
-    }
-    return s;
-  };
   for (int k = 0; k < kNumCallKinds; ++k) {
     if (r.options.mix[k] > 0) {
-      curves.push_back(curve(kCallKindNames[k], kColors[k], r.kinds[k].latency));
+      curves.push_back(PercentileCurve(kCallKindNames[k], kColors[k], r.kinds[k].latency));
     }
   }
-  curves.push_back(curve("all", kColors[kNumCallKinds], r.total.latency));
-  const std::vector<std::pair<double, std::string>> nines_ticks = {
-      {0, "p0"}, {1, "p90"}, {2, "p99"}, {3, "p99.9"}, {4, "p99.99"}};
+  curves.push_back(PercentileCurve("all", kColors[kNumCallKinds], r.total.latency));
 
   Series rate{"calls/s", kColors[0], {}};
   for (size_t s = 0; s < r.completions_per_second.size(); ++s) {
@@ -389,9 +353,9 @@ std::string FormatReportHtml(const LoadReport& r) {
       "<title>routeguide load report</title>\n<style>body{font-family:sans-serif;"
       "margin:2em}pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style>"
       "</head><body>\n<h1>routeguide load report</h1>\n";
-  absl::StrAppend(&html, "<pre>", Escape(FormatReportTable(r)), "</pre>\n");
+  absl::StrAppend(&html, "<pre>", EscapeHtml(FormatReportTable(r)), "</pre>\n");
   absl::StrAppend(&html, SvgChart("Latency by percentile", "percentile",
-                                  "latency (ms)", curves, nines_ticks));
+                                  "latency (ms)", curves, NinesTicks()));
   absl::StrAppend(&html, "<br>\n",
                   SvgChart("Completed calls per second", "time since measuring began",
                            "calls/s", {rate}, time_ticks));

@@ -7,11 +7,23 @@
 
 namespace routeguide {
 
+// "950ns", "12.3us", "4.56ms", "1.23s": a latency as the tables show it.
+std::string FormatLatencyNs(uint64_t nanos);
+
 // The plain table printed at the end of a run.
 std::string FormatReportTable(const LoadReport& report);
 
+// What a report's "schema" says: v2 adds the histograms to v1.
+inline constexpr char kReportSchema[] = "routeguide.load.v2";
+inline constexpr char kReportSchemaV1[] = "routeguide.load.v1";
+// A latency object's "layout": how its "buckets" are numbered
+// (Histogram::BucketOf). A reader refuses any other.
+inline constexpr char kHistogramLayout[] = "log-linear exact_below=256 sub_buckets=128";
+static_assert(Histogram::kExactBelow == 256 && Histogram::kSubBuckets == 128,
+              "a new bucket layout needs a new kHistogramLayout");
+
 // Every figure and the run's settings as JSON; the schema is in
-// docs/load-report.md ("schema": "routeguide.load.v1").
+// docs/load-report.md ("schema": "routeguide.load.v2").
 std::string FormatReportJson(const LoadReport& report);
 
 // One self-contained HTML page: the latency percentile curve of each kind

@@ -26,6 +26,7 @@
 #include "hgrm_writer.h"
 #include "load_generator.h"
 #include "load_report.h"
+#include "report_command.h"
 #include "target_check.h"
 #include "tutorial.h"
 
@@ -108,15 +109,29 @@ ABSL_FLAG(std::string, hgrm, "",
           "record, chat, all, list_first_message, chat_reply; docs/hgrm.md)");
 ABSL_FLAG(double, max_error_rate, 0,
           "load: exit 1 when failed plus wrong calls exceed this share");
-ABSL_FLAG(std::string, json, "", "load: write the report as JSON to this file");
+ABSL_FLAG(std::string, json, "",
+          "load, report merge: write the report as JSON to this file");
 ABSL_FLAG(std::string, html, "",
-          "load: write a self-contained HTML report to this file");
+          "load, report merge|compare: write a self-contained HTML report to "
+          "this file");
+
+// report.
+ABSL_FLAG(bool, force, false,
+          "report merge: merge runs whose settings (mix, target, call shapes) "
+          "differ");
+ABSL_FLAG(std::string, max_regression, "",
+          "report compare: limits, e.g. p99:10%,calls_per_second:5% (figures "
+          "calls_per_second, p50, p90, p99, p99_9, max, error_rate); exit 1 "
+          "past one. None: report only");
 
 namespace routeguide {
 namespace {
 
 constexpr char kUsage[] =
-    "routeguide-client tutorial|load [flags]\n\n"
+    "routeguide-client tutorial|load [flags]\n"
+    "routeguide-client report merge A.json B.json... [--json=OUT] [--html=OUT] [--force]\n"
+    "routeguide-client report compare BASE.json NEW.json [--max_regression=p99:10%,...]"
+    " [--html=OUT]\n\n"
     "tutorial: runs the RouteGuide tutorial's walkthrough against --target\n"
     "  and prints it as the tutorial's client does.\n"
     "load: drives all four RPC kinds against --target and reports calls/s,\n"
@@ -126,7 +141,14 @@ constexpr char kUsage[] =
     "that cannot be written (found before the run), or a server that cannot\n"
     "be reached or used, 3 when SIGINT or SIGTERM ended a load run early (the\n"
     "report is still printed and written; 1 instead if its error rate passed\n"
-    "--max_error_rate). Flag names take '-' or '_' alike.";
+    "--max_error_rate).\n"
+    "report merge: one report of load runs made at the same time (--json\n"
+    "  reports of this client), histograms merged exactly; exit 2 for runs\n"
+    "  whose settings differ unless --force.\n"
+    "report compare: each kind's calls/s, percentiles and error rate in both\n"
+    "  runs and the change; exit 1 when one passes its --max_regression\n"
+    "  limit, 2 for unreadable reports or bad flags. See docs/load-report.md.\n"
+    "Flag names take '-' or '_' alike.";
 
 std::atomic<bool> interrupted{false};
 
@@ -325,10 +347,18 @@ int Run(int argc, char** argv) {
   // Output piped into a reader that stops early (| head) must not kill
   // the client mid-report; writes then just fail.
   signal(SIGPIPE, SIG_IGN);
+  if (args.size() >= 2 && std::string(args[1]) == "report") {
+    return RunReportCommand(
+        std::vector<std::string>(args.begin() + 2, args.end()),
+        {absl::GetFlag(FLAGS_json), absl::GetFlag(FLAGS_html),
+         absl::GetFlag(FLAGS_force), absl::GetFlag(FLAGS_max_regression)},
+        std::cout, std::cerr);
+  }
   const std::string command = args.size() == 2 ? args[1] : "";
   if (command != "tutorial" && command != "load") {
     ExitWithUsageError(
-        "expected one command, tutorial or load (see routeguide-client --help)");
+        "expected one command, tutorial, load or report (see routeguide-client "
+        "--help)");
   }
   if (absl::GetFlag(FLAGS_deadline) <= absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_connect_timeout) <= absl::ZeroDuration()) {

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
 namespace routeguide {
 
 Histogram::Histogram() : counts_(new uint64_t[kBuckets]()) {}
@@ -46,8 +49,13 @@ uint64_t Histogram::BucketWidth(int bucket) {
 uint64_t Histogram::Percentile(double percentile) const {
   if (count_ == 0) return 0;
   const double clamped = std::min(100.0, std::max(0.0, percentile));
-  const auto rank = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil(clamped / 100.0 * count_)));
+  // A count read from a file may be near 2^64, where the double rank
+  // rounds up to 2^64 itself, which no uint64_t holds.
+  const double exact_rank = std::ceil(clamped / 100.0 * static_cast<double>(count_));
+  const uint64_t rank =
+      exact_rank >= 18446744073709551615.0
+          ? count_
+          : std::max<uint64_t>(1, static_cast<uint64_t>(exact_rank));
   uint64_t seen = 0;
   for (int bucket = 0; bucket < kBuckets; ++bucket) {
     seen += counts_[bucket];
@@ -57,6 +65,84 @@ uint64_t Histogram::Percentile(double percentile) const {
     }
   }
   return max_;
+}
+
+std::vector<std::pair<int, uint64_t>> Histogram::NonEmptyBuckets() const {
+  std::vector<std::pair<int, uint64_t>> buckets;
+  for (int bucket = 0; bucket < kBuckets; ++bucket) {
+    if (counts_[bucket] > 0) buckets.emplace_back(bucket, counts_[bucket]);
+  }
+  return buckets;
+}
+
+absl::StatusOr<Histogram> Histogram::FromBuckets(
+    const std::vector<std::pair<int, uint64_t>>& buckets, uint64_t count,
+    double sum, uint64_t min, uint64_t max) {
+  Histogram h;
+  if (count == 0) {
+    if (!buckets.empty() || sum != 0 || min != 0 || max != 0) {
+      return absl::InvalidArgumentError(
+          "an empty histogram (count 0) must have no buckets and a sum, min "
+          "and max of 0");
+    }
+    return h;
+  }
+  uint64_t total = 0;
+  int previous = -1;
+  for (const auto& [bucket, n] : buckets) {
+    if (bucket < 0 || bucket >= kBuckets) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bucket index ", bucket, " is out of range (0 to ", kBuckets - 1, ")"));
+    }
+    if (bucket <= previous) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bucket ", bucket, " comes after bucket ", previous,
+          ": buckets must be listed once each, in ascending order"));
+    }
+    if (n == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bucket ", bucket, " has count 0: list only non-empty buckets"));
+    }
+    if (n > UINT64_MAX - total) {
+      return absl::InvalidArgumentError("bucket counts overflow 64 bits");
+    }
+    total += n;
+    previous = bucket;
+    h.counts_[bucket] = n;
+  }
+  if (total != count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bucket counts add up to ", total, ", not to count ", count));
+  }
+  // Record puts min in the lowest non-empty bucket and max in the highest.
+  if (BucketOf(min) != buckets.front().first) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "min ", min, " is not in the lowest non-empty bucket ", buckets.front().first));
+  }
+  if (BucketOf(max) != buckets.back().first) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max ", max, " is not in the highest non-empty bucket ", buckets.back().first));
+  }
+  // Each value added to the sum lies in [min, max]; the relative slack
+  // covers the rounding of a double sum over billions of values.
+  const double low = static_cast<double>(count) * static_cast<double>(min);
+  const double high = static_cast<double>(count) * static_cast<double>(max);
+  if (!std::isfinite(sum) || sum < low * (1 - 1e-6) || sum > high * (1 + 1e-6)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sum ", sum, " cannot be the sum of ", count, " values from ", min, " to ", max));
+  }
+  h.count_ = count;
+  h.sum_ = sum;
+  h.min_ = min;
+  h.max_ = max;
+  return h;
+}
+
+bool operator==(const Histogram& a, const Histogram& b) {
+  return a.count_ == b.count_ && a.sum_ == b.sum_ && a.min() == b.min() &&
+         a.max_ == b.max_ &&
+         std::equal(a.counts_.get(), a.counts_.get() + Histogram::kBuckets,
+                    b.counts_.get());
 }
 
 }  // namespace routeguide

@@ -3,6 +3,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
 
 namespace routeguide {
 
@@ -43,6 +47,27 @@ class Histogram {
 
   // The value at `percentile` (0 to 100) by nearest rank; 0 when empty.
   uint64_t Percentile(double percentile) const;
+
+  // (bucket, count) of every non-empty bucket, lowest bucket first: with
+  // count(), sum(), min() and max() all it takes to rebuild the histogram
+  // exactly (FromBuckets), so reports written out can be merged later.
+  std::vector<std::pair<int, uint64_t>> NonEmptyBuckets() const;
+
+  // The inverse of NonEmptyBuckets, for histograms read back from a file,
+  // which may be hostile: INVALID_ARGUMENT unless the buckets are in range
+  // and strictly ascending with non-zero counts, the counts add up to
+  // `count` (without overflow), `min` lies in the lowest bucket and `max`
+  // in the highest, and `sum` is finite and between count*min and
+  // count*max (give or take rounding). An empty histogram has no buckets
+  // and zero count, sum, min and max.
+  static absl::StatusOr<Histogram> FromBuckets(
+      const std::vector<std::pair<int, uint64_t>>& buckets, uint64_t count,
+      double sum, uint64_t min, uint64_t max);
+
+  // Same counts in every bucket, count, sum, min and max: the same
+  // percentiles, and the same result of any later Merge.
+  friend bool operator==(const Histogram& a, const Histogram& b);
+  friend bool operator!=(const Histogram& a, const Histogram& b) { return !(a == b); }
 
   static constexpr int kExactBelow = 256;
   static constexpr int kSubBuckets = 128;

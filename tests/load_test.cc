@@ -66,7 +66,7 @@ TEST_CASE("A short mixed run completes every kind with checked answers",
   CHECK(report->error_rate() == 0);
 
   const nlohmann::json json = nlohmann::json::parse(FormatReportJson(*report));
-  CHECK(json["schema"] == "routeguide.load.v1");
+  CHECK(json["schema"] == "routeguide.load.v2");
   CHECK(json["settings"]["target"] == options.target);
   CHECK(json["settings"]["mode"] == (options.rps > 0 ? "open" : "closed"));
   for (const char* kind : {"get", "list", "record", "chat"}) {

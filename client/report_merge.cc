@@ -1,0 +1,200 @@
+#include "report_merge.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+
+namespace routeguide {
+namespace {
+
+// Runs further apart than this were not made at the same time; it also
+// bounds the merged completions_per_second (one entry a second).
+constexpr absl::Duration kMaxSpan = absl::Hours(24 * 7);
+
+std::string Mix(const LoadOptions& o) {
+  std::vector<std::string> parts;
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    parts.push_back(absl::StrCat(kCallKindNames[k], ":", o.mix[k]));
+  }
+  return absl::StrJoin(parts, ",");
+}
+
+std::string Rect(const std::optional<GeoRect>& rect) {
+  if (!rect.has_value()) return "none";
+  return absl::StrCat(rect->lo.latitude, ",", rect->lo.longitude, ",", rect->hi.latitude,
+                      ",", rect->hi.longitude);
+}
+
+// a += b, stopping at the type's maximum: a report read from a file may
+// hold any value up to it, and a signed overflow must not follow.
+template <typename T>
+void AddSaturating(T& a, T b) {
+  a = b > std::numeric_limits<T>::max() - a ? std::numeric_limits<T>::max() : a + b;
+}
+
+// The length of the union of [start, end) intervals.
+absl::Duration UnionLength(std::vector<std::pair<absl::Time, absl::Time>> windows) {
+  std::sort(windows.begin(), windows.end());
+  absl::Duration length;
+  absl::Time covered_to = absl::InfinitePast();
+  for (const auto& [start, end] : windows) {
+    const absl::Time from = std::max(start, covered_to);
+    if (end > from) {
+      length += end - from;
+      covered_to = end;
+    }
+  }
+  return length;
+}
+
+}  // namespace
+
+std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadReport& b) {
+  std::vector<std::string> out;
+  auto differ = [&](const char* what, const std::string& x, const std::string& y) {
+    if (x != y) out.push_back(absl::StrCat(what, " ", x, " vs ", y));
+  };
+  const LoadOptions& x = a.options;
+  const LoadOptions& y = b.options;
+  differ("mix", Mix(x), Mix(y));
+  differ("target", x.target, y.target);
+  differ("channel_target", a.channel_target, b.channel_target);
+  differ("mode", x.rps > 0 ? "open" : "closed", y.rps > 0 ? "open" : "closed");
+  differ("route_points", absl::StrCat(x.route_points), absl::StrCat(y.route_points));
+  differ("chat_notes", absl::StrCat(x.chat_notes), absl::StrCat(y.chat_notes));
+  differ("chat_locations", absl::StrCat(x.chat_locations), absl::StrCat(y.chat_locations));
+  differ("hit_ratio", absl::StrCat(x.hit_ratio), absl::StrCat(y.hit_ratio));
+  differ("rect_degrees", absl::StrCat(x.rect_degrees), absl::StrCat(y.rect_degrees));
+  differ("list_rect_e7", Rect(x.list_rect), Rect(y.list_rect));
+  differ("deadline", absl::FormatDuration(x.deadline), absl::FormatDuration(y.deadline));
+  return out;
+}
+
+absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bool force,
+                                        std::vector<std::string>* notes) {
+  if (files.empty()) return absl::InvalidArgumentError("no report to merge");
+  for (const ReportFile& f : files) {
+    if (!f.has_histograms()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          f.path,
+          ": a routeguide.load.v1 report has percentiles but no histograms, and "
+          "percentiles cannot be merged (not even with --force); run the load again "
+          "with this client for a v2 report"));
+    }
+  }
+  std::vector<std::string> differences;
+  for (size_t i = 1; i < files.size(); ++i) {
+    for (const std::string& d : SettingsDifferences(files[0].report, files[i].report)) {
+      differences.push_back(absl::StrCat(files[0].path, " and ", files[i].path, ": ", d));
+    }
+  }
+  if (!differences.empty() && !force) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "these runs differ, so their figures do not add up to one load (--force merges "
+        "them anyway):\n  ",
+        absl::StrJoin(differences, "\n  ")));
+  }
+  for (const std::string& d : differences) {
+    notes->push_back(absl::StrCat("merged despite different settings: ", d));
+  }
+
+  absl::Time earliest = absl::InfiniteFuture();
+  absl::Time latest_end = absl::InfinitePast();
+  std::vector<std::pair<absl::Time, absl::Time>> windows;
+  for (const ReportFile& f : files) {
+    const absl::Time end = f.report.started_at + f.report.measured;
+    earliest = std::min(earliest, f.report.started_at);
+    latest_end = std::max(latest_end, end);
+    windows.emplace_back(f.report.started_at, end);
+  }
+  if (latest_end - earliest > kMaxSpan) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the runs span ", absl::FormatDuration(latest_end - earliest),
+        " from the first start to the last end: more than a week, so not runs made at "
+        "the same time"));
+  }
+
+  LoadReport merged;
+  merged.options = files[0].report.options;
+  merged.channel_target = files[0].report.channel_target;
+  LoadOptions& o = merged.options;
+  o.threads = o.channels = o.concurrency = o.max_in_flight = 0;
+  o.rps = 0;
+  o.requests = 0;
+  for (const ReportFile& f : files) {
+    const LoadReport& r = f.report;
+    const LoadOptions& ro = r.options;
+    // Each run's channels as written: 0 means one per thread.
+    AddSaturating(o.channels, ro.channels > 0 ? ro.channels : ro.threads);
+    AddSaturating(o.threads, ro.threads);
+    AddSaturating(o.concurrency, ro.concurrency);
+    AddSaturating(o.max_in_flight, ro.max_in_flight);
+    AddSaturating(o.requests, ro.requests);
+    o.rps += ro.rps;
+    o.duration = std::max(o.duration, ro.duration);
+    o.warmup = std::max(o.warmup, ro.warmup);
+    for (int k = 0; k < kNumCallKinds; ++k) o.mix[k] = std::max(o.mix[k], ro.mix[k]);
+    merged.features_known = std::max(merged.features_known, r.features_known);
+    merged.interrupted = merged.interrupted || r.interrupted;
+    for (int k = 0; k < kNumCallKinds; ++k) merged.kinds[k].Merge(r.kinds[k]);
+    merged.start_lag.Merge(r.start_lag);
+    merged.late_starts += r.late_starts;
+    for (const AddressCalls& a : r.by_address) {
+      auto it = std::find_if(merged.by_address.begin(), merged.by_address.end(),
+                             [&](const AddressCalls& m) { return m.address == a.address; });
+      if (it == merged.by_address.end()) {
+        merged.by_address.push_back(a);
+      } else {
+        AddSaturating(it->started, a.started);
+        AddSaturating(it->succeeded, a.succeeded);
+        AddSaturating(it->failed, a.failed);
+      }
+    }
+  }
+  for (const KindStats& kind : merged.kinds) merged.total.Merge(kind);
+  merged.started_at = earliest;
+  merged.measured = UnionLength(windows);
+  if (merged.measured < latest_end - earliest) {
+    notes->push_back(absl::StrCat(
+        "the runs' windows leave gaps: rates are over the ",
+        absl::FormatDuration(absl::Trunc(merged.measured, absl::Milliseconds(1))),
+        " during which at least one run was measuring"));
+  }
+
+  // Each run's seconds shifted by its whole-second offset from the
+  // earliest start; the sub-second rest is dropped (see the header).
+  std::vector<size_t> offsets;
+  size_t length = 0;
+  for (const ReportFile& f : files) {
+    absl::Duration rest;
+    const int64_t offset =
+        absl::IDivDuration(f.report.started_at - earliest, absl::Seconds(1), &rest);
+    offsets.push_back(static_cast<size_t>(offset));
+    length = std::max(length, offsets.back() + f.report.completions_per_second.size());
+  }
+  merged.completions_per_second.assign(length, 0);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const LoadReport& r = files[i].report;
+    for (size_t s = 0; s < r.completions_per_second.size(); ++s) {
+      merged.completions_per_second[offsets[i] + s] += r.completions_per_second[s];
+    }
+    const size_t after = offsets[i] + r.completions_per_second.size();
+    if (after < length) {
+      merged.completions_per_second[after] += r.partial_second_completions;
+    } else {
+      merged.partial_second_completions += r.partial_second_completions;
+    }
+  }
+  return merged;
+}
+
+}  // namespace routeguide

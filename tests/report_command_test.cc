@@ -1,0 +1,219 @@
+// routeguide-client report merge|compare as a user runs them, on reports
+// of real load runs: exit codes, merged files that load again, regressions
+// flagged.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "catch2/catch.hpp"
+#include "load_fixture_server.h"
+#include "nlohmann/json.hpp"
+#include "report_file.h"
+#include "subprocess.h"
+#include "test_server.h"
+
+namespace routeguide {
+namespace {
+
+constexpr absl::Duration kClientTimeout = absl::Seconds(60);
+
+std::string ClientPath() {
+  const char* path = std::getenv("ROUTEGUIDE_CLIENT");
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+testing::RunResult RunClient(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {ClientPath()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  INFO("running " << absl::StrJoin(argv, " "));
+  auto result = testing::Run(argv, kClientTimeout);
+  REQUIRE(result.ok());
+  return *std::move(result);
+}
+
+// A short closed-loop run against 127.0.0.1:`port`, its report in `json`.
+std::vector<std::string> LoadArgs(int port, const std::string& json,
+                                  const std::string& mix = "get:70,list:10,record:10,chat:10") {
+  return {"load", absl::StrCat("--target=127.0.0.1:", port), "--duration=1s",
+          "--concurrency=4", "--threads=1", "--hit_ratio=0", "--mix=" + mix,
+          "--json=" + json};
+}
+
+void RunLoadOk(const std::vector<std::string>& args) {
+  const testing::RunResult result = RunClient(args);
+  INFO(result.stderr_text);
+  REQUIRE(result.exit.Exited(0));
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  REQUIRE(out.good());
+}
+
+// A scratch directory, removed with its files.
+struct TempDir {
+  TempDir() {
+    char pattern[] = "/tmp/routeguide-report-XXXXXX";
+    REQUIRE(mkdtemp(pattern) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+  std::string path;
+};
+
+TEST_CASE("report merge adds up two load runs made at the same time",
+          "[report][binary]") {
+  auto server = StartTestServer();
+  TempDir dir;
+  // Both runs at once, as from two machines.
+  std::vector<std::unique_ptr<testing::Subprocess>> runs;
+  for (const char* name : {"a.json", "b.json"}) {
+    std::vector<std::string> argv = {ClientPath()};
+    for (const std::string& arg : LoadArgs(server->port(), dir / name)) argv.push_back(arg);
+    auto run = testing::Subprocess::Start(argv);
+    REQUIRE(run.ok());
+    runs.push_back(*std::move(run));
+  }
+  for (auto& run : runs) {
+    auto exit = run->Wait(kClientTimeout);
+    REQUIRE(exit.ok());
+    INFO(run->stderr_text());
+    REQUIRE(exit->Exited(0));
+  }
+  const testing::RunResult merged =
+      RunClient({"report", "merge", dir / "a.json", dir / "b.json",
+                 "--json=" + dir / "m.json", "--html=" + dir / "m.html"});
+  INFO(merged.stdout_text << merged.stderr_text);
+  CHECK(merged.exit.Exited(0));
+  CHECK_THAT(merged.stdout_text, Catch::Contains("merged 2 reports"));
+  CHECK_THAT(merged.stdout_text, Catch::Contains("p99.9"));
+  CHECK_THAT(ReadFile(dir / "m.html"), Catch::Contains("<svg"));
+
+  const auto a = nlohmann::json::parse(ReadFile(dir / "a.json"));
+  const auto b = nlohmann::json::parse(ReadFile(dir / "b.json"));
+  const auto m = nlohmann::json::parse(ReadFile(dir / "m.json"));
+  CHECK(m["schema"] == "routeguide.load.v2");
+  CHECK(m["total"]["ok"].get<uint64_t>() > 0);
+  for (const char* field : {"started", "ok", "completed", "messages_sent"}) {
+    INFO(field);
+    CHECK(m["total"][field] == a["total"][field].get<uint64_t>() + b["total"][field].get<uint64_t>());
+    CHECK(m["kinds"]["get"][field] ==
+          a["kinds"]["get"][field].get<uint64_t>() + b["kinds"]["get"][field].get<uint64_t>());
+  }
+  CHECK(m["settings"]["concurrency"] == 8);
+  // The merged report loads again, and merges again.
+  auto again = ReadReportFile(dir / "m.json");
+  INFO(again.status().ToString());
+  REQUIRE(again.ok());
+  CHECK(again->report.total.latency.count() == m["total"]["latency_ns"]["count"]);
+  CHECK(RunClient({"report", "merge", dir / "m.json", dir / "a.json"}).exit.Exited(0));
+
+  // Two runs against the same server, generous limits: no regression.
+  const testing::RunResult same =
+      RunClient({"report", "compare", dir / "a.json", dir / "b.json",
+                 "--max_regression=p50:1000%,calls_per_second:90%,error_rate:1%"});
+  INFO(same.stdout_text << same.stderr_text);
+  CHECK(same.exit.Exited(0));
+  CHECK_THAT(same.stdout_text, Catch::Contains("no regression past the limits"));
+}
+
+TEST_CASE("report compare flags a slowed server's p99 and exits 1", "[report][binary]") {
+  TempDir dir;
+  {
+    LoadFixtureServer fast(absl::ZeroDuration(), /*lie=*/false);
+    RunLoadOk(LoadArgs(fast.port, dir / "base.json", "get:1"));
+  }
+  {
+    // GetFeature one at a time, 5 ms each: four in flight wait ~20 ms.
+    LoadFixtureServer slow(absl::Milliseconds(5), /*lie=*/false);
+    RunLoadOk(LoadArgs(slow.port, dir / "new.json", "get:1"));
+  }
+  const testing::RunResult result =
+      RunClient({"report", "compare", dir / "base.json", dir / "new.json",
+                 "--max_regression=p99:50%", "--html=" + dir / "c.html"});
+  INFO(result.stdout_text << result.stderr_text);
+  CHECK(result.exit.Exited(1));
+  CHECK_THAT(result.stdout_text, Catch::Contains("REGRESSION (limit +50%)"));
+  CHECK_THAT(result.stdout_text, Catch::Contains("all p99"));
+  const std::string html = ReadFile(dir / "c.html");
+  CHECK_THAT(html, Catch::Contains("Latency by percentile: get"));
+  CHECK_THAT(html, Catch::Contains("stroke-dasharray"));  // The new run's curve.
+  // Without limits: a report only.
+  CHECK(RunClient({"report", "compare", dir / "base.json", dir / "new.json"}).exit.Exited(0));
+  // The other way round, nothing got slower.
+  CHECK(RunClient({"report", "compare", dir / "new.json", dir / "base.json",
+                   "--max_regression=p99:50%"})
+            .exit.Exited(0));
+
+  // Runs of other mixes do not merge, unless forced.
+  const testing::RunResult refused =
+      RunClient({"report", "merge", dir / "base.json", dir / "../nonexistent.json"});
+  CHECK(refused.exit.Exited(2));
+  auto other = nlohmann::json::parse(ReadFile(dir / "new.json"));
+  other["settings"]["mix"]["chat"] = 5;
+  WriteFile(dir / "other.json", other.dump());
+  const testing::RunResult mixes =
+      RunClient({"report", "merge", dir / "base.json", dir / "other.json"});
+  CHECK(mixes.exit.Exited(2));
+  CHECK_THAT(mixes.stderr_text, Catch::Contains("mix"));
+  CHECK(RunClient({"report", "merge", dir / "base.json", dir / "other.json", "--force"})
+            .exit.Exited(0));
+}
+
+TEST_CASE("report exits 2 for bad input", "[report][binary]") {
+  TempDir dir;
+  WriteFile(dir / "not.json", "this is not JSON");
+  WriteFile(dir / "v1.json", R"({"schema": "routeguide.load.v1"})");
+  WriteFile(dir / "range.json", "[]");
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {{"report"}, "sub-command"},
+      {{"report", "frobnicate", dir / "not.json"}, "sub-command"},
+      {{"report", "merge"}, "one or more reports"},
+      {{"report", "compare", dir / "not.json"}, "two reports"},
+      {{"report", "merge", dir / "missing.json"}, "missing.json: cannot be read"},
+      {{"report", "merge", dir / "not.json"}, "not.json: not JSON"},
+      {{"report", "compare", dir / "range.json", dir / "not.json"}, "the top level"},
+      {{"report", "compare", dir / "v1.json", dir / "v1.json"}, "v1.json: settings: is missing"},
+      {{"report", "compare", dir / "not.json", dir / "not.json", "--max_regression=p98:1%"},
+       "unknown figure"},
+      {{"report", "compare", dir / "not.json", dir / "not.json", "--max_regression=p99:-5%"},
+       "p99:-5%"},
+      {{"report", "compare", dir / "not.json", dir / "not.json", "--max_regression=p99:x"},
+       "PERCENT"},
+      {{"report", "compare", dir / "not.json", dir / "not.json", "--force"}, "--force"},
+      {{"report", "merge", dir / "not.json", "--max_regression=p99:5%"}, "--max_regression"},
+  };
+  for (const Case& c : cases) {
+    const testing::RunResult result = RunClient(c.args);
+    INFO(absl::StrJoin(c.args, " ") << "\n" << result.stderr_text);
+    CHECK(result.exit.Exited(2));
+    CHECK_THAT(result.stderr_text, Catch::Contains("error"));
+    CHECK_THAT(result.stderr_text, Catch::Contains(c.message));
+  }
+}
+
+}  // namespace
+}  // namespace routeguide

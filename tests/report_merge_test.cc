@@ -1,0 +1,360 @@
+// Load reports written as JSON and read back, merged and compared
+// (client/report_file.h, report_merge.h, report_compare.h). No network.
+#include <algorithm>
+#include <functional>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "catch2/catch.hpp"
+#include "histogram.h"
+#include "load_report.h"
+#include "nlohmann/json.hpp"
+#include "report_compare.h"
+#include "report_file.h"
+#include "report_merge.h"
+
+namespace routeguide {
+namespace {
+
+const absl::Time kStart = absl::FromUnixSeconds(1780000000) + absl::Milliseconds(250);
+
+// Latencies from 100 ns to 100 ms, spread evenly in log scale.
+std::vector<uint64_t> Samples(uint64_t seed, int n) {
+  std::mt19937_64 random(seed);
+  std::uniform_real_distribution<double> exponent(2, 8);
+  std::vector<uint64_t> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(static_cast<uint64_t>(std::pow(10, exponent(random))));
+  }
+  return out;
+}
+
+// A report whose kind k recorded samples seed*10+k, n of them, with a
+// histogram in every place a report has one.
+LoadReport MakeReport(uint64_t seed, int n, absl::Time started_at = kStart) {
+  LoadReport r;
+  r.options.target = "127.0.0.1:50051";
+  r.options.rps = 1000;
+  r.options.arrival = Arrival::kPoisson;
+  r.options.metadata = {{"x-run", "a:b"}};
+  r.options.list_rect = GeoRect::FromCorners({400000000, -750000000}, {420000000, -740000000});
+  r.channel_target = "127.0.0.1:50051";
+  r.features_known = 100;
+  r.started_at = started_at;
+  r.measured = absl::Milliseconds(2500);
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    KindStats& s = r.kinds[k];
+    for (uint64_t v : Samples(seed * 10 + k, n)) s.latency.Record(v);
+    s.started = s.ok = static_cast<uint64_t>(n) - 1;
+    s.failed_by_code[14] = 1;  // UNAVAILABLE
+    s.messages_sent = 3 * n;
+    s.messages_received = 2 * n;
+  }
+  for (uint64_t v : Samples(seed * 10 + 8, n)) r.kinds[1].first_message.Record(v);
+  for (uint64_t v : Samples(seed * 10 + 9, n)) r.kinds[3].reply.Record(v);
+  for (uint64_t v : Samples(seed * 10 + 7, n)) r.start_lag.Record(v / 100);
+  r.late_starts = 2;
+  for (const KindStats& s : r.kinds) r.total.Merge(s);
+  r.completions_per_second = {static_cast<uint64_t>(n), static_cast<uint64_t>(2 * n)};
+  r.partial_second_completions = static_cast<uint64_t>(4 * n) - 3 * n;
+  r.by_address = {{"ipv4:127.0.0.1:1", 5, 4, 1}, {"ipv4:127.0.0.1:2", 6, 6, 0}};
+  return r;
+}
+
+ReportFile RoundTrip(const LoadReport& r, const std::string& name = "r.json") {
+  absl::StatusOr<ReportFile> file = ParseReport(FormatReportJson(r), name);
+  INFO(file.status().ToString());
+  REQUIRE(file.ok());
+  return *std::move(file);
+}
+
+void CheckSameHistogram(const Histogram& a, const Histogram& b) {
+  CHECK(a.count() == b.count());
+  CHECK(a.sum() == b.sum());
+  CHECK(a.min() == b.min());
+  CHECK(a.max() == b.max());
+  for (double p : {0.0, 50.0, 90.0, 99.0, 99.9, 100.0}) CHECK(a.Percentile(p) == b.Percentile(p));
+  CHECK(a == b);  // Every bucket.
+}
+
+TEST_CASE("Histograms written to JSON read back identical", "[report]") {
+  const LoadReport r = MakeReport(1, 5000);
+  const ReportFile file = RoundTrip(r);
+  CHECK(file.version == 2);
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    INFO(kCallKindNames[k]);
+    CheckSameHistogram(file.report.kinds[k].latency, r.kinds[k].latency);
+    CHECK(file.report.kinds[k].failed_by_code == r.kinds[k].failed_by_code);
+    CHECK(file.report.kinds[k].messages_sent == r.kinds[k].messages_sent);
+  }
+  CheckSameHistogram(file.report.kinds[1].first_message, r.kinds[1].first_message);
+  CheckSameHistogram(file.report.kinds[3].reply, r.kinds[3].reply);
+  CheckSameHistogram(file.report.start_lag, r.start_lag);
+  CheckSameHistogram(file.report.total.latency, r.total.latency);
+  CHECK(file.report.started_at == r.started_at);
+  CHECK(file.report.measured == r.measured);
+  CHECK(file.report.completions_per_second == r.completions_per_second);
+  CHECK(file.report.options.metadata == r.options.metadata);
+  REQUIRE(file.report.options.list_rect.has_value());
+  CHECK(file.report.options.list_rect->lo == r.options.list_rect->lo);
+  CHECK(file.report.options.list_rect->hi == r.options.list_rect->hi);
+  CHECK(file.report.options.arrival == Arrival::kPoisson);
+  // Written again, the same text: nothing lost on the way.
+  CHECK(FormatReportJson(file.report) == FormatReportJson(r));
+}
+
+TEST_CASE("An empty histogram round-trips, and FromBuckets checks its input",
+          "[report]") {
+  Histogram empty;
+  CheckSameHistogram(RoundTrip(LoadReport()).report.total.latency, empty);
+  Histogram h;
+  for (uint64_t v : {5, 300, 300, 70000}) h.Record(v);
+  const auto buckets = h.NonEmptyBuckets();
+  REQUIRE(buckets.size() == 3);
+  CHECK(*Histogram::FromBuckets(buckets, 4, h.sum(), 5, 70000) == h);
+  CHECK_FALSE(Histogram::FromBuckets(buckets, 5, h.sum(), 5, 70000).ok());  // Count.
+  CHECK_FALSE(Histogram::FromBuckets(buckets, 4, h.sum(), 6, 70000).ok());  // Min.
+  CHECK_FALSE(Histogram::FromBuckets(buckets, 4, h.sum(), 5, 90000).ok());  // Max.
+  CHECK_FALSE(Histogram::FromBuckets(buckets, 4, 1e12, 5, 70000).ok());     // Sum.
+  CHECK_FALSE(Histogram::FromBuckets({{7424, 4}}, 4, 0, 0, 0).ok());        // Range.
+  CHECK_FALSE(Histogram::FromBuckets({{300, 2}, {5, 2}}, 4, 0, 5, 300).ok());  // Order.
+  CHECK_FALSE(Histogram::FromBuckets({{5, 0}, {6, 1}}, 1, 6, 6, 6).ok());   // Zero count.
+  CHECK_FALSE(Histogram::FromBuckets({{5, UINT64_MAX}, {6, 2}}, 1, 6, 5, 6).ok());
+  // A file may hold counts near 2^64: the top rank is still the last value.
+  absl::StatusOr<Histogram> huge = Histogram::FromBuckets(
+      {{5, UINT64_MAX - 1}, {6, 1}}, UINT64_MAX, 5.0 * UINT64_MAX, 5, 6);
+  REQUIRE(huge.ok());
+  CHECK(huge->Percentile(100) == 6);
+  CHECK(huge->Percentile(0) == 5);
+}
+
+TEST_CASE("Merged reports hold exactly the histogram of all their samples",
+          "[report]") {
+  std::vector<ReportFile> files;
+  files.push_back(RoundTrip(MakeReport(1, 3000), "a.json"));
+  files.push_back(RoundTrip(MakeReport(2, 500, kStart + absl::Milliseconds(1500)), "b.json"));
+  files.push_back(RoundTrip(MakeReport(3, 2000, kStart + absl::Milliseconds(300)), "c.json"));
+  std::vector<std::string> notes;
+  absl::StatusOr<LoadReport> merged = MergeReports(files, false, &notes);
+  INFO(merged.status().ToString());
+  REQUIRE(merged.ok());
+  CHECK(notes.empty());
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    INFO(kCallKindNames[k]);
+    Histogram all;
+    std::vector<uint64_t> union_samples;
+    for (int seed = 1; seed <= 3; ++seed) {
+      for (uint64_t v : Samples(seed * 10 + k, seed == 1 ? 3000 : seed == 2 ? 500 : 2000)) {
+        all.Record(v);
+        union_samples.push_back(v);
+      }
+    }
+    CheckSameHistogram(merged->kinds[k].latency, all);
+    std::sort(union_samples.begin(), union_samples.end());
+    for (double p : {50.0, 90.0, 99.0, 99.9}) {
+      const size_t rank = static_cast<size_t>(std::ceil(p / 100 * union_samples.size()));
+      const double exact = static_cast<double>(union_samples[rank - 1]);
+      INFO("p" << p << " exact " << exact);
+      CHECK(std::abs(static_cast<double>(merged->kinds[k].latency.Percentile(p)) - exact) <=
+            0.01 * exact);
+    }
+    CHECK(merged->kinds[k].started == 2999 + 499 + 1999);
+    CHECK(merged->kinds[k].failed_by_code[14] == 3);
+    CHECK(merged->kinds[k].messages_sent == 3 * 5500);
+  }
+  CHECK(merged->total.completed() == 4 * 5500);
+  CHECK(merged->late_starts == 6);
+  CHECK(merged->options.rps == 3000);
+  REQUIRE(merged->by_address.size() == 2);
+  CHECK(merged->by_address[0].started == 15);
+  CHECK(merged->by_address[1].succeeded == 18);
+  // Merged, written and read again: the same report.
+  const ReportFile again = RoundTrip(*merged, "m.json");
+  CheckSameHistogram(again.report.total.latency, merged->total.latency);
+  CHECK(FormatReportJson(again.report) == FormatReportJson(*merged));
+}
+
+TEST_CASE("Merging lines completions_per_second up by wall clock", "[report]") {
+  LoadReport a = MakeReport(1, 10);
+  a.completions_per_second = {10, 20, 30};
+  a.partial_second_completions = 5;
+  a.measured = absl::Milliseconds(3200);
+  LoadReport b = MakeReport(2, 10, kStart + absl::Milliseconds(1500));  // 1 whole second on.
+  b.completions_per_second = {1, 2};
+  b.partial_second_completions = 3;
+  b.measured = absl::Milliseconds(2400);
+  LoadReport c = MakeReport(3, 10, kStart + absl::Milliseconds(700));  // 0 whole seconds on.
+  c.completions_per_second = {100};
+  c.partial_second_completions = 7;
+  c.measured = absl::Milliseconds(1100);
+  std::vector<std::string> notes;
+  absl::StatusOr<LoadReport> merged = MergeReports(
+      {RoundTrip(a, "a"), RoundTrip(b, "b"), RoundTrip(c, "c")}, false, &notes);
+  REQUIRE(merged.ok());
+  // c's partial second lands in the entry after its last whole one; a's
+  // and b's are past the merged array's end.
+  CHECK(merged->completions_per_second == std::vector<uint64_t>{110, 21 + 7, 32});
+  CHECK(merged->partial_second_completions == 5 + 3);
+  CHECK(merged->started_at == kStart);
+  CHECK(merged->measured == absl::Milliseconds(3900));  // kStart to b's end.
+  CHECK(notes.empty());
+
+  // A run after a gap: the gap is not measuring time.
+  LoadReport d = MakeReport(4, 10, kStart + absl::Seconds(10));
+  d.measured = absl::Seconds(1);
+  d.completions_per_second = {9};
+  merged = MergeReports({RoundTrip(a, "a"), RoundTrip(d, "d")}, false, &notes);
+  REQUIRE(merged.ok());
+  CHECK(merged->measured == absl::Milliseconds(4200));
+  CHECK(merged->completions_per_second.size() == 11);
+  CHECK(merged->completions_per_second[10] == 9);
+  CHECK(merged->completions_per_second[3] == 5);  // a's partial second.
+  REQUIRE(notes.size() == 1);
+  CHECK_THAT(notes[0], Catch::Contains("gaps"));
+}
+
+TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always",
+          "[report]") {
+  LoadReport other = MakeReport(2, 100);
+  other.options.mix = {10, 0, 0, 90};
+  other.options.route_points = 3;
+  const std::vector<ReportFile> files = {RoundTrip(MakeReport(1, 100), "a.json"),
+                                         RoundTrip(other, "b.json")};
+  std::vector<std::string> notes;
+  absl::StatusOr<LoadReport> merged = MergeReports(files, false, &notes);
+  REQUIRE_FALSE(merged.ok());
+  CHECK_THAT(std::string(merged.status().message()), Catch::Contains("a.json and b.json: mix"));
+  CHECK_THAT(std::string(merged.status().message()), Catch::Contains("route_points 10 vs 3"));
+  CHECK_THAT(std::string(merged.status().message()), Catch::Contains("--force"));
+
+  merged = MergeReports(files, true, &notes);
+  REQUIRE(merged.ok());
+  CHECK(notes.size() == 2);
+  CHECK(merged->options.mix == std::array<double, kNumCallKinds>{70, 10, 10, 90});
+  CHECK(merged->total.completed() == 2 * 4 * 100);
+
+  nlohmann::json v1 = nlohmann::json::parse(FormatReportJson(MakeReport(3, 100)));
+  v1["schema"] = "routeguide.load.v1";
+  absl::StatusOr<ReportFile> old = ParseReport(v1.dump(), "old.json");
+  REQUIRE(old.ok());
+  merged = MergeReports({files[0], *old}, true, &notes);
+  REQUIRE_FALSE(merged.ok());
+  CHECK_THAT(std::string(merged.status().message()), Catch::Contains("old.json"));
+  CHECK_THAT(std::string(merged.status().message()), Catch::Contains("no histograms"));
+}
+
+// The report's JSON with `edit` applied, parsed: the error message.
+std::string ParseError(const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json j = nlohmann::json::parse(FormatReportJson(MakeReport(1, 200)));
+  edit(j);
+  absl::StatusOr<ReportFile> file = ParseReport(j.dump(), "bad.json");
+  return file.ok() ? "parsed" : std::string(file.status().message());
+}
+
+TEST_CASE("Bad reports are refused with the file and field named", "[report]") {
+  absl::StatusOr<ReportFile> file = ParseReport("{\"schema\": ", "bad.json");
+  REQUIRE_FALSE(file.ok());
+  CHECK_THAT(std::string(file.status().message()), Catch::StartsWith("bad.json: not JSON"));
+  CHECK_THAT(ParseError([](auto& j) { j["schema"] = "routeguide.load.v9"; }),
+             Catch::Contains("bad.json: schema: \"routeguide.load.v9\""));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["latency_ns"]["buckets"][0][0] = 99999; }),
+             Catch::Contains("kinds.get.latency_ns.buckets[0]: bucket index 99999 is out of range"));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["latency_ns"]["buckets"][0][1] = 7; }),
+             Catch::Contains("kinds.get.latency_ns: bucket counts add up to"));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["list"]["started"] = "many"; }),
+             Catch::Contains("kinds.list.started: must be a non-negative integer"));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["chat"]["ok"] = -1; }),
+             Catch::Contains("kinds.chat.ok: must be a non-negative integer"));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["chat"]["completed"] = 1; }),
+             Catch::Contains("kinds.chat.completed: is not ok + wrong_answer + failed"));
+  CHECK_THAT(ParseError([](auto& j) { j["total"]["messages_sent"] = 1; }),
+             Catch::Contains("total: its counts are not the sums"));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["latency_ns"]["layout"] = "hdr"; }),
+             Catch::Contains("kinds.get.latency_ns.layout: is \"hdr\""));
+  CHECK_THAT(ParseError([](auto& j) { j["settings"].erase("mix"); }),
+             Catch::Contains("settings.mix: is missing"));
+  CHECK_THAT(ParseError([](auto& j) { j["started_at"] = "yesterday"; }),
+             Catch::Contains("started_at: is not an RFC 3339 time"));
+  CHECK_THAT(ParseError([](auto& j) { j["measured_seconds"] = 1e300; }),
+             Catch::Contains("measured_seconds: must be from 0"));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"] = nlohmann::json::array(); }),
+             Catch::Contains("kinds: must be an object"));
+  CHECK(ParseError([](auto&) {}) == "parsed");
+}
+
+TEST_CASE("Hostile report text never crashes the reader", "[report]") {
+  const std::string good = FormatReportJson(MakeReport(1, 300));
+  std::mt19937_64 random(7);
+  int parsed = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string text = good;
+    if (i % 3 == 0) {
+      text.resize(random() % text.size());
+    } else {
+      for (int n = 0; n < 1 + i % 5; ++n) text[random() % text.size()] = "0-9\"[]{}x.,e"[random() % 12];
+    }
+    absl::StatusOr<ReportFile> file = ParseReport(text, "fuzz.json");
+    if (file.ok()) {
+      ++parsed;
+    } else {
+      CHECK_THAT(std::string(file.status().message()), Catch::StartsWith("fuzz.json: "));
+    }
+  }
+  CHECK(parsed < 300);
+}
+
+TEST_CASE("A v1 report reads as far as it goes", "[report]") {
+  const LoadReport r = MakeReport(1, 1000);
+  nlohmann::json j = nlohmann::json::parse(FormatReportJson(r));
+  j["schema"] = "routeguide.load.v1";
+  for (auto& kind : j["kinds"]) {
+    for (const char* field : {"min", "sum", "layout", "buckets"}) kind["latency_ns"].erase(field);
+  }
+  absl::StatusOr<ReportFile> file = ParseReport(j.dump(), "v1.json");
+  INFO(file.status().ToString());
+  REQUIRE(file.ok());
+  CHECK(file->version == 1);
+  CHECK_FALSE(file->has_histograms());
+  CHECK(file->report.kinds[0].latency.count() == 0);
+  CHECK(file->latency[0].p99 == r.kinds[0].latency.Percentile(99));
+  CHECK(file->latency[kAllKinds].p50 == r.total.latency.Percentile(50));
+  CHECK(file->report.total.ok == r.total.ok);
+}
+
+TEST_CASE("Compare marks figures past their limits", "[report]") {
+  CHECK(ParseRegressionLimits("p99:10%,calls_per_second:5").ok());
+  CHECK(ParseRegressionLimits("p99.9:0%").ok());
+  for (const char* bad : {"p98:10%", "p99:-1%", "p99:ten", "p99", "p99:1%,p99:2%", ""}) {
+    INFO(bad);
+    CHECK_FALSE(ParseRegressionLimits(bad).ok());
+  }
+  const ReportFile base = RoundTrip(MakeReport(1, 2000), "base.json");
+  LoadReport slower = MakeReport(1, 2000);
+  for (KindStats& s : slower.kinds) {
+    Histogram h;
+    for (uint64_t v : Samples(99, 2000)) h.Record(v * 2);
+    s.latency = h;
+  }
+  slower.total = KindStats();
+  for (const KindStats& s : slower.kinds) slower.total.Merge(s);
+  const ReportFile next = RoundTrip(slower, "new.json");
+
+  const Comparison same = CompareReports(base, base, *ParseRegressionLimits("p99:1%"));
+  CHECK(same.regressions == 0);
+  CHECK_THAT(same.table, Catch::Contains("no regression past the limits"));
+  const Comparison worse =
+      CompareReports(base, next, *ParseRegressionLimits("p99:20%,calls_per_second:5%"));
+  INFO(worse.table);
+  CHECK(worse.regressions == 5);  // p99 of four kinds and all.
+  CHECK_THAT(worse.table, Catch::Contains("REGRESSION (limit +20%)"));
+  // Report only without limits.
+  CHECK(CompareReports(base, next, RegressionLimits()).regressions == 0);
+  CHECK_THAT(FormatCompareHtml(base, next, worse), Catch::Contains("stroke-dasharray"));
+}
+
+}  // namespace
+}  // namespace routeguide
