@@ -273,6 +273,12 @@ std::string FormatReportJson(const LoadReport& r) {
   settings["duration_seconds"] = absl::ToDoubleSeconds(o.duration);
   settings["requests"] = o.requests;
   settings["warmup_seconds"] = absl::ToDoubleSeconds(o.warmup);
+  if (o.start_at.has_value()) {
+    settings["start_at"] = absl::FormatTime(absl::RFC3339_full, *o.start_at,
+                                            absl::UTCTimeZone());
+  } else {
+    settings["start_at"] = nullptr;
+  }
   settings["hit_ratio"] = o.hit_ratio;
   settings["rect_degrees"] = o.rect_degrees;
   if (o.list_rect.has_value()) {

@@ -253,6 +253,17 @@ void ReadSettings(Reader& in, const Json& s, LoadReport* r) {
   o.duration = in.Seconds(s, p, "duration_seconds");
   o.requests = in.Int64(s, p, "requests");
   o.warmup = in.Seconds(s, p, "warmup_seconds");
+  // Added in v2's life: optional.
+  if (const Json* at = in.Get(s, p, "start_at", true); at && !at->is_null()) {
+    absl::Time start_at;
+    std::string error;
+    if (!at->is_string() ||
+        !absl::ParseTime(absl::RFC3339_full, at->get<std::string>(), &start_at, &error)) {
+      in.Fail("settings.start_at", "must be null or an RFC 3339 time");
+    } else {
+      o.start_at = start_at;
+    }
+  }
   o.hit_ratio = in.Number(s, p, "hit_ratio");
   o.rect_degrees = in.Number(s, p, "rect_degrees");
   // Added during v1's life, like a few fields below: optional there.

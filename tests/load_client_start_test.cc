@@ -196,6 +196,8 @@ TEST_CASE("Two generators with the same --start_at begin measuring together",
     const auto json = nlohmann::json::parse(Slurp(absl::StrCat(dir.path, "/", i, ".json")));
     started.push_back(ParseRfc3339(json["started_at"].get<std::string>()));
     CHECK(json["total"]["completed"].get<uint64_t>() > 0);
+    // The report says what it waited for.
+    CHECK(json["settings"]["start_at"] == Rfc3339(start_at));
   }
   INFO("start_at " << Rfc3339(start_at) << ", started " << Rfc3339(started[0])
                    << " and " << Rfc3339(started[1]));
