@@ -126,7 +126,7 @@ TEST_CASE("An empty histogram round-trips, and FromBuckets checks its input",
   CHECK_FALSE(Histogram::FromBuckets({{5, UINT64_MAX}, {6, 2}}, 1, 6, 5, 6).ok());
   // A file may hold counts near 2^64: the top rank is still the last value.
   absl::StatusOr<Histogram> huge = Histogram::FromBuckets(
-      {{5, UINT64_MAX - 1}, {6, 1}}, UINT64_MAX, 5.0 * UINT64_MAX, 5, 6);
+      {{5, UINT64_MAX - 1}, {6, 1}}, UINT64_MAX, 5.0 * static_cast<double>(UINT64_MAX), 5, 6);
   REQUIRE(huge.ok());
   CHECK(huge->Percentile(100) == 6);
   CHECK(huge->Percentile(0) == 5);
