@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
+#include "client_process.h"
 #include "hgrm_text.h"
 #include "nlohmann/json.hpp"
 #include "subprocess.h"
@@ -24,46 +25,15 @@
 namespace routeguide {
 namespace {
 
-std::string Client() {
-  const char* path = std::getenv("ROUTEGUIDE_CLIENT");
-  REQUIRE(path != nullptr);
-  return path;
-}
-
-testing::RunResult RunClient(const std::vector<std::string>& flags) {
-  std::vector<std::string> argv = {Client(), "load"};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  INFO("running " << absl::StrJoin(argv, " "));
-  auto result = testing::Run(argv, absl::Seconds(60));
-  REQUIRE(result.ok());
-  return *std::move(result);
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
+testing::RunResult RunLoad(std::vector<std::string> flags) {
+  flags.insert(flags.begin(), "load");
+  return testing::RunClient(flags);
 }
 
 bool Exists(const std::string& path) {
   struct stat info;
   return stat(path.c_str(), &info) == 0;
 }
-
-// A scratch directory, removed with everything in it.
-struct ScratchDir {
-  ScratchDir() {
-    char pattern[] = "/tmp/routeguide-start-XXXXXX";
-    REQUIRE(mkdtemp(pattern) != nullptr);
-    path = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string path;
-};
 
 std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
@@ -93,7 +63,7 @@ const testing::HgrmRow& RowAt(const testing::HgrmText& hgrm, double fraction) {
 void CheckHgrmMatchesJson(const std::string& path, const nlohmann::json& latency) {
   INFO(path << "\n" << latency.dump());
   REQUIRE(Exists(path));
-  const testing::HgrmText hgrm = testing::ParseHgrm(Slurp(path));
+  const testing::HgrmText hgrm = testing::ParseHgrm(testing::ReadWholeFile(path));
   CHECK(hgrm.total == latency["count"].get<uint64_t>());
   CHECK(hgrm.rows.back().count == latency["count"].get<uint64_t>());
   CHECK(std::abs(hgrm.max_ms * 1e6 - latency["max"].get<double>()) <= 500.5);
@@ -104,15 +74,15 @@ void CheckHgrmMatchesJson(const std::string& path, const nlohmann::json& latency
 TEST_CASE("--hgrm writes each kind's distribution, matching the JSON",
           "[load][binary][hgrm]") {
   auto server = StartTestServer();
-  ScratchDir dir;
-  const std::string prefix = dir.path + "/run";
+  testing::ScratchDir dir;
+  const std::string prefix = dir.path() + "/run";
   const std::string target = absl::StrCat("--target=127.0.0.1:", server->port());
-  const auto result = RunClient({target, "--requests=800", "--concurrency=4",
+  const auto result = RunLoad({target, "--requests=800", "--concurrency=4",
                                  "--mix=get:40,list:20,record:20,chat:20",
-                                 "--hgrm=" + prefix, "--json=" + dir.path + "/run.json"});
+                                 "--hgrm=" + prefix, "--json=" + dir.path() + "/run.json"});
   INFO(result.stderr_text);
   REQUIRE(result.exit.Exited(0));
-  const auto json = nlohmann::json::parse(Slurp(dir.path + "/run.json"));
+  const auto json = nlohmann::json::parse(testing::ReadWholeFile(dir.path() + "/run.json"));
   for (const char* kind : {"get", "list", "record", "chat"}) {
     CheckHgrmMatchesJson(absl::StrCat(prefix, ".", kind, ".hgrm"),
                          json["kinds"][kind]["latency_ns"]);
@@ -125,12 +95,12 @@ TEST_CASE("--hgrm writes each kind's distribution, matching the JSON",
                        json["kinds"]["chat"]["reply_latency_ns"]);
 
   SECTION("a kind without calls gets no file; an earlier run's is removed") {
-    const auto again = RunClient({target, "--requests=100", "--concurrency=2",
+    const auto again = RunLoad({target, "--requests=100", "--concurrency=2",
                                   "--mix=get:1", "--hgrm=" + prefix});
     INFO(again.stderr_text);
     REQUIRE(again.exit.Exited(0));
-    CHECK(testing::ParseHgrm(Slurp(prefix + ".get.hgrm")).total == 100);
-    CHECK(testing::ParseHgrm(Slurp(prefix + ".all.hgrm")).total == 100);
+    CHECK(testing::ParseHgrm(testing::ReadWholeFile(prefix + ".get.hgrm")).total == 100);
+    CHECK(testing::ParseHgrm(testing::ReadWholeFile(prefix + ".all.hgrm")).total == 100);
     for (const char* gone : {"list", "record", "chat", "list_first_message", "chat_reply"}) {
       INFO(gone);
       CHECK_FALSE(Exists(absl::StrCat(prefix, ".", gone, ".hgrm")));
@@ -141,10 +111,10 @@ TEST_CASE("--hgrm writes each kind's distribution, matching the JSON",
 TEST_CASE("An --hgrm prefix that cannot be written is refused before the run",
           "[load][binary][hgrm]") {
   auto server = StartTestServer();
-  ScratchDir dir;
-  const std::string prefix = dir.path + "/missing/run";
+  testing::ScratchDir dir;
+  const std::string prefix = dir.path() + "/missing/run";
   const auto result =
-      RunClient({absl::StrCat("--target=127.0.0.1:", server->port()),
+      RunLoad({absl::StrCat("--target=127.0.0.1:", server->port()),
                  "--requests=100", "--concurrency=2", "--hgrm=" + prefix});
   INFO(result.stderr_text);
   CHECK(result.exit.Exited(2));
@@ -162,7 +132,7 @@ TEST_CASE("--start_at in the past, too far ahead or malformed exits 2",
       Rfc3339(now + absl::Minutes(61)), std::string("tomorrow"),
       std::string("2026-12-02 10:00:00"), std::string("2026-13-02T10:00:00Z"));
   // Refused before connecting: the target need not exist.
-  const auto result = RunClient({"--target=127.0.0.1:1", "--start_at=" + bad,
+  const auto result = RunLoad({"--target=127.0.0.1:1", "--start_at=" + bad,
                                  "--duration=1s"});
   INFO(bad << "\n" << result.stderr_text);
   CHECK(result.exit.Exited(2));
@@ -173,15 +143,15 @@ TEST_CASE("--start_at in the past, too far ahead or malformed exits 2",
 TEST_CASE("Two generators with the same --start_at begin measuring together",
           "[load][binary][start_at]") {
   auto server = StartTestServer();
-  ScratchDir dir;
+  testing::ScratchDir dir;
   const absl::Time start_at = absl::Now() + absl::Milliseconds(2500);
   std::vector<std::unique_ptr<testing::Subprocess>> clients;
   for (int i = 0; i < 2; ++i) {
     if (i > 0) absl::SleepFor(absl::Seconds(1));  // Started apart, by hand.
     auto child = testing::Subprocess::Start(
-        {Client(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
+        {testing::ClientBinary(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
          "--start_at=" + Rfc3339(start_at), "--duration=1s", "--concurrency=2",
-         absl::StrCat("--json=", dir.path, "/", i, ".json")});
+         absl::StrCat("--json=", dir.path(), "/", i, ".json")});
     REQUIRE(child.ok());
     clients.push_back(*std::move(child));
   }
@@ -193,7 +163,7 @@ TEST_CASE("Two generators with the same --start_at begin measuring together",
                    << clients[i]->stderr_text());
     CHECK(status->Exited(0));
     CHECK_THAT(clients[i]->stderr_text(), Catch::Contains("waiting"));
-    const auto json = nlohmann::json::parse(Slurp(absl::StrCat(dir.path, "/", i, ".json")));
+    const auto json = nlohmann::json::parse(testing::ReadWholeFile(absl::StrCat(dir.path(), "/", i, ".json")));
     started.push_back(ParseRfc3339(json["started_at"].get<std::string>()));
     CHECK(json["total"]["completed"].get<uint64_t>() > 0);
     // The report says what it waited for.
@@ -211,10 +181,10 @@ TEST_CASE("Two generators with the same --start_at begin measuring together",
 TEST_CASE("SIGINT while waiting for --start_at exits 3 with no report",
           "[load][binary][start_at]") {
   auto server = StartTestServer();
-  ScratchDir dir;
-  const std::string json_path = dir.path + "/report.json";
+  testing::ScratchDir dir;
+  const std::string json_path = dir.path() + "/report.json";
   auto child = testing::Subprocess::Start(
-      {Client(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
+      {testing::ClientBinary(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
        "--start_at=" + Rfc3339(absl::Now() + absl::Seconds(30)), "--duration=1s",
        "--concurrency=2", "--json=" + json_path});
   REQUIRE(child.ok());

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
+#include "client_process.h"
 #include "nlohmann/json.hpp"
 #include "security_pki.h"
 #include "subprocess.h"
@@ -24,20 +25,6 @@
 
 namespace routeguide {
 namespace {
-
-std::string Client() {
-  const char* path = std::getenv("ROUTEGUIDE_CLIENT");
-  REQUIRE(path != nullptr);
-  return path;
-}
-
-testing::RunResult RunClient(std::vector<std::string> args) {
-  args.insert(args.begin(), Client());
-  auto result = testing::Run(args, absl::Seconds(30));
-  INFO("running " << absl::StrJoin(args, " "));
-  REQUIRE(result.ok());
-  return *std::move(result);
-}
 
 // A TCP listener on 127.0.0.1 that answers every connection with an
 // HTTP/1.1 400, as a web server does to an HTTP/2 preface, and closes it.
@@ -107,7 +94,7 @@ TEST_CASE("A bad address is refused at once, before connecting",
       continue;
     }
     const absl::Time start = absl::Now();
-    const auto result = RunClient({command, "--target=" + c.target});
+    const auto result = testing::RunClient({command, "--target=" + c.target});
     INFO(command << " " << c.target << "\n" << result.stderr_text);
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains("--target"));
@@ -121,7 +108,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
   const Pki& pki = Pki::Get();
   SECTION("an HTTP/1.1 server") {
     Http1Server http1;
-    const auto result = RunClient({"load", "--target=" + http1.address(),
+    const auto result = testing::RunClient({"load", "--target=" + http1.address(),
                                    "--connect_timeout=1s"});
     INFO(result.stderr_text);
     CHECK(result.exit.Exited(2));
@@ -139,7 +126,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
   };
   SECTION("a plaintext client against a TLS server") {
     Server server(tls_options());
-    const auto result = RunClient({"load", "--target=" + server.target(),
+    const auto result = testing::RunClient({"load", "--target=" + server.target(),
                                    "--connect_timeout=1s"});
     INFO(result.stderr_text);
     CHECK(result.exit.Exited(2));
@@ -149,7 +136,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
   SECTION("a TLS client against a plaintext server") {
     Server server(ServerOptions{});
     const auto result =
-        RunClient({"load", "--target=" + server.target(), "--connect_timeout=1s",
+        testing::RunClient({"load", "--target=" + server.target(), "--connect_timeout=1s",
                    "--tls_ca=" + pki.Path("ca.pem")});
     INFO(result.stderr_text);
     CHECK(result.exit.Exited(2));
@@ -158,7 +145,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
   }
   SECTION("a wrong --tls_server_name") {
     Server server(tls_options());
-    const auto result = RunClient(
+    const auto result = testing::RunClient(
         {"load", "--target=" + server.target(), "--connect_timeout=1s",
          "--tls_ca=" + pki.Path("ca.pem"), "--tls_server_name=elsewhere.example"});
     INFO(result.stderr_text);
@@ -178,7 +165,7 @@ TEST_CASE("A --target list with a dead address warns and still runs",
   REQUIRE(mkdtemp(dir) != nullptr);
   const std::string json_path = std::string(dir) + "/report.json";
   const auto result =
-      RunClient({"load", "--target=" + live + "," + dead, "--requests=200",
+      testing::RunClient({"load", "--target=" + live + "," + dead, "--requests=200",
                  "--concurrency=4", "--connect_timeout=1s", "--json=" + json_path});
   std::ifstream json_file(json_path);
   const auto json = nlohmann::json::parse(json_file, nullptr, false);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
+#include "client_process.h"
 #include "db_loader.h"
 #include "hostile_servers.h"
 #include "nlohmann/json.hpp"
@@ -25,55 +26,22 @@ namespace {
 
 constexpr absl::Duration kClientTimeout = absl::Seconds(60);
 
-std::string ClientPath() {
-  const char* path = std::getenv("ROUTEGUIDE_CLIENT");
-  REQUIRE(path != nullptr);
-  return path;
-}
-
 std::unique_ptr<RouteGuideServer> StartServer() { return StartTestServer(); }
 
-testing::RunResult RunLoad(const std::vector<std::string>& flags) {
-  std::vector<std::string> argv = {ClientPath(), "load"};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  auto result = testing::Run(argv, kClientTimeout);
-  INFO("running " << absl::StrJoin(argv, " "));
-  REQUIRE(result.ok());
-  return *std::move(result);
+testing::RunResult RunLoad(std::vector<std::string> flags) {
+  flags.insert(flags.begin(), "load");
+  return testing::RunClient(flags, kClientTimeout);
 }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-// A scratch directory, removed with its files.
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/routeguide-load-XXXXXX";
-    REQUIRE(mkdtemp(pattern) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    for (const char* name : {"/report.json", "/report.html"}) {
-      unlink((path + name).c_str());
-    }
-    rmdir(path.c_str());
-  }
-  std::string path;
-};
 
 TEST_CASE("A load run prints a table, writes JSON and HTML, exits 0",
           "[load][binary]") {
   auto server = StartServer();
-  TempDir dir;
+  testing::ScratchDir dir;
   const auto result = RunLoad({
       absl::StrCat("--target=127.0.0.1:", server->port()), "--requests=600",
       "--concurrency=8", "--threads=2", "--metadata=x-test:1",
-      "--metadata=x-other:2", "--json=" + dir.path + "/report.json",
-      "--html=" + dir.path + "/report.html"});
+      "--metadata=x-other:2", "--json=" + dir.path() + "/report.json",
+      "--html=" + dir.path() + "/report.html"});
   INFO(result.stderr_text);
   CHECK(result.exit.Exited(0));
   for (const char* row : {"get ", "list ", "record ", "chat ", "all ", "p99.9"}) {
@@ -81,10 +49,10 @@ TEST_CASE("A load run prints a table, writes JSON and HTML, exits 0",
   }
   // Not a terminal: no progress line.
   CHECK_THAT(result.stderr_text, !Catch::Contains("calls/s"));
-  const auto json = nlohmann::json::parse(ReadFile(dir.path + "/report.json"));
+  const auto json = nlohmann::json::parse(testing::ReadWholeFile(dir.path() + "/report.json"));
   CHECK(json["total"]["ok"] == 600);
   CHECK(json["settings"]["metadata"].size() == 2);
-  CHECK_THAT(ReadFile(dir.path + "/report.html"), Catch::Contains("<svg"));
+  CHECK_THAT(testing::ReadWholeFile(dir.path() + "/report.html"), Catch::Contains("<svg"));
 }
 
 TEST_CASE("Load exits 2 for bad flags and unreachable targets",
@@ -133,7 +101,7 @@ TEST_CASE("Load exits 2 on a server whose first ListFeatures never ends",
   SECTION("the server never answers: --learn_deadline") {
     testing::HostileServer server(testing::ListBehavior::kSilent);
     const absl::Time start = absl::Now();
-    auto result = testing::Run({ClientPath(), "load", "--target=" + server.address(),
+    auto result = testing::Run({testing::ClientBinary(), "load", "--target=" + server.address(),
                                 "--learn_deadline=2s", "--duration=1s"},
                                absl::Seconds(20));
     REQUIRE(result.ok());  // Not still hanging after 20 s.
@@ -146,7 +114,7 @@ TEST_CASE("Load exits 2 on a server whose first ListFeatures never ends",
   }
   SECTION("the server streams features without end: --max_features_learnt") {
     testing::HostileServer server(testing::ListBehavior::kEndless);
-    auto result = testing::Run({ClientPath(), "load", "--target=" + server.address(),
+    auto result = testing::Run({testing::ClientBinary(), "load", "--target=" + server.address(),
                                 "--max_features_learnt=5000", "--duration=1s"},
                                absl::Seconds(20));
     REQUIRE(result.ok());
@@ -162,9 +130,9 @@ TEST_CASE("Load exits 2 on a server whose first ListFeatures never ends",
 TEST_CASE("Load exits 2 before the run when a report cannot be written",
           "[load][binary]") {
   auto server = StartServer();
-  TempDir dir;
+  testing::ScratchDir dir;
   // A directory that does not exist, and a directory where a file should be.
-  for (const std::string& path : {dir.path + "/missing/report", dir.path}) {
+  for (const std::string& path : {dir.path() + "/missing/report", dir.path()}) {
     for (const char* flag : {"--json", "--html"}) {
       const auto result =
           RunLoad({absl::StrCat("--target=127.0.0.1:", server->port()),
@@ -196,11 +164,11 @@ TEST_CASE("SIGINT or SIGTERM ends a load run early, writes every report, exits 3
   const int signal_number = GENERATE(SIGINT, SIGTERM);
   INFO("signal " << signal_number);
   auto server = StartServer();
-  TempDir dir;
+  testing::ScratchDir dir;
   auto child = testing::Subprocess::Start(
-      {ClientPath(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
-       "--duration=1h", "--concurrency=4", "--json=" + dir.path + "/report.json",
-       "--html=" + dir.path + "/report.html"});
+      {testing::ClientBinary(), "load", absl::StrCat("--target=127.0.0.1:", server->port()),
+       "--duration=1h", "--concurrency=4", "--json=" + dir.path() + "/report.json",
+       "--html=" + dir.path() + "/report.html"});
   REQUIRE(child.ok());
   // The run is under way once the server has accepted calls.
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -215,9 +183,9 @@ TEST_CASE("SIGINT or SIGTERM ends a load run early, writes every report, exits 3
   CHECK(status->Exited(3));
   CHECK_THAT((*child)->stdout_text(), Catch::Contains("interrupted"));
   CHECK_THAT((*child)->stdout_text(), Catch::Contains("all "));
-  const auto json = nlohmann::json::parse(ReadFile(dir.path + "/report.json"));
+  const auto json = nlohmann::json::parse(testing::ReadWholeFile(dir.path() + "/report.json"));
   CHECK(json["interrupted"] == true);
-  CHECK_THAT(ReadFile(dir.path + "/report.html"), Catch::Contains("<svg"));
+  CHECK_THAT(testing::ReadWholeFile(dir.path() + "/report.html"), Catch::Contains("<svg"));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
+#include "client_process.h"
 #include "load_fixture_server.h"
 #include "nlohmann/json.hpp"
 #include "report_file.h"
@@ -23,21 +24,6 @@ namespace {
 
 constexpr absl::Duration kClientTimeout = absl::Seconds(60);
 
-std::string ClientPath() {
-  const char* path = std::getenv("ROUTEGUIDE_CLIENT");
-  REQUIRE(path != nullptr);
-  return path;
-}
-
-testing::RunResult RunClient(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {ClientPath()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  INFO("running " << absl::StrJoin(argv, " "));
-  auto result = testing::Run(argv, kClientTimeout);
-  REQUIRE(result.ok());
-  return *std::move(result);
-}
-
 // A short closed-loop run against 127.0.0.1:`port`, its report in `json`.
 std::vector<std::string> LoadArgs(int port, const std::string& json,
                                   const std::string& mix = "get:70,list:10,record:10,chat:10") {
@@ -47,16 +33,9 @@ std::vector<std::string> LoadArgs(int port, const std::string& json,
 }
 
 void RunLoadOk(const std::vector<std::string>& args) {
-  const testing::RunResult result = RunClient(args);
+  const testing::RunResult result = testing::RunClient(args);
   INFO(result.stderr_text);
   REQUIRE(result.exit.Exited(0));
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
 }
 
 void WriteFile(const std::string& path, const std::string& text) {
@@ -65,29 +44,14 @@ void WriteFile(const std::string& path, const std::string& text) {
   REQUIRE(out.good());
 }
 
-// A scratch directory, removed with its files.
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/routeguide-report-XXXXXX";
-    REQUIRE(mkdtemp(pattern) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
-
 TEST_CASE("report merge adds up two load runs made at the same time",
           "[report][binary]") {
   auto server = StartTestServer();
-  TempDir dir;
+  testing::ScratchDir dir;
   // Both runs at once, as from two machines.
   std::vector<std::unique_ptr<testing::Subprocess>> runs;
   for (const char* name : {"a.json", "b.json"}) {
-    std::vector<std::string> argv = {ClientPath()};
+    std::vector<std::string> argv = {testing::ClientBinary()};
     for (const std::string& arg : LoadArgs(server->port(), dir / name)) argv.push_back(arg);
     auto run = testing::Subprocess::Start(argv);
     REQUIRE(run.ok());
@@ -100,17 +64,17 @@ TEST_CASE("report merge adds up two load runs made at the same time",
     REQUIRE(exit->Exited(0));
   }
   const testing::RunResult merged =
-      RunClient({"report", "merge", dir / "a.json", dir / "b.json",
+      testing::RunClient({"report", "merge", dir / "a.json", dir / "b.json",
                  "--json=" + dir / "m.json", "--html=" + dir / "m.html"});
   INFO(merged.stdout_text << merged.stderr_text);
   CHECK(merged.exit.Exited(0));
   CHECK_THAT(merged.stdout_text, Catch::Contains("merged 2 reports"));
   CHECK_THAT(merged.stdout_text, Catch::Contains("p99.9"));
-  CHECK_THAT(ReadFile(dir / "m.html"), Catch::Contains("<svg"));
+  CHECK_THAT(testing::ReadWholeFile(dir / "m.html"), Catch::Contains("<svg"));
 
-  const auto a = nlohmann::json::parse(ReadFile(dir / "a.json"));
-  const auto b = nlohmann::json::parse(ReadFile(dir / "b.json"));
-  const auto m = nlohmann::json::parse(ReadFile(dir / "m.json"));
+  const auto a = nlohmann::json::parse(testing::ReadWholeFile(dir / "a.json"));
+  const auto b = nlohmann::json::parse(testing::ReadWholeFile(dir / "b.json"));
+  const auto m = nlohmann::json::parse(testing::ReadWholeFile(dir / "m.json"));
   CHECK(m["schema"] == "routeguide.load.v2");
   CHECK(m["total"]["ok"].get<uint64_t>() > 0);
   for (const char* field : {"started", "ok", "completed", "messages_sent"}) {
@@ -125,11 +89,11 @@ TEST_CASE("report merge adds up two load runs made at the same time",
   INFO(again.status().ToString());
   REQUIRE(again.ok());
   CHECK(again->report.total.latency.count() == m["total"]["latency_ns"]["count"]);
-  CHECK(RunClient({"report", "merge", dir / "m.json", dir / "a.json"}).exit.Exited(0));
+  CHECK(testing::RunClient({"report", "merge", dir / "m.json", dir / "a.json"}).exit.Exited(0));
 
   // Two runs against the same server, generous limits: no regression.
   const testing::RunResult same =
-      RunClient({"report", "compare", dir / "a.json", dir / "b.json",
+      testing::RunClient({"report", "compare", dir / "a.json", dir / "b.json",
                  "--max_regression=p50:1000%,calls_per_second:90%,error_rate:1%"});
   INFO(same.stdout_text << same.stderr_text);
   CHECK(same.exit.Exited(0));
@@ -137,7 +101,7 @@ TEST_CASE("report merge adds up two load runs made at the same time",
 }
 
 TEST_CASE("report compare flags a slowed server's p99 and exits 1", "[report][binary]") {
-  TempDir dir;
+  testing::ScratchDir dir;
   {
     LoadFixtureServer fast(absl::ZeroDuration(), /*lie=*/false);
     RunLoadOk(LoadArgs(fast.port, dir / "base.json", "get:1"));
@@ -148,39 +112,39 @@ TEST_CASE("report compare flags a slowed server's p99 and exits 1", "[report][bi
     RunLoadOk(LoadArgs(slow.port, dir / "new.json", "get:1"));
   }
   const testing::RunResult result =
-      RunClient({"report", "compare", dir / "base.json", dir / "new.json",
+      testing::RunClient({"report", "compare", dir / "base.json", dir / "new.json",
                  "--max_regression=p99:50%", "--html=" + dir / "c.html"});
   INFO(result.stdout_text << result.stderr_text);
   CHECK(result.exit.Exited(1));
   CHECK_THAT(result.stdout_text, Catch::Contains("REGRESSION (limit +50%)"));
   CHECK_THAT(result.stdout_text, Catch::Contains("all p99"));
-  const std::string html = ReadFile(dir / "c.html");
+  const std::string html = testing::ReadWholeFile(dir / "c.html");
   CHECK_THAT(html, Catch::Contains("Latency by percentile: get"));
   CHECK_THAT(html, Catch::Contains("stroke-dasharray"));  // The new run's curve.
   // Without limits: a report only.
-  CHECK(RunClient({"report", "compare", dir / "base.json", dir / "new.json"}).exit.Exited(0));
+  CHECK(testing::RunClient({"report", "compare", dir / "base.json", dir / "new.json"}).exit.Exited(0));
   // The other way round, nothing got slower.
-  CHECK(RunClient({"report", "compare", dir / "new.json", dir / "base.json",
+  CHECK(testing::RunClient({"report", "compare", dir / "new.json", dir / "base.json",
                    "--max_regression=p99:50%"})
             .exit.Exited(0));
 
   // Runs of other mixes do not merge, unless forced.
   const testing::RunResult refused =
-      RunClient({"report", "merge", dir / "base.json", dir / "../nonexistent.json"});
+      testing::RunClient({"report", "merge", dir / "base.json", dir / "../nonexistent.json"});
   CHECK(refused.exit.Exited(2));
-  auto other = nlohmann::json::parse(ReadFile(dir / "new.json"));
+  auto other = nlohmann::json::parse(testing::ReadWholeFile(dir / "new.json"));
   other["settings"]["mix"]["chat"] = 5;
   WriteFile(dir / "other.json", other.dump());
   const testing::RunResult mixes =
-      RunClient({"report", "merge", dir / "base.json", dir / "other.json"});
+      testing::RunClient({"report", "merge", dir / "base.json", dir / "other.json"});
   CHECK(mixes.exit.Exited(2));
   CHECK_THAT(mixes.stderr_text, Catch::Contains("mix"));
-  CHECK(RunClient({"report", "merge", dir / "base.json", dir / "other.json", "--force"})
+  CHECK(testing::RunClient({"report", "merge", dir / "base.json", dir / "other.json", "--force"})
             .exit.Exited(0));
 }
 
 TEST_CASE("report exits 2 for bad input", "[report][binary]") {
-  TempDir dir;
+  testing::ScratchDir dir;
   WriteFile(dir / "not.json", "this is not JSON");
   WriteFile(dir / "v1.json", R"({"schema": "routeguide.load.v1"})");
   WriteFile(dir / "range.json", "[]");
@@ -207,7 +171,7 @@ TEST_CASE("report exits 2 for bad input", "[report][binary]") {
       {{"report", "merge", dir / "not.json", "--max_regression=p99:5%"}, "--max_regression"},
   };
   for (const Case& c : cases) {
-    const testing::RunResult result = RunClient(c.args);
+    const testing::RunResult result = testing::RunClient(c.args);
     INFO(absl::StrJoin(c.args, " ") << "\n" << result.stderr_text);
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains("error"));
