@@ -2,10 +2,13 @@
 #define ROUTEGUIDE_CLIENT_CLIENT_CALLS_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/completion_queue.h"
@@ -13,10 +16,40 @@
 
 namespace routeguide {
 
+// Cancels one call from another thread, whenever: before the call has
+// started (it is then cancelled as it starts), while it runs, or after it
+// has ended (nothing to do). The call attaches its context while it lives.
+class CallCanceller {
+ public:
+  void Cancel() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  // For the call: from after it starts until before its context goes away.
+  void Attach(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    context_ = context;
+    if (cancelled_) context_->TryCancel();
+  }
+  void Detach() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    context_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 // Settings every client call applies to its ClientContext.
 struct CallOptions {
   absl::Duration deadline = absl::Seconds(10);
   std::vector<std::pair<std::string, std::string>> metadata;
+  // ListFeatures only: lets its starter cancel it (the load generator's
+  // first call, on SIGINT/SIGTERM). Null: not cancellable from outside.
+  std::shared_ptr<CallCanceller> canceller;
 
   void ApplyTo(grpc::ClientContext& context) const {
     context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));

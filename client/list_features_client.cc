@@ -10,6 +10,9 @@
 //   kReading    kReadDone    false  kFinishing (the stream ended)
 //   kFinishing  kFinished    -      kDone (on_done runs)
 //
+// CallOptions::canceller may cancel the call from another thread at any
+// time; its completions then come back as above, with ok false.
+//
 // The state says which one operation is in flight, so it decides what a
 // completion means; any other pair of state and event ends the process
 // (DieOnImpossibleEvent). The call is deleted by TaggedCall when its last
@@ -45,6 +48,8 @@ class ListFeaturesClientCall final
     reader_ = stub.PrepareAsyncListFeatures(&context_, rectangle, &cq);
     state_ = State::kStarting;
     reader_->StartCall(Post(Event::kStarted));
+    canceller_ = options.canceller;
+    if (canceller_ != nullptr) canceller_->Attach(&context_);
   }
 
  private:
@@ -76,6 +81,7 @@ class ListFeaturesClientCall final
       case State::kFinishing:
         if (event != Event::kFinished) break;
         state_ = State::kDone;
+        if (canceller_ != nullptr) canceller_->Detach();
         on_done_(status_);
         return;
       case State::kDone:
@@ -97,6 +103,7 @@ class ListFeaturesClientCall final
   std::function<bool(const Feature&)> on_feature_;
   std::function<void(const grpc::Status&)> on_done_;
   grpc::ClientContext context_;
+  std::shared_ptr<CallCanceller> canceller_;  // Attached while the call lives.
   std::unique_ptr<grpc::ClientAsyncReader<Feature>> reader_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kStarting;
   Feature feature_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.

@@ -157,6 +157,7 @@ absl::Status LoadRun::LearnFeatures() {
   bool too_many = false;  // Written and read on the queue's poller only.
   CallOptions options = call_options_;
   options.deadline = options_.learn_deadline;
+  options.canceller = std::make_shared<CallCanceller>();
   routeguide::StartListFeaturesWhile(
       *stubs_[0], *queues_->queue(0), options, world,
       [this, &too_many](const Feature& feature) {
@@ -171,7 +172,17 @@ absl::Status LoadRun::LearnFeatures() {
         status = s;
         done.Notify();
       });
-  done.WaitForNotification();
+  // A signal cancels the call rather than waiting out --learn_deadline;
+  // the call still ends through on_done, which the locals must outlive.
+  while (!done.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
+    if (interrupt_.load(std::memory_order_relaxed)) options.canceller->Cancel();
+  }
+  if (interrupt_.load(std::memory_order_relaxed) &&
+      status.error_code() == grpc::StatusCode::CANCELLED) {
+    return absl::CancelledError(absl::StrCat(
+        "interrupted while learning the features of the server at ", options_.target,
+        " (", known_.size(), " received)"));
+  }
   if (too_many) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the server at ", options_.target,

@@ -307,8 +307,9 @@ int RunLoadCommand() {
   signal(SIGTERM, OnInterrupt);
   absl::StatusOr<LoadReport> report = RunLoad(options, interrupted);
   if (absl::IsCancelled(report.status())) {
-    // Stopped while waiting for --start_at: nothing was measured, so no
-    // report is printed or written.
+    // Stopped before measuring (while learning the server's features or
+    // waiting for --start_at): nothing to report, so none is printed or
+    // written.
     std::fprintf(stderr, "routeguide-client: %s; nothing measured, no report\n",
                  std::string(report.status().message()).c_str());
     return kExitInterrupted;

@@ -112,6 +112,28 @@ TEST_CASE("Load exits 2 on a server whose first ListFeatures never ends",
     CHECK(absl::Now() - start < absl::Seconds(10));
     CHECK(server.service().calls() == 1);
   }
+  SECTION("SIGTERM while it waits for the answer ends the client at once") {
+    testing::HostileServer server(testing::ListBehavior::kSilent);
+    auto client = testing::Subprocess::Start(
+        {testing::ClientBinary(), "load", "--target=" + server.address(),
+         "--learn_deadline=60s", "--duration=1s"});
+    REQUIRE(client.ok());
+    // Learning: the server has the call.
+    const absl::Time learning_by = absl::Now() + absl::Seconds(20);
+    while (server.service().calls() == 0 && absl::Now() < learning_by) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    REQUIRE(server.service().calls() == 1);
+    const absl::Time signalled = absl::Now();
+    REQUIRE((*client)->Signal(SIGTERM).ok());
+    auto exit = (*client)->Wait(absl::Seconds(20));
+    REQUIRE(exit.ok());  // Not waiting out --learn_deadline=60s.
+    INFO(exit->ToString() << "\n" << (*client)->stderr_text());
+    CHECK(exit->Exited(3));
+    CHECK(absl::Now() - signalled < absl::Seconds(5));
+    CHECK_THAT((*client)->stderr_text(), Catch::Contains("interrupted while learning"));
+    CHECK_THAT((*client)->stdout_text(), !Catch::Contains("all "));
+  }
   SECTION("the server streams features without end: --max_features_learnt") {
     testing::HostileServer server(testing::ListBehavior::kEndless);
     auto result = testing::Run({testing::ClientBinary(), "load", "--target=" + server.address(),
