@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 
+#include "absl/algorithm/container.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -338,6 +339,24 @@ int RunLoadCommand() {
   return LoadExitCode(*report, options.max_error_rate);
 }
 
+// A flag of another command would be ignored without a word: a typo or a
+// mix-up, so it is refused.
+void RefuseOtherCommandsFlags(bool report) {
+  static constexpr absl::string_view kReportFlags[] = {"json", "html", "force",
+                                                       "max_regression", "log_level"};
+  for (const std::string& name : GivenFlagNames()) {
+    const bool report_flag = absl::c_linear_search(kReportFlags, name);
+    if (report && !report_flag) {
+      ExitWithUsageError(absl::StrCat(
+          "--", name, " is not a report flag (report takes --json, --html, "
+          "--force, --max_regression and --log_level)"));
+    }
+    if (!report && (name == "force" || name == "max_regression")) {
+      ExitWithUsageError(absl::StrCat("--", name, " is a report flag (see --help)"));
+    }
+  }
+}
+
 int Run(int argc, char** argv) {
   DisableMutexDeadlockDetection();
   const std::vector<char*> args = ParseFlagsOrExit(argc, argv, kUsage);
@@ -348,7 +367,9 @@ int Run(int argc, char** argv) {
   // Output piped into a reader that stops early (| head) must not kill
   // the client mid-report; writes then just fail.
   signal(SIGPIPE, SIG_IGN);
-  if (args.size() >= 2 && std::string(args[1]) == "report") {
+  const bool report = args.size() >= 2 && std::string(args[1]) == "report";
+  RefuseOtherCommandsFlags(report);
+  if (report) {
     return RunReportCommand(
         std::vector<std::string>(args.begin() + 2, args.end()),
         {absl::GetFlag(FLAGS_json), absl::GetFlag(FLAGS_html),

@@ -131,6 +131,12 @@ std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
   return absl::ParseCommandLine(argc, pointers->data());
 }
 
+std::vector<std::string> GivenFlagNames() {
+  std::vector<std::string> names;
+  for (const auto& given : GivenValues()) names.push_back(given.first);
+  return names;
+}
+
 std::vector<std::string> RepeatedFlagValues(absl::string_view name) {
   std::vector<std::string> values;
   for (const auto& [flag, value] : GivenValues()) {

@@ -21,6 +21,10 @@ inline constexpr int kExitUsage = 2;
 std::vector<char*> ParseFlagsOrExit(int argc, char** argv,
                                     absl::string_view usage);
 
+// The names of the flags given on the command line, in order (a flag
+// given twice, twice). Valid after ParseFlagsOrExit.
+std::vector<std::string> GivenFlagNames();
+
 // Every value given for the flag `name`, in order, for flags that may be
 // repeated (absl keeps only the last). Valid after ParseFlagsOrExit.
 std::vector<std::string> RepeatedFlagValues(absl::string_view name);

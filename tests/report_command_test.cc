@@ -169,6 +169,11 @@ TEST_CASE("report exits 2 for bad input", "[report][binary]") {
        "PERCENT"},
       {{"report", "compare", dir / "not.json", dir / "not.json", "--force"}, "--force"},
       {{"report", "merge", dir / "not.json", "--max_regression=p99:5%"}, "--max_regression"},
+      // Another command's flags are refused, not ignored.
+      {{"report", "merge", dir / "not.json", "--target=localhost:1"}, "--target"},
+      {{"report", "compare", dir / "not.json", dir / "not.json", "--hgrm=x"}, "--hgrm"},
+      {{"load", "--force"}, "--force is a report flag"},
+      {{"tutorial", "--max_regression=p99:5%"}, "--max_regression is a report flag"},
   };
   for (const Case& c : cases) {
     const testing::RunResult result = testing::RunClient(c.args);
