@@ -11,7 +11,7 @@
 #      same --start_at (a few seconds ahead), so that they measure the same
 #      seconds, each writing --json (and --hgrm) to the report directory;
 #      then `routeguide-client report merge` makes one report of them
-#      (skipped, saying so, when the client has no `report` command).
+#      (a refusal to merge is a failure).
 # Everything is stopped by PID at the end and the scratch directory removed.
 # Exit code 0 when both steps were right; 1 when an answer was wrong, a call
 # failed or a process did not start or stop cleanly; 2 for bad arguments
@@ -289,20 +289,15 @@ else
     check_load "$reports/load-$g.txt" "${codes[$((g - 1))]}" "load generator $g"
     [ ! -s "$reports/load-$g.json" ] || jsons+=("$reports/load-$g.json")
   done
-  # The merge command may be missing from an older client, which answers
-  # "expected one command, tutorial or load" (exit code 2): the merge is
-  # then skipped.
   echo
-  probe=$("$client_bin" report merge 2>&1 >/dev/null) || true
-  if [[ $probe == *"expected one command, tutorial or load ("* ]]; then
-    echo "merge skipped: this routeguide-client has no 'report merge' command;" \
-      "the generators' reports are ${jsons[*]:-missing}"
-  elif [ ${#jsons[@]} -lt 2 ]; then
+  if [ ${#jsons[@]} -lt 2 ]; then
     echo "error: merge skipped: fewer than two generators wrote a report" >&2
     status=1
   else
     echo "--- merged report of ${#jsons[@]} generators ---"
-    if ! "$client_bin" report merge "${jsons[@]}" --json="$reports/merged.json" --force; then
+    # No --force: the generators share every setting, so a refusal means
+    # something went wrong.
+    if ! "$client_bin" report merge "${jsons[@]}" --json="$reports/merged.json"; then
       echo "error: routeguide-client report merge failed" >&2
       status=1
     fi
