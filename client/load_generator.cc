@@ -177,11 +177,9 @@ absl::Status LoadRun::LearnFeatures() {
   while (!done.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
     if (interrupt_.load(std::memory_order_relaxed)) options.canceller->Cancel();
   }
-  if (interrupt_.load(std::memory_order_relaxed) &&
-      status.error_code() == grpc::StatusCode::CANCELLED) {
-    return absl::CancelledError(absl::StrCat(
-        "interrupted while learning the features of the server at ", options_.target,
-        " (", known_.size(), " received)"));
+  if (interrupt_.load() && status.error_code() == grpc::StatusCode::CANCELLED) {
+    return absl::CancelledError(absl::StrCat("interrupted while learning the features "
+                                             "of the server at ", options_.target));
   }
   if (too_many) {
     return absl::FailedPreconditionError(absl::StrCat(
