@@ -135,6 +135,16 @@ class Reader {
   std::string error_;
 };
 
+// An RFC 3339 time of a real run: absl::ParseTime also takes
+// "infinite-past" and "infinite-future", and years far outside any run's,
+// which arithmetic on the time (a merge's span) cannot use.
+bool ParseRunTime(const std::string& text, absl::Time* t) {
+  std::string error;
+  return absl::ParseTime(absl::RFC3339_full, text, t, &error) &&
+         *t >= absl::UnixEpoch() &&
+         *t < absl::FromCivil(absl::CivilSecond(10000, 1, 1), absl::UTCTimeZone());
+}
+
 // A latency object; its histogram too when the report has them.
 void ReadLatency(Reader& in, const Json& j, const std::string& path, bool histograms,
                  LatencyFigures* figures, Histogram* histogram) {
@@ -256,10 +266,8 @@ void ReadSettings(Reader& in, const Json& s, LoadReport* r) {
   // Added in v2's life: optional.
   if (const Json* at = in.Get(s, p, "start_at", true); at && !at->is_null()) {
     absl::Time start_at;
-    std::string error;
-    if (!at->is_string() ||
-        !absl::ParseTime(absl::RFC3339_full, at->get<std::string>(), &start_at, &error)) {
-      in.Fail("settings.start_at", "must be null or an RFC 3339 time");
+    if (!at->is_string() || !ParseRunTime(at->get<std::string>(), &start_at)) {
+      in.Fail("settings.start_at", "must be null or an RFC 3339 time from 1970 to 9999");
     } else {
       o.start_at = start_at;
     }
@@ -329,6 +337,8 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
   std::string time_error;
   if (in.ok() && !absl::ParseTime(absl::RFC3339_full, started_at, &r.started_at, &time_error)) {
     in.Fail("started_at", absl::StrCat("is not an RFC 3339 time: ", time_error));
+  } else if (in.ok() && !ParseRunTime(started_at, &r.started_at)) {
+    in.Fail("started_at", "must be a time from 1970 to 9999");
   }
   r.measured = in.Seconds(root, "", "measured_seconds");
   r.features_known = in.Uint(root, "", "features_known");

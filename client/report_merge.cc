@@ -116,6 +116,13 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     latest_end = std::max(latest_end, end);
     windows.emplace_back(f.report.started_at, end);
   }
+  // Reports read from files hold times from 1970 to 9999; others (made in
+  // memory) are checked here, before any offset is cast to a size.
+  if (!(latest_end - earliest >= absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the runs' times make no sense (first start ", absl::FormatTime(earliest),
+        ", last end ", absl::FormatTime(latest_end), ")"));
+  }
   if (latest_end - earliest > kMaxSpan) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the runs span ", absl::FormatDuration(latest_end - earliest),
@@ -178,6 +185,10 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     absl::Duration rest;
     const int64_t offset =
         absl::IDivDuration(f.report.started_at - earliest, absl::Seconds(1), &rest);
+    if (offset < 0 || offset > absl::ToInt64Seconds(kMaxSpan)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(f.path, ": its start is out of the runs' span"));
+    }
     offsets.push_back(static_cast<size_t>(offset));
     length = std::max(length, offsets.back() + f.report.completions_per_second.size());
   }

@@ -286,6 +286,25 @@ TEST_CASE("Bad reports are refused with the file and field named", "[report]") {
   CHECK(ParseError([](auto&) {}) == "parsed");
 }
 
+TEST_CASE("Infinite or absurd times are refused, and never abort a merge", "[report]") {
+  for (const char* t : {"infinite-past", "infinite-future", "0001-01-01T00:00:00Z"}) {
+    INFO(t);
+    CHECK_THAT(ParseError([&](auto& j) { j["started_at"] = t; }),
+               Catch::Contains("started_at: must be a time from 1970 to 9999"));
+    CHECK_THAT(ParseError([&](auto& j) { j["settings"]["start_at"] = t; }),
+               Catch::Contains("settings.start_at: must be null or an RFC 3339 time"));
+  }
+  // Times that bypass the reader: an error, not std::length_error.
+  for (absl::Time t : {absl::InfinitePast(), absl::InfiniteFuture()}) {
+    ReportFile odd = RoundTrip(MakeReport(2, 10), "odd.json");
+    odd.report.started_at = t;
+    std::vector<std::string> notes;
+    CHECK_FALSE(MergeReports({RoundTrip(MakeReport(1, 10), "a.json"), odd}, false, &notes).ok());
+    CHECK_FALSE(MergeReports({odd}, false, &notes).ok());
+    CHECK_FALSE(MergeReports({odd, odd}, false, &notes).ok());
+  }
+}
+
 TEST_CASE("Hostile report text never crashes the reader", "[report]") {
   const std::string good = FormatReportJson(MakeReport(1, 300));
   std::mt19937_64 random(7);
