@@ -368,11 +368,14 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
     in.Fail("total.latency_ns.count", "is not the sum of the kinds' latency counts");
   }
   const Json& per_second = in.Array(root, "", "completions_per_second");
-  // One entry per whole second of the window: also what bounds the
-  // timelines a merge lines up.
-  if (in.ok() && static_cast<double>(per_second.size()) >
-                     absl::ToDoubleSeconds(r.measured) + 1) {
-    in.Fail("completions_per_second", "has more entries than measured_seconds has seconds");
+  // One entry per whole second of the window, or for a merge of runs with
+  // gaps between them, of the span from the first start to the last end,
+  // which a merge keeps within a week (kMaxReportSeconds): that bounds it
+  // for every report, merged or not, and with it the timelines a merge
+  // lines up.
+  if (in.ok() && per_second.size() > kMaxReportSeconds) {
+    in.Fail("completions_per_second",
+            absl::StrCat("has more than ", kMaxReportSeconds, " entries (a week of seconds)"));
   }
   for (size_t i = 0; i < per_second.size() && in.ok(); ++i) {
     r.completions_per_second.push_back(

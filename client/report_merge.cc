@@ -16,9 +16,10 @@
 namespace routeguide {
 namespace {
 
-// Runs further apart than this were not made at the same time; it also
-// bounds the merged completions_per_second (one entry a second).
-constexpr absl::Duration kMaxSpan = absl::Hours(24 * 7);
+// Runs further apart than this (first start to last end) were not made
+// at the same time; it also bounds the merged completions_per_second (one
+// entry a second), as the reader does (kMaxReportSeconds).
+constexpr absl::Duration kMaxSpan = absl::Seconds(kMaxReportSeconds);
 
 std::string Mix(const LoadOptions& o) {
   std::vector<std::string> parts;
@@ -191,6 +192,13 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     }
     offsets.push_back(static_cast<size_t>(offset));
     length = std::max(length, offsets.back() + f.report.completions_per_second.size());
+  }
+  // Every merged report must read back (and merge again): the reader takes
+  // at most a week of entries.
+  if (length > kMaxReportSeconds) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the runs' completions_per_second would span ", length,
+        " seconds when lined up: more than a week"));
   }
   merged.completions_per_second.assign(length, 0);
   for (size_t i = 0; i < files.size(); ++i) {

@@ -215,6 +215,10 @@ TEST_CASE("Merging lines completions_per_second up by wall clock", "[report]") {
   CHECK(merged->completions_per_second[3] == 5);  // a's partial second.
   REQUIRE(notes.size() == 1);
   CHECK_THAT(notes[0], Catch::Contains("gaps"));
+  // The gap-merged report reads back, and merges again.
+  const ReportFile gapped = RoundTrip(*merged, "gapped.json");
+  CHECK(gapped.report.completions_per_second == merged->completions_per_second);
+  CHECK(MergeReports({gapped, gapped}, false, &notes).ok());
 }
 
 TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always",
