@@ -112,6 +112,11 @@ absl::StatusOr<RegressionLimits> ParseRegressionLimits(absl::string_view text) {
     }
     limits.percent[figure] = percent;
   }
+  constexpr int kError = static_cast<int>(Figure::kErrorRate);
+  if (!limits.percent[kError].has_value()) {
+    limits.percent[kError] = 0;
+    limits.error_rate_by_default = true;
+  }
   return limits;
 }
 
@@ -157,6 +162,9 @@ Comparison CompareReports(const ReportFile& base, const ReportFile& next,
       absl::StrAppendFormat(&t, "  %-10s %12s %12s %10s%s\n", kFigureLabels[i],
                             Show(a, figure), Show(b, figure), change, mark);
     }
+  }
+  if (limits.error_rate_by_default) {
+    t += "\nerror_rate limit +0pp by default (not named in --max_regression)\n";
   }
   if (!limits.any()) {
     t += "\nno --max_regression given: figures reported, nothing checked\n";

@@ -377,6 +377,24 @@ TEST_CASE("Compare marks figures past their limits", "[report]") {
   // Report only without limits.
   CHECK(CompareReports(base, next, RegressionLimits()).regressions == 0);
   CHECK_THAT(FormatCompareHtml(base, next, worse), Catch::Contains("stroke-dasharray"));
+
+  // Every call failed fast: a p99 limit alone still catches it (error_rate
+  // defaults to a limit of +0pp when limits are given).
+  LoadReport failing = MakeReport(1, 2000);
+  for (KindStats& s : failing.kinds) {
+    s.failed_by_code[14] = s.ok + 1;
+    s.ok = 0;
+  }
+  failing.total = KindStats();
+  for (const KindStats& s : failing.kinds) failing.total.Merge(s);
+  const Comparison failed =
+      CompareReports(base, RoundTrip(failing, "failing.json"), *ParseRegressionLimits("p99:10%"));
+  INFO(failed.table);
+  CHECK(failed.regressions == 5);  // error rate of four kinds and all.
+  CHECK_THAT(failed.table, Catch::Contains("REGRESSION (limit +0pp)"));
+  CHECK_THAT(failed.table, Catch::Contains("error_rate limit +0pp by default"));
+  CHECK(CompareReports(base, RoundTrip(failing, "f.json"), *ParseRegressionLimits(
+      "p99:10%,error_rate:100%")).regressions == 0);
 }
 
 }  // namespace
