@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -383,10 +384,17 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
   }
   r.partial_second_completions = in.Uint(root, "", "partial_second_completions", true);
   const Json& by_address = in.Array(root, "", "by_address", true);
+  if (in.ok() && by_address.size() > kMaxReportAddresses) {
+    in.Fail("by_address", absl::StrCat("has more than ", kMaxReportAddresses, " entries"));
+  }
+  std::unordered_set<std::string> addresses;
   for (size_t i = 0; i < by_address.size() && in.ok(); ++i) {
     const std::string path = absl::StrCat("by_address[", i, "]");
     AddressCalls& a = r.by_address.emplace_back();
     a.address = in.String(by_address[i], path, "address");
+    if (in.ok() && !addresses.insert(a.address).second) {
+      in.Fail(path + ".address", absl::StrCat("\"", a.address, "\" is listed twice"));
+    }
     a.started = in.Int64(by_address[i], path, "started");
     a.succeeded = in.Int64(by_address[i], path, "succeeded");
     a.failed = in.Int64(by_address[i], path, "failed");

@@ -38,6 +38,9 @@ inline constexpr int kAllKinds = kNumCallKinds;
 // the same time). Longer arrays are refused when read.
 inline constexpr size_t kMaxReportSeconds = 7 * 24 * 3600;
 
+// The most by_address entries a report may have (each address once).
+inline constexpr size_t kMaxReportAddresses = 1024;
+
 // One report read from a file.
 struct ReportFile {
   std::string path;  // As named on the command line, for messages.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -138,6 +139,7 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
   o.threads = o.channels = o.concurrency = o.max_in_flight = 0;
   o.rps = 0;
   o.requests = 0;
+  std::unordered_map<std::string, size_t> address_index;  // Into merged.by_address.
   for (const ReportFile& f : files) {
     const LoadReport& r = f.report;
     const LoadOptions& ro = r.options;
@@ -157,14 +159,14 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     merged.start_lag.Merge(r.start_lag);
     merged.late_starts += r.late_starts;
     for (const AddressCalls& a : r.by_address) {
-      auto it = std::find_if(merged.by_address.begin(), merged.by_address.end(),
-                             [&](const AddressCalls& m) { return m.address == a.address; });
-      if (it == merged.by_address.end()) {
+      const auto [it, added] = address_index.try_emplace(a.address, merged.by_address.size());
+      if (added) {
         merged.by_address.push_back(a);
       } else {
-        AddSaturating(it->started, a.started);
-        AddSaturating(it->succeeded, a.succeeded);
-        AddSaturating(it->failed, a.failed);
+        AddressCalls& m = merged.by_address[it->second];
+        AddSaturating(m.started, a.started);
+        AddSaturating(m.succeeded, a.succeeded);
+        AddSaturating(m.failed, a.failed);
       }
     }
   }

@@ -288,6 +288,12 @@ TEST_CASE("Bad reports are refused with the file and field named", "[report]") {
   CHECK_THAT(ParseError([](auto& j) { j["kinds"] = nlohmann::json::array(); }),
              Catch::Contains("kinds: must be an object"));
   CHECK(ParseError([](auto&) {}) == "parsed");
+  CHECK_THAT(ParseError([](auto& j) { j["by_address"][1]["address"] = "ipv4:127.0.0.1:1"; }),
+             Catch::Contains("by_address[1].address: \"ipv4:127.0.0.1:1\" is listed twice"));
+  CHECK_THAT(ParseError([](auto& j) {
+               for (int i = 0; i < 1023; ++i) j["by_address"].push_back(j["by_address"][0]);
+             }),
+             Catch::Contains("by_address: has more than 1024 entries"));
 }
 
 TEST_CASE("Infinite or absurd times are refused, and never abort a merge", "[report]") {
