@@ -114,6 +114,13 @@ absl::StatusOr<Histogram> Histogram::FromBuckets(
     return absl::InvalidArgumentError(
         absl::StrCat("bucket counts add up to ", total, ", not to count ", count));
   }
+  if (min > max) {
+    return absl::InvalidArgumentError(absl::StrCat("min ", min, " is above max ", max));
+  }
+  if (count == 1 && min != max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("one value, yet min ", min, " and max ", max, " differ"));
+  }
   // Record puts min in the lowest non-empty bucket and max in the highest.
   if (BucketOf(min) != buckets.front().first) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -57,7 +57,7 @@ class Histogram {
   // which may be hostile: INVALID_ARGUMENT unless the buckets are in range
   // and strictly ascending with non-zero counts, the counts add up to
   // `count` (without overflow), `min` lies in the lowest bucket and `max`
-  // in the highest, and `sum` is finite and between count*min and
+  // in the highest, min <= max (equal when count is 1), and `sum` is finite and between count*min and
   // count*max (give or take rounding). An empty histogram has no buckets
   // and zero count, sum, min and max.
   static absl::StatusOr<Histogram> FromBuckets(

@@ -124,6 +124,14 @@ TEST_CASE("An empty histogram round-trips, and FromBuckets checks its input",
   CHECK_FALSE(Histogram::FromBuckets({{300, 2}, {5, 2}}, 4, 0, 5, 300).ok());  // Order.
   CHECK_FALSE(Histogram::FromBuckets({{5, 0}, {6, 1}}, 1, 6, 6, 6).ok());   // Zero count.
   CHECK_FALSE(Histogram::FromBuckets({{5, UINT64_MAX}, {6, 2}}, 1, 6, 5, 6).ok());
+  // min > max in one wide bucket (the sum's rounding slack lets it by),
+  // and one value with min != max.
+  const uint64_t big = uint64_t{1} << 40;
+  CHECK_FALSE(Histogram::FromBuckets({{Histogram::BucketOf(big), 2}}, 2,
+                                     2.0 * static_cast<double>(big) + 1000, big + 1000, big)
+                  .ok());
+  CHECK_FALSE(Histogram::FromBuckets({{Histogram::BucketOf(256), 1}}, 1, 256, 256, 257).ok());
+  CHECK(Histogram::FromBuckets({{Histogram::BucketOf(256), 2}}, 2, 513, 256, 257).ok());
   // A file may hold counts near 2^64: the top rank is still the last value.
   absl::StatusOr<Histogram> huge = Histogram::FromBuckets(
       {{5, UINT64_MAX - 1}, {6, 1}}, UINT64_MAX, 5.0 * static_cast<double>(UINT64_MAX), 5, 6);
