@@ -18,6 +18,40 @@
 
 namespace routeguide {
 
+bool CountsFit(const KindStats& s) {
+  uint64_t failed = 0;
+  for (uint64_t n : s.failed_by_code) {
+    if (!AddChecked(failed, n)) return false;
+  }
+  uint64_t completed = s.ok;
+  return AddChecked(completed, s.wrong_answer) && AddChecked(completed, failed);
+}
+
+bool MergeChecked(KindStats& into, const KindStats& from) {
+  KindStats counts;  // The plain counts summed, no histograms.
+  bool fit = true;
+  auto add = [&](uint64_t& out, uint64_t a, uint64_t b) {
+    out = a;
+    fit = AddChecked(out, b) && fit;
+  };
+  add(counts.started, into.started, from.started);
+  add(counts.ok, into.ok, from.ok);
+  add(counts.wrong_answer, into.wrong_answer, from.wrong_answer);
+  for (int i = 0; i < kNumStatusCodes; ++i) {
+    add(counts.failed_by_code[i], into.failed_by_code[i], from.failed_by_code[i]);
+  }
+  add(counts.messages_sent, into.messages_sent, from.messages_sent);
+  add(counts.messages_received, into.messages_received, from.messages_received);
+  // A histogram's bucket counts are each at most its count.
+  uint64_t unused = 0;
+  add(unused, into.latency.count(), from.latency.count());
+  add(unused, into.first_message.count(), from.first_message.count());
+  add(unused, into.reply.count(), from.reply.count());
+  if (!fit || !CountsFit(counts)) return false;
+  into.Merge(from);
+  return true;
+}
+
 LatencyFigures LatencyFigures::Of(const Histogram& h) {
   return {h.count(),          h.mean(),         h.Percentile(50), h.Percentile(90),
           h.Percentile(99),   h.Percentile(99.9), h.max()};
@@ -211,6 +245,7 @@ void ReadKind(Reader& in, const Json& j, const std::string& path, bool histogram
       kind->failed_by_code[code] = in.Uint(count, Reader::Path(codes_path, name));
     }
   }
+  if (in.ok() && !CountsFit(*kind)) return in.Fail(path, "its counts overflow 64 bits");
   if (in.Uint(j, path, "failed") != kind->failed() && in.ok()) {
     return in.Fail(Reader::Path(path, "failed"), "is not the sum of failed_by_code");
   }
@@ -352,7 +387,9 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
       }
     }
   }
-  for (const KindStats& kind : r.kinds) r.total.Merge(kind);
+  for (const KindStats& kind : r.kinds) {
+    if (in.ok() && !MergeChecked(r.total, kind)) in.Fail("total", "its counts overflow 64 bits");
+  }
   KindStats total;
   if (const Json* j = in.Get(root, "", "total")) {
     // Histograms left out: the kinds' merged are the total's.

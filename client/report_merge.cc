@@ -1,6 +1,7 @@
 #include "report_merge.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -41,6 +42,11 @@ std::string Rect(const std::optional<GeoRect>& rect) {
 template <typename T>
 void AddSaturating(T& a, T b) {
   a = b > std::numeric_limits<T>::max() - a ? std::numeric_limits<T>::max() : a + b;
+}
+
+absl::Status Overflow(const std::string& where) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("merging ", where, ": counts overflow 64 bits (a report holds absurd counts)"));
 }
 
 // The length of the union of [start, end) intervals.
@@ -150,14 +156,20 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     AddSaturating(o.max_in_flight, ro.max_in_flight);
     AddSaturating(o.requests, ro.requests);
     o.rps += ro.rps;
+    if (!std::isfinite(o.rps)) {
+      return absl::InvalidArgumentError("the runs' rps add up past the largest number");
+    }
     o.duration = std::max(o.duration, ro.duration);
     o.warmup = std::max(o.warmup, ro.warmup);
     for (int k = 0; k < kNumCallKinds; ++k) o.mix[k] = std::max(o.mix[k], ro.mix[k]);
     merged.features_known = std::max(merged.features_known, r.features_known);
     merged.interrupted = merged.interrupted || r.interrupted;
-    for (int k = 0; k < kNumCallKinds; ++k) merged.kinds[k].Merge(r.kinds[k]);
+    uint64_t lag_count = merged.start_lag.count();
+    bool fit = AddChecked(lag_count, r.start_lag.count()) &&
+               AddChecked(merged.late_starts, r.late_starts);
+    for (int k = 0; k < kNumCallKinds; ++k) fit = fit && MergeChecked(merged.kinds[k], r.kinds[k]);
+    if (!fit) return Overflow(f.path);
     merged.start_lag.Merge(r.start_lag);
-    merged.late_starts += r.late_starts;
     for (const AddressCalls& a : r.by_address) {
       const auto [it, added] = address_index.try_emplace(a.address, merged.by_address.size());
       if (added) {
@@ -170,7 +182,9 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
       }
     }
   }
-  for (const KindStats& kind : merged.kinds) merged.total.Merge(kind);
+  for (const KindStats& kind : merged.kinds) {
+    if (!MergeChecked(merged.total, kind)) return Overflow("all kinds together");
+  }
   merged.started_at = earliest;
   merged.measured = UnionLength(windows);
   if (merged.measured < latest_end - earliest) {
@@ -205,14 +219,16 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
   merged.completions_per_second.assign(length, 0);
   for (size_t i = 0; i < files.size(); ++i) {
     const LoadReport& r = files[i].report;
+    bool fit = true;
     for (size_t s = 0; s < r.completions_per_second.size(); ++s) {
-      merged.completions_per_second[offsets[i] + s] += r.completions_per_second[s];
+      fit = fit && AddChecked(merged.completions_per_second[offsets[i] + s],
+                              r.completions_per_second[s]);
     }
     const size_t after = offsets[i] + r.completions_per_second.size();
-    if (after < length) {
-      merged.completions_per_second[after] += r.partial_second_completions;
-    } else {
-      merged.partial_second_completions += r.partial_second_completions;
+    uint64_t& partial = after < length ? merged.completions_per_second[after]
+                                       : merged.partial_second_completions;
+    if (!fit || !AddChecked(partial, r.partial_second_completions)) {
+      return Overflow(files[i].path);
     }
   }
   return merged;

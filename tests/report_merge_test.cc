@@ -304,6 +304,48 @@ TEST_CASE("Bad reports are refused with the file and field named", "[report]") {
              Catch::Contains("by_address: has more than 1024 entries"));
 }
 
+TEST_CASE("Counts that overflow 64 bits are refused, not wrapped", "[report]") {
+  // Files whose sums wrap, with the wrapped sums written down.
+  CHECK_THAT(ParseError([](auto& j) {
+               uint64_t sum = 0;
+               for (auto& kind : j["kinds"]) {
+                 kind["messages_sent"] = UINT64_MAX / 3;
+                 sum += UINT64_MAX / 3;
+               }
+               j["total"]["messages_sent"] = sum;
+             }),
+             Catch::Contains("total: its counts overflow 64 bits"));
+  CHECK_THAT(ParseError([](auto& j) {
+               auto& get = j["kinds"]["get"];
+               get["failed_by_code"]["UNKNOWN"] = UINT64_MAX;
+               get["failed"] = get["failed"].template get<uint64_t>() - 1;
+               get["completed"] = get["completed"].template get<uint64_t>() - 1;
+               uint64_t failed = 0;
+               for (auto& kind : j["kinds"]) failed += kind["failed"].template get<uint64_t>();
+               j["total"]["failed"] = failed;
+               j["total"]["completed"] = j["total"]["completed"].template get<uint64_t>() - 1;
+               j["total"]["failed_by_code"]["UNKNOWN"] = UINT64_MAX;
+             }),
+             Catch::Contains("kinds.get: its counts overflow 64 bits"));
+  // Reports that are fine alone but whose sums overflow do not merge.
+  ReportFile a = RoundTrip(MakeReport(1, 10), "a.json");
+  ReportFile b = a;
+  a.report.kinds[0].messages_sent = b.report.kinds[0].messages_sent = UINT64_MAX / 2 + 1;
+  std::vector<std::string> notes;
+  absl::StatusOr<LoadReport> merged = MergeReports({a, b}, false, &notes);
+  CHECK_THAT(merged.status().ToString(), Catch::Contains("overflow"));
+  a = b;
+  a.report.completions_per_second[0] = UINT64_MAX;
+  CHECK_THAT(MergeReports({a, b}, false, &notes).status().ToString(), Catch::Contains("overflow"));
+  a = b;
+  a.report.late_starts = UINT64_MAX;
+  CHECK_THAT(MergeReports({a, b}, false, &notes).status().ToString(), Catch::Contains("overflow"));
+  a = b;
+  a.report.options.rps = 1e308;
+  b.report.options.rps = 1e308;
+  CHECK_THAT(MergeReports({a, b}, false, &notes).status().ToString(), Catch::Contains("rps"));
+}
+
 TEST_CASE("Infinite or absurd times are refused, and never abort a merge", "[report]") {
   for (const char* t : {"infinite-past", "infinite-future", "0001-01-01T00:00:00Z"}) {
     INFO(t);
