@@ -73,6 +73,14 @@ int RunCompare(const std::vector<std::string>& paths, const ReportCommandFlags& 
   if (!base.ok()) return Fail(err, base.status().message());
   absl::StatusOr<ReportFile> next = ReadReportFile(paths[1]);
   if (!next.ok()) return Fail(err, next.status().message());
+  const std::vector<std::string> differences = SettingsDifferences(base->report, next->report);
+  if (!differences.empty()) {
+    err << "routeguide-client: note: the runs' settings differ, so their figures may not be "
+           "comparable:";
+    for (const std::string& d : differences) err << "\n  " << d;
+    err << "\n";
+    err.flush();
+  }
   const Comparison comparison = CompareReports(*base, *next, *limits);
   out << comparison.table;
   out.flush();

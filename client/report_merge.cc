@@ -77,6 +77,10 @@ std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadRepo
   differ("target", x.target, y.target);
   differ("channel_target", a.channel_target, b.channel_target);
   differ("mode", x.rps > 0 ? "open" : "closed", y.rps > 0 ? "open" : "closed");
+  if (x.rps > 0 && y.rps > 0) {  // Closed loop has no arrival process.
+    auto arrival = [](Arrival a) { return a == Arrival::kPoisson ? "poisson" : "uniform"; };
+    differ("arrival", arrival(x.arrival), arrival(y.arrival));
+  }
   differ("route_points", absl::StrCat(x.route_points), absl::StrCat(y.route_points));
   differ("chat_notes", absl::StrCat(x.chat_notes), absl::StrCat(y.chat_notes));
   differ("chat_locations", absl::StrCat(x.chat_locations), absl::StrCat(y.chat_locations));
@@ -197,7 +201,11 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
   // Each run's seconds shifted by its whole-second offset from the
   // earliest start; the sub-second rest is dropped (see the header).
   std::vector<size_t> offsets;
-  size_t length = 0;
+  // The span's whole seconds (it is at most a week, checked above), or
+  // more if a run's array reaches further.
+  absl::Duration span_rest;
+  size_t length = static_cast<size_t>(
+      absl::IDivDuration(latest_end - earliest, absl::Seconds(1), &span_rest));
   for (const ReportFile& f : files) {
     absl::Duration rest;
     const int64_t offset =

@@ -223,6 +223,20 @@ TEST_CASE("Merging lines completions_per_second up by wall clock", "[report]") {
   CHECK(merged->completions_per_second[3] == 5);  // a's partial second.
   REQUIRE(notes.size() == 1);
   CHECK_THAT(notes[0], Catch::Contains("gaps"));
+  // The array covers the span's whole seconds: a later run's last partial
+  // second lands in its wall-clock entry, not past the array's end.
+  LoadReport e = MakeReport(5, 10, kStart + absl::Milliseconds(900));  // Ends at 3.4 s.
+  e.measured = absl::Milliseconds(2500);
+  e.completions_per_second = {1, 2};
+  e.partial_second_completions = 3;
+  a.measured = absl::Seconds(1);
+  a.completions_per_second = {10};
+  a.partial_second_completions = 0;
+  absl::StatusOr<LoadReport> spanned =
+      MergeReports({RoundTrip(a, "a"), RoundTrip(e, "e")}, false, &notes);
+  REQUIRE(spanned.ok());
+  CHECK(spanned->completions_per_second == std::vector<uint64_t>{11, 2, 3});
+  CHECK(spanned->partial_second_completions == 0);
   // The gap-merged report reads back, and merges again.
   const ReportFile gapped = RoundTrip(*merged, "gapped.json");
   CHECK(gapped.report.completions_per_second == merged->completions_per_second);
@@ -243,6 +257,11 @@ TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always
   CHECK_THAT(std::string(merged.status().message()), Catch::Contains("route_points 10 vs 3"));
   CHECK_THAT(std::string(merged.status().message()), Catch::Contains("--force"));
 
+  LoadReport uniform = MakeReport(3, 100);
+  uniform.options.arrival = Arrival::kUniform;
+  CHECK_THAT(std::string(MergeReports({files[0], RoundTrip(uniform)}, false, &notes)
+                             .status().message()),
+             Catch::Contains("arrival poisson vs uniform"));
   merged = MergeReports(files, true, &notes);
   REQUIRE(merged.ok());
   CHECK(notes.size() == 2);
