@@ -44,7 +44,8 @@ struct Comparison {
   int regressions = 0;   // Figures past their limit, marked REGRESSION.
 };
 
-// Compares `next` with `base` for each kind either run sent, and all kinds
+// Compares `next` with `base` for each kind in either run's mix (weight
+// above 0), and all kinds
 // together. Works with v1 reports (their percentiles as written).
 Comparison CompareReports(const ReportFile& base, const ReportFile& next,
                           const RegressionLimits& limits);
