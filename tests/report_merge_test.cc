@@ -138,6 +138,13 @@ TEST_CASE("An empty histogram round-trips, and FromBuckets checks its input",
   REQUIRE(huge.ok());
   CHECK(huge->Percentile(100) == 6);
   CHECK(huge->Percentile(0) == 5);
+  // Percentile's rank and bucket value, shared with the .hgrm writer.
+  CHECK(Histogram::RankOf(100, UINT64_MAX) == UINT64_MAX);
+  CHECK(Histogram::RankOf(0, 10) == 1);
+  CHECK(Histogram::RankOf(50, 10) == 5);
+  CHECK(huge->ValueOfBucket(5) == 5);
+  CHECK(h.ValueOfBucket(Histogram::BucketOf(70000)) == h.Percentile(100));
+  CHECK(h.ValueOfBucket(Histogram::BucketOf(5)) == 5);
 }
 
 TEST_CASE("Merged reports hold exactly the histogram of all their samples",
