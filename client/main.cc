@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "credentials.h"
+#include "files.h"
 #include "flags.h"
 #include "logging.h"
 #include "mutex_mode.h"
@@ -227,10 +228,7 @@ int RunTutorialCommand() {
 }
 
 bool WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << contents;
-  out.close();
-  return static_cast<bool>(out);
+  return WriteWholeFile(path, contents);
 }
 
 // Exits 2 unless a report can be written to `path` (empty: no report),

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
 #include "client_process.h"
+#include "files.h"
 #include "load_fixture_server.h"
 #include "nlohmann/json.hpp"
 #include "report_file.h"
@@ -161,6 +162,13 @@ TEST_CASE("report compare flags a slowed server's p99 and exits 1", "[report][bi
   CHECK(compared.exit.Exited(0));
   CHECK_THAT(compared.stderr_text, Catch::Contains("note: the runs' settings differ"));
   CHECK_THAT(compared.stderr_text, Catch::Contains("mix"));
+}
+
+TEST_CASE("WriteWholeFile writes what ReadWholeFile reads, or says it failed", "[report]") {
+  testing::ScratchDir dir;
+  REQUIRE(WriteWholeFile(dir / "w.json", "{\"a\": 1}"));
+  CHECK(testing::ReadWholeFile(dir / "w.json") == "{\"a\": 1}");
+  CHECK_FALSE(WriteWholeFile(dir / "no-such-dir/x.json", "x"));
 }
 
 TEST_CASE("report exits 2 for bad input", "[report][binary]") {

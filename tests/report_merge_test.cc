@@ -341,17 +341,7 @@ TEST_CASE("Counts that overflow 64 bits are refused, not wrapped", "[report]") {
                j["total"]["messages_sent"] = sum;
              }),
              Catch::Contains("total: its counts overflow 64 bits"));
-  CHECK_THAT(ParseError([](auto& j) {
-               auto& get = j["kinds"]["get"];
-               get["failed_by_code"]["UNKNOWN"] = UINT64_MAX;
-               get["failed"] = get["failed"].template get<uint64_t>() - 1;
-               get["completed"] = get["completed"].template get<uint64_t>() - 1;
-               uint64_t failed = 0;
-               for (auto& kind : j["kinds"]) failed += kind["failed"].template get<uint64_t>();
-               j["total"]["failed"] = failed;
-               j["total"]["completed"] = j["total"]["completed"].template get<uint64_t>() - 1;
-               j["total"]["failed_by_code"]["UNKNOWN"] = UINT64_MAX;
-             }),
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["failed_by_code"]["UNKNOWN"] = UINT64_MAX; }),
              Catch::Contains("kinds.get: its counts overflow 64 bits"));
   // Reports that are fine alone but whose sums overflow do not merge.
   ReportFile a = RoundTrip(MakeReport(1, 10), "a.json");
