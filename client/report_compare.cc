@@ -63,16 +63,12 @@ std::string Show(double value, Figure figure) {
 }
 
 std::string RunLine(const char* role, const ReportFile& f) {
-  std::string mix;
-  for (int k = 0; k < kNumCallKinds; ++k) {
-    absl::StrAppend(&mix, k > 0 ? "," : "", kCallKindNames[k], ":", f.report.options.mix[k]);
-  }
   return absl::StrFormat(
       "%-4s %s (v%d): started %s, measured %s, target %s, mix %s, %d calls\n", role, f.path,
       f.version, absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", f.report.started_at,
                                   absl::UTCTimeZone()),
       absl::FormatDuration(absl::Trunc(f.report.measured, absl::Milliseconds(1))),
-      f.report.options.target, mix, f.report.total.completed());
+      f.report.options.target, MixText(f.report.options), f.report.total.completed());
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "load_report.h"
 
 namespace routeguide {
 namespace {
@@ -22,14 +23,6 @@ namespace {
 // at the same time; it also bounds the merged completions_per_second (one
 // entry a second), as the reader does (kMaxReportSeconds).
 constexpr absl::Duration kMaxSpan = absl::Seconds(kMaxReportSeconds);
-
-std::string Mix(const LoadOptions& o) {
-  std::vector<std::string> parts;
-  for (int k = 0; k < kNumCallKinds; ++k) {
-    parts.push_back(absl::StrCat(kCallKindNames[k], ":", o.mix[k]));
-  }
-  return absl::StrJoin(parts, ",");
-}
 
 std::string Rect(const std::optional<GeoRect>& rect) {
   if (!rect.has_value()) return "none";
@@ -73,7 +66,7 @@ std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadRepo
   };
   const LoadOptions& x = a.options;
   const LoadOptions& y = b.options;
-  differ("mix", Mix(x), Mix(y));
+  differ("mix", MixText(x), MixText(y));
   differ("target", x.target, y.target);
   differ("channel_target", a.channel_target, b.channel_target);
   differ("mode", x.rps > 0 ? "open" : "closed", y.rps > 0 ? "open" : "closed");

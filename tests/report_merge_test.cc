@@ -272,7 +272,7 @@ TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always
   merged = MergeReports(files, true, &notes);
   REQUIRE(merged.ok());
   CHECK(notes.size() == 2);
-  CHECK(merged->options.mix == std::array<double, kNumCallKinds>{70, 10, 10, 90});
+  CHECK(MixText(merged->options) == "get:70,list:10,record:10,chat:90");
   CHECK(merged->total.completed() == 2 * 4 * 100);
 
   nlohmann::json v1 = nlohmann::json::parse(FormatReportJson(MakeReport(3, 100)));
