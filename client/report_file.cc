@@ -14,43 +14,10 @@
 #include "absl/time/time.h"
 #include "load_report.h"
 #include "nlohmann/json.hpp"
+#include "report_merge.h"
 #include "status_codes.h"
 
 namespace routeguide {
-
-bool CountsFit(const KindStats& s) {
-  uint64_t failed = 0;
-  for (uint64_t n : s.failed_by_code) {
-    if (!AddChecked(failed, n)) return false;
-  }
-  uint64_t completed = s.ok;
-  return AddChecked(completed, s.wrong_answer) && AddChecked(completed, failed);
-}
-
-bool MergeChecked(KindStats& into, const KindStats& from) {
-  KindStats counts;  // The plain counts summed, no histograms.
-  bool fit = true;
-  auto add = [&](uint64_t& out, uint64_t a, uint64_t b) {
-    out = a;
-    fit = AddChecked(out, b) && fit;
-  };
-  add(counts.started, into.started, from.started);
-  add(counts.ok, into.ok, from.ok);
-  add(counts.wrong_answer, into.wrong_answer, from.wrong_answer);
-  for (int i = 0; i < kNumStatusCodes; ++i) {
-    add(counts.failed_by_code[i], into.failed_by_code[i], from.failed_by_code[i]);
-  }
-  add(counts.messages_sent, into.messages_sent, from.messages_sent);
-  add(counts.messages_received, into.messages_received, from.messages_received);
-  // A histogram's bucket counts are each at most its count.
-  uint64_t unused = 0;
-  add(unused, into.latency.count(), from.latency.count());
-  add(unused, into.first_message.count(), from.first_message.count());
-  add(unused, into.reply.count(), from.reply.count());
-  if (!fit || !CountsFit(counts)) return false;
-  into.Merge(from);
-  return true;
-}
 
 LatencyFigures LatencyFigures::Of(const Histogram& h) {
   return {h.count(),          h.mean(),         h.Percentile(50), h.Percentile(90),

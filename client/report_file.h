@@ -55,23 +55,6 @@ struct ReportFile {
   bool has_histograms() const { return version >= 2; }
 };
 
-// a += b, or false (a unchanged) when the sum overflows 64 bits: reports
-// read from files may hold any count, and sums must not wrap silently.
-inline bool AddChecked(uint64_t& a, uint64_t b) {
-  uint64_t sum;
-  if (__builtin_add_overflow(a, b, &sum)) return false;
-  a = sum;
-  return true;
-}
-
-// The sum of the counts of failed_by_code, and ok + wrong_answer + failed:
-// false when either overflows 64 bits.
-bool CountsFit(const KindStats& s);
-
-// into.Merge(from), or false (into unchanged) when a count or histogram
-// count would overflow 64 bits, or the result's CountsFit would not.
-bool MergeChecked(KindStats& into, const KindStats& from);
-
 // Parses a report's JSON text; `name` (the file) starts every error
 // message, which names the field at fault too: INVALID_ARGUMENT for text
 // that is not JSON, another schema, a missing field or one of the wrong

@@ -59,6 +59,40 @@ absl::Duration UnionLength(std::vector<std::pair<absl::Time, absl::Time>> window
 
 }  // namespace
 
+bool CountsFit(const KindStats& s) {
+  uint64_t failed = 0;
+  for (uint64_t n : s.failed_by_code) {
+    if (!AddChecked(failed, n)) return false;
+  }
+  uint64_t completed = s.ok;
+  return AddChecked(completed, s.wrong_answer) && AddChecked(completed, failed);
+}
+
+bool MergeChecked(KindStats& into, const KindStats& from) {
+  KindStats counts;  // The plain counts summed, no histograms.
+  bool fit = true;
+  auto add = [&](uint64_t& out, uint64_t a, uint64_t b) {
+    out = a;
+    fit = AddChecked(out, b) && fit;
+  };
+  add(counts.started, into.started, from.started);
+  add(counts.ok, into.ok, from.ok);
+  add(counts.wrong_answer, into.wrong_answer, from.wrong_answer);
+  for (int i = 0; i < kNumStatusCodes; ++i) {
+    add(counts.failed_by_code[i], into.failed_by_code[i], from.failed_by_code[i]);
+  }
+  add(counts.messages_sent, into.messages_sent, from.messages_sent);
+  add(counts.messages_received, into.messages_received, from.messages_received);
+  // A histogram's bucket counts are each at most its count.
+  uint64_t unused = 0;
+  add(unused, into.latency.count(), from.latency.count());
+  add(unused, into.first_message.count(), from.first_message.count());
+  add(unused, into.reply.count(), from.reply.count());
+  if (!fit || !CountsFit(counts)) return false;
+  into.Merge(from);
+  return true;
+}
+
 std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadReport& b) {
   std::vector<std::string> out;
   auto differ = [&](const char* what, const std::string& x, const std::string& y) {

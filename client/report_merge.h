@@ -3,6 +3,7 @@
 #ifndef ROUTEGUIDE_CLIENT_REPORT_MERGE_H_
 #define ROUTEGUIDE_CLIENT_REPORT_MERGE_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,23 @@
 #include "report_file.h"
 
 namespace routeguide {
+
+// a += b, or false (a unchanged) when the sum overflows 64 bits: reports
+// read from files may hold any count, and sums must not wrap silently.
+inline bool AddChecked(uint64_t& a, uint64_t b) {
+  uint64_t sum;
+  if (__builtin_add_overflow(a, b, &sum)) return false;
+  a = sum;
+  return true;
+}
+
+// The sum of the counts of failed_by_code, and ok + wrong_answer + failed:
+// false when either overflows 64 bits.
+bool CountsFit(const KindStats& s);
+
+// into.Merge(from), or false (into unchanged) when a count or histogram
+// count would overflow 64 bits, or the result's CountsFit would not.
+bool MergeChecked(KindStats& into, const KindStats& from);
 
 // How two runs differ in what makes their figures comparable: the mix,
 // target, channel target, open or closed loop, the arrival process (of

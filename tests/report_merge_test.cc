@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -233,12 +234,10 @@ TEST_CASE("Merging lines completions_per_second up by wall clock", "[report]") {
   // The array covers the span's whole seconds: a later run's last partial
   // second lands in its wall-clock entry, not past the array's end.
   LoadReport e = MakeReport(5, 10, kStart + absl::Milliseconds(900));  // Ends at 3.4 s.
-  e.measured = absl::Milliseconds(2500);
-  e.completions_per_second = {1, 2};
-  e.partial_second_completions = 3;
-  a.measured = absl::Seconds(1);
-  a.completions_per_second = {10};
-  a.partial_second_completions = 0;
+  std::tie(e.measured, e.completions_per_second, e.partial_second_completions) =
+      std::make_tuple(absl::Milliseconds(2500), std::vector<uint64_t>{1, 2}, 3);
+  std::tie(a.measured, a.completions_per_second, a.partial_second_completions) =
+      std::make_tuple(absl::Seconds(1), std::vector<uint64_t>{10}, 0);
   absl::StatusOr<LoadReport> spanned =
       MergeReports({RoundTrip(a, "a"), RoundTrip(e, "e")}, false, &notes);
   REQUIRE(spanned.ok());
@@ -333,33 +332,28 @@ TEST_CASE("Bad reports are refused with the file and field named", "[report]") {
 TEST_CASE("Counts that overflow 64 bits are refused, not wrapped", "[report]") {
   // Files whose sums wrap, with the wrapped sums written down.
   CHECK_THAT(ParseError([](auto& j) {
-               uint64_t sum = 0;
-               for (auto& kind : j["kinds"]) {
-                 kind["messages_sent"] = UINT64_MAX / 3;
-                 sum += UINT64_MAX / 3;
-               }
-               j["total"]["messages_sent"] = sum;
+               for (auto& kind : j["kinds"]) kind["messages_sent"] = UINT64_MAX / 3;
+               j["total"]["messages_sent"] = (UINT64_MAX / 3) * 4;  // Wrapped.
              }),
              Catch::Contains("total: its counts overflow 64 bits"));
   CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["failed_by_code"]["UNKNOWN"] = UINT64_MAX; }),
              Catch::Contains("kinds.get: its counts overflow 64 bits"));
   // Reports that are fine alone but whose sums overflow do not merge.
-  ReportFile a = RoundTrip(MakeReport(1, 10), "a.json");
-  ReportFile b = a;
-  a.report.kinds[0].messages_sent = b.report.kinds[0].messages_sent = UINT64_MAX / 2 + 1;
-  std::vector<std::string> notes;
-  absl::StatusOr<LoadReport> merged = MergeReports({a, b}, false, &notes);
-  CHECK_THAT(merged.status().ToString(), Catch::Contains("overflow"));
-  a = b;
-  a.report.completions_per_second[0] = UINT64_MAX;
-  CHECK_THAT(MergeReports({a, b}, false, &notes).status().ToString(), Catch::Contains("overflow"));
-  a = b;
-  a.report.late_starts = UINT64_MAX;
-  CHECK_THAT(MergeReports({a, b}, false, &notes).status().ToString(), Catch::Contains("overflow"));
-  a = b;
-  a.report.options.rps = 1e308;
-  b.report.options.rps = 1e308;
-  CHECK_THAT(MergeReports({a, b}, false, &notes).status().ToString(), Catch::Contains("rps"));
+  const ReportFile good = RoundTrip(MakeReport(1, 10), "a.json");
+  auto merge_error = [&](const std::function<void(LoadReport&)>& edit) {
+    ReportFile a = good, b = good;
+    edit(a.report);
+    edit(b.report);
+    std::vector<std::string> notes;
+    return MergeReports({a, b}, false, &notes).status().ToString();
+  };
+  CHECK_THAT(merge_error([](auto& r) { r.kinds[0].messages_sent = UINT64_MAX / 2 + 1; }),
+             Catch::Contains("overflow"));
+  CHECK_THAT(merge_error([](auto& r) { r.completions_per_second[0] = UINT64_MAX / 2 + 1; }),
+             Catch::Contains("overflow"));
+  CHECK_THAT(merge_error([](auto& r) { r.late_starts = UINT64_MAX / 2 + 1; }),
+             Catch::Contains("overflow"));
+  CHECK_THAT(merge_error([](auto& r) { r.options.rps = 1e308; }), Catch::Contains("rps"));
 }
 
 TEST_CASE("Infinite or absurd times are refused, and never abort a merge", "[report]") {
@@ -453,20 +447,17 @@ TEST_CASE("Compare marks figures past their limits", "[report]") {
   // Every call failed fast: a p99 limit alone still catches it (error_rate
   // defaults to a limit of +0pp when limits are given).
   LoadReport failing = MakeReport(1, 2000);
-  for (KindStats& s : failing.kinds) {
-    s.failed_by_code[14] = s.ok + 1;
-    s.ok = 0;
-  }
+  for (KindStats& s : failing.kinds) std::swap(s.ok, s.failed_by_code[2]);  // UNKNOWN.
   failing.total = KindStats();
   for (const KindStats& s : failing.kinds) failing.total.Merge(s);
-  const Comparison failed =
-      CompareReports(base, RoundTrip(failing, "failing.json"), *ParseRegressionLimits("p99:10%"));
+  const ReportFile all_failed = RoundTrip(failing, "failing.json");
+  const Comparison failed = CompareReports(base, all_failed, *ParseRegressionLimits("p99:10%"));
   INFO(failed.table);
   CHECK(failed.regressions == 5);  // error rate of four kinds and all.
   CHECK_THAT(failed.table, Catch::Contains("REGRESSION (limit +0pp)"));
   CHECK_THAT(failed.table, Catch::Contains("error_rate limit +0pp by default"));
-  CHECK(CompareReports(base, RoundTrip(failing, "f.json"), *ParseRegressionLimits(
-      "p99:10%,error_rate:100%")).regressions == 0);
+  CHECK(CompareReports(base, all_failed, *ParseRegressionLimits("p99:10%,error_rate:100%"))
+            .regressions == 0);
 }
 
 }  // namespace
