@@ -22,20 +22,6 @@ namespace {
 // nanoseconds.
 constexpr double kNanosPerUnit = 1e6;
 
-// What Histogram::Percentile reports for a rank that falls in `bucket`:
-// its middle, clamped to the recorded range.
-uint64_t BucketValue(const Histogram& h, int bucket) {
-  const uint64_t middle =
-      Histogram::BucketStart(bucket) + (Histogram::BucketWidth(bucket) - 1) / 2;
-  return std::min(h.max(), std::max(h.min(), middle));
-}
-
-// The rank Histogram::Percentile looks for at `percent`, computed the same
-// way so that a row and Percentile always land in the same bucket.
-uint64_t RankAt(double percent, uint64_t total) {
-  return std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(percent / 100.0 * total)));
-}
-
 // HdrHistogram's percentile steps: `ticks` equal steps in each half of the
 // distance left to 100% (0-50%, 50-75%, 75-87.5%, ...), so the tail gets
 // ever finer rows while the row count stays logarithmic.
@@ -60,7 +46,7 @@ double StdDeviation(const Histogram& h) {
   for (int b = 0; b < Histogram::kBuckets; ++b) {
     const uint64_t n = h.bucket_count(b);
     if (n == 0) continue;
-    const double deviation = static_cast<double>(BucketValue(h, b)) - mean;
+    const double deviation = static_cast<double>(h.ValueOfBucket(b)) - mean;
     squares += static_cast<double>(n) * deviation * deviation;
   }
   return std::sqrt(squares / static_cast<double>(h.count()));
@@ -84,14 +70,14 @@ std::string FormatHgrm(const Histogram& h, int ticks_per_half_distance) {
       last_bucket = b;
       // Every step whose rank falls in this bucket; in the last bucket only
       // one, as HdrHistogram's iterator ends there and adds the 100% row.
-      while (seen >= RankAt(percent, total)) {
-        AppendRow(out, BucketValue(h, b), percent, seen);
+      while (seen >= Histogram::RankOf(percent, total)) {
+        AppendRow(out, h.ValueOfBucket(b), percent, seen);
         percent = NextPercent(percent, ticks);
         if (seen == total) break;
       }
     }
     absl::StrAppendFormat(&out, "%12.3f %2.12f %10d %14s\n",
-                          BucketValue(h, last_bucket) / kNanosPerUnit, 1.0, seen, "inf");
+                          h.ValueOfBucket(last_bucket) / kNanosPerUnit, 1.0, seen, "inf");
   }
   absl::StrAppendFormat(&out, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n",
                         h.mean() / kNanosPerUnit, StdDeviation(h) / kNanosPerUnit);

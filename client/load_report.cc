@@ -21,14 +21,6 @@ constexpr std::array<double, 4> kPercentiles = {50, 90, 99, 99.9};
 
 std::string Latency(uint64_t nanos) { return FormatLatencyNs(nanos); }
 
-std::string MixText(const LoadOptions& o) {
-  std::vector<std::string> parts;
-  for (int k = 0; k < kNumCallKinds; ++k) {
-    parts.push_back(absl::StrCat(kCallKindNames[k], ":", o.mix[k]));
-  }
-  return absl::StrJoin(parts, ",");
-}
-
 double PerSecond(uint64_t n, const LoadReport& r) {
   const double seconds = absl::ToDoubleSeconds(r.measured);
   return seconds <= 0 ? 0 : static_cast<double>(n) / seconds;
@@ -162,6 +154,14 @@ nlohmann::json KindJson(const KindStats& s, const LoadReport& r) {
 }
 
 }  // namespace
+
+std::string MixText(const LoadOptions& o) {
+  std::vector<std::string> parts;
+  for (int k = 0; k < kNumCallKinds; ++k) {
+    parts.push_back(absl::StrCat(kCallKindNames[k], ":", o.mix[k]));
+  }
+  return absl::StrJoin(parts, ",");
+}
 
 std::string FormatLatencyNs(uint64_t nanos) {
   if (nanos < 1000) return absl::StrFormat("%dns", nanos);

@@ -10,6 +10,9 @@ namespace routeguide {
 // "950ns", "12.3us", "4.56ms", "1.23s": a latency as the tables show it.
 std::string FormatLatencyNs(uint64_t nanos);
 
+// The mix as "get:70,list:10,record:10,chat:10": every kind, in order.
+std::string MixText(const LoadOptions& options);
+
 // The plain table printed at the end of a run.
 std::string FormatReportTable(const LoadReport& report);
 

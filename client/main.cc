@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "credentials.h"
+#include "files.h"
 #include "flags.h"
 #include "logging.h"
 #include "mutex_mode.h"
@@ -123,7 +124,9 @@ ABSL_FLAG(bool, force, false,
 ABSL_FLAG(std::string, max_regression, "",
           "report compare: limits, e.g. p99:10%,calls_per_second:5% (figures "
           "calls_per_second, p50, p90, p99, p99_9, max, error_rate); exit 1 "
-          "past one. None: report only");
+          "past one. error_rate's limit is in percentage points (error_rate:1% "
+          "allows 0.5% -> 1.5%) and is 0 unless named: any rise of the error "
+          "rate is a regression. None: report only");
 
 namespace routeguide {
 namespace {
@@ -226,10 +229,7 @@ int RunTutorialCommand() {
 }
 
 bool WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << contents;
-  out.close();
-  return static_cast<bool>(out);
+  return WriteWholeFile(path, contents);
 }
 
 // Exits 2 unless a report can be written to `path` (empty: no report),

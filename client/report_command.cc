@@ -1,11 +1,11 @@
 #include "report_command.h"
 
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "files.h"
 #include "flags.h"
 #include "load_report.h"
 #include "report_compare.h"
@@ -19,13 +19,6 @@ int Fail(std::ostream& err, absl::string_view message) {
   err << "routeguide-client: error: " << message << "\n";
   err.flush();
   return kExitUsage;
-}
-
-bool WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << contents;
-  out.close();
-  return static_cast<bool>(out);
 }
 
 int RunMerge(const std::vector<std::string>& paths, const ReportCommandFlags& flags,
@@ -48,10 +41,10 @@ int RunMerge(const std::vector<std::string>& paths, const ReportCommandFlags& fl
   for (const ReportFile& f : files) out << " " << f.path;
   out << "\n\n" << FormatReportTable(*merged);
   out.flush();
-  if (!flags.json_path.empty() && !WriteFile(flags.json_path, FormatReportJson(*merged))) {
+  if (!flags.json_path.empty() && !WriteWholeFile(flags.json_path, FormatReportJson(*merged))) {
     return Fail(err, absl::StrCat("cannot write --json report ", flags.json_path));
   }
-  if (!flags.html_path.empty() && !WriteFile(flags.html_path, FormatReportHtml(*merged))) {
+  if (!flags.html_path.empty() && !WriteWholeFile(flags.html_path, FormatReportHtml(*merged))) {
     return Fail(err, absl::StrCat("cannot write --html report ", flags.html_path));
   }
   return 0;
@@ -73,11 +66,19 @@ int RunCompare(const std::vector<std::string>& paths, const ReportCommandFlags& 
   if (!base.ok()) return Fail(err, base.status().message());
   absl::StatusOr<ReportFile> next = ReadReportFile(paths[1]);
   if (!next.ok()) return Fail(err, next.status().message());
+  const std::vector<std::string> differences = SettingsDifferences(base->report, next->report);
+  if (!differences.empty()) {
+    err << "routeguide-client: note: the runs' settings differ, so their figures may not be "
+           "comparable:";
+    for (const std::string& d : differences) err << "\n  " << d;
+    err << "\n";
+    err.flush();
+  }
   const Comparison comparison = CompareReports(*base, *next, *limits);
   out << comparison.table;
   out.flush();
   if (!flags.html_path.empty() &&
-      !WriteFile(flags.html_path, FormatCompareHtml(*base, *next, comparison))) {
+      !WriteWholeFile(flags.html_path, FormatCompareHtml(*base, *next, comparison))) {
     return Fail(err, absl::StrCat("cannot write --html report ", flags.html_path));
   }
   return comparison.regressions > 0 ? 1 : 0;

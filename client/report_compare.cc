@@ -63,16 +63,12 @@ std::string Show(double value, Figure figure) {
 }
 
 std::string RunLine(const char* role, const ReportFile& f) {
-  std::string mix;
-  for (int k = 0; k < kNumCallKinds; ++k) {
-    absl::StrAppend(&mix, k > 0 ? "," : "", kCallKindNames[k], ":", f.report.options.mix[k]);
-  }
   return absl::StrFormat(
       "%-4s %s (v%d): started %s, measured %s, target %s, mix %s, %d calls\n", role, f.path,
       f.version, absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", f.report.started_at,
                                   absl::UTCTimeZone()),
       absl::FormatDuration(absl::Trunc(f.report.measured, absl::Milliseconds(1))),
-      f.report.options.target, mix, f.report.total.completed());
+      f.report.options.target, MixText(f.report.options), f.report.total.completed());
 }
 
 }  // namespace
@@ -111,6 +107,11 @@ absl::StatusOr<RegressionLimits> ParseRegressionLimits(absl::string_view text) {
           absl::StrCat("--max_regression: ", name, " is given twice"));
     }
     limits.percent[figure] = percent;
+  }
+  constexpr int kError = static_cast<int>(Figure::kErrorRate);
+  if (!limits.percent[kError].has_value()) {
+    limits.percent[kError] = 0;
+    limits.error_rate_by_default = true;
   }
   return limits;
 }
@@ -157,6 +158,9 @@ Comparison CompareReports(const ReportFile& base, const ReportFile& next,
       absl::StrAppendFormat(&t, "  %-10s %12s %12s %10s%s\n", kFigureLabels[i],
                             Show(a, figure), Show(b, figure), change, mark);
     }
+  }
+  if (limits.error_rate_by_default) {
+    t += "\nerror_rate limit +0pp by default (not named in --max_regression)\n";
   }
   if (!limits.any()) {
     t += "\nno --max_regression given: figures reported, nothing checked\n";

@@ -23,16 +23,20 @@ inline constexpr std::array<const char*, kNumFigures> kFigureNames = {
 // How far each figure may move the wrong way before it counts as a
 // regression: latencies up, calls/s down, by this many percent of the base
 // figure; the error rate up by this many percentage points (a base of 0
-// errors is common, and no percentage of 0 means anything). Unset: not
-// checked.
+// errors is common, and no percentage of 0 means anything: "error_rate:1%"
+// allows a rise from 0.5% to 1.5%). Unset: not checked.
 struct RegressionLimits {
   std::array<std::optional<double>, kNumFigures> percent;
+  // The error rate's limit is the default 0 (none named it).
+  bool error_rate_by_default = false;
   bool any() const;
 };
 
 // "p99:10%,calls_per_second:5%" (the % is optional). INVALID_ARGUMENT for
 // an unknown figure, a figure given twice, or a value that is not a
-// non-negative number.
+// non-negative number. Unless error_rate is named, its limit is 0: any
+// rise of the error rate is a regression (a run whose every call failed
+// fast would pass latency limits).
 absl::StatusOr<RegressionLimits> ParseRegressionLimits(absl::string_view text);
 
 struct Comparison {
@@ -40,7 +44,8 @@ struct Comparison {
   int regressions = 0;   // Figures past their limit, marked REGRESSION.
 };
 
-// Compares `next` with `base` for each kind either run sent, and all kinds
+// Compares `next` with `base` for each kind in either run's mix (weight
+// above 0), and all kinds
 // together. Works with v1 reports (their percentiles as written).
 Comparison CompareReports(const ReportFile& base, const ReportFile& next,
                           const RegressionLimits& limits);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "absl/time/time.h"
 #include "load_report.h"
 #include "nlohmann/json.hpp"
+#include "report_merge.h"
 #include "status_codes.h"
 
 namespace routeguide {
@@ -135,6 +137,16 @@ class Reader {
   std::string error_;
 };
 
+// An RFC 3339 time of a real run: absl::ParseTime also takes
+// "infinite-past" and "infinite-future", and years far outside any run's,
+// which arithmetic on the time (a merge's span) cannot use.
+bool ParseRunTime(const std::string& text, absl::Time* t) {
+  std::string error;
+  return absl::ParseTime(absl::RFC3339_full, text, t, &error) &&
+         *t >= absl::UnixEpoch() &&
+         *t < absl::FromCivil(absl::CivilSecond(10000, 1, 1), absl::UTCTimeZone());
+}
+
 // A latency object; its histogram too when the report has them.
 void ReadLatency(Reader& in, const Json& j, const std::string& path, bool histograms,
                  LatencyFigures* figures, Histogram* histogram) {
@@ -200,6 +212,7 @@ void ReadKind(Reader& in, const Json& j, const std::string& path, bool histogram
       kind->failed_by_code[code] = in.Uint(count, Reader::Path(codes_path, name));
     }
   }
+  if (in.ok() && !CountsFit(*kind)) return in.Fail(path, "its counts overflow 64 bits");
   if (in.Uint(j, path, "failed") != kind->failed() && in.ok()) {
     return in.Fail(Reader::Path(path, "failed"), "is not the sum of failed_by_code");
   }
@@ -256,10 +269,8 @@ void ReadSettings(Reader& in, const Json& s, LoadReport* r) {
   // Added in v2's life: optional.
   if (const Json* at = in.Get(s, p, "start_at", true); at && !at->is_null()) {
     absl::Time start_at;
-    std::string error;
-    if (!at->is_string() ||
-        !absl::ParseTime(absl::RFC3339_full, at->get<std::string>(), &start_at, &error)) {
-      in.Fail("settings.start_at", "must be null or an RFC 3339 time");
+    if (!at->is_string() || !ParseRunTime(at->get<std::string>(), &start_at)) {
+      in.Fail("settings.start_at", "must be null or an RFC 3339 time from 1970 to 9999");
     } else {
       o.start_at = start_at;
     }
@@ -329,6 +340,8 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
   std::string time_error;
   if (in.ok() && !absl::ParseTime(absl::RFC3339_full, started_at, &r.started_at, &time_error)) {
     in.Fail("started_at", absl::StrCat("is not an RFC 3339 time: ", time_error));
+  } else if (in.ok() && !ParseRunTime(started_at, &r.started_at)) {
+    in.Fail("started_at", "must be a time from 1970 to 9999");
   }
   r.measured = in.Seconds(root, "", "measured_seconds");
   r.features_known = in.Uint(root, "", "features_known");
@@ -341,7 +354,9 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
       }
     }
   }
-  for (const KindStats& kind : r.kinds) r.total.Merge(kind);
+  for (const KindStats& kind : r.kinds) {
+    if (in.ok() && !MergeChecked(r.total, kind)) in.Fail("total", "its counts overflow 64 bits");
+  }
   KindStats total;
   if (const Json* j = in.Get(root, "", "total")) {
     // Histograms left out: the kinds' merged are the total's.
@@ -358,11 +373,14 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
     in.Fail("total.latency_ns.count", "is not the sum of the kinds' latency counts");
   }
   const Json& per_second = in.Array(root, "", "completions_per_second");
-  // One entry per whole second of the window: also what bounds the
-  // timelines a merge lines up.
-  if (in.ok() && static_cast<double>(per_second.size()) >
-                     absl::ToDoubleSeconds(r.measured) + 1) {
-    in.Fail("completions_per_second", "has more entries than measured_seconds has seconds");
+  // One entry per whole second of the window, or for a merge of runs with
+  // gaps between them, of the span from the first start to the last end,
+  // which a merge keeps within a week (kMaxReportSeconds): that bounds it
+  // for every report, merged or not, and with it the timelines a merge
+  // lines up.
+  if (in.ok() && per_second.size() > kMaxReportSeconds) {
+    in.Fail("completions_per_second",
+            absl::StrCat("has more than ", kMaxReportSeconds, " entries (a week of seconds)"));
   }
   for (size_t i = 0; i < per_second.size() && in.ok(); ++i) {
     r.completions_per_second.push_back(
@@ -370,10 +388,17 @@ absl::StatusOr<ReportFile> ParseReport(absl::string_view json_text,
   }
   r.partial_second_completions = in.Uint(root, "", "partial_second_completions", true);
   const Json& by_address = in.Array(root, "", "by_address", true);
+  if (in.ok() && by_address.size() > kMaxReportAddresses) {
+    in.Fail("by_address", absl::StrCat("has more than ", kMaxReportAddresses, " entries"));
+  }
+  std::unordered_set<std::string> addresses;
   for (size_t i = 0; i < by_address.size() && in.ok(); ++i) {
     const std::string path = absl::StrCat("by_address[", i, "]");
     AddressCalls& a = r.by_address.emplace_back();
     a.address = in.String(by_address[i], path, "address");
+    if (in.ok() && !addresses.insert(a.address).second) {
+      in.Fail(path + ".address", absl::StrCat("\"", a.address, "\" is listed twice"));
+    }
     a.started = in.Int64(by_address[i], path, "started");
     a.succeeded = in.Int64(by_address[i], path, "succeeded");
     a.failed = in.Int64(by_address[i], path, "failed");

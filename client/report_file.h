@@ -4,6 +4,7 @@
 #define ROUTEGUIDE_CLIENT_REPORT_FILE_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -31,6 +32,14 @@ struct LatencyFigures {
 // Index of the whole calls' figures of all kinds together in
 // ReportFile::latency, after the kinds.
 inline constexpr int kAllKinds = kNumCallKinds;
+
+// The most seconds a report's completions_per_second spans: a week, the
+// longest span report merge accepts (runs further apart were not made at
+// the same time). Longer arrays are refused when read.
+inline constexpr size_t kMaxReportSeconds = 7 * 24 * 3600;
+
+// The most by_address entries a report may have (each address once).
+inline constexpr size_t kMaxReportAddresses = 1024;
 
 // One report read from a file.
 struct ReportFile {

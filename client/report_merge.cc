@@ -1,9 +1,11 @@
 #include "report_merge.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -12,21 +14,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "load_report.h"
 
 namespace routeguide {
 namespace {
 
-// Runs further apart than this were not made at the same time; it also
-// bounds the merged completions_per_second (one entry a second).
-constexpr absl::Duration kMaxSpan = absl::Hours(24 * 7);
-
-std::string Mix(const LoadOptions& o) {
-  std::vector<std::string> parts;
-  for (int k = 0; k < kNumCallKinds; ++k) {
-    parts.push_back(absl::StrCat(kCallKindNames[k], ":", o.mix[k]));
-  }
-  return absl::StrJoin(parts, ",");
-}
+// Runs further apart than this (first start to last end) were not made
+// at the same time; it also bounds the merged completions_per_second (one
+// entry a second), as the reader does (kMaxReportSeconds).
+constexpr absl::Duration kMaxSpan = absl::Seconds(kMaxReportSeconds);
 
 std::string Rect(const std::optional<GeoRect>& rect) {
   if (!rect.has_value()) return "none";
@@ -39,6 +35,11 @@ std::string Rect(const std::optional<GeoRect>& rect) {
 template <typename T>
 void AddSaturating(T& a, T b) {
   a = b > std::numeric_limits<T>::max() - a ? std::numeric_limits<T>::max() : a + b;
+}
+
+absl::Status Overflow(const std::string& where) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("merging ", where, ": counts overflow 64 bits (a report holds absurd counts)"));
 }
 
 // The length of the union of [start, end) intervals.
@@ -58,6 +59,40 @@ absl::Duration UnionLength(std::vector<std::pair<absl::Time, absl::Time>> window
 
 }  // namespace
 
+bool CountsFit(const KindStats& s) {
+  uint64_t failed = 0;
+  for (uint64_t n : s.failed_by_code) {
+    if (!AddChecked(failed, n)) return false;
+  }
+  uint64_t completed = s.ok;
+  return AddChecked(completed, s.wrong_answer) && AddChecked(completed, failed);
+}
+
+bool MergeChecked(KindStats& into, const KindStats& from) {
+  KindStats counts;  // The plain counts summed, no histograms.
+  bool fit = true;
+  auto add = [&](uint64_t& out, uint64_t a, uint64_t b) {
+    out = a;
+    fit = AddChecked(out, b) && fit;
+  };
+  add(counts.started, into.started, from.started);
+  add(counts.ok, into.ok, from.ok);
+  add(counts.wrong_answer, into.wrong_answer, from.wrong_answer);
+  for (int i = 0; i < kNumStatusCodes; ++i) {
+    add(counts.failed_by_code[i], into.failed_by_code[i], from.failed_by_code[i]);
+  }
+  add(counts.messages_sent, into.messages_sent, from.messages_sent);
+  add(counts.messages_received, into.messages_received, from.messages_received);
+  // A histogram's bucket counts are each at most its count.
+  uint64_t unused = 0;
+  add(unused, into.latency.count(), from.latency.count());
+  add(unused, into.first_message.count(), from.first_message.count());
+  add(unused, into.reply.count(), from.reply.count());
+  if (!fit || !CountsFit(counts)) return false;
+  into.Merge(from);
+  return true;
+}
+
 std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadReport& b) {
   std::vector<std::string> out;
   auto differ = [&](const char* what, const std::string& x, const std::string& y) {
@@ -65,10 +100,14 @@ std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadRepo
   };
   const LoadOptions& x = a.options;
   const LoadOptions& y = b.options;
-  differ("mix", Mix(x), Mix(y));
+  differ("mix", MixText(x), MixText(y));
   differ("target", x.target, y.target);
   differ("channel_target", a.channel_target, b.channel_target);
   differ("mode", x.rps > 0 ? "open" : "closed", y.rps > 0 ? "open" : "closed");
+  if (x.rps > 0 && y.rps > 0) {  // Closed loop has no arrival process.
+    auto arrival = [](Arrival a) { return a == Arrival::kPoisson ? "poisson" : "uniform"; };
+    differ("arrival", arrival(x.arrival), arrival(y.arrival));
+  }
   differ("route_points", absl::StrCat(x.route_points), absl::StrCat(y.route_points));
   differ("chat_notes", absl::StrCat(x.chat_notes), absl::StrCat(y.chat_notes));
   differ("chat_locations", absl::StrCat(x.chat_locations), absl::StrCat(y.chat_locations));
@@ -116,6 +155,13 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     latest_end = std::max(latest_end, end);
     windows.emplace_back(f.report.started_at, end);
   }
+  // Reports read from files hold times from 1970 to 9999; others (made in
+  // memory) are checked here, before any offset is cast to a size.
+  if (!(latest_end - earliest >= absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the runs' times make no sense (first start ", absl::FormatTime(earliest),
+        ", last end ", absl::FormatTime(latest_end), ")"));
+  }
   if (latest_end - earliest > kMaxSpan) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the runs span ", absl::FormatDuration(latest_end - earliest),
@@ -130,6 +176,7 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
   o.threads = o.channels = o.concurrency = o.max_in_flight = 0;
   o.rps = 0;
   o.requests = 0;
+  std::unordered_map<std::string, size_t> address_index;  // Into merged.by_address.
   for (const ReportFile& f : files) {
     const LoadReport& r = f.report;
     const LoadOptions& ro = r.options;
@@ -140,27 +187,35 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
     AddSaturating(o.max_in_flight, ro.max_in_flight);
     AddSaturating(o.requests, ro.requests);
     o.rps += ro.rps;
+    if (!std::isfinite(o.rps)) {
+      return absl::InvalidArgumentError("the runs' rps add up past the largest number");
+    }
     o.duration = std::max(o.duration, ro.duration);
     o.warmup = std::max(o.warmup, ro.warmup);
     for (int k = 0; k < kNumCallKinds; ++k) o.mix[k] = std::max(o.mix[k], ro.mix[k]);
     merged.features_known = std::max(merged.features_known, r.features_known);
     merged.interrupted = merged.interrupted || r.interrupted;
-    for (int k = 0; k < kNumCallKinds; ++k) merged.kinds[k].Merge(r.kinds[k]);
+    uint64_t lag_count = merged.start_lag.count();
+    bool fit = AddChecked(lag_count, r.start_lag.count()) &&
+               AddChecked(merged.late_starts, r.late_starts);
+    for (int k = 0; k < kNumCallKinds; ++k) fit = fit && MergeChecked(merged.kinds[k], r.kinds[k]);
+    if (!fit) return Overflow(f.path);
     merged.start_lag.Merge(r.start_lag);
-    merged.late_starts += r.late_starts;
     for (const AddressCalls& a : r.by_address) {
-      auto it = std::find_if(merged.by_address.begin(), merged.by_address.end(),
-                             [&](const AddressCalls& m) { return m.address == a.address; });
-      if (it == merged.by_address.end()) {
+      const auto [it, added] = address_index.try_emplace(a.address, merged.by_address.size());
+      if (added) {
         merged.by_address.push_back(a);
       } else {
-        AddSaturating(it->started, a.started);
-        AddSaturating(it->succeeded, a.succeeded);
-        AddSaturating(it->failed, a.failed);
+        AddressCalls& m = merged.by_address[it->second];
+        AddSaturating(m.started, a.started);
+        AddSaturating(m.succeeded, a.succeeded);
+        AddSaturating(m.failed, a.failed);
       }
     }
   }
-  for (const KindStats& kind : merged.kinds) merged.total.Merge(kind);
+  for (const KindStats& kind : merged.kinds) {
+    if (!MergeChecked(merged.total, kind)) return Overflow("all kinds together");
+  }
   merged.started_at = earliest;
   merged.measured = UnionLength(windows);
   if (merged.measured < latest_end - earliest) {
@@ -173,25 +228,42 @@ absl::StatusOr<LoadReport> MergeReports(const std::vector<ReportFile>& files, bo
   // Each run's seconds shifted by its whole-second offset from the
   // earliest start; the sub-second rest is dropped (see the header).
   std::vector<size_t> offsets;
-  size_t length = 0;
+  // The span's whole seconds (it is at most a week, checked above), or
+  // more if a run's array reaches further.
+  absl::Duration span_rest;
+  size_t length = static_cast<size_t>(
+      absl::IDivDuration(latest_end - earliest, absl::Seconds(1), &span_rest));
   for (const ReportFile& f : files) {
     absl::Duration rest;
     const int64_t offset =
         absl::IDivDuration(f.report.started_at - earliest, absl::Seconds(1), &rest);
+    if (offset < 0 || offset > absl::ToInt64Seconds(kMaxSpan)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(f.path, ": its start is out of the runs' span"));
+    }
     offsets.push_back(static_cast<size_t>(offset));
     length = std::max(length, offsets.back() + f.report.completions_per_second.size());
+  }
+  // Every merged report must read back (and merge again): the reader takes
+  // at most a week of entries.
+  if (length > kMaxReportSeconds) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the runs' completions_per_second would span ", length,
+        " seconds when lined up: more than a week"));
   }
   merged.completions_per_second.assign(length, 0);
   for (size_t i = 0; i < files.size(); ++i) {
     const LoadReport& r = files[i].report;
+    bool fit = true;
     for (size_t s = 0; s < r.completions_per_second.size(); ++s) {
-      merged.completions_per_second[offsets[i] + s] += r.completions_per_second[s];
+      fit = fit && AddChecked(merged.completions_per_second[offsets[i] + s],
+                              r.completions_per_second[s]);
     }
     const size_t after = offsets[i] + r.completions_per_second.size();
-    if (after < length) {
-      merged.completions_per_second[after] += r.partial_second_completions;
-    } else {
-      merged.partial_second_completions += r.partial_second_completions;
+    uint64_t& partial = after < length ? merged.completions_per_second[after]
+                                       : merged.partial_second_completions;
+    if (!fit || !AddChecked(partial, r.partial_second_completions)) {
+      return Overflow(files[i].path);
     }
   }
   return merged;

@@ -33,4 +33,11 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return contents.str();
 }
 
+bool WriteWholeFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
+  out.close();
+  return static_cast<bool>(out);
+}
+
 }  // namespace routeguide

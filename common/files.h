@@ -11,6 +11,10 @@ namespace routeguide {
 // be read, FAILED_PRECONDITION when it is a directory.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
+// Writes `contents` as the whole file at `path` (created or truncated);
+// false when it cannot be opened or written.
+bool WriteWholeFile(const std::string& path, const std::string& contents);
+
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_COMMON_FILES_H_

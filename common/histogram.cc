@@ -46,23 +46,28 @@ uint64_t Histogram::BucketWidth(int bucket) {
   return uint64_t{1} << (top_bit - 7);
 }
 
-uint64_t Histogram::Percentile(double percentile) const {
-  if (count_ == 0) return 0;
+uint64_t Histogram::RankOf(double percentile, uint64_t count) {
   const double clamped = std::min(100.0, std::max(0.0, percentile));
   // A count read from a file may be near 2^64, where the double rank
   // rounds up to 2^64 itself, which no uint64_t holds.
-  const double exact_rank = std::ceil(clamped / 100.0 * static_cast<double>(count_));
-  const uint64_t rank =
-      exact_rank >= 18446744073709551615.0
-          ? count_
-          : std::max<uint64_t>(1, static_cast<uint64_t>(exact_rank));
+  const double exact_rank = std::ceil(clamped / 100.0 * static_cast<double>(count));
+  return exact_rank >= 18446744073709551615.0
+             ? count
+             : std::max<uint64_t>(1, static_cast<uint64_t>(exact_rank));
+}
+
+uint64_t Histogram::ValueOfBucket(int bucket) const {
+  const uint64_t middle = BucketStart(bucket) + (BucketWidth(bucket) - 1) / 2;
+  return std::min(max_, std::max(min(), middle));
+}
+
+uint64_t Histogram::Percentile(double percentile) const {
+  if (count_ == 0) return 0;
+  const uint64_t rank = RankOf(percentile, count_);
   uint64_t seen = 0;
   for (int bucket = 0; bucket < kBuckets; ++bucket) {
     seen += counts_[bucket];
-    if (seen >= rank) {
-      const uint64_t middle = BucketStart(bucket) + (BucketWidth(bucket) - 1) / 2;
-      return std::min(max_, std::max(min(), middle));
-    }
+    if (seen >= rank) return ValueOfBucket(bucket);
   }
   return max_;
 }
@@ -113,6 +118,13 @@ absl::StatusOr<Histogram> Histogram::FromBuckets(
   if (total != count) {
     return absl::InvalidArgumentError(
         absl::StrCat("bucket counts add up to ", total, ", not to count ", count));
+  }
+  if (min > max) {
+    return absl::InvalidArgumentError(absl::StrCat("min ", min, " is above max ", max));
+  }
+  if (count == 1 && min != max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("one value, yet min ", min, " and max ", max, " differ"));
   }
   // Record puts min in the lowest non-empty bucket and max in the highest.
   if (BucketOf(min) != buckets.front().first) {

@@ -48,6 +48,14 @@ class Histogram {
   // The value at `percentile` (0 to 100) by nearest rank; 0 when empty.
   uint64_t Percentile(double percentile) const;
 
+  // The rank (1 to count, count being at least 1) Percentile looks for at
+  // `percentile` (clamped to 0 to 100) among `count` values: one near 2^64,
+  // whose double rank rounds up to 2^64, gives count.
+  static uint64_t RankOf(double percentile, uint64_t count);
+  // The value Percentile reports for a rank in `bucket`: the middle of the
+  // bucket, clamped to min() and max().
+  uint64_t ValueOfBucket(int bucket) const;
+
   // (bucket, count) of every non-empty bucket, lowest bucket first: with
   // count(), sum(), min() and max() all it takes to rebuild the histogram
   // exactly (FromBuckets), so reports written out can be merged later.
@@ -57,7 +65,7 @@ class Histogram {
   // which may be hostile: INVALID_ARGUMENT unless the buckets are in range
   // and strictly ascending with non-zero counts, the counts add up to
   // `count` (without overflow), `min` lies in the lowest bucket and `max`
-  // in the highest, and `sum` is finite and between count*min and
+  // in the highest, min <= max (equal when count is 1), and `sum` is finite and between count*min and
   // count*max (give or take rounding). An empty histogram has no buckets
   // and zero count, sum, min and max.
   static absl::StatusOr<Histogram> FromBuckets(

@@ -54,7 +54,7 @@ TEST_CASE("WaitForStartAt returns right at the time, or when interrupted",
     REQUIRE(WaitForStartAt(start_at, interrupt).ok());
     const absl::Time woke = absl::Now();
     CHECK(woke >= start_at);
-    CHECK(woke - start_at < absl::Milliseconds(15));
+    CHECK(woke - start_at < absl::Milliseconds(50));  // A busy 2-core CI host.
   }
   SECTION("a time already passed: at once") {
     const absl::Time before = absl::Now();

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "catch2/catch.hpp"
 #include "client_process.h"
+#include "files.h"
 #include "load_fixture_server.h"
 #include "nlohmann/json.hpp"
 #include "report_file.h"
@@ -128,10 +129,24 @@ TEST_CASE("report compare flags a slowed server's p99 and exits 1", "[report][bi
                    "--max_regression=p99:50%"})
             .exit.Exited(0));
 
-  // Runs of other mixes do not merge, unless forced.
-  const testing::RunResult refused =
+  // An unreadable report after a good one: exit 2, naming it.
+  const testing::RunResult unreadable =
       testing::RunClient({"report", "merge", dir / "base.json", dir / "../nonexistent.json"});
+  CHECK(unreadable.exit.Exited(2));
+  CHECK_THAT(unreadable.stderr_text, Catch::Contains("nonexistent.json: cannot be read"));
+
+  // A report whose start is infinite (absl::ParseTime takes "infinite-past"):
+  // refused with a clear error, not an abort in the merge.
+  auto infinite = nlohmann::json::parse(testing::ReadWholeFile(dir / "new.json"));
+  infinite["started_at"] = "infinite-past";
+  WriteFile(dir / "infinite.json", infinite.dump());
+  const testing::RunResult refused =
+      testing::RunClient({"report", "merge", dir / "infinite.json", dir / "infinite.json"});
+  INFO(refused.stderr_text);
   CHECK(refused.exit.Exited(2));
+  CHECK_THAT(refused.stderr_text, Catch::Contains("started_at: must be a time from 1970"));
+
+  // Runs of other mixes do not merge, unless forced.
   auto other = nlohmann::json::parse(testing::ReadWholeFile(dir / "new.json"));
   other["settings"]["mix"]["chat"] = 5;
   WriteFile(dir / "other.json", other.dump());
@@ -141,6 +156,19 @@ TEST_CASE("report compare flags a slowed server's p99 and exits 1", "[report][bi
   CHECK_THAT(mixes.stderr_text, Catch::Contains("mix"));
   CHECK(testing::RunClient({"report", "merge", dir / "base.json", dir / "other.json", "--force"})
             .exit.Exited(0));
+  // Compare runs them, with a notice that the settings differ.
+  const testing::RunResult compared =
+      testing::RunClient({"report", "compare", dir / "base.json", dir / "other.json"});
+  CHECK(compared.exit.Exited(0));
+  CHECK_THAT(compared.stderr_text, Catch::Contains("note: the runs' settings differ"));
+  CHECK_THAT(compared.stderr_text, Catch::Contains("mix"));
+}
+
+TEST_CASE("WriteWholeFile writes what ReadWholeFile reads, or says it failed", "[report]") {
+  testing::ScratchDir dir;
+  REQUIRE(WriteWholeFile(dir / "w.json", "{\"a\": 1}"));
+  CHECK(testing::ReadWholeFile(dir / "w.json") == "{\"a\": 1}");
+  CHECK_FALSE(WriteWholeFile(dir / "no-such-dir/x.json", "x"));
 }
 
 TEST_CASE("report exits 2 for bad input", "[report][binary]") {

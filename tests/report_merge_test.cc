@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -124,12 +125,27 @@ TEST_CASE("An empty histogram round-trips, and FromBuckets checks its input",
   CHECK_FALSE(Histogram::FromBuckets({{300, 2}, {5, 2}}, 4, 0, 5, 300).ok());  // Order.
   CHECK_FALSE(Histogram::FromBuckets({{5, 0}, {6, 1}}, 1, 6, 6, 6).ok());   // Zero count.
   CHECK_FALSE(Histogram::FromBuckets({{5, UINT64_MAX}, {6, 2}}, 1, 6, 5, 6).ok());
+  // min > max in one wide bucket (the sum's rounding slack lets it by),
+  // and one value with min != max.
+  const uint64_t big = uint64_t{1} << 40;
+  CHECK_FALSE(Histogram::FromBuckets({{Histogram::BucketOf(big), 2}}, 2,
+                                     2.0 * static_cast<double>(big) + 1000, big + 1000, big)
+                  .ok());
+  CHECK_FALSE(Histogram::FromBuckets({{Histogram::BucketOf(256), 1}}, 1, 256, 256, 257).ok());
+  CHECK(Histogram::FromBuckets({{Histogram::BucketOf(256), 2}}, 2, 513, 256, 257).ok());
   // A file may hold counts near 2^64: the top rank is still the last value.
   absl::StatusOr<Histogram> huge = Histogram::FromBuckets(
       {{5, UINT64_MAX - 1}, {6, 1}}, UINT64_MAX, 5.0 * static_cast<double>(UINT64_MAX), 5, 6);
   REQUIRE(huge.ok());
   CHECK(huge->Percentile(100) == 6);
   CHECK(huge->Percentile(0) == 5);
+  // Percentile's rank and bucket value, shared with the .hgrm writer.
+  CHECK(Histogram::RankOf(100, UINT64_MAX) == UINT64_MAX);
+  CHECK(Histogram::RankOf(0, 10) == 1);
+  CHECK(Histogram::RankOf(50, 10) == 5);
+  CHECK(huge->ValueOfBucket(5) == 5);
+  CHECK(h.ValueOfBucket(Histogram::BucketOf(70000)) == h.Percentile(100));
+  CHECK(h.ValueOfBucket(Histogram::BucketOf(5)) == 5);
 }
 
 TEST_CASE("Merged reports hold exactly the histogram of all their samples",
@@ -215,6 +231,22 @@ TEST_CASE("Merging lines completions_per_second up by wall clock", "[report]") {
   CHECK(merged->completions_per_second[3] == 5);  // a's partial second.
   REQUIRE(notes.size() == 1);
   CHECK_THAT(notes[0], Catch::Contains("gaps"));
+  // The array covers the span's whole seconds: a later run's last partial
+  // second lands in its wall-clock entry, not past the array's end.
+  LoadReport e = MakeReport(5, 10, kStart + absl::Milliseconds(900));  // Ends at 3.4 s.
+  std::tie(e.measured, e.completions_per_second, e.partial_second_completions) =
+      std::make_tuple(absl::Milliseconds(2500), std::vector<uint64_t>{1, 2}, 3);
+  std::tie(a.measured, a.completions_per_second, a.partial_second_completions) =
+      std::make_tuple(absl::Seconds(1), std::vector<uint64_t>{10}, 0);
+  absl::StatusOr<LoadReport> spanned =
+      MergeReports({RoundTrip(a, "a"), RoundTrip(e, "e")}, false, &notes);
+  REQUIRE(spanned.ok());
+  CHECK(spanned->completions_per_second == std::vector<uint64_t>{11, 2, 3});
+  CHECK(spanned->partial_second_completions == 0);
+  // The gap-merged report reads back, and merges again.
+  const ReportFile gapped = RoundTrip(*merged, "gapped.json");
+  CHECK(gapped.report.completions_per_second == merged->completions_per_second);
+  CHECK(MergeReports({gapped, gapped}, false, &notes).ok());
 }
 
 TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always",
@@ -231,10 +263,15 @@ TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always
   CHECK_THAT(std::string(merged.status().message()), Catch::Contains("route_points 10 vs 3"));
   CHECK_THAT(std::string(merged.status().message()), Catch::Contains("--force"));
 
+  LoadReport uniform = MakeReport(3, 100);
+  uniform.options.arrival = Arrival::kUniform;
+  CHECK_THAT(std::string(MergeReports({files[0], RoundTrip(uniform)}, false, &notes)
+                             .status().message()),
+             Catch::Contains("arrival poisson vs uniform"));
   merged = MergeReports(files, true, &notes);
   REQUIRE(merged.ok());
   CHECK(notes.size() == 2);
-  CHECK(merged->options.mix == std::array<double, kNumCallKinds>{70, 10, 10, 90});
+  CHECK(MixText(merged->options) == "get:70,list:10,record:10,chat:90");
   CHECK(merged->total.completed() == 2 * 4 * 100);
 
   nlohmann::json v1 = nlohmann::json::parse(FormatReportJson(MakeReport(3, 100)));
@@ -284,6 +321,58 @@ TEST_CASE("Bad reports are refused with the file and field named", "[report]") {
   CHECK_THAT(ParseError([](auto& j) { j["kinds"] = nlohmann::json::array(); }),
              Catch::Contains("kinds: must be an object"));
   CHECK(ParseError([](auto&) {}) == "parsed");
+  CHECK_THAT(ParseError([](auto& j) { j["by_address"][1]["address"] = "ipv4:127.0.0.1:1"; }),
+             Catch::Contains("by_address[1].address: \"ipv4:127.0.0.1:1\" is listed twice"));
+  CHECK_THAT(ParseError([](auto& j) {
+               for (int i = 0; i < 1023; ++i) j["by_address"].push_back(j["by_address"][0]);
+             }),
+             Catch::Contains("by_address: has more than 1024 entries"));
+}
+
+TEST_CASE("Counts that overflow 64 bits are refused, not wrapped", "[report]") {
+  // Files whose sums wrap, with the wrapped sums written down.
+  CHECK_THAT(ParseError([](auto& j) {
+               for (auto& kind : j["kinds"]) kind["messages_sent"] = UINT64_MAX / 3;
+               j["total"]["messages_sent"] = (UINT64_MAX / 3) * 4;  // Wrapped.
+             }),
+             Catch::Contains("total: its counts overflow 64 bits"));
+  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["failed_by_code"]["UNKNOWN"] = UINT64_MAX; }),
+             Catch::Contains("kinds.get: its counts overflow 64 bits"));
+  // Reports that are fine alone but whose sums overflow do not merge.
+  const ReportFile good = RoundTrip(MakeReport(1, 10), "a.json");
+  auto merge_error = [&](const std::function<void(LoadReport&)>& edit) {
+    ReportFile a = good, b = good;
+    edit(a.report);
+    edit(b.report);
+    std::vector<std::string> notes;
+    return MergeReports({a, b}, false, &notes).status().ToString();
+  };
+  CHECK_THAT(merge_error([](auto& r) { r.kinds[0].messages_sent = UINT64_MAX / 2 + 1; }),
+             Catch::Contains("overflow"));
+  CHECK_THAT(merge_error([](auto& r) { r.completions_per_second[0] = UINT64_MAX / 2 + 1; }),
+             Catch::Contains("overflow"));
+  CHECK_THAT(merge_error([](auto& r) { r.late_starts = UINT64_MAX / 2 + 1; }),
+             Catch::Contains("overflow"));
+  CHECK_THAT(merge_error([](auto& r) { r.options.rps = 1e308; }), Catch::Contains("rps"));
+}
+
+TEST_CASE("Infinite or absurd times are refused, and never abort a merge", "[report]") {
+  for (const char* t : {"infinite-past", "infinite-future", "0001-01-01T00:00:00Z"}) {
+    INFO(t);
+    CHECK_THAT(ParseError([&](auto& j) { j["started_at"] = t; }),
+               Catch::Contains("started_at: must be a time from 1970 to 9999"));
+    CHECK_THAT(ParseError([&](auto& j) { j["settings"]["start_at"] = t; }),
+               Catch::Contains("settings.start_at: must be null or an RFC 3339 time"));
+  }
+  // Times that bypass the reader: an error, not std::length_error.
+  for (absl::Time t : {absl::InfinitePast(), absl::InfiniteFuture()}) {
+    ReportFile odd = RoundTrip(MakeReport(2, 10), "odd.json");
+    odd.report.started_at = t;
+    std::vector<std::string> notes;
+    CHECK_FALSE(MergeReports({RoundTrip(MakeReport(1, 10), "a.json"), odd}, false, &notes).ok());
+    CHECK_FALSE(MergeReports({odd}, false, &notes).ok());
+    CHECK_FALSE(MergeReports({odd, odd}, false, &notes).ok());
+  }
 }
 
 TEST_CASE("Hostile report text never crashes the reader", "[report]") {
@@ -354,6 +443,21 @@ TEST_CASE("Compare marks figures past their limits", "[report]") {
   // Report only without limits.
   CHECK(CompareReports(base, next, RegressionLimits()).regressions == 0);
   CHECK_THAT(FormatCompareHtml(base, next, worse), Catch::Contains("stroke-dasharray"));
+
+  // Every call failed fast: a p99 limit alone still catches it (error_rate
+  // defaults to a limit of +0pp when limits are given).
+  LoadReport failing = MakeReport(1, 2000);
+  for (KindStats& s : failing.kinds) std::swap(s.ok, s.failed_by_code[2]);  // UNKNOWN.
+  failing.total = KindStats();
+  for (const KindStats& s : failing.kinds) failing.total.Merge(s);
+  const ReportFile all_failed = RoundTrip(failing, "failing.json");
+  const Comparison failed = CompareReports(base, all_failed, *ParseRegressionLimits("p99:10%"));
+  INFO(failed.table);
+  CHECK(failed.regressions == 5);  // error rate of four kinds and all.
+  CHECK_THAT(failed.table, Catch::Contains("REGRESSION (limit +0pp)"));
+  CHECK_THAT(failed.table, Catch::Contains("error_rate limit +0pp by default"));
+  CHECK(CompareReports(base, all_failed, *ParseRegressionLimits("p99:10%,error_rate:100%"))
+            .regressions == 0);
 }
 
 }  // namespace
