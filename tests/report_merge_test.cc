@@ -17,70 +17,17 @@
 #include "report_compare.h"
 #include "report_file.h"
 #include "report_merge.h"
+#include "report_test_util.h"
 
 namespace routeguide {
 namespace {
 
-const absl::Time kStart = absl::FromUnixSeconds(1780000000) + absl::Milliseconds(250);
+using testing::kStart;
+using testing::MakeReport;
+using testing::RoundTrip;
+using testing::Samples;
+using testing::CheckSameHistogram;
 
-// Latencies from 100 ns to 100 ms, spread evenly in log scale.
-std::vector<uint64_t> Samples(uint64_t seed, int n) {
-  std::mt19937_64 random(seed);
-  std::uniform_real_distribution<double> exponent(2, 8);
-  std::vector<uint64_t> out;
-  for (int i = 0; i < n; ++i) {
-    out.push_back(static_cast<uint64_t>(std::pow(10, exponent(random))));
-  }
-  return out;
-}
-
-// A report whose kind k recorded samples seed*10+k, n of them, with a
-// histogram in every place a report has one.
-LoadReport MakeReport(uint64_t seed, int n, absl::Time started_at = kStart) {
-  LoadReport r;
-  r.options.target = "127.0.0.1:50051";
-  r.options.rps = 1000;
-  r.options.arrival = Arrival::kPoisson;
-  r.options.metadata = {{"x-run", "a:b"}};
-  r.options.list_rect = GeoRect::FromCorners({400000000, -750000000}, {420000000, -740000000});
-  r.channel_target = "127.0.0.1:50051";
-  r.features_known = 100;
-  r.started_at = started_at;
-  r.measured = absl::Milliseconds(2500);
-  for (int k = 0; k < kNumCallKinds; ++k) {
-    KindStats& s = r.kinds[k];
-    for (uint64_t v : Samples(seed * 10 + k, n)) s.latency.Record(v);
-    s.started = s.ok = static_cast<uint64_t>(n) - 1;
-    s.failed_by_code[14] = 1;  // UNAVAILABLE
-    s.messages_sent = 3 * n;
-    s.messages_received = 2 * n;
-  }
-  for (uint64_t v : Samples(seed * 10 + 8, n)) r.kinds[1].first_message.Record(v);
-  for (uint64_t v : Samples(seed * 10 + 9, n)) r.kinds[3].reply.Record(v);
-  for (uint64_t v : Samples(seed * 10 + 7, n)) r.start_lag.Record(v / 100);
-  r.late_starts = 2;
-  for (const KindStats& s : r.kinds) r.total.Merge(s);
-  r.completions_per_second = {static_cast<uint64_t>(n), static_cast<uint64_t>(2 * n)};
-  r.partial_second_completions = static_cast<uint64_t>(4 * n) - 3 * n;
-  r.by_address = {{"ipv4:127.0.0.1:1", 5, 4, 1}, {"ipv4:127.0.0.1:2", 6, 6, 0}};
-  return r;
-}
-
-ReportFile RoundTrip(const LoadReport& r, const std::string& name = "r.json") {
-  absl::StatusOr<ReportFile> file = ParseReport(FormatReportJson(r), name);
-  INFO(file.status().ToString());
-  REQUIRE(file.ok());
-  return *std::move(file);
-}
-
-void CheckSameHistogram(const Histogram& a, const Histogram& b) {
-  CHECK(a.count() == b.count());
-  CHECK(a.sum() == b.sum());
-  CHECK(a.min() == b.min());
-  CHECK(a.max() == b.max());
-  for (double p : {0.0, 50.0, 90.0, 99.0, 99.9, 100.0}) CHECK(a.Percentile(p) == b.Percentile(p));
-  CHECK(a == b);  // Every bucket.
-}
 
 TEST_CASE("Histograms written to JSON read back identical", "[report]") {
   const LoadReport r = MakeReport(1, 5000);
@@ -285,135 +232,6 @@ TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always
 }
 
 // The report's JSON with `edit` applied, parsed: the error message.
-std::string ParseError(const std::function<void(nlohmann::json&)>& edit) {
-  nlohmann::json j = nlohmann::json::parse(FormatReportJson(MakeReport(1, 200)));
-  edit(j);
-  absl::StatusOr<ReportFile> file = ParseReport(j.dump(), "bad.json");
-  return file.ok() ? "parsed" : std::string(file.status().message());
-}
-
-TEST_CASE("Bad reports are refused with the file and field named", "[report]") {
-  absl::StatusOr<ReportFile> file = ParseReport("{\"schema\": ", "bad.json");
-  REQUIRE_FALSE(file.ok());
-  CHECK_THAT(std::string(file.status().message()), Catch::StartsWith("bad.json: not JSON"));
-  CHECK_THAT(ParseError([](auto& j) { j["schema"] = "routeguide.load.v9"; }),
-             Catch::Contains("bad.json: schema: \"routeguide.load.v9\""));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["latency_ns"]["buckets"][0][0] = 99999; }),
-             Catch::Contains("kinds.get.latency_ns.buckets[0]: bucket index 99999 is out of range"));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["latency_ns"]["buckets"][0][1] = 7; }),
-             Catch::Contains("kinds.get.latency_ns: bucket counts add up to"));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["list"]["started"] = "many"; }),
-             Catch::Contains("kinds.list.started: must be a non-negative integer"));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["chat"]["ok"] = -1; }),
-             Catch::Contains("kinds.chat.ok: must be a non-negative integer"));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["chat"]["completed"] = 1; }),
-             Catch::Contains("kinds.chat.completed: is not ok + wrong_answer + failed"));
-  CHECK_THAT(ParseError([](auto& j) { j["total"]["messages_sent"] = 1; }),
-             Catch::Contains("total: its counts are not the sums"));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["latency_ns"]["layout"] = "hdr"; }),
-             Catch::Contains("kinds.get.latency_ns.layout: is \"hdr\""));
-  CHECK_THAT(ParseError([](auto& j) { j["settings"].erase("mix"); }),
-             Catch::Contains("settings.mix: is missing"));
-  CHECK_THAT(ParseError([](auto& j) { j["started_at"] = "yesterday"; }),
-             Catch::Contains("started_at: is not an RFC 3339 time"));
-  CHECK_THAT(ParseError([](auto& j) { j["measured_seconds"] = 1e300; }),
-             Catch::Contains("measured_seconds: must be from 0"));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"] = nlohmann::json::array(); }),
-             Catch::Contains("kinds: must be an object"));
-  CHECK(ParseError([](auto&) {}) == "parsed");
-  CHECK_THAT(ParseError([](auto& j) { j["by_address"][1]["address"] = "ipv4:127.0.0.1:1"; }),
-             Catch::Contains("by_address[1].address: \"ipv4:127.0.0.1:1\" is listed twice"));
-  CHECK_THAT(ParseError([](auto& j) {
-               for (int i = 0; i < 1023; ++i) j["by_address"].push_back(j["by_address"][0]);
-             }),
-             Catch::Contains("by_address: has more than 1024 entries"));
-}
-
-TEST_CASE("Counts that overflow 64 bits are refused, not wrapped", "[report]") {
-  // Files whose sums wrap, with the wrapped sums written down.
-  CHECK_THAT(ParseError([](auto& j) {
-               for (auto& kind : j["kinds"]) kind["messages_sent"] = UINT64_MAX / 3;
-               j["total"]["messages_sent"] = (UINT64_MAX / 3) * 4;  // Wrapped.
-             }),
-             Catch::Contains("total: its counts overflow 64 bits"));
-  CHECK_THAT(ParseError([](auto& j) { j["kinds"]["get"]["failed_by_code"]["UNKNOWN"] = UINT64_MAX; }),
-             Catch::Contains("kinds.get: its counts overflow 64 bits"));
-  // Reports that are fine alone but whose sums overflow do not merge.
-  const ReportFile good = RoundTrip(MakeReport(1, 10), "a.json");
-  auto merge_error = [&](const std::function<void(LoadReport&)>& edit) {
-    ReportFile a = good, b = good;
-    edit(a.report);
-    edit(b.report);
-    std::vector<std::string> notes;
-    return MergeReports({a, b}, false, &notes).status().ToString();
-  };
-  CHECK_THAT(merge_error([](auto& r) { r.kinds[0].messages_sent = UINT64_MAX / 2 + 1; }),
-             Catch::Contains("overflow"));
-  CHECK_THAT(merge_error([](auto& r) { r.completions_per_second[0] = UINT64_MAX / 2 + 1; }),
-             Catch::Contains("overflow"));
-  CHECK_THAT(merge_error([](auto& r) { r.late_starts = UINT64_MAX / 2 + 1; }),
-             Catch::Contains("overflow"));
-  CHECK_THAT(merge_error([](auto& r) { r.options.rps = 1e308; }), Catch::Contains("rps"));
-}
-
-TEST_CASE("Infinite or absurd times are refused, and never abort a merge", "[report]") {
-  for (const char* t : {"infinite-past", "infinite-future", "0001-01-01T00:00:00Z"}) {
-    INFO(t);
-    CHECK_THAT(ParseError([&](auto& j) { j["started_at"] = t; }),
-               Catch::Contains("started_at: must be a time from 1970 to 9999"));
-    CHECK_THAT(ParseError([&](auto& j) { j["settings"]["start_at"] = t; }),
-               Catch::Contains("settings.start_at: must be null or an RFC 3339 time"));
-  }
-  // Times that bypass the reader: an error, not std::length_error.
-  for (absl::Time t : {absl::InfinitePast(), absl::InfiniteFuture()}) {
-    ReportFile odd = RoundTrip(MakeReport(2, 10), "odd.json");
-    odd.report.started_at = t;
-    std::vector<std::string> notes;
-    CHECK_FALSE(MergeReports({RoundTrip(MakeReport(1, 10), "a.json"), odd}, false, &notes).ok());
-    CHECK_FALSE(MergeReports({odd}, false, &notes).ok());
-    CHECK_FALSE(MergeReports({odd, odd}, false, &notes).ok());
-  }
-}
-
-TEST_CASE("Hostile report text never crashes the reader", "[report]") {
-  const std::string good = FormatReportJson(MakeReport(1, 300));
-  std::mt19937_64 random(7);
-  int parsed = 0;
-  for (int i = 0; i < 300; ++i) {
-    std::string text = good;
-    if (i % 3 == 0) {
-      text.resize(random() % text.size());
-    } else {
-      for (int n = 0; n < 1 + i % 5; ++n) text[random() % text.size()] = "0-9\"[]{}x.,e"[random() % 12];
-    }
-    absl::StatusOr<ReportFile> file = ParseReport(text, "fuzz.json");
-    if (file.ok()) {
-      ++parsed;
-    } else {
-      CHECK_THAT(std::string(file.status().message()), Catch::StartsWith("fuzz.json: "));
-    }
-  }
-  CHECK(parsed < 300);
-}
-
-TEST_CASE("A v1 report reads as far as it goes", "[report]") {
-  const LoadReport r = MakeReport(1, 1000);
-  nlohmann::json j = nlohmann::json::parse(FormatReportJson(r));
-  j["schema"] = "routeguide.load.v1";
-  for (auto& kind : j["kinds"]) {
-    for (const char* field : {"min", "sum", "layout", "buckets"}) kind["latency_ns"].erase(field);
-  }
-  absl::StatusOr<ReportFile> file = ParseReport(j.dump(), "v1.json");
-  INFO(file.status().ToString());
-  REQUIRE(file.ok());
-  CHECK(file->version == 1);
-  CHECK_FALSE(file->has_histograms());
-  CHECK(file->report.kinds[0].latency.count() == 0);
-  CHECK(file->latency[0].p99 == r.kinds[0].latency.Percentile(99));
-  CHECK(file->latency[kAllKinds].p50 == r.total.latency.Percentile(50));
-  CHECK(file->report.total.ok == r.total.ok);
-}
-
 TEST_CASE("Compare marks figures past their limits", "[report]") {
   CHECK(ParseRegressionLimits("p99:10%,calls_per_second:5").ok());
   CHECK(ParseRegressionLimits("p99.9:0%").ok());
