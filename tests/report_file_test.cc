@@ -4,10 +4,8 @@
 // report_merge_test.cc). No network.
 #include <algorithm>
 #include <functional>
-#include <cmath>
 #include <random>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -16,7 +14,6 @@
 #include "histogram.h"
 #include "load_report.h"
 #include "nlohmann/json.hpp"
-#include "report_compare.h"
 #include "report_file.h"
 #include "report_merge.h"
 #include "report_test_util.h"
@@ -24,11 +21,8 @@
 namespace routeguide {
 namespace {
 
-using testing::kStart;
 using testing::MakeReport;
 using testing::RoundTrip;
-using testing::Samples;
-using testing::CheckSameHistogram;
 
 std::string ParseError(const std::function<void(nlohmann::json&)>& edit) {
   nlohmann::json j = nlohmann::json::parse(FormatReportJson(MakeReport(1, 200)));
