@@ -37,9 +37,10 @@ import sys
 import tempfile
 
 from bench_measure import (ALL_FEATURES_RECT, SERVERS, Server, h2load_bodies,
-                           REDIS_CHAT_FLAGS, measure, measure_idle_streams,
-                           measure_large_db, measure_redis_chat,
-                           measure_replicas, median_round, run_h2load)
+                           measure, measure_idle_streams, measure_large_db,
+                           median_round, run_h2load)
+from bench_replicas import (REDIS_CHAT_FLAGS, measure_redis_chat,
+                            measure_replicas)
 from bench_report import (add_ratios, add_redis_ratios, fmt_rate,
                           format_markdown, machine_facts, print_point,
                           print_redis_chat, print_table)
