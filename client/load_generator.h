@@ -37,12 +37,7 @@ struct LoadReport {
   // them; empty for one address.
   std::vector<AddressCalls> by_address;
 
-  double error_rate() const {
-    const uint64_t done = total.completed();
-    return done == 0 ? 0
-                     : static_cast<double>(total.failed() + total.wrong_answer) /
-                           static_cast<double>(done);
-  }
+  double error_rate() const { return total.error_rate(); }
 };
 
 // Runs the load `options` describes. UNAVAILABLE when the target cannot be

@@ -33,6 +33,12 @@ struct KindStats {
     return sum;
   }
   uint64_t completed() const { return ok + wrong_answer + failed(); }
+  // (failed + wrong answers) / completed; 0 when none completed.
+  double error_rate() const {
+    const uint64_t done = completed();
+    return done == 0 ? 0
+                     : static_cast<double>(failed() + wrong_answer) / static_cast<double>(done);
+  }
   void Merge(const KindStats& other);
 };
 

@@ -28,13 +28,6 @@ const KindStats& Stats(const ReportFile& f, int k) {
   return k == kAllKinds ? f.report.total : f.report.kinds[k];
 }
 
-double ErrorRate(const KindStats& s) {
-  const uint64_t done = s.completed();
-  return done == 0 ? 0
-                   : static_cast<double>(s.failed() + s.wrong_answer) /
-                         static_cast<double>(done);
-}
-
 // Latencies in ns, calls/s, the error rate as a fraction.
 double Value(const ReportFile& f, int k, Figure figure) {
   const LatencyFigures& l = f.latency[k];
@@ -48,7 +41,7 @@ double Value(const ReportFile& f, int k, Figure figure) {
     case Figure::kP99: return static_cast<double>(l.p99);
     case Figure::kP99_9: return static_cast<double>(l.p99_9);
     case Figure::kMax: return static_cast<double>(l.max);
-    case Figure::kErrorRate: return ErrorRate(Stats(f, k));
+    case Figure::kErrorRate: return Stats(f, k).error_rate();
   }
   return 0;
 }
