@@ -99,6 +99,10 @@ absl::StatusOr<Arrival> ParseArrival(absl::string_view text) {
       absl::StrCat("--arrival: expected uniform or poisson, got '", text, "'"));
 }
 
+const char* ArrivalName(Arrival arrival) {
+  return arrival == Arrival::kPoisson ? "poisson" : "uniform";
+}
+
 absl::StatusOr<GeoRect> ParseRect(absl::string_view text) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, ',');
   double degrees[4];
@@ -135,21 +139,23 @@ absl::StatusOr<absl::Time> ParseStartAt(absl::string_view text, absl::Time now) 
         "2026-12-02T16:04:05.250+01:00, got '",
         text, "' (", error, ")"));
   }
-  const auto utc = [](absl::Time t) {
-    return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
-  };
   if (start_at <= now) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--start_at=", text, " is in the past (now is ", utc(now), ")"));
+        absl::StrCat("--start_at=", text, " is in the past (now is ",
+                     FormatRfc3339Utc(now), ")"));
   }
   // A typo in the date would otherwise leave a generator waiting silently
   // for days.
   if (start_at - now > kMaxStartAhead) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--start_at=", text, " is more than ", absl::FormatDuration(kMaxStartAhead),
-        " ahead (now is ", utc(now), ")"));
+        " ahead (now is ", FormatRfc3339Utc(now), ")"));
   }
   return start_at;
+}
+
+std::string FormatRfc3339Utc(absl::Time time) {
+  return absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone());
 }
 
 absl::Status ValidateLoadOptions(const LoadOptions& o) {

@@ -92,6 +92,10 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseMetadata(
 // "uniform" or "poisson".
 absl::StatusOr<Arrival> ParseArrival(absl::string_view text);
 
+// The inverse of ParseArrival, for reports: "poisson" or "uniform" (also
+// for closed loop, which has no arrival process).
+const char* ArrivalName(Arrival arrival);
+
 // "LO_LAT,LO_LON,HI_LAT,HI_LON" in degrees (corners in any order), each
 // within the valid range.
 absl::StatusOr<GeoRect> ParseRect(absl::string_view text);
@@ -101,6 +105,10 @@ absl::StatusOr<GeoRect> ParseRect(absl::string_view text);
 // kMaxStartAhead after it; INVALID_ARGUMENT otherwise.
 inline constexpr absl::Duration kMaxStartAhead = absl::Hours(1);
 absl::StatusOr<absl::Time> ParseStartAt(absl::string_view text, absl::Time now);
+
+// `time` as RFC 3339 in UTC with fractional seconds, as reports and
+// messages give times ("2026-12-02T15:04:05.25+00:00").
+std::string FormatRfc3339Utc(absl::Time time);
 
 // Checks ranges and combinations; INVALID_ARGUMENT says which flag is wrong.
 absl::Status ValidateLoadOptions(const LoadOptions& options);

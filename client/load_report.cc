@@ -29,7 +29,7 @@ double PerSecond(uint64_t n, const LoadReport& r) {
 std::string LoadShape(const LoadOptions& o) {
   if (o.rps > 0) {
     return absl::StrFormat("open loop %.0f calls/s (%s)", o.rps,
-                           o.arrival == Arrival::kPoisson ? "poisson" : "uniform");
+                           ArrivalName(o.arrival));
   }
   return absl::StrFormat("closed loop, %d in flight", o.concurrency);
 }
@@ -268,14 +268,13 @@ std::string FormatReportJson(const LoadReport& r) {
   settings["mode"] = o.rps > 0 ? "open" : "closed";
   settings["concurrency"] = o.concurrency;
   settings["rps"] = o.rps;
-  settings["arrival"] = o.arrival == Arrival::kPoisson ? "poisson" : "uniform";
+  settings["arrival"] = ArrivalName(o.arrival);
   settings["max_in_flight"] = o.max_in_flight;
   settings["duration_seconds"] = absl::ToDoubleSeconds(o.duration);
   settings["requests"] = o.requests;
   settings["warmup_seconds"] = absl::ToDoubleSeconds(o.warmup);
   if (o.start_at.has_value()) {
-    settings["start_at"] = absl::FormatTime(absl::RFC3339_full, *o.start_at,
-                                            absl::UTCTimeZone());
+    settings["start_at"] = FormatRfc3339Utc(*o.start_at);
   } else {
     settings["start_at"] = nullptr;
   }
@@ -300,7 +299,7 @@ std::string FormatReportJson(const LoadReport& r) {
   settings["seed"] = o.seed;
   settings["max_error_rate"] = o.max_error_rate;
   j["settings"] = settings;
-  j["started_at"] = absl::FormatTime(absl::RFC3339_full, r.started_at, absl::UTCTimeZone());
+  j["started_at"] = FormatRfc3339Utc(r.started_at);
   j["measured_seconds"] = absl::ToDoubleSeconds(r.measured);
   j["features_known"] = r.features_known;
   j["interrupted"] = r.interrupted;

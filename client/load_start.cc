@@ -5,12 +5,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "load_options.h"
 
 namespace routeguide {
 
 absl::Status WaitForStartAt(absl::Time start_at, const std::atomic<bool>& interrupt) {
-  const std::string when =
-      absl::FormatTime(absl::RFC3339_full, start_at, absl::UTCTimeZone());
+  const std::string when = FormatRfc3339Utc(start_at);
   const absl::Duration left = start_at - absl::Now();
   if (left <= absl::ZeroDuration()) {
     std::fprintf(stderr,

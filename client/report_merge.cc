@@ -105,8 +105,7 @@ std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadRepo
   differ("channel_target", a.channel_target, b.channel_target);
   differ("mode", x.rps > 0 ? "open" : "closed", y.rps > 0 ? "open" : "closed");
   if (x.rps > 0 && y.rps > 0) {  // Closed loop has no arrival process.
-    auto arrival = [](Arrival a) { return a == Arrival::kPoisson ? "poisson" : "uniform"; };
-    differ("arrival", arrival(x.arrival), arrival(y.arrival));
+    differ("arrival", ArrivalName(x.arrival), ArrivalName(y.arrival));
   }
   differ("route_points", absl::StrCat(x.route_points), absl::StrCat(y.route_points));
   differ("chat_notes", absl::StrCat(x.chat_notes), absl::StrCat(y.chat_notes));
