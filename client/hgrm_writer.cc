@@ -10,10 +10,13 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "files.h"
 
 namespace routeguide {
 namespace {
@@ -43,10 +46,8 @@ double StdDeviation(const Histogram& h) {
   if (h.count() == 0) return 0;
   const double mean = h.mean();
   double squares = 0;
-  for (int b = 0; b < Histogram::kBuckets; ++b) {
-    const uint64_t n = h.bucket_count(b);
-    if (n == 0) continue;
-    const double deviation = static_cast<double>(h.ValueOfBucket(b)) - mean;
+  for (const auto& [bucket, n] : h.NonEmptyBuckets()) {
+    const double deviation = static_cast<double>(h.ValueOfBucket(bucket)) - mean;
     squares += static_cast<double>(n) * deviation * deviation;
   }
   return std::sqrt(squares / static_cast<double>(h.count()));
@@ -63,15 +64,13 @@ std::string FormatHgrm(const Histogram& h, int ticks_per_half_distance) {
     double percent = 0;
     uint64_t seen = 0;
     int last_bucket = 0;
-    for (int b = 0; b < Histogram::kBuckets && seen < total; ++b) {
-      const uint64_t n = h.bucket_count(b);
-      if (n == 0) continue;
+    for (const auto& [bucket, n] : h.NonEmptyBuckets()) {
       seen += n;
-      last_bucket = b;
+      last_bucket = bucket;
       // Every step whose rank falls in this bucket; in the last bucket only
       // one, as HdrHistogram's iterator ends there and adds the 100% row.
       while (seen >= Histogram::RankOf(percent, total)) {
-        AppendRow(out, h.ValueOfBucket(b), percent, seen);
+        AppendRow(out, h.ValueOfBucket(bucket), percent, seen);
         percent = NextPercent(percent, ticks);
         if (seen == total) break;
       }
@@ -93,6 +92,9 @@ std::string FormatHgrm(const Histogram& h, int ticks_per_half_distance) {
   return out;
 }
 
+namespace {
+
+// The file name suffixes --hgrm=PREFIX may write.
 std::vector<std::string> HgrmFileSuffixes() {
   std::vector<std::string> suffixes(kCallKindNames.begin(), kCallKindNames.end());
   for (const char* more : {"all", "list_first_message", "chat_reply"}) {
@@ -101,14 +103,12 @@ std::vector<std::string> HgrmFileSuffixes() {
   return suffixes;
 }
 
-std::vector<std::string> HgrmPaths(const std::string& prefix) {
-  std::vector<std::string> paths;
-  for (const std::string& suffix : HgrmFileSuffixes()) {
-    paths.push_back(absl::StrCat(prefix, ".", suffix, ".hgrm"));
-  }
-  return paths;
+std::string HgrmPath(const std::string& prefix, const std::string& suffix) {
+  return absl::StrCat(prefix, ".", suffix, ".hgrm");
 }
 
+// What --hgrm writes for `report`: (suffix, histogram) for each kind with
+// recorded latencies, and "all" always.
 std::vector<std::pair<std::string, const Histogram*>> HgrmHistograms(
     const LoadReport& report) {
   std::vector<std::pair<std::string, const Histogram*>> files;
@@ -127,10 +127,20 @@ std::vector<std::pair<std::string, const Histogram*>> HgrmHistograms(
   return files;
 }
 
+}  // namespace
+
+std::vector<std::string> HgrmPaths(const std::string& prefix) {
+  std::vector<std::string> paths;
+  for (const std::string& suffix : HgrmFileSuffixes()) {
+    paths.push_back(HgrmPath(prefix, suffix));
+  }
+  return paths;
+}
+
 absl::Status WriteHgrmFiles(const std::string& prefix, const LoadReport& report) {
   const auto files = HgrmHistograms(report);
   for (const std::string& suffix : HgrmFileSuffixes()) {
-    const std::string path = absl::StrCat(prefix, ".", suffix, ".hgrm");
+    const std::string path = HgrmPath(prefix, suffix);
     const auto file = std::find_if(files.begin(), files.end(),
                                    [&](const auto& f) { return f.first == suffix; });
     if (file == files.end()) {
@@ -138,12 +148,9 @@ absl::Status WriteHgrmFiles(const std::string& prefix, const LoadReport& report)
         return absl::InternalError(absl::StrCat("cannot remove the stale ", path,
                                                 ": ", std::strerror(errno)));
       }
-      continue;
+    } else if (!WriteWholeFile(path, FormatHgrm(*file->second))) {
+      return absl::InternalError(absl::StrCat("cannot write ", path));
     }
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << FormatHgrm(*file->second);
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,6 @@
 #define ROUTEGUIDE_CLIENT_HGRM_WRITER_H_
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -23,21 +22,14 @@ namespace routeguide {
 std::string FormatHgrm(const Histogram& histogram,
                        int ticks_per_half_distance = 5);
 
-// The file name suffixes --hgrm=PREFIX may write (PREFIX.<suffix>.hgrm).
-std::vector<std::string> HgrmFileSuffixes();
-
-// PREFIX.<suffix>.hgrm for every suffix, for checking them before a run.
+// Every file --hgrm=PREFIX may write, PREFIX.<suffix>.hgrm (suffixes get,
+// list, record, chat, all, list_first_message, chat_reply), for checking
+// them before a run.
 std::vector<std::string> HgrmPaths(const std::string& prefix);
 
-// What --hgrm writes for `report`: (suffix, histogram) for each kind with
-// recorded latencies (get, list, record, chat, list_first_message,
-// chat_reply), and "all" always.
-std::vector<std::pair<std::string, const Histogram*>> HgrmHistograms(
-    const LoadReport& report);
-
-// Writes the files of HgrmHistograms(report) and removes the other
-// PREFIX.<suffix>.hgrm files an earlier run may have left, so the files
-// under a prefix always describe one run.
+// Writes a file for each kind with recorded latencies, and for "all"
+// always, and removes the other PREFIX.<suffix>.hgrm files an earlier run
+// may have left, so the files under a prefix always describe one run.
 absl::Status WriteHgrmFiles(const std::string& prefix, const LoadReport& report);
 
 }  // namespace routeguide

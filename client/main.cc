@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -228,10 +227,6 @@ int RunTutorialCommand() {
   return 0;
 }
 
-bool WriteFile(const std::string& path, const std::string& contents) {
-  return WriteWholeFile(path, contents);
-}
-
 // Exits 2 unless a report can be written to `path` (empty: no report),
 // so a path that cannot be written is found before a long run rather than
 // after it. An existing file is left as it is; a new one is removed again.
@@ -320,11 +315,11 @@ int RunLoadCommand() {
   std::cout << FormatReportTable(*report);
   std::cout.flush();
   if (!options.json_path.empty() &&
-      !WriteFile(options.json_path, FormatReportJson(*report))) {
+      !WriteWholeFile(options.json_path, FormatReportJson(*report))) {
     ExitWithUsageError(absl::StrCat("cannot write ", options.json_path));
   }
   if (!options.html_path.empty() &&
-      !WriteFile(options.html_path, FormatReportHtml(*report))) {
+      !WriteWholeFile(options.html_path, FormatReportHtml(*report))) {
     ExitWithUsageError(absl::StrCat("cannot write ", options.html_path));
   }
   if (!options.hgrm_prefix.empty()) {

@@ -42,8 +42,6 @@ class Histogram {
   uint64_t max() const { return max_; }
   double mean() const { return count_ == 0 ? 0 : sum_ / count_; }
   double sum() const { return sum_; }
-  // How many recorded values fell in `bucket` (0 <= bucket < kBuckets).
-  uint64_t bucket_count(int bucket) const { return counts_[bucket]; }
 
   // The value at `percentile` (0 to 100) by nearest rank; 0 when empty.
   uint64_t Percentile(double percentile) const;
