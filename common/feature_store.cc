@@ -81,6 +81,14 @@ std::optional<FeatureRecord> FeatureStore::Find(const GeoPoint& point) const {
   return stripe.features[it->second].feature;
 }
 
+std::optional<uint64_t> FeatureStore::FindIndex(const GeoPoint& point) const {
+  const Stripe& stripe = StripeOf(point);
+  absl::ReaderMutexLock lock(&stripe.mu);
+  auto it = stripe.by_point.find(PointKey(point));
+  if (it == stripe.by_point.end()) return std::nullopt;
+  return stripe.features[it->second].sequence;
+}
+
 bool FeatureStore::Contains(const GeoPoint& point) const {
   const Stripe& stripe = StripeOf(point);
   absl::ReaderMutexLock lock(&stripe.mu);

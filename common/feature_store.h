@@ -77,6 +77,8 @@ class FeatureStore {
 
   // The first feature stored exactly at `point`, if any.
   std::optional<FeatureRecord> Find(const GeoPoint& point) const;
+  // The insertion index (see IndexedFeature) of that feature, if any.
+  std::optional<uint64_t> FindIndex(const GeoPoint& point) const;
   bool Contains(const GeoPoint& point) const;
 
   // Every feature inside `rect` (bounds inclusive), in the order they were

@@ -31,25 +31,46 @@ absl::Status ValidatePoint(const GeoPoint& p, absl::string_view what) {
   return absl::OkStatus();
 }
 
-double HaversineMeters(const GeoPoint& a, const GeoPoint& b) {
-  constexpr double kRadiansPerDegree = M_PI / 180.0;
+namespace {
+
+constexpr double kRadiansPerDegree = M_PI / 180.0;
+
+double CosLatitude(const GeoPoint& p) {
+  return std::cos(p.latitude / kE7PerDegree * kRadiansPerDegree);
+}
+
+// The haversine distance, given the cosines of both latitudes.
+double Haversine(const GeoPoint& a, const GeoPoint& b, double cos_lat_a,
+                 double cos_lat_b) {
   // Degrees first, then differences, as the tutorial does; the E7 values are
   // never subtracted as integers, which could overflow int32.
-  const double lat1_deg = a.latitude / kE7PerDegree;
-  const double lat2_deg = b.latitude / kE7PerDegree;
-  const double lat1 = lat1_deg * kRadiansPerDegree;
-  const double lat2 = lat2_deg * kRadiansPerDegree;
-  const double dlat = (lat2_deg - lat1_deg) * kRadiansPerDegree;
+  const double dlat =
+      (b.latitude / kE7PerDegree - a.latitude / kE7PerDegree) * kRadiansPerDegree;
   const double dlon =
       (b.longitude / kE7PerDegree - a.longitude / kE7PerDegree) *
       kRadiansPerDegree;
-  const double s = std::sin(dlat / 2) * std::sin(dlat / 2) +
-                   std::cos(lat1) * std::cos(lat2) * std::sin(dlon / 2) *
-                       std::sin(dlon / 2);
+  const double sin_half_dlat = std::sin(dlat / 2);
+  const double sin_half_dlon = std::sin(dlon / 2);
+  const double s = sin_half_dlat * sin_half_dlat +
+                   cos_lat_a * cos_lat_b * sin_half_dlon * sin_half_dlon;
   // Rounding can push s a hair outside [0, 1] for antipodal points.
   const double clamped = std::min(1.0, std::max(0.0, s));
   return kEarthRadiusMeters * 2 *
          std::atan2(std::sqrt(clamped), std::sqrt(1 - clamped));
+}
+
+}  // namespace
+
+double HaversineMeters(const GeoPoint& a, const GeoPoint& b) {
+  return Haversine(a, b, CosLatitude(a), CosLatitude(b));
+}
+
+void RouteLength::Add(const GeoPoint& point) {
+  const double cos_lat = CosLatitude(point);
+  if (has_previous_) meters_ += Haversine(previous_, point, previous_cos_lat_, cos_lat);
+  has_previous_ = true;
+  previous_ = point;
+  previous_cos_lat_ = cos_lat;
 }
 
 }  // namespace routeguide

@@ -51,6 +51,22 @@ absl::Status ValidatePoint(const GeoPoint& p, absl::string_view what = "point");
 // computes it (earth radius 6371000 m).
 double HaversineMeters(const GeoPoint& a, const GeoPoint& b);
 
+// The length of a route given point by point: the sum of HaversineMeters
+// over each pair of consecutive points, to the bit, with each point's
+// latitude cosine computed once rather than twice (RecordRoute measures
+// every point it is sent).
+class RouteLength {
+ public:
+  void Add(const GeoPoint& point);
+  double meters() const { return meters_; }
+
+ private:
+  bool has_previous_ = false;
+  GeoPoint previous_;
+  double previous_cos_lat_ = 0;
+  double meters_ = 0;
+};
+
 // Clamps a non-negative count or measure to what an int32 proto field holds.
 inline int32_t SaturateToInt32(double value) {
   constexpr double kMax = std::numeric_limits<int32_t>::max();

@@ -11,11 +11,10 @@
 namespace routeguide {
 
 bool FeatureWireCache::Snapshot::Get(uint64_t index,
-                                     grpc::ByteBuffer* out) const {
+                                     EncodedMessage* out) const {
   if (index >= begin_.size() || begin_[index] < 0) return false;
-  grpc::Slice message = bytes_.sub(static_cast<size_t>(begin_[index]),
-                                   static_cast<size_t>(end_[index]));
-  *out = grpc::ByteBuffer(&message, 1);
+  out->bytes = bytes_.sub(static_cast<size_t>(begin_[index]),
+                          static_cast<size_t>(end_[index]));
   return true;
 }
 

@@ -9,8 +9,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "feature_store.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/slice.h"
+#include "wire_messages.h"
 
 namespace routeguide {
 
@@ -36,7 +36,7 @@ class FeatureWireCache {
     size_t size() const { return complete_; }
     // The feature at `index` as one serialized message, or false when this
     // snapshot lacks it.
-    bool Get(uint64_t index, grpc::ByteBuffer* out) const;
+    bool Get(uint64_t index, EncodedMessage* out) const;
     // Appends to `found` the indexes from `from` on (ascending) whose
     // feature lies inside `rect`, stopping once it has appended
     // `max_found` or reached size(). Returns where to go on from.

@@ -1,42 +1,63 @@
 // GetFeature, unary (see unary_server_call.h for the call's life): the
 // feature at a point, an unnamed one where there is none, or an error for
-// a missing token or a point out of range.
+// a missing token, bytes that are no Point, or a point out of range.
+//
+// The method is raw: the request is read by ParsePointWire, and a feature
+// found goes out as the encoding FeatureWireCache keeps of it, so the call
+// copies no record and encodes nothing.
+#include <optional>
+#include <string>
+
 #include "call_spawners.h"
 #include "proto_convert.h"
+#include "route_guide.pb.h"
 #include "unary_server_call.h"
+#include "wire_messages.h"
 
 namespace routeguide {
 namespace {
 
 class GetFeatureCall final
-    : public UnaryServerCall<GetFeatureCall, Point, Feature> {
+    : public UnaryServerCall<GetFeatureCall, grpc::ByteBuffer, EncodedMessage> {
  public:
   GetFeatureCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq)
       : UnaryServerCall(env, cq, Method::kGetFeature) {}
 
  private:
   friend class ServerCall<GetFeatureCall, UnaryEvent>;
-  friend class UnaryServerCall<GetFeatureCall, Point, Feature>;
+  friend class UnaryServerCall<GetFeatureCall, grpc::ByteBuffer, EncodedMessage>;
 
   void RequestLocked(void* tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    env_.service->RequestGetFeature(&context_, &request_, &responder_, cq_,
-                                    cq_, tag);
+    env_.service->RequestGetFeatureEncoded(&context_, &request_, &responder_,
+                                           cq_, cq_, tag);
   }
 
-  grpc::Status Answer(Feature* reply) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  grpc::Status Answer(EncodedMessage* reply) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     membership_.CountIn();
     if (grpc::Status allowed = env_.Admit(context_); !allowed.ok()) {
       return allowed;
     }
-    const GeoPoint point = FromProto(request_);
-    if (absl::Status valid = ValidatePoint(point); !valid.ok()) {
+    const std::optional<GeoPoint> point = ParsePointWire(request_);
+    if (!point) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "request is not a routeguide.Point");
+    }
+    if (absl::Status valid = ValidatePoint(*point); !valid.ok()) {
       return ToGrpcStatus(valid);
     }
-    if (std::optional<FeatureRecord> found = env_.store->Find(point)) {
-      ToProto(*found, reply);
-    } else {
-      *reply->mutable_location() = request_;  // Nothing here: empty name.
+    if (std::optional<uint64_t> index = env_.store->FindIndex(*point)) {
+      // The snapshot holds every index below *index + 1 (features are never
+      // removed); should it not, the client gets an error, not a wrong
+      // feature.
+      if (!env_.wire->Covering(*index + 1)->Get(*index, reply)) {
+        return grpc::Status(grpc::StatusCode::INTERNAL,
+                            "a feature's encoding is missing");
+      }
+      return grpc::Status::OK;
     }
+    Feature unnamed;  // Nothing here: no name, the point asked for.
+    ToProto(*point, unnamed.mutable_location());
+    reply->bytes = grpc::Slice(unnamed.SerializeAsString());
     return grpc::Status::OK;
   }
 };

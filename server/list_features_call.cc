@@ -88,8 +88,8 @@ class ListFeaturesCall final
   };
 
   void RequestLocked(void* tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    env_.service->RequestListFeatures(&context_, &request_, &writer_, cq_, cq_,
-                                      tag);
+    env_.service->RequestListFeaturesEncoded(&context_, &request_, &writer_,
+                                             cq_, cq_, tag);
   }
 
   void OnEventLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -227,7 +227,7 @@ class ListFeaturesCall final
   }
 
   grpc::ByteBuffer request_;  // A Rectangle, encoded.
-  grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
+  grpc::ServerAsyncWriter<EncodedMessage> writer_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
   grpc::Status stop_status_ ABSL_GUARDED_BY(mu_);  // Set by EndEarlyLocked.
   GeoRect rect_ ABSL_GUARDED_BY(mu_);
@@ -239,7 +239,7 @@ class ListFeaturesCall final
   uint64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const FeatureWireCache::Snapshot> encoded_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  grpc::ByteBuffer reply_ ABSL_GUARDED_BY(mu_);  // Must outlive its Write.
+  EncodedMessage reply_ ABSL_GUARDED_BY(mu_);  // The feature being written.
 };
 
 }  // namespace

@@ -116,24 +116,23 @@ class RecordRouteCall final
                      Post(Event::kFinishSent));
       return;
     }
-    if (!ParseWire(incoming_, &point_)) {
+    const std::optional<GeoPoint> point = ParsePointWire(incoming_);
+    if (!point) {
       EndEarlyLocked(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("message ", point_count_ + 1,
                        " of the stream is not a routeguide.Point")));
       return;
     }
-    const GeoPoint point = FromProto(point_);
-    if (absl::Status valid = ValidatePoint(point); !valid.ok()) {
+    if (absl::Status valid = ValidatePoint(*point); !valid.ok()) {
       EndEarlyLocked(ToGrpcStatus(valid));
       return;
     }
     TouchLocked();
     membership_.CountIn();
     ++point_count_;
-    if (env_.store->Contains(point)) ++feature_count_;
-    if (previous_) distance_meters_ += HaversineMeters(*previous_, point);
-    previous_ = point;
+    if (env_.store->Contains(*point)) ++feature_count_;
+    route_length_.Add(*point);
     reader_.Read(&incoming_, Post(Event::kReadDone));
   }
 
@@ -153,7 +152,7 @@ class RecordRouteCall final
     RouteSummary summary;
     summary.set_point_count(SaturateToInt32(point_count_));
     summary.set_feature_count(SaturateToInt32(feature_count_));
-    summary.set_distance(SaturateToInt32(distance_meters_));
+    summary.set_distance(SaturateToInt32(route_length_.meters()));
     // Clamped at zero: the wall clock can step back.
     summary.set_elapsed_time(SaturateToInt32(static_cast<uint64_t>(
         std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - start_)))));
@@ -164,12 +163,10 @@ class RecordRouteCall final
   grpc::ServerAsyncReader<grpc::ByteBuffer, grpc::ByteBuffer> reader_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kAwaitingRequest;
   grpc::ByteBuffer incoming_ ABSL_GUARDED_BY(mu_);  // Filled by the pending Read.
-  Point point_ ABSL_GUARDED_BY(mu_);
   absl::Time start_ ABSL_GUARDED_BY(mu_);
   uint64_t point_count_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t feature_count_ ABSL_GUARDED_BY(mu_) = 0;
-  double distance_meters_ ABSL_GUARDED_BY(mu_) = 0;
-  std::optional<GeoPoint> previous_ ABSL_GUARDED_BY(mu_);
+  RouteLength route_length_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

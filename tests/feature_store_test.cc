@@ -99,7 +99,8 @@ TEST_CASE("FeatureStore keeps an unnamed feature as a stored point",
   CHECK(store.FeaturesIn(GeoRect::FromCorners({0, 0}, {5, 5})).size() == 1);
 }
 
-TEST_CASE("Features sharing a point: Find gives the first, FeaturesIn all",
+TEST_CASE("Features sharing a point: Find and FindIndex give the first, "
+          "FeaturesIn all",
           "[store]") {
   const int32_t cell_size = GENERATE(1, 10, 1000000);
   CAPTURE(cell_size);
@@ -114,6 +115,10 @@ TEST_CASE("Features sharing a point: Find gives the first, FeaturesIn all",
   const std::optional<FeatureRecord> found = store.Find(p);
   REQUIRE(found.has_value());
   CHECK(found->name == "first");
+  // FindIndex names the same feature, by its insertion index.
+  CHECK(store.FindIndex(p) == std::optional<uint64_t>(0));
+  CHECK(store.FindIndex({-5, 8}) == std::optional<uint64_t>(1));
+  CHECK_FALSE(store.FindIndex({-5, 9}).has_value());
   CHECK(Names(store.FeaturesIn(GeoRect{p, p})) ==
         std::vector<std::string>{"first", "second", "third"});
   CHECK(Names(store.FeaturesIn(GeoRect::FromCorners({-5, 8}, p))) ==

@@ -1,9 +1,11 @@
 // Unit tests of common/geo: distances, point validation, rectangles and the
 // int32 clamps.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -76,6 +78,31 @@ TEST_CASE("HaversineMeters over the tutorial's route sums to 850915 meters",
   }
   CAPTURE(total);
   CHECK(static_cast<int64_t>(total) == 850915);
+}
+
+TEST_CASE("RouteLength is the sum of HaversineMeters, to the bit", "[geo]") {
+  std::mt19937 random(3);
+  std::uniform_int_distribution<int32_t> latitude(-900000000, 900000000);
+  std::uniform_int_distribution<int32_t> longitude(-1800000000, 1800000000);
+  std::uniform_int_distribution<int32_t> step(-2000000, 2000000);
+  for (int route = 0; route < 200; ++route) {
+    RouteLength length;
+    double sum = 0;
+    GeoPoint previous{latitude(random), longitude(random)};
+    length.Add(previous);
+    CHECK(length.meters() == 0.0);
+    for (int i = 0; i < 100; ++i) {
+      // Short legs mostly (a route), now and then anywhere on earth.
+      GeoPoint next = i % 10 == 0
+          ? GeoPoint{latitude(random), longitude(random)}
+          : GeoPoint{std::clamp(previous.latitude + step(random), -900000000, 900000000),
+                     std::clamp(previous.longitude + step(random), -1800000000, 1800000000)};
+      sum += HaversineMeters(previous, next);
+      length.Add(next);
+      previous = next;
+    }
+    REQUIRE(length.meters() == sum);
+  }
 }
 
 TEST_CASE("HaversineMeters stays finite and non-negative at the extremes",

@@ -50,10 +50,11 @@ TEST_CASE("FeatureWireCache encodes each feature once, by insertion index",
   store.AddFeature({"", {3, 4}});
   FeatureWireCache cache(&store);
   auto decode = [](const FeatureWireCache::Snapshot& snapshot, uint64_t index) {
-    grpc::ByteBuffer bytes;
+    EncodedMessage encoded;
     Feature feature;
-    REQUIRE(snapshot.Get(index, &bytes));
-    REQUIRE(grpc::SerializationTraits<Feature>::Deserialize(&bytes, &feature).ok());
+    REQUIRE(snapshot.Get(index, &encoded));
+    REQUIRE(feature.ParseFromArray(encoded.bytes.begin(),
+                                   static_cast<int>(encoded.bytes.size())));
     return feature;
   };
   auto snapshot = cache.Covering(2);
@@ -62,7 +63,7 @@ TEST_CASE("FeatureWireCache encodes each feature once, by insertion index",
   CHECK(decode(*snapshot, 0).location().longitude() == 2);
   CHECK(decode(*snapshot, 1).name().empty());
   CHECK(decode(*snapshot, 1).location().latitude() == 3);
-  grpc::ByteBuffer unused;
+  EncodedMessage unused;
   CHECK(!snapshot->Get(2, &unused));
 
   SECTION("a feature added later is encoded on first demand") {

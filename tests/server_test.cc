@@ -30,11 +30,23 @@
 namespace routeguide {
 namespace {
 
+std::string ToString(const grpc::ByteBuffer& bytes) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  REQUIRE(bytes.Dump(&slices).ok());
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
 // Sends each of `messages` (raw bytes) on one stream of client-streaming
-// or bidi `method`, then half-closes, reads whatever comes back and
-// returns the status. Blocking, on a queue of its own.
+// or bidi `method`, then half-closes, reads whatever comes back (the last
+// reply into `last_reply`, if given) and returns the status. Blocking, on a
+// queue of its own.
 grpc::Status StreamRawMessages(grpc::Channel& channel, const std::string& method,
-                               const std::vector<std::string>& messages) {
+                               const std::vector<std::string>& messages,
+                               std::string* last_reply = nullptr) {
   grpc::GenericStub generic(channel.shared_from_this());
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
@@ -55,9 +67,11 @@ grpc::Status StreamRawMessages(grpc::Channel& channel, const std::string& method
   call->WritesDone(reinterpret_cast<void*>(3));
   await();
   grpc::ByteBuffer reply;
-  do {
+  for (;;) {
     call->Read(&reply, reinterpret_cast<void*>(4));
-  } while (await());
+    if (!await()) break;
+    if (last_reply != nullptr) *last_reply = ToString(reply);
+  }
   grpc::Status status;
   call->Finish(&status, reinterpret_cast<void*>(5));
   await();
@@ -103,6 +117,87 @@ TEST_CASE("A corrupt message in the middle of a stream ends the call with "
     CHECK(StreamRawMessages(*test.channel, "/routeguide.RouteGuide/RecordRoute",
                             {good_point, good_point})
               .ok());
+  }
+}
+
+// GetFeature with `request` as its raw bytes; the reply's bytes go to
+// `reply`.
+grpc::Status GetFeatureRaw(grpc::Channel& channel, const std::string& request,
+                           std::string* reply) {
+  grpc::GenericStub generic(channel.shared_from_this());
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  SetDeadline(context);
+  grpc::Slice slice(request);
+  auto call = generic.PrepareUnaryCall(&context, "/routeguide.RouteGuide/GetFeature",
+                                       grpc::ByteBuffer(&slice, 1), &cq);
+  call->StartCall();
+  grpc::ByteBuffer bytes;
+  grpc::Status status;
+  call->Finish(&bytes, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  REQUIRE(cq.Next(&tag, &ok));
+  *reply = status.ok() ? ToString(bytes) : "";
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_CASE("A Point reads the same however it is encoded (the server's fast "
+          "path and protobuf's agree)",
+          "[server][stream]") {
+  TestServer test;
+  // A stored point; by hand, so that the encodings can vary.
+  const std::string latitude = MakePoint(409146138, 0).SerializeAsString();
+  const std::string longitude = MakePoint(0, -746188906).SerializeAsString();
+  const std::string plain = latitude + longitude;
+  const std::string reversed_twice = longitude + MakePoint(1, 0).SerializeAsString() +
+                                     latitude;  // The last latitude counts.
+  const std::string unknown_field = plain + std::string("\x18\x07", 2);
+  const std::string non_minimal_tag = std::string("\x88\x00", 2) +
+                                      latitude.substr(1) + longitude;
+
+  SECTION("GetFeature finds the stored feature from each") {
+    const std::string encoding =
+        GENERATE_COPY(plain, reversed_twice, unknown_field, non_minimal_tag);
+    std::string reply;
+    REQUIRE(GetFeatureRaw(*test.channel, encoding, &reply).ok());
+    Feature feature;
+    REQUIRE(feature.ParseFromString(reply));
+    CHECK(feature.name() ==
+          "Berkshire Valley Management Area Trail, Jefferson, NJ, USA");
+    CHECK(feature.location().latitude() == 409146138);
+  }
+  SECTION("GetFeature refuses bytes that are no Point") {
+    const std::string bad = GENERATE(std::string("\xff\xff\xff\xff"),
+                                     std::string("\x08", 1), std::string("\x0c", 1));
+    std::string reply;
+    const grpc::Status status = GetFeatureRaw(*test.channel, bad, &reply);
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::Contains("routeguide.Point"));
+  }
+  SECTION("RecordRoute counts and measures them alike") {
+    const std::string elsewhere = MakePoint(-337000000, 1512000000).SerializeAsString();
+    std::string fast_reply;
+    std::string mixed_reply;
+    REQUIRE(StreamRawMessages(*test.channel, "/routeguide.RouteGuide/RecordRoute",
+                              {plain, elsewhere, reversed_twice}, &fast_reply)
+                .ok());
+    REQUIRE(StreamRawMessages(*test.channel, "/routeguide.RouteGuide/RecordRoute",
+                              {unknown_field, elsewhere, non_minimal_tag}, &mixed_reply)
+                .ok());
+    RouteSummary fast;
+    RouteSummary mixed;
+    REQUIRE(fast.ParseFromString(fast_reply));
+    REQUIRE(mixed.ParseFromString(mixed_reply));
+    CHECK(fast.point_count() == 3);
+    CHECK(fast.feature_count() == 2);
+    CHECK(fast.distance() > 30000000);  // To Sydney and back.
+    CHECK(mixed.point_count() == fast.point_count());
+    CHECK(mixed.feature_count() == fast.feature_count());
+    CHECK(mixed.distance() == fast.distance());
   }
 }
 

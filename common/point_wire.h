@@ -1,0 +1,28 @@
+#ifndef ROUTEGUIDE_COMMON_POINT_WIRE_H_
+#define ROUTEGUIDE_COMMON_POINT_WIRE_H_
+
+// A routeguide.Point read straight from its bytes. Every RecordRoute point
+// and GetFeature request is one, and protobuf's general parser (a
+// zero-copy stream, a parse context, a slow varint path for negative
+// values) cost about 600 instructions for 2 to 22 bytes: a tenth of what
+// the server spends on a point.
+
+#include <optional>
+
+#include "absl/strings/string_view.h"
+#include "geo.h"
+
+namespace routeguide {
+
+// `bytes` as a Point, when they hold nothing but its fields as a client
+// encodes them: tag 0x08 (latitude) or 0x10 (longitude), each followed by
+// a varint of at most 10 bytes, in any order and number (the last one
+// counts). Otherwise nullopt, which means "ask protobuf", not "invalid":
+// unknown fields, other tag encodings and malformed bytes all get nullopt,
+// so that the rules for them stay protobuf's. Whenever it answers, the
+// answer is the one protobuf's parser gives.
+std::optional<GeoPoint> DecodePlainPoint(absl::string_view bytes);
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_COMMON_POINT_WIRE_H_
