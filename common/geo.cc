@@ -67,7 +67,9 @@ double HaversineMeters(const GeoPoint& a, const GeoPoint& b) {
 
 void RouteLength::Add(const GeoPoint& point) {
   const double cos_lat = CosLatitude(point);
-  if (has_previous_) meters_ += Haversine(previous_, point, previous_cos_lat_, cos_lat);
+  if (has_previous_) {
+    meters_ += Haversine(previous_, point, previous_cos_lat_, cos_lat);
+  }
   has_previous_ = true;
   previous_ = point;
   previous_cos_lat_ = cos_lat;

@@ -13,7 +13,7 @@ constexpr int kMaxVarintBytes = 10;
 // 32 bits as protobuf does for an int32 (negative values come
 // sign-extended to 10 bytes). False when it is longer than 10 bytes or
 // runs past `end`.
-inline bool ReadVarint32(const uint8_t*& next, const uint8_t* end,
+bool ReadVarint32(const uint8_t*& next, const uint8_t* end,
                          uint32_t* value) {
   const bool room = end - next >= kMaxVarintBytes;  // No bound checks then.
   uint32_t result = 0;
@@ -52,7 +52,8 @@ std::optional<GeoPoint> DecodePlainPoint(absl::string_view bytes) {
     }
     if (!ReadVarint32(next, end, field)) return std::nullopt;
   }
-  return GeoPoint{static_cast<int32_t>(latitude), static_cast<int32_t>(longitude)};
+  return GeoPoint{static_cast<int32_t>(latitude),
+                  static_cast<int32_t>(longitude)};
 }
 
 }  // namespace routeguide

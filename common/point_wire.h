@@ -4,8 +4,8 @@
 // A routeguide.Point read straight from its bytes. Every RecordRoute point
 // and GetFeature request is one, and protobuf's general parser (a
 // zero-copy stream, a parse context, a slow varint path for negative
-// values) cost about 600 instructions for 2 to 22 bytes: a tenth of what
-// the server spends on a point.
+// values) spent about 640 instructions on 2 to 22 bytes, where this loop
+// spends about 120.
 
 #include <optional>
 

@@ -35,8 +35,22 @@ uint64_t FeatureWireCache::Snapshot::Scan(const GeoRect& rect, uint64_t from,
 FeatureWireCache::FeatureWireCache(const FeatureStore* store)
     : store_(store), current_(Encode()) {}
 
+bool FeatureWireCache::Get(uint64_t index, EncodedMessage* out) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (index < current_->size()) return current_->Get(index, out);
+  }
+  return Covering(index + 1)->Get(index, out);
+}
+
 std::shared_ptr<const FeatureWireCache::Snapshot> FeatureWireCache::Covering(
     uint64_t count) {
+  {
+    // Calls share the snapshot; only a store that grew since takes the
+    // lock exclusively.
+    absl::ReaderMutexLock lock(&mu_);
+    if (current_->size() >= count) return current_;
+  }
   absl::MutexLock lock(&mu_);
   if (current_->size() < count) current_ = Encode();
   return current_;

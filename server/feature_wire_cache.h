@@ -57,6 +57,12 @@ class FeatureWireCache {
 
   explicit FeatureWireCache(const FeatureStore* store);
 
+  // The feature at `index` as one serialized message, encoding the store
+  // again if the current snapshot predates it; false when the store has no
+  // such index. What GetFeature needs: a shared lock and a slice reference
+  // per call, no exclusive lock and no snapshot reference.
+  bool Get(uint64_t index, EncodedMessage* out) ABSL_LOCKS_EXCLUDED(mu_);
+
   // A snapshot that holds every index below `count`, encoding the store
   // again if the current one is older.
   std::shared_ptr<const Snapshot> Covering(uint64_t count)

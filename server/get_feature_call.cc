@@ -5,8 +5,9 @@
 // The method is raw: the request is read by ParsePointWire, and a feature
 // found goes out as the encoding FeatureWireCache keeps of it, so the call
 // copies no record and encodes nothing.
+#include <cstddef>
+#include <cstdint>
 #include <optional>
-#include <string>
 
 #include "call_spawners.h"
 #include "proto_convert.h"
@@ -46,18 +47,23 @@ class GetFeatureCall final
       return ToGrpcStatus(valid);
     }
     if (std::optional<uint64_t> index = env_.store->FindIndex(*point)) {
-      // The snapshot holds every index below *index + 1 (features are never
-      // removed); should it not, the client gets an error, not a wrong
-      // feature.
-      if (!env_.wire->Covering(*index + 1)->Get(*index, reply)) {
+      // The feature was in the store before the cache looks, so the cache
+      // encodes it (features are never removed); should it ever not, the
+      // client gets an error, not a wrong feature.
+      if (!env_.wire->Get(*index, reply)) {
         return grpc::Status(grpc::StatusCode::INTERNAL,
                             "a feature's encoding is missing");
       }
       return grpc::Status::OK;
     }
-    Feature unnamed;  // Nothing here: no name, the point asked for.
+    // Nothing here: an unnamed feature at the point asked for, encoded on
+    // the stack (at most 2 + 22 bytes) rather than in a string.
+    Feature unnamed;
     ToProto(*point, unnamed.mutable_location());
-    reply->bytes = grpc::Slice(unnamed.SerializeAsString());
+    uint8_t encoded[32];
+    const size_t size = unnamed.ByteSizeLong();
+    unnamed.SerializeWithCachedSizesToArray(encoded);
+    reply->bytes = grpc::Slice(encoded, size);
     return grpc::Status::OK;
   }
 };

@@ -66,6 +66,19 @@ TEST_CASE("FeatureWireCache encodes each feature once, by insertion index",
   EncodedMessage unused;
   CHECK(!snapshot->Get(2, &unused));
 
+  SECTION("Get, one feature at a time, encodes again only when needed") {
+    EncodedMessage encoded;
+    REQUIRE(cache.Get(1, &encoded));
+    CHECK(cache.Covering(2) == snapshot);  // Reading made no new snapshot.
+    CHECK_FALSE(cache.Get(2, &encoded));  // The store has no third feature.
+    store.AddFeature({"third", {5, 6}});
+    REQUIRE(cache.Get(2, &encoded));
+    Feature third;
+    REQUIRE(third.ParseFromArray(encoded.bytes.begin(),
+                                 static_cast<int>(encoded.bytes.size())));
+    CHECK(third.name() == "third");
+    CHECK(cache.Covering(3) != snapshot);
+  }
   SECTION("a feature added later is encoded on first demand") {
     store.AddFeature({std::string(300, 'n'), {5, 6}});
     CHECK(cache.Covering(2) == snapshot);  // Enough already: no new work.

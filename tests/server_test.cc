@@ -147,7 +147,7 @@ grpc::Status GetFeatureRaw(grpc::Channel& channel, const std::string& request,
 
 TEST_CASE("A Point reads the same however it is encoded (the server's fast "
           "path and protobuf's agree)",
-          "[server][stream]") {
+          "[server][get][record]") {
   TestServer test;
   // A stored point; by hand, so that the encodings can vary.
   const std::string latitude = MakePoint(409146138, 0).SerializeAsString();
