@@ -13,8 +13,7 @@ constexpr int kMaxVarintBytes = 10;
 // 32 bits as protobuf does for an int32 (negative values come
 // sign-extended to 10 bytes). False when it is longer than 10 bytes or
 // runs past `end`.
-bool ReadVarint32(const uint8_t*& next, const uint8_t* end,
-                         uint32_t* value) {
+bool ReadVarint32(const uint8_t*& next, const uint8_t* end, uint32_t* value) {
   const bool room = end - next >= kMaxVarintBytes;  // No bound checks then.
   uint32_t result = 0;
   for (int i = 0; i < kMaxVarintBytes; ++i) {
