@@ -30,16 +30,6 @@
 namespace routeguide {
 namespace {
 
-std::string ToString(const grpc::ByteBuffer& bytes) {
-  std::vector<grpc::Slice> slices;
-  std::string out;
-  REQUIRE(bytes.Dump(&slices).ok());
-  for (const grpc::Slice& slice : slices) {
-    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return out;
-}
-
 // Sends each of `messages` (raw bytes) on one stream of client-streaming
 // or bidi `method`, then half-closes, reads whatever comes back (the last
 // reply into `last_reply`, if given) and returns the status. Blocking, on a
@@ -70,7 +60,7 @@ grpc::Status StreamRawMessages(grpc::Channel& channel, const std::string& method
   for (;;) {
     call->Read(&reply, reinterpret_cast<void*>(4));
     if (!await()) break;
-    if (last_reply != nullptr) *last_reply = ToString(reply);
+    if (last_reply != nullptr) *last_reply = ByteBufferToString(reply);
   }
   grpc::Status status;
   call->Finish(&status, reinterpret_cast<void*>(5));
@@ -138,7 +128,7 @@ grpc::Status GetFeatureRaw(grpc::Channel& channel, const std::string& request,
   void* tag = nullptr;
   bool ok = false;
   REQUIRE(cq.Next(&tag, &ok));
-  *reply = status.ok() ? ToString(bytes) : "";
+  *reply = status.ok() ? ByteBufferToString(bytes) : "";
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }

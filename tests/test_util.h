@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "route_guide.pb.h"
 
 namespace routeguide {
@@ -23,6 +25,17 @@ inline constexpr absl::Duration kTestRpcDeadline = absl::Seconds(20);
 inline void SetDeadline(grpc::ClientContext& context,
                         absl::Duration timeout = kTestRpcDeadline) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+// The bytes of a raw message (empty if it cannot be read).
+inline std::string ByteBufferToString(const grpc::ByteBuffer& bytes) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!bytes.Dump(&slices).ok()) return out;
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
 }
 
 inline Point MakePoint(int32_t latitude, int32_t longitude) {
