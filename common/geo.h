@@ -42,9 +42,15 @@ struct GeoRect {
   }
 };
 
-// OK when the point is within latitude +/-90 and longitude +/-180 degrees
-// (inclusive); otherwise INVALID_ARGUMENT naming the bad value. `what` says
-// which point it is ("point", "rectangle lo", ...), if anything.
+// Whether the point is within latitude +/-90 and longitude +/-180 degrees
+// (inclusive). Inline: RecordRoute asks for every point.
+inline bool IsValidPoint(const GeoPoint& p) {
+  return p.latitude >= -kMaxLatitudeE7 && p.latitude <= kMaxLatitudeE7 &&
+         p.longitude >= -kMaxLongitudeE7 && p.longitude <= kMaxLongitudeE7;
+}
+
+// OK when IsValidPoint; otherwise INVALID_ARGUMENT naming the bad value.
+// `what` says which point it is ("point", "rectangle lo", ...), if anything.
 absl::Status ValidatePoint(const GeoPoint& p, absl::string_view what = "point");
 
 // Great-circle distance in meters by the haversine formula, as the tutorial

@@ -2,17 +2,6 @@
 
 namespace routeguide {
 
-FrameHeader FrameCursor::ParseHeader() const {
-  FrameHeader frame;
-  frame.length = uint32_t{header_[0]} << 16 | uint32_t{header_[1]} << 8 | header_[2];
-  frame.type = header_[3];
-  frame.flags = header_[4];
-  frame.stream_id = (uint32_t{header_[5]} << 24 | uint32_t{header_[6]} << 16 |
-                     uint32_t{header_[7]} << 8 | header_[8]) &
-                    0x7fffffffu;
-  return frame;
-}
-
 std::string GoawayFrame(uint32_t last_stream_id, uint32_t error_code,
                         absl::string_view debug) {
   const size_t length = 8 + debug.size();
@@ -45,15 +34,24 @@ bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
       n -= skipped;
       continue;
     }
-    const size_t taken = std::min(sizeof(stream.prefix) - stream.prefix_have, n);
-    std::memcpy(stream.prefix + stream.prefix_have, bytes, taken);
-    stream.prefix_have += taken;
-    bytes += taken;
-    n -= taken;
-    if (stream.prefix_have < sizeof(stream.prefix)) break;
-    stream.prefix_have = 0;
-    stream.body_left = uint64_t{stream.prefix[1]} << 24 | uint64_t{stream.prefix[2]} << 16 |
-                       uint64_t{stream.prefix[3]} << 8 | stream.prefix[4];
+    if (stream.prefix_have == 0 && n >= sizeof(stream.prefix)) {
+      // The usual case: a whole prefix, read in place.
+      const auto* prefix = reinterpret_cast<const unsigned char*>(bytes);
+      stream.body_left = uint64_t{prefix[1]} << 24 | uint64_t{prefix[2]} << 16 |
+                         uint64_t{prefix[3]} << 8 | prefix[4];
+      bytes += sizeof(stream.prefix);
+      n -= sizeof(stream.prefix);
+    } else {
+      const size_t taken = std::min(sizeof(stream.prefix) - stream.prefix_have, n);
+      std::memcpy(stream.prefix + stream.prefix_have, bytes, taken);
+      stream.prefix_have += taken;
+      bytes += taken;
+      n -= taken;
+      if (stream.prefix_have < sizeof(stream.prefix)) break;
+      stream.prefix_have = 0;
+      stream.body_left = uint64_t{stream.prefix[1]} << 24 | uint64_t{stream.prefix[2]} << 16 |
+                         uint64_t{stream.prefix[3]} << 8 | stream.prefix[4];
+    }
     if (stream.body_left > max_bytes) {
       *oversized = stream.body_left;
       return false;

@@ -38,6 +38,18 @@ struct FrameHeader {
   uint32_t stream_id = 0;
 };
 
+// The 9 bytes at `bytes` as a frame header.
+inline FrameHeader ParseFrameHeader(const unsigned char* bytes) {
+  FrameHeader frame;
+  frame.length = uint32_t{bytes[0]} << 16 | uint32_t{bytes[1]} << 8 | bytes[2];
+  frame.type = bytes[3];
+  frame.flags = bytes[4];
+  frame.stream_id = (uint32_t{bytes[5]} << 24 | uint32_t{bytes[6]} << 16 |
+                     uint32_t{bytes[7]} << 8 | bytes[8]) &
+                    0x7fffffffu;
+  return frame;
+}
+
 // Follows one direction of an HTTP/2 connection frame by frame: reads each
 // 9-byte frame header and skips the payload by its length, wherever the
 // reads happen to cut the stream.
@@ -73,13 +85,29 @@ class FrameCursor {
         if (payload && !on_payload(frame_, offset, data + i - n, n)) return;
         continue;
       }
-      const size_t n = std::min(kFrameHeaderSize - have_, left);
-      std::memcpy(header_ + have_, data + i, n);
-      have_ += n;
-      i += n;
-      if (have_ < kFrameHeaderSize) break;
-      have_ = 0;
-      FrameHeader frame = ParseHeader();
+      FrameHeader frame;
+      if (have_ == 0 && left >= kFrameHeaderSize) {
+        // The usual case: the whole header is here, read in place.
+        frame = ParseFrameHeader(reinterpret_cast<const unsigned char*>(data + i));
+        i += kFrameHeaderSize;
+        if (frame.length > 0 && left - kFrameHeaderSize >= frame.length) {
+          // ...and the whole payload too: one turn for the frame.
+          frame_ = frame;
+          if (!on_header(frame)) return;
+          i += frame.length;
+          frame_start_ = offset_ + i;
+          if (!on_payload(frame, 0, data + i - frame.length, frame.length)) return;
+          continue;
+        }
+      } else {
+        const size_t n = std::min(kFrameHeaderSize - have_, left);
+        std::memcpy(header_ + have_, data + i, n);
+        have_ += n;
+        i += n;
+        if (have_ < kFrameHeaderSize) break;
+        have_ = 0;
+        frame = ParseFrameHeader(header_);
+      }
       payload_left_ = frame.length;
       frame_ = frame;
       if (frame.length == 0) frame_start_ = offset_ + i;
@@ -93,8 +121,6 @@ class FrameCursor {
   uint64_t boundary() const { return frame_start_; }
 
  private:
-  FrameHeader ParseHeader() const;
-
   uint64_t skip_;
   uint64_t offset_ = 0;  // Bytes fed.
   uint64_t frame_start_;
@@ -122,6 +148,19 @@ struct StreamMessages {
 // the length in `oversized`, when one declares more than `max_bytes`.
 bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
                          uint64_t max_bytes, uint64_t* oversized);
+
+// The same, quick when `bytes` are one whole message from a message
+// boundary, as most DATA frames are.
+inline bool CheckMessages(StreamMessages& stream, const char* bytes, size_t n,
+                          uint64_t max_bytes, uint64_t* oversized) {
+  if (stream.body_left == 0 && stream.prefix_have == 0 && n >= sizeof(stream.prefix)) {
+    const auto* prefix = reinterpret_cast<const unsigned char*>(bytes);
+    const uint64_t declared = uint64_t{prefix[1]} << 24 | uint64_t{prefix[2]} << 16 |
+                              uint64_t{prefix[3]} << 8 | prefix[4];
+    if (declared == n - sizeof(stream.prefix) && declared <= max_bytes) return true;
+  }
+  return CheckMessageLengths(stream, bytes, n, max_bytes, oversized);
+}
 
 }  // namespace routeguide
 

@@ -106,16 +106,30 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
     }
     const uint32_t from = std::max(offset, data_begin);
     const uint32_t to = std::min<uint32_t>(offset + static_cast<uint32_t>(n), data_end);
-    if (from < to && !CheckMessageLengths(connection.messages[frame.stream_id],
-                                          bytes + (from - offset), to - from,
-                                          options_.max_declared_message_bytes,
-                                          &connection.oversized_length)) {
+    const bool stream_ends = offset + n == frame.length && (frame.flags & kEndStreamFlag) != 0;
+    if (from >= to) {
+      if (stream_ends) connection.messages.erase(frame.stream_id);
+      return true;
+    }
+    // Only streams stopped inside a message have an entry: DATA frames
+    // usually hold whole messages, and then no lookup is needed.
+    auto it = connection.messages.empty() ? connection.messages.end()
+                                          : connection.messages.find(frame.stream_id);
+    const bool known = it != connection.messages.end();
+    StreamMessages at_boundary;
+    StreamMessages& stream = known ? it->second : at_boundary;
+    if (!CheckMessages(stream, bytes + (from - offset), to - from,
+                       options_.max_declared_message_bytes,
+                       &connection.oversized_length)) {
       *error_code = kEnhanceYourCalm;
       allowed = false;
       return false;
     }
-    if (offset + n == frame.length && (frame.flags & kEndStreamFlag) != 0) {
-      connection.messages.erase(frame.stream_id);
+    const bool inside_message = stream.body_left > 0 || stream.prefix_have > 0;
+    if (known && (stream_ends || !inside_message)) {
+      connection.messages.erase(it);
+    } else if (!known && inside_message && !stream_ends) {
+      connection.messages.emplace(frame.stream_id, stream);
     }
     return true;
   });

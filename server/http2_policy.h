@@ -23,8 +23,9 @@ struct Http2ConnectionState {
   bool settings_acked = false;
   absl::Time settings_deadline;
   uint32_t last_stream_id = 0;  // Highest stream the client opened.
-  // Per client stream: where it is in gRPC's message framing. Dropped when
-  // the stream ends.
+  // The client streams whose DATA stopped inside a gRPC message (or its
+  // prefix): where each is in the framing. A stream at a message boundary
+  // has no entry; one is dropped when its stream ends.
   absl::flat_hash_map<uint32_t, StreamMessages> messages;
   uint8_t pad_length = 0;  // Of the DATA frame being read.
   uint64_t oversized_length = 0;  // The declared length it was closed for.

@@ -225,8 +225,7 @@ void ShutDownUnlessCutShort(const sigset_t& signals, RouteGuideServer& server) {
 int Run(int argc, char** argv) {
   DisableMutexDeadlockDetection();
   ParseFlagsOrExit(argc, argv, kUsage);
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  ServerConfig config = OrExit(ServerConfigFromFlags(cores));
+  ServerConfig config = OrExit(ServerConfigFromFlags(UsableCores()));
   SetUpLogging(config.log_level);
   OrExit(ReadServerCredentials(config.server));
   OrExit(ReadNotesStorePassword(config));

@@ -1,6 +1,10 @@
 #include "process_limits.h"
 
+#include <sched.h>
 #include <sys/resource.h>
+
+#include <algorithm>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
@@ -68,6 +72,16 @@ absl::Status CheckThreadBudget(int threads, int completion_queues) {
         AsCount(processes.rlim_cur), "; use fewer or raise the limit (ulimit -u)"));
   }
   return absl::OkStatus();
+}
+
+int UsableCores() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    return std::max(1, CPU_COUNT(&allowed));
+  }
+  // More CPUs than a cpu_set_t holds (1024): count them all.
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 }  // namespace routeguide

@@ -30,6 +30,12 @@ inline constexpr int64_t kWantedOpenFiles = 4096;
 // (gRPC would abort part-way through start-up).
 absl::Status CheckThreadBudget(int threads, int completion_queues);
 
+// The CPUs this process may run on (its affinity mask, as `taskset` or a
+// container's cpuset sets it), at least 1: what "one per core" means for
+// --threads=0. A process held to one core gains nothing from a second
+// poller thread but the switches between them.
+int UsableCores();
+
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_SERVER_PROCESS_LIMITS_H_

@@ -124,8 +124,8 @@ class RecordRouteCall final
                        " of the stream is not a routeguide.Point")));
       return;
     }
-    if (absl::Status valid = ValidatePoint(*point); !valid.ok()) {
-      EndEarlyLocked(ToGrpcStatus(valid));
+    if (!IsValidPoint(*point)) {
+      EndEarlyLocked(ToGrpcStatus(ValidatePoint(*point)));
       return;
     }
     TouchLocked();

@@ -50,7 +50,9 @@ ABSL_FLAG(absl::Duration, handshake_timeout, kDefaults.handshake_timeout,
 ABSL_FLAG(std::string, db, "",
           "Feature database, a JSON file in the tutorial's format; empty for "
           "the built-in 100 features of the tutorial");
-ABSL_FLAG(int, threads, 0, "Poller threads in all; 0 for one per core");
+ABSL_FLAG(int, threads, 0,
+          "Poller threads in all; 0 for one per core the process may use "
+          "(its CPU affinity)");
 ABSL_FLAG(int, cqs, 0,
           "Completion queues, each polled by threads/cqs of the threads; 0 "
           "for one per thread");

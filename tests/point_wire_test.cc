@@ -60,6 +60,38 @@ TEST_CASE("DecodePlainPoint reads what protobuf encodes", "[point_wire]") {
   }
 }
 
+TEST_CASE("Each varint length reads alike, whatever bytes follow it", "[point_wire]") {
+  // The decoder reads 8 bytes at once when 10 are left; the bytes past a
+  // short varint (the next field, here with every low nibble) must not
+  // leak into it, nor must the end of the input cut a long one short.
+  for (int length = 1; length <= 10; ++length) {
+    for (bool longitude_first : {false, true}) {
+      for (int tail = 0; tail <= 12; ++tail) {
+        // A varint of `length` bytes: high bit set on all but the last.
+        std::string varint;
+        for (int i = 0; i < length; ++i) {
+          const auto low = static_cast<uint8_t>((0x35 + 11 * i) & 0x7f);
+          varint.push_back(static_cast<char>(i + 1 < length ? low | 0x80 : low));
+        }
+        std::string bytes = Bytes({longitude_first ? uint8_t{0x10} : uint8_t{0x08}}) + varint;
+        // Then the other field, with a varint `tail` - 1 bytes long (none
+        // for 0: the input ends there).
+        if (tail > 0) {
+          bytes += Bytes({longitude_first ? uint8_t{0x08} : uint8_t{0x10}});
+          for (int i = 0; i + 1 < tail; ++i) {
+            bytes.push_back(static_cast<char>(i + 2 < tail ? 0xff : 0x0f));
+          }
+        }
+        INFO("length " << length << ", tail " << tail << ", longitude first "
+                       << longitude_first);
+        const bool plain = tail != 1 && tail <= 11;  // Whole fields, varints of 1-10.
+        CHECK(DecodePlainPoint(bytes).has_value() == plain);
+        CHECK(Agrees(bytes));
+      }
+    }
+  }
+}
+
 TEST_CASE("DecodePlainPoint gives protobuf's answer or none", "[point_wire]") {
   SECTION("a field given twice: the last counts") {
     const std::string bytes = Bytes({0x08, 0x01, 0x10, 0x02, 0x08, 0x03});

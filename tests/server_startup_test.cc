@@ -1,9 +1,13 @@
 // The binaries at start-up, as a user runs them: --version, and inputs the
 // server refuses before it listens.
+#include <sched.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
@@ -84,6 +88,38 @@ TEST_CASE("The server refuses bad start-up input before it listens, naming it",
   // The error is the first thing said.
   CHECK(absl::StartsWith(run.stderr_text, "routeguide-server: error: " + message));
   CHECK_FALSE(absl::StrContains(run.stderr_text, testing::kListeningLine));
+}
+
+TEST_CASE("With --threads=0 the server polls with one thread per core it may run on",
+          "[process]") {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  REQUIRE(sched_getaffinity(0, sizeof(allowed), &allowed) == 0);
+  int first = 0;
+  while (!CPU_ISSET(first, &allowed)) ++first;
+  const std::string server = testing::BinaryFromEnv("ROUTEGUIDE_SERVER");
+  std::string taskset = "/usr/bin/taskset";
+  if (access(taskset.c_str(), X_OK) != 0) taskset = "/bin/taskset";
+  std::vector<std::string> argv = {server, "--address=127.0.0.1:0", "--threads=0"};
+  std::string expected;
+  SECTION("held to one core (taskset), whatever the machine has") {
+    argv.insert(argv.begin(), {taskset, "-c", std::to_string(first)});
+    expected = "1 completion queues, 1 threads";
+  }
+  SECTION("free to run on every core it is allowed") {
+    const int cores = CPU_COUNT(&allowed);
+    expected = absl::StrCat(cores, " completion queues, ", cores, " threads");
+  }
+  CAPTURE(absl::StrJoin(argv, " "));
+  auto started = testing::Subprocess::Start(argv);
+  INFO(started.status().ToString());
+  REQUIRE(started.ok());
+  auto line = (*started)->WaitForStderrLineContaining("listening on",
+                                                       absl::Now() + kProcessTimeout);
+  INFO(line.status().ToString());
+  REQUIRE(line.ok());
+  CAPTURE(*line);
+  CHECK(absl::StrContains(*line, expected));
 }
 
 }  // namespace

@@ -1,0 +1,226 @@
+// The HTTP/2 guard's reading of gRPC's message framing (Http2Policy and
+// http2_frames.h), on bytes alone: the declared length of every message is
+// seen however DATA frames and reads cut the stream, and a stream at a
+// message boundary holds no state. No network; the guard over a real
+// server is http2_guard_test.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "catch2/catch.hpp"
+#include "http2_frames.h"
+#include "http2_guard.h"
+#include "http2_policy.h"
+
+namespace routeguide {
+namespace {
+
+constexpr uint64_t kMaxDeclared = 1000;
+
+void Put32(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((value >> shift) & 0xff));
+  }
+}
+
+std::string DataFrame(uint32_t stream, const std::string& payload,
+                      bool end_stream = false, int padding = -1) {
+  std::string body;
+  if (padding >= 0) body.push_back(static_cast<char>(padding));
+  body += payload;
+  if (padding > 0) body += std::string(static_cast<size_t>(padding), '\0');
+  std::string frame;
+  frame.push_back(static_cast<char>((body.size() >> 16) & 0xff));
+  frame.push_back(static_cast<char>((body.size() >> 8) & 0xff));
+  frame.push_back(static_cast<char>(body.size() & 0xff));
+  frame.push_back(static_cast<char>(kDataFrame));
+  uint8_t flags = end_stream ? kEndStreamFlag : 0;
+  if (padding >= 0) flags |= kPaddedFlag;
+  frame.push_back(static_cast<char>(flags));
+  Put32(frame, stream);
+  return frame + body;
+}
+
+// gRPC's framing of one message: flag, 32-bit length, then (some of) the
+// body.
+std::string Message(uint32_t declared, size_t body_bytes) {
+  std::string out(1, '\0');
+  Put32(out, declared);
+  return out + std::string(body_bytes, 'm');
+}
+
+struct Verdict {
+  bool closed = false;
+  uint64_t oversized = 0;
+  size_t streams_held = 0;  // Streams the policy keeps state for.
+};
+
+// Feeds the preface and `frames` to a fresh policy in reads of the given
+// sizes (cycled; the rest in one read when empty).
+Verdict Inspect(const std::string& frames, const std::vector<size_t>& reads = {}) {
+  Http2GuardOptions options;
+  options.max_declared_message_bytes = kMaxDeclared;
+  Http2Policy policy(options);
+  Http2ConnectionState connection;
+  const absl::Time now = absl::Now();
+  connection.window_start = now;
+  const std::string bytes = std::string(kClientPrefaceSize, 'P') + frames;
+  Verdict verdict;
+  size_t at = 0;
+  for (size_t i = 0; at < bytes.size(); ++i) {
+    const size_t size = reads.empty() ? bytes.size() - at
+                                      : std::min(reads[i % reads.size()], bytes.size() - at);
+    uint32_t error_code = 0;
+    if (!policy.InspectClientBytes(connection, bytes.data() + at, size, now, &error_code)) {
+      CHECK(error_code == kEnhanceYourCalm);
+      verdict.closed = true;
+      verdict.oversized = connection.oversized_length;
+      break;
+    }
+    at += size;
+  }
+  verdict.streams_held = connection.messages.size();
+  return verdict;
+}
+
+// What the policy must find, worked out another way: each stream's DATA
+// bytes gathered, then read message by message; the first declaration
+// over the limit, in the order the bytes arrive.
+std::optional<uint64_t> FirstOversized(
+    const std::vector<std::pair<uint32_t, std::string>>& payloads) {
+  std::map<uint32_t, std::string> pending;
+  std::map<uint32_t, uint64_t> body_left;
+  for (const auto& [stream, payload] : payloads) {
+    std::string& bytes = pending[stream];
+    bytes += payload;
+    while (true) {
+      uint64_t& left = body_left[stream];
+      if (left > 0) {
+        const size_t skipped = static_cast<size_t>(std::min<uint64_t>(left, bytes.size()));
+        left -= skipped;
+        bytes.erase(0, skipped);
+        if (left > 0) break;
+      }
+      if (bytes.size() < 5) break;
+      left = uint64_t{static_cast<uint8_t>(bytes[1])} << 24 |
+             uint64_t{static_cast<uint8_t>(bytes[2])} << 16 |
+             uint64_t{static_cast<uint8_t>(bytes[3])} << 8 | static_cast<uint8_t>(bytes[4]);
+      bytes.erase(0, 5);
+      if (left > kMaxDeclared) return left;
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_CASE("DATA frames of whole messages leave the guard holding nothing per stream",
+          "[guard]") {
+  std::string frames;
+  for (uint32_t round = 0; round < 50; ++round) {
+    for (uint32_t stream = 1; stream <= 15; stream += 2) {
+      frames += DataFrame(stream, Message(12, 12) + Message(0, 0));
+    }
+  }
+  SECTION("read at once") {
+    const Verdict verdict = Inspect(frames);
+    CHECK(!verdict.closed);
+    CHECK(verdict.streams_held == 0);
+  }
+  SECTION("read a byte at a time") {
+    const Verdict verdict = Inspect(frames, {1});
+    CHECK(!verdict.closed);
+    CHECK(verdict.streams_held == 0);
+  }
+}
+
+TEST_CASE("A message cut across DATA frames is followed to its end, between other "
+          "streams' frames", "[guard]") {
+  // Stream 1: a 600-byte message in three frames, its prefix cut too;
+  // stream 3's whole messages in between.
+  const std::string message = Message(600, 600);
+  std::string frames = DataFrame(1, message.substr(0, 3)) +
+                       DataFrame(3, Message(10, 10)) +
+                       DataFrame(1, message.substr(3, 300)) +
+                       DataFrame(3, Message(10, 10)) +
+                       DataFrame(1, message.substr(303), false, /*padding=*/4);
+  SECTION("the message ends where its length says: nothing held, nothing wrong") {
+    const Verdict verdict = Inspect(frames);
+    CHECK(!verdict.closed);
+    CHECK(verdict.streams_held == 0);
+  }
+  SECTION("stopped inside it, the stream is held; its end of stream drops it") {
+    const Verdict inside = Inspect(frames + DataFrame(1, Message(50, 20)));
+    CHECK(!inside.closed);
+    CHECK(inside.streams_held == 1);
+    const Verdict ended =
+        Inspect(frames + DataFrame(1, Message(50, 20)) + DataFrame(1, "", /*end_stream=*/true));
+    CHECK(ended.streams_held == 0);
+  }
+  SECTION("the next message declares too much: closed, whatever the reads") {
+    // Had the guard lost its place in stream 1, it would read this prefix
+    // from the middle of the body before it.
+    frames += DataFrame(1, Message(5000, 0));
+    for (const std::vector<size_t>& reads :
+         {std::vector<size_t>{}, {1}, {7}, {9, 2}, {13, 5, 1}}) {
+      const Verdict verdict = Inspect(frames, reads);
+      CHECK(verdict.closed);
+      CHECK(verdict.oversized == 5000);
+    }
+  }
+}
+
+TEST_CASE("The guard finds the first message declared too large however frames and "
+          "reads cut the streams (random)", "[guard]") {
+  std::mt19937 random(20261202);
+  for (int trial = 0; trial < 2000; ++trial) {
+    // A few streams' byte sequences of messages, mostly honest.
+    std::map<uint32_t, std::string> streams;
+    for (uint32_t stream = 1; stream <= 7; stream += 2) {
+      std::string& bytes = streams[stream];
+      const int messages = std::uniform_int_distribution<int>(0, 6)(random);
+      for (int m = 0; m < messages; ++m) {
+        const bool too_large = std::uniform_int_distribution<int>(0, 40)(random) == 0;
+        const uint32_t declared =
+            too_large ? std::uniform_int_distribution<uint32_t>(kMaxDeclared + 1, 1u << 31)(random)
+                      : std::uniform_int_distribution<uint32_t>(0, 200)(random);
+        bytes += Message(declared, too_large ? 0 : declared);
+      }
+    }
+    // Cut into DATA frames of random sizes, streams interleaved at random.
+    std::string frames;
+    std::vector<std::pair<uint32_t, std::string>> payloads;
+    std::map<uint32_t, size_t> sent;
+    while (true) {
+      std::vector<uint32_t> left;
+      for (const auto& [stream, bytes] : streams) {
+        if (sent[stream] < bytes.size()) left.push_back(stream);
+      }
+      if (left.empty()) break;
+      const uint32_t stream =
+          left[std::uniform_int_distribution<size_t>(0, left.size() - 1)(random)];
+      const size_t size = std::min(streams[stream].size() - sent[stream],
+                                   std::uniform_int_distribution<size_t>(1, 40)(random));
+      const std::string payload = streams[stream].substr(sent[stream], size);
+      sent[stream] += size;
+      const bool padded = std::uniform_int_distribution<int>(0, 4)(random) == 0;
+      frames += DataFrame(stream, payload, false, padded ? 2 : -1);
+      payloads.emplace_back(stream, payload);
+    }
+    const std::optional<uint64_t> expected = FirstOversized(payloads);
+    std::vector<size_t> reads;
+    for (int r = 0; r < 5; ++r) {
+      reads.push_back(std::uniform_int_distribution<size_t>(1, 64)(random));
+    }
+    for (const Verdict& verdict : {Inspect(frames), Inspect(frames, reads)}) {
+      INFO("trial " << trial);
+      REQUIRE(verdict.closed == expected.has_value());
+      if (expected) REQUIRE(verdict.oversized == *expected);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace routeguide
