@@ -217,9 +217,14 @@ absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
 }
 
 absl::StatusOr<std::vector<FeatureRecord>> DefaultFeatures() {
-  return ParseFeatureDb(
-      absl::string_view(kDefaultFeatureDbJson.data(), kDefaultFeatureDbJson.size()),
-      "built-in database");
+  std::vector<FeatureRecord> features;
+  features.reserve(kBuiltInFeatureCount);
+  for (size_t i = 0; i < kBuiltInFeatureCount; ++i) {
+    const BuiltInFeature& built_in = kBuiltInFeatures[i];
+    features.push_back({std::string(built_in.name),
+                        GeoPoint{built_in.latitude, built_in.longitude}});
+  }
+  return features;
 }
 
 absl::StatusOr<std::vector<FeatureRecord>> LoadFeatureDbFile(

@@ -2,18 +2,29 @@
 #define ROUTEGUIDE_COMMON_DB_LOADER_H_
 
 #include <cstddef>
-#include <string_view>
+#include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
+#include <string_view>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "feature_store.h"
 
 namespace routeguide {
 
-// The tutorial's 100 features (data/route_guide_db.json), built in.
+// The tutorial's 100 features (data/route_guide_db.json), built in: the
+// file's text, and the same features as a table made from it at build time
+// (common/embed_features.py), so that start-up parses no JSON.
 extern const std::string_view kDefaultFeatureDbJson;
+struct BuiltInFeature {
+  int32_t latitude;
+  int32_t longitude;
+  std::string_view name;
+};
+extern const BuiltInFeature kBuiltInFeatures[];
+extern const size_t kBuiltInFeatureCount;
 
 // Longest feature name a database may hold.
 inline constexpr size_t kMaxFeatureNameBytes = 4096;
@@ -27,7 +38,8 @@ inline constexpr size_t kMaxFeatureNameBytes = 4096;
 absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
     absl::string_view json_text, absl::string_view source);
 
-// The built-in database, parsed.
+// The built-in database, from its table: what ParseFeatureDb makes of
+// kDefaultFeatureDbJson (db_loader_test checks that it is).
 absl::StatusOr<std::vector<FeatureRecord>> DefaultFeatures();
 
 // Reads and parses the file at `path`; NOT_FOUND (or another error naming

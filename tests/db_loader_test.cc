@@ -90,6 +90,24 @@ TEST_CASE("The built-in database holds the tutorial's 100 features", "[db]") {
   CHECK(all_valid);
 }
 
+TEST_CASE("The built-in table is what the loader makes of the built-in file",
+          "[db]") {
+  // The table spares start-up the JSON parse; the file and the loader's
+  // rules stay the source of truth.
+  const absl::StatusOr<std::vector<FeatureRecord>> parsed =
+      ParseFeatureDb(absl::string_view(kDefaultFeatureDbJson.data(), kDefaultFeatureDbJson.size()),
+                     "built-in database");
+  REQUIRE(parsed.ok());
+  const absl::StatusOr<std::vector<FeatureRecord>> table = DefaultFeatures();
+  REQUIRE(table.ok());
+  REQUIRE(table->size() == parsed->size());
+  for (size_t i = 0; i < parsed->size(); ++i) {
+    CAPTURE(i);
+    CHECK((*table)[i].location == (*parsed)[i].location);
+    CHECK((*table)[i].name == (*parsed)[i].name);
+  }
+}
+
 TEST_CASE("The built-in database loads into a store", "[db]") {
   absl::StatusOr<std::vector<FeatureRecord>> features = DefaultFeatures();
   REQUIRE(features.ok());
