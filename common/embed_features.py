@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes a C++ source defining routeguide::kBuiltInFeatures, the features of
 a database in the tutorial's JSON format as a table, so that a binary
-starts without parsing its built-in data (nlohmann::json took about a third
-of the server's start-up instructions for the 100 features).
+starts without parsing its built-in data (nlohmann::json took about a
+quarter of the server's start-up instructions for the 100 features).
 
 The JSON file stays the one source: the C++ loader's rules decide what a
 database may hold, and db_loader_test checks this table against

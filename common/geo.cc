@@ -17,18 +17,16 @@ GeoRect GeoRect::FromCorners(const GeoPoint& a, const GeoPoint& b) {
 }
 
 absl::Status ValidatePoint(const GeoPoint& p, absl::string_view what) {
+  if (IsValidPoint(p)) return absl::OkStatus();
   const absl::string_view space = what.empty() ? "" : " ";
   if (p.latitude < -kMaxLatitudeE7 || p.latitude > kMaxLatitudeE7) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s%slatitude %d is outside [-900000000, 900000000] (E7 degrees)",
         what, space, p.latitude));
   }
-  if (p.longitude < -kMaxLongitudeE7 || p.longitude > kMaxLongitudeE7) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s%slongitude %d is outside [-1800000000, 1800000000] (E7 degrees)",
-        what, space, p.longitude));
-  }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s%slongitude %d is outside [-1800000000, 1800000000] (E7 degrees)", what,
+      space, p.longitude));
 }
 
 namespace {

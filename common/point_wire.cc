@@ -30,8 +30,9 @@ bool ReadVarint32(const uint8_t*& next, const uint8_t* end, uint32_t* value) {
   if constexpr (kLittleEndian) {
     if (end - next >= kMaxVarintBytes) {
       // With room for the longest varint, its end is found in one 8-byte
-      // load rather than a test per byte (a negative coordinate has 10):
-      // a few percent of the decoder, as the compiler unrolls the loop.
+      // load rather than a test per byte, plus a byte test each for the
+      // 9th and 10th (a negative coordinate has 10): a few percent of the
+      // decoder, as the compiler unrolls the loop anyway.
       uint64_t word;
       std::memcpy(&word, next, sizeof(word));
       const uint64_t last_bytes = ~word & 0x8080808080808080u;

@@ -59,7 +59,11 @@ struct Http2GuardOptions {
   // Streams a client may have open before it acknowledges the server's
   // SETTINGS: gRPC 1.51 enforces its max concurrent streams only from the
   // acknowledgement on, so a client that never sends it could open any
-  // number, each holding its headers.
+  // number, each holding its headers. Also the most streams whose DATA may
+  // stop inside a gRPC message at once (the guard keeps a few bytes of
+  // state for each): an honest client has no more streams open than this,
+  // while DATA sent on streams long closed (which gRPC drops) could
+  // otherwise make the guard keep state for every stream id.
   int64_t max_streams_before_ack = 1000;
   // The guard's thread runs this much nicer than the thread that starts
   // it (0 to 19, capped at nice 19; higher yields sooner), so a server
@@ -80,6 +84,8 @@ struct Http2GuardStats {
   int64_t settings_timeouts = 0;   // Closed for not acknowledging SETTINGS.
   int64_t oversized_message_closes = 0;  // Closed for a message declared too large.
   int64_t early_stream_closes = 0;  // Too many streams before the SETTINGS ack.
+  // Too many streams stopped inside a message at once.
+  int64_t unfinished_message_closes = 0;
   int64_t goaways_sent = 0;        // GOAWAYs the guard wrote itself.
   // Times a rapid reset made the guard lower every connection's limit.
   int64_t strict_periods = 0;

@@ -112,7 +112,8 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
       return true;
     }
     // Only streams stopped inside a message have an entry: DATA frames
-    // usually hold whole messages, and then no lookup is needed.
+    // usually hold whole messages, and while no stream is inside one no
+    // lookup is needed.
     auto it = connection.messages.empty() ? connection.messages.end()
                                           : connection.messages.find(frame.stream_id);
     const bool known = it != connection.messages.end();
@@ -129,6 +130,13 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
     if (known && (stream_ends || !inside_message)) {
       connection.messages.erase(it);
     } else if (!known && inside_message && !stream_ends) {
+      if (static_cast<int64_t>(connection.messages.size()) >=
+          options_.max_streams_before_ack) {
+        connection.too_many_unfinished_messages = true;
+        *error_code = kEnhanceYourCalm;
+        allowed = false;
+        return false;
+      }
       connection.messages.emplace(frame.stream_id, stream);
     }
     return true;
@@ -158,12 +166,14 @@ void Http2Policy::InspectServerBytes(Http2ConnectionState& connection, const cha
 bool Http2Policy::IsRapidReset(const Http2ConnectionState& connection,
                                uint32_t error_code) {
   return error_code == kEnhanceYourCalm && connection.oversized_length == 0 &&
-         !connection.too_many_early_streams;
+         !connection.too_many_early_streams && !connection.too_many_unfinished_messages;
 }
 
 void Http2Policy::CountClose(const Http2ConnectionState& connection, uint32_t error_code) {
   if (connection.too_many_early_streams) {
     early_stream_closes_.fetch_add(1, std::memory_order_relaxed);
+  } else if (connection.too_many_unfinished_messages) {
+    unfinished_message_closes_.fetch_add(1, std::memory_order_relaxed);
   } else if (connection.oversized_length > 0) {
     oversized_message_closes_.fetch_add(1, std::memory_order_relaxed);
   } else if (IsRapidReset(connection, error_code)) {
@@ -193,6 +203,8 @@ void Http2Policy::AddStats(Http2GuardStats& stats) const {
   stats.settings_timeouts = settings_timeouts_.load(std::memory_order_relaxed);
   stats.oversized_message_closes = oversized_message_closes_.load(std::memory_order_relaxed);
   stats.early_stream_closes = early_stream_closes_.load(std::memory_order_relaxed);
+  stats.unfinished_message_closes =
+      unfinished_message_closes_.load(std::memory_order_relaxed);
   stats.strict_periods = strict_periods_.load(std::memory_order_relaxed);
   stats.streams_opened = streams_opened_.load(std::memory_order_relaxed);
   stats.client_resets = client_resets_.load(std::memory_order_relaxed);
@@ -235,6 +247,12 @@ void Http2Policy::Warn(const Http2ConnectionState& connection, uint32_t error_co
         "{} streams before acknowledging the server's SETTINGS (which carry "
         "that limit; gRPC 1.51 applies it only from the acknowledgement on); "
         "{} (ENHANCE_YOUR_CALM)",
+        peer, grpc_fd, options_.max_streams_before_ack, how);
+  } else if (connection.too_many_unfinished_messages) {
+    spdlog::warn(
+        "HTTP/2 guard: the connection from {} (gRPC's fd:{}) stopped DATA "
+        "inside a gRPC message on more than {} streams at once; {} "
+        "(ENHANCE_YOUR_CALM)",
         peer, grpc_fd, options_.max_streams_before_ack, how);
   } else if (connection.oversized_length > 0) {
     spdlog::warn(

@@ -33,6 +33,7 @@ struct Http2ConnectionState {
   // ended, which gRPC 1.51 does not yet bound.
   absl::flat_hash_set<uint32_t> open_before_ack;
   bool too_many_early_streams = false;  // What it was closed for.
+  bool too_many_unfinished_messages = false;  // Likewise.
   int64_t limit = 0;            // The reset limit it ran into.
   // The current one-second window of the reset rule.
   absl::Time window_start;
@@ -97,7 +98,8 @@ class Http2Policy {
   int64_t warnings_suppressed_ = 0;
 
   std::atomic<int64_t> rapid_reset_closes_{0}, settings_timeouts_{0},
-      oversized_message_closes_{0}, early_stream_closes_{0}, strict_periods_{0},
+      oversized_message_closes_{0}, early_stream_closes_{0},
+      unfinished_message_closes_{0}, strict_periods_{0},
       streams_opened_{0}, client_resets_{0};
 };
 

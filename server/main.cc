@@ -149,12 +149,14 @@ void LogStatus(const RouteGuideServer& server, const FeatureStore& store) {
       "cancelled, {} notes, RSS {} KiB, {} connections accepted, {} "
       "awaiting their preface, {} handshake timeouts, {} shed, {} guarded, "
       "{} closed for rapid reset, {} closed for no SETTINGS ack, {} closed "
-      "for too many streams before it, {} closed for an oversized message",
+      "for too many streams before it, {} closed for an oversized message, "
+      "{} closed for too many unfinished messages",
       calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
       store.note_count(), ResidentKiB(), connections.accepted,
       connections.pending, connections.handshake_timeouts, connections.shed,
       guard.active, guard.rapid_reset_closes, guard.settings_timeouts,
-      guard.early_stream_closes, guard.oversized_message_closes);
+      guard.early_stream_closes, guard.oversized_message_closes,
+      guard.unfinished_message_closes);
 }
 
 // Serves until SIGINT, SIGTERM or SIGUSR2, which it returns; meanwhile

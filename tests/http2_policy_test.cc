@@ -32,7 +32,8 @@ std::string DataFrame(uint32_t stream, const std::string& payload,
   std::string body;
   if (padding >= 0) body.push_back(static_cast<char>(padding));
   body += payload;
-  if (padding > 0) body += std::string(static_cast<size_t>(padding), '\0');
+  // Padding of 0xff: read as a message prefix, it would declare 4 GiB.
+  if (padding > 0) body += std::string(static_cast<size_t>(padding), '\xff');
   std::string frame;
   frame.push_back(static_cast<char>((body.size() >> 16) & 0xff));
   frame.push_back(static_cast<char>((body.size() >> 8) & 0xff));
@@ -53,17 +54,29 @@ std::string Message(uint32_t declared, size_t body_bytes) {
   return out + std::string(body_bytes, 'm');
 }
 
+std::string RstStreamFrame(uint32_t stream) {
+  std::string frame("\0\0\4", 3);
+  frame.push_back(static_cast<char>(kRstStreamFrame));
+  frame.push_back('\0');
+  Put32(frame, stream);
+  Put32(frame, 0x8);  // CANCEL.
+  return frame;
+}
+
 struct Verdict {
   bool closed = false;
   uint64_t oversized = 0;
+  bool too_many_unfinished = false;
   size_t streams_held = 0;  // Streams the policy keeps state for.
 };
 
 // Feeds the preface and `frames` to a fresh policy in reads of the given
 // sizes (cycled; the rest in one read when empty).
-Verdict Inspect(const std::string& frames, const std::vector<size_t>& reads = {}) {
+Verdict Inspect(const std::string& frames, const std::vector<size_t>& reads = {},
+                int64_t max_streams = 1000) {
   Http2GuardOptions options;
   options.max_declared_message_bytes = kMaxDeclared;
+  options.max_streams_before_ack = max_streams;
   Http2Policy policy(options);
   Http2ConnectionState connection;
   const absl::Time now = absl::Now();
@@ -79,6 +92,7 @@ Verdict Inspect(const std::string& frames, const std::vector<size_t>& reads = {}
       CHECK(error_code == kEnhanceYourCalm);
       verdict.closed = true;
       verdict.oversized = connection.oversized_length;
+      verdict.too_many_unfinished = connection.too_many_unfinished_messages;
       break;
     }
     at += size;
@@ -89,16 +103,28 @@ Verdict Inspect(const std::string& frames, const std::vector<size_t>& reads = {}
 
 // What the policy must find, worked out another way: each stream's DATA
 // bytes gathered, then read message by message; the first declaration
-// over the limit, in the order the bytes arrive.
-std::optional<uint64_t> FirstOversized(
-    const std::vector<std::pair<uint32_t, std::string>>& payloads) {
+// over the limit, in the order the bytes arrive, and the streams left
+// inside a message (a stream's end drops it).
+struct Expected {
+  std::optional<uint64_t> oversized;
+  size_t streams_inside = 0;
+};
+struct Piece {
+  uint32_t stream;
+  std::string payload;
+  bool end_stream;
+};
+
+Expected Model(const std::vector<Piece>& pieces) {
   std::map<uint32_t, std::string> pending;
   std::map<uint32_t, uint64_t> body_left;
-  for (const auto& [stream, payload] : payloads) {
-    std::string& bytes = pending[stream];
-    bytes += payload;
+  std::map<uint32_t, bool> ended;
+  Expected expected;
+  for (const Piece& piece : pieces) {
+    std::string& bytes = pending[piece.stream];
+    bytes += piece.payload;
     while (true) {
-      uint64_t& left = body_left[stream];
+      uint64_t& left = body_left[piece.stream];
       if (left > 0) {
         const size_t skipped = static_cast<size_t>(std::min<uint64_t>(left, bytes.size()));
         left -= skipped;
@@ -110,10 +136,17 @@ std::optional<uint64_t> FirstOversized(
              uint64_t{static_cast<uint8_t>(bytes[2])} << 16 |
              uint64_t{static_cast<uint8_t>(bytes[3])} << 8 | static_cast<uint8_t>(bytes[4]);
       bytes.erase(0, 5);
-      if (left > kMaxDeclared) return left;
+      if (left > kMaxDeclared) {
+        expected.oversized = left;
+        return expected;
+      }
     }
+    ended[piece.stream] = ended[piece.stream] || piece.end_stream;
   }
-  return std::nullopt;
+  for (const auto& [stream, bytes] : pending) {
+    if (!ended[stream] && (!bytes.empty() || body_left[stream] > 0)) ++expected.streams_inside;
+  }
+  return expected;
 }
 
 TEST_CASE("DATA frames of whole messages leave the guard holding nothing per stream",
@@ -122,6 +155,7 @@ TEST_CASE("DATA frames of whole messages leave the guard holding nothing per str
   for (uint32_t round = 0; round < 50; ++round) {
     for (uint32_t stream = 1; stream <= 15; stream += 2) {
       frames += DataFrame(stream, Message(12, 12) + Message(0, 0));
+      frames += DataFrame(stream, Message(kMaxDeclared, kMaxDeclared));
     }
   }
   SECTION("read at once") {
@@ -172,6 +206,47 @@ TEST_CASE("A message cut across DATA frames is followed to its end, between othe
   }
 }
 
+TEST_CASE("A whole message declared too large is caught in one frame too", "[guard]") {
+  // Body and all: the quick path for frames of one whole message must
+  // still compare the length with the limit.
+  const std::string frames = DataFrame(1, Message(10, 10)) +
+                             DataFrame(1, Message(kMaxDeclared + 1, kMaxDeclared + 1));
+  for (const std::vector<size_t>& reads : {std::vector<size_t>{}, {3}, {9, 1000}}) {
+    const Verdict verdict = Inspect(frames, reads);
+    CHECK(verdict.closed);
+    CHECK(verdict.oversized == kMaxDeclared + 1);
+  }
+}
+
+TEST_CASE("A stream's end or reset drops what the guard held for it", "[guard]") {
+  const std::string inside = DataFrame(1, Message(50, 20)) + DataFrame(3, Message(50, 20));
+  REQUIRE(Inspect(inside).streams_held == 2);
+  SECTION("END_STREAM on a frame with data") {
+    CHECK(Inspect(inside + DataFrame(1, std::string(10, 'm'), /*end_stream=*/true))
+              .streams_held == 1);
+  }
+  SECTION("RST_STREAM from the client") {
+    CHECK(Inspect(inside + RstStreamFrame(3)).streams_held == 1);
+  }
+}
+
+TEST_CASE("Streams stopped inside a message are bounded, like streams before the "
+          "SETTINGS ack", "[guard]") {
+  // DATA on streams that were never opened, or closed long ago, is dropped
+  // by gRPC, but each would cost the guard an entry.
+  std::string frames;
+  for (uint32_t stream = 1; stream <= 2 * 10 - 1; stream += 2) {
+    frames += DataFrame(stream, Message(50, 1));
+  }
+  const Verdict at_limit = Inspect(frames, {}, /*max_streams=*/10);
+  CHECK(!at_limit.closed);
+  CHECK(at_limit.streams_held == 10);
+  const Verdict past = Inspect(frames + DataFrame(21, Message(50, 1)), {7}, /*max_streams=*/10);
+  CHECK(past.closed);
+  CHECK(past.too_many_unfinished);
+  CHECK(past.oversized == 0);
+}
+
 TEST_CASE("The guard finds the first message declared too large however frames and "
           "reads cut the streams (random)", "[guard]") {
   std::mt19937 random(20261202);
@@ -188,10 +263,14 @@ TEST_CASE("The guard finds the first message declared too large however frames a
                       : std::uniform_int_distribution<uint32_t>(0, 200)(random);
         bytes += Message(declared, too_large ? 0 : declared);
       }
+      // Some streams stop inside a message: cut anywhere.
+      if (!bytes.empty() && std::uniform_int_distribution<int>(0, 2)(random) == 0) {
+        bytes.resize(std::uniform_int_distribution<size_t>(1, bytes.size())(random));
+      }
     }
     // Cut into DATA frames of random sizes, streams interleaved at random.
     std::string frames;
-    std::vector<std::pair<uint32_t, std::string>> payloads;
+    std::vector<Piece> pieces;
     std::map<uint32_t, size_t> sent;
     while (true) {
       std::vector<uint32_t> left;
@@ -206,18 +285,25 @@ TEST_CASE("The guard finds the first message declared too large however frames a
       const std::string payload = streams[stream].substr(sent[stream], size);
       sent[stream] += size;
       const bool padded = std::uniform_int_distribution<int>(0, 4)(random) == 0;
-      frames += DataFrame(stream, payload, false, padded ? 2 : -1);
-      payloads.emplace_back(stream, payload);
+      // A stream's last frame ends it, half the time.
+      const bool end_stream = sent[stream] == streams[stream].size() &&
+                              std::uniform_int_distribution<int>(0, 1)(random) == 0;
+      frames += DataFrame(stream, payload, end_stream, padded ? 2 : -1);
+      pieces.push_back({stream, payload, end_stream});
     }
-    const std::optional<uint64_t> expected = FirstOversized(payloads);
+    const Expected expected = Model(pieces);
     std::vector<size_t> reads;
     for (int r = 0; r < 5; ++r) {
       reads.push_back(std::uniform_int_distribution<size_t>(1, 64)(random));
     }
     for (const Verdict& verdict : {Inspect(frames), Inspect(frames, reads)}) {
       INFO("trial " << trial);
-      REQUIRE(verdict.closed == expected.has_value());
-      if (expected) REQUIRE(verdict.oversized == *expected);
+      REQUIRE(verdict.closed == expected.oversized.has_value());
+      if (expected.oversized) {
+        REQUIRE(verdict.oversized == *expected.oversized);
+      } else {
+        REQUIRE(verdict.streams_held == expected.streams_inside);
+      }
     }
   }
 }
