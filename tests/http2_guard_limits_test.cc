@@ -187,5 +187,38 @@ TEST_CASE("Shutdown lets a relayed call finish during the grace period",
   CHECK(server->guard_stats().active == 0);
 }
 
+TEST_CASE("DATA left inside a message on more streams than the limit closes the "
+          "connection, even on streams gRPC never opened",
+          "[guard]") {
+  ServerOptions options;
+  options.max_concurrent_streams = 5;  // The guard's bound: 10 streams.
+  auto server = StartTestServer(options);
+  RawClient client(server->port());
+  client.Handshake(/*ack=*/true);
+  // Each frame starts a message (the first byte of its prefix) on a stream
+  // no HEADERS opened: gRPC skips such DATA, the guard would keep a few
+  // bytes for each, without end.
+  std::string frames;
+  for (uint32_t stream = 1; stream <= 19; stream += 2) {
+    frames += Frame(kData, 0, stream, std::string(1, '\0'));
+  }
+  REQUIRE(client.Send(frames));
+  bool timed_out = false;
+  while (!timed_out) {  // Ten are allowed: still open.
+    const auto frame = client.Read(absl::Milliseconds(300), &timed_out);
+    if (!timed_out) REQUIRE(frame.has_value());
+  }
+  CHECK(server->guard_stats().unfinished_message_closes == 0);
+  REQUIRE(client.Send(Frame(kData, 0, 21, std::string(1, '\0'))));
+  const Ending ending = client.AwaitEnd(absl::Seconds(5));
+  CHECK(ending.closed);
+  CHECK(ending.goaway_error == kEnhanceYourCalm);
+  CHECK(server->guard_stats().unfinished_message_closes == 1);
+  CHECK(server->guard_stats().rapid_reset_closes == 0);
+  // The server still serves.
+  auto stub = RouteGuide::NewStub(OwnChannel(server->port()));
+  CHECK(GetKnownFeature(*stub));
+}
+
 }  // namespace
 }  // namespace routeguide
