@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include "absl/flags/commandlineflag.h"
@@ -197,7 +198,14 @@ std::string VersionText() {
 void ExitWithUsageError(absl::string_view message) {
   std::fprintf(stderr, "%s: error: %.*s\n", ProgramName().c_str(),
                static_cast<int>(message.size()), message.data());
-  std::exit(kExitUsage);
+  std::cout.flush();
+  std::fflush(nullptr);
+  // Not std::exit: a run that fails after it made channels (a server that
+  // cannot be reached, say) still has gRPC's threads at work, and static
+  // destructors running under them made the exit code a race (once in a
+  // CI run, the client ended otherwise than with 2 after printing this).
+  // Nothing is left to clean up that the kernel does not.
+  std::_Exit(kExitUsage);
 }
 
 }  // namespace routeguide

@@ -111,6 +111,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
     const auto result = testing::RunClient({"load", "--target=" + http1.address(),
                                    "--connect_timeout=1s"});
     INFO(result.stderr_text);
+    INFO(result.exit.ToString());
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains(http1.address()));
     CHECK_THAT(result.stderr_text, Catch::Contains("a first call failed with"));
@@ -129,6 +130,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
     const auto result = testing::RunClient({"load", "--target=" + server.target(),
                                    "--connect_timeout=1s"});
     INFO(result.stderr_text);
+    INFO(result.exit.ToString());
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains("a first call failed with"));
     CHECK_THAT(result.stderr_text, Catch::Contains("the client spoke plaintext"));
@@ -139,6 +141,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
         testing::RunClient({"load", "--target=" + server.target(), "--connect_timeout=1s",
                    "--tls_ca=" + pki.Path("ca.pem")});
     INFO(result.stderr_text);
+    INFO(result.exit.ToString());
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains("a first call failed with"));
     CHECK_THAT(result.stderr_text, Catch::Contains("the client spoke TLS"));
@@ -149,6 +152,7 @@ TEST_CASE("A server that cannot be used is reported with what went wrong",
         {"load", "--target=" + server.target(), "--connect_timeout=1s",
          "--tls_ca=" + pki.Path("ca.pem"), "--tls_server_name=elsewhere.example"});
     INFO(result.stderr_text);
+    INFO(result.exit.ToString());
     CHECK(result.exit.Exited(2));
     CHECK_THAT(result.stderr_text, Catch::Contains("a first call failed with"));
     CHECK_THAT(result.stderr_text,
