@@ -36,9 +36,7 @@ bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
     }
     if (stream.prefix_have == 0 && n >= sizeof(stream.prefix)) {
       // The usual case: a whole prefix, read in place.
-      const auto* prefix = reinterpret_cast<const unsigned char*>(bytes);
-      stream.body_left = uint64_t{prefix[1]} << 24 | uint64_t{prefix[2]} << 16 |
-                         uint64_t{prefix[3]} << 8 | prefix[4];
+      stream.body_left = DeclaredLength(reinterpret_cast<const unsigned char*>(bytes));
       bytes += sizeof(stream.prefix);
       n -= sizeof(stream.prefix);
     } else {
@@ -49,8 +47,7 @@ bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
       n -= taken;
       if (stream.prefix_have < sizeof(stream.prefix)) break;
       stream.prefix_have = 0;
-      stream.body_left = uint64_t{stream.prefix[1]} << 24 | uint64_t{stream.prefix[2]} << 16 |
-                         uint64_t{stream.prefix[3]} << 8 | stream.prefix[4];
+      stream.body_left = DeclaredLength(stream.prefix);
     }
     if (stream.body_left > max_bytes) {
       *oversized = stream.body_left;

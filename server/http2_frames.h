@@ -144,6 +144,13 @@ struct StreamMessages {
   size_t prefix_have = 0;
 };
 
+// The length a gRPC message prefix declares (flag byte, then 32 bits, big
+// endian).
+inline uint64_t DeclaredLength(const unsigned char* prefix) {
+  return uint64_t{prefix[1]} << 24 | uint64_t{prefix[2]} << 16 |
+         uint64_t{prefix[3]} << 8 | prefix[4];
+}
+
 // Follows `stream`'s messages through `n` bytes of its DATA; false, with
 // the length in `oversized`, when one declares more than `max_bytes`.
 bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
@@ -154,9 +161,7 @@ bool CheckMessageLengths(StreamMessages& stream, const char* bytes, size_t n,
 inline bool CheckMessages(StreamMessages& stream, const char* bytes, size_t n,
                           uint64_t max_bytes, uint64_t* oversized) {
   if (stream.body_left == 0 && stream.prefix_have == 0 && n >= sizeof(stream.prefix)) {
-    const auto* prefix = reinterpret_cast<const unsigned char*>(bytes);
-    const uint64_t declared = uint64_t{prefix[1]} << 24 | uint64_t{prefix[2]} << 16 |
-                              uint64_t{prefix[3]} << 8 | prefix[4];
+    const uint64_t declared = DeclaredLength(reinterpret_cast<const unsigned char*>(bytes));
     if (declared == n - sizeof(stream.prefix) && declared <= max_bytes) return true;
   }
   return CheckMessageLengths(stream, bytes, n, max_bytes, oversized);

@@ -12,6 +12,7 @@
 
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
+#include "http2_bytes.h"
 #include "http2_frames.h"
 #include "http2_guard.h"
 #include "http2_policy.h"
@@ -21,12 +22,6 @@ namespace {
 
 constexpr uint64_t kMaxDeclared = 1000;
 
-void Put32(std::string& out, uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((value >> shift) & 0xff));
-  }
-}
-
 std::string DataFrame(uint32_t stream, const std::string& payload,
                       bool end_stream = false, int padding = -1) {
   std::string body;
@@ -34,16 +29,9 @@ std::string DataFrame(uint32_t stream, const std::string& payload,
   body += payload;
   // Padding of 0xff: read as a message prefix, it would declare 4 GiB.
   if (padding > 0) body += std::string(static_cast<size_t>(padding), '\xff');
-  std::string frame;
-  frame.push_back(static_cast<char>((body.size() >> 16) & 0xff));
-  frame.push_back(static_cast<char>((body.size() >> 8) & 0xff));
-  frame.push_back(static_cast<char>(body.size() & 0xff));
-  frame.push_back(static_cast<char>(kDataFrame));
   uint8_t flags = end_stream ? kEndStreamFlag : 0;
   if (padding >= 0) flags |= kPaddedFlag;
-  frame.push_back(static_cast<char>(flags));
-  Put32(frame, stream);
-  return frame + body;
+  return Frame(kDataFrame, flags, stream, body);
 }
 
 // gRPC's framing of one message: flag, 32-bit length, then (some of) the
@@ -55,12 +43,9 @@ std::string Message(uint32_t declared, size_t body_bytes) {
 }
 
 std::string RstStreamFrame(uint32_t stream) {
-  std::string frame("\0\0\4", 3);
-  frame.push_back(static_cast<char>(kRstStreamFrame));
-  frame.push_back('\0');
-  Put32(frame, stream);
-  Put32(frame, 0x8);  // CANCEL.
-  return frame;
+  std::string code;
+  Put32(code, 0x8);  // CANCEL.
+  return Frame(kRstStreamFrame, 0, stream, code);
 }
 
 struct Verdict {

@@ -26,6 +26,7 @@
 #include "catch2/catch.hpp"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "http2_bytes.h"
 #include "http2_guard.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
@@ -50,26 +51,6 @@ inline constexpr uint32_t kEnhanceYourCalm = 0xb;
 // A feature of the built-in database.
 inline constexpr int32_t kKnownLatitude = 407838351;
 inline constexpr int32_t kKnownLongitude = -746143763;
-
-inline void Put32(std::string& out, uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((value >> shift) & 0xff));
-  }
-}
-
-inline std::string Frame(uint8_t type, uint8_t flags, uint32_t stream_id,
-                  absl::string_view payload = {}) {
-  std::string frame;
-  const size_t length = payload.size();
-  frame.push_back(static_cast<char>((length >> 16) & 0xff));
-  frame.push_back(static_cast<char>((length >> 8) & 0xff));
-  frame.push_back(static_cast<char>(length & 0xff));
-  frame.push_back(static_cast<char>(type));
-  frame.push_back(static_cast<char>(flags));
-  Put32(frame, stream_id);
-  frame.append(payload.data(), payload.size());
-  return frame;
-}
 
 // An HPACK string literal, not Huffman-coded; every one here is shorter
 // than 127 bytes, so its length fits the 7-bit prefix.
