@@ -146,14 +146,16 @@ void LogStatus(const RouteGuideServer& server, const FeatureStore& store) {
   const Http2GuardStats guard = server.guard_stats();
   spdlog::info(
       "status: {} calls in flight, {} call objects, {} accepted, {} "
-      "cancelled, {} notes, RSS {} KiB, {} connections accepted, {} "
-      "awaiting their preface, {} handshake timeouts, {} shed, {} guarded, "
+      "cancelled, {} notes, RSS {} KiB, heap in use {} KiB, {} connections "
+      "accepted, {} awaiting their preface, {} handshake timeouts, {} shed, "
+      "{} guarded, "
       "{} closed for rapid reset, {} closed for no SETTINGS ack, {} closed "
       "for too many streams before it, {} closed for an oversized message, "
       "{} closed for too many unfinished messages",
       calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
-      store.note_count(), ResidentKiB(), connections.accepted,
-      connections.pending, connections.handshake_timeouts, connections.shed,
+      store.note_count(), ResidentKiB(), HeapInUseBytes() / 1024,
+      connections.accepted, connections.pending,
+      connections.handshake_timeouts, connections.shed,
       guard.active, guard.rapid_reset_closes, guard.settings_timeouts,
       guard.early_stream_closes, guard.oversized_message_closes,
       guard.unfinished_message_closes);

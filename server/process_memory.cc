@@ -2,6 +2,19 @@
 
 #include <malloc.h>
 
+// Under AddressSanitizer the program's memory comes from ASan's allocator,
+// which glibc's mallinfo2 does not see.
+#if defined(__SANITIZE_ADDRESS__)
+#define ROUTEGUIDE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ROUTEGUIDE_ASAN 1
+#endif
+#endif
+#if ROUTEGUIDE_ASAN
+#include <sanitizer/allocator_interface.h>
+#endif
+
 #include <algorithm>
 #include <fstream>
 #include <string>
@@ -15,7 +28,11 @@
 namespace routeguide {
 
 Heap GlibcHeap() {
-  return Heap{[] { return mallinfo2().fordblks; }, [] { malloc_trim(0); }};
+  return Heap{[] { return mallinfo2().fordblks; }, [] { malloc_trim(0); },
+              [] {
+                const long kib = ResidentKiB();
+                return kib > 0 ? static_cast<size_t>(kib) * 1024 : size_t{0};
+              }};
 }
 
 HeapTrimmer::HeapTrimmer(absl::Duration interval, Heap heap)
@@ -27,17 +44,36 @@ absl::Duration HeapTrimmer::tick_interval() const {
 
 bool HeapTrimmer::OnTick() {
   if (interval_ <= absl::ZeroDuration()) return false;
+  ++ticks_since_trim_;
   const size_t free_now = heap_.free_bytes();
   low_ = std::min(low_, free_now);
-  if (free_now - low_ < kTrimAfterFreedBytes) return false;
+  const bool burst_ended = free_now - low_ >= kTrimAfterFreedBytes;
+  const bool retry_due =
+      free_now >= kTrimAfterFreedBytes && ticks_since_trim_ >= retry_ticks_;
+  if (!burst_ended && !retry_due) return false;
   TrimNow();
   return true;
 }
 
 void HeapTrimmer::TrimNow() {
+  const size_t resident_before = heap_.resident_bytes();
   heap_.trim();
+  const size_t resident_after = heap_.resident_bytes();
   // Trimmed pages still count as free to the allocator: measure from here.
   low_ = heap_.free_bytes();
+  ticks_since_trim_ = 0;
+  const bool useful = resident_after < resident_before &&
+                      resident_before - resident_after >= kUsefulTrimBytes;
+  retry_ticks_ = useful ? 1 : std::min(2 * retry_ticks_, kMaxRetryTicks);
+}
+
+size_t HeapInUseBytes() {
+#if ROUTEGUIDE_ASAN
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+#endif
 }
 
 long ResidentKiB() {

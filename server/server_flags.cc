@@ -136,7 +136,9 @@ ABSL_FLAG(std::string, max_memory, FormatByteSize(kDefaults.max_memory_bytes),
 ABSL_FLAG(absl::Duration, memory_trim_interval, kConfigDefaults.memory_trim_interval,
           "How often to check whether 16MiB or more of the heap has been "
           "freed (a wave of calls or connections, a large message), and if "
-          "so hand it back to the system (0: never; else at least 100ms)");
+          "so hand it back to the system; while 16MiB stay free, trims are "
+          "retried, less often while they hand nothing back (0: never; else "
+          "at least 100ms)");
 
 namespace routeguide {
 namespace {

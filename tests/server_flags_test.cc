@@ -343,12 +343,21 @@ TEST_CASE("Byte sizes print the way the flags take them", "[flags][unit]") {
   }
 }
 
-// A heap whose free bytes the test sets, counting trims.
+// A heap whose free bytes the test sets, counting trims; each trim hands
+// back `releasable` resident bytes.
 struct FakeHeap {
   size_t free_bytes = 0;
+  size_t resident = 0;
+  size_t releasable = 0;
   int trims = 0;
   Heap AsHeap() {
-    return Heap{[this] { return free_bytes; }, [this] { ++trims; }};
+    return Heap{[this] { return free_bytes; },
+                [this] {
+                  ++trims;
+                  resident -= releasable;
+                  releasable = 0;
+                },
+                [this] { return resident; }};
   }
 };
 
@@ -358,6 +367,7 @@ TEST_CASE("The trimmer trims once 16 MiB were freed since the low point",
           "[memory][unit]") {
   FakeHeap heap;
   heap.free_bytes = 10 * kMiB;
+  heap.resident = 200 * kMiB;
   HeapTrimmer trimmer(absl::Seconds(10), heap.AsHeap());
   CHECK(trimmer.tick_interval() == absl::Seconds(10));
 
@@ -370,13 +380,55 @@ TEST_CASE("The trimmer trims once 16 MiB were freed since the low point",
   CHECK(trimmer.OnTick());
   CHECK(heap.trims == 1);
   // Trimmed pages still count as free: measured from here, no trim again
-  // until another 16 MiB are freed.
+  // until another 16 MiB are freed (that trim handed nothing back, so no
+  // retry comes soon).
   CHECK_FALSE(trimmer.OnTick());
   heap.free_bytes = 33 * kMiB;
   CHECK_FALSE(trimmer.OnTick());
   heap.free_bytes = 34 * kMiB;
   CHECK(trimmer.OnTick());
   CHECK(heap.trims == 2);
+}
+
+// The ticks on which `trimmer` trims among the next `ticks`, counted from 1.
+std::vector<int> TrimmingTicks(HeapTrimmer& trimmer, int ticks) {
+  std::vector<int> trimmed_on;
+  for (int tick = 1; tick <= ticks; ++tick) {
+    if (trimmer.OnTick()) trimmed_on.push_back(tick);
+  }
+  return trimmed_on;
+}
+
+TEST_CASE("The trimmer retries while the heap holds 16 MiB free, backing off "
+          "while trims hand nothing back",
+          "[memory][unit]") {
+  FakeHeap heap;
+  heap.resident = 200 * kMiB;
+  HeapTrimmer trimmer(absl::Seconds(1), heap.AsHeap());
+  // A burst ends: 90 MiB freed, of which the trim can return 40 MiB.
+  heap.free_bytes = 90 * kMiB;
+  heap.releasable = 40 * kMiB;
+  REQUIRE(trimmer.OnTick());
+  REQUIRE(heap.resident == 160 * kMiB);
+
+  SECTION("a quiet heap: waits of 1, 2, 4, 8, then 16 ticks at most") {
+    CHECK(TrimmingTicks(trimmer, 80) ==
+          std::vector<int>{1, 3, 7, 15, 31, 47, 63, 79});
+  }
+  SECTION("pages that came free since: the wait starts over") {
+    REQUIRE(TrimmingTicks(trimmer, 7) == std::vector<int>{1, 3, 7});
+    // A client's last chunks are freed: 20 MiB of pages come free while
+    // free bytes barely move. The next retry (8 ticks on) returns them,
+    // and the one after comes on the next tick.
+    heap.free_bytes += kMiB / 2;
+    heap.releasable = 20 * kMiB;
+    CHECK(TrimmingTicks(trimmer, 10) == std::vector<int>{8, 9});
+    CHECK(heap.resident == 140 * kMiB);
+  }
+  SECTION("no retry once the heap holds less than 16 MiB free") {
+    heap.free_bytes = 15 * kMiB;  // A new wave took most of it.
+    CHECK(TrimmingTicks(trimmer, 40).empty());
+  }
 }
 
 TEST_CASE("The trimmer never trims on a tick with a zero interval, but on request",

@@ -47,7 +47,8 @@ class MemoryWatch:
       after   VmRSS SETTLE_SECONDS after the attacker left, with no SIGUSR1
               before it: only the server's own periodic trim
               (--memory_trim_interval) can have handed memory back. The
-              RSS after a SIGUSR1 trim is read next, for the log only.
+              RSS after a SIGUSR1 trim is read next, for the log, with the
+              heap in use from the status line that trim logs.
     """
 
     def __init__(self, case, server):
@@ -61,6 +62,7 @@ class MemoryWatch:
         self.hwm = 0
         self.after = None
         self.trimmed = None
+        self.heap_in_use = None  # the status line's, after `trimmed`
 
     def __enter__(self):
         self.sampler.__enter__()
@@ -88,7 +90,9 @@ class MemoryWatch:
         self.case.check_alive(self.server, self.sampler,
                               "after the attack")
         self.after = self.server.memory()["VmRSS"]
-        self.trimmed = self.server.rss_in_use()
+        trimmed = self.server.trimmed_memory()
+        self.trimmed = trimmed["VmRSS"]
+        self.heap_in_use = trimmed["heap_in_use"]
 
     def check(self, attack, errors):
         """Prints the FIGURES line, then checks the bounds."""

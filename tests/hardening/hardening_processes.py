@@ -20,7 +20,8 @@ from hardening_common import (HOST, PORT_LINE, WAIT_SECONDS, CheckFailed,
 REAP_SECONDS = 10
 # What SIGUSR1 makes the server log.
 STATUS_LINE = re.compile(
-    r"status: (\d+) calls in flight, (\d+) call objects, (\d+) accepted")
+    r"status: (\d+) calls in flight, (\d+) call objects, (\d+) accepted"
+    r".*?, heap in use (\d+) KiB")
 
 
 class Child:
@@ -145,7 +146,8 @@ class Server(Child):
         raise CheckFailed("no 'Max open files' in /proc/%d/limits" % self.pid)
 
     def status(self):
-        """SIGUSR1's status line as {"in_flight", "objects", "accepted"}.
+        """SIGUSR1's status line as {"in_flight", "objects", "accepted",
+        "heap_in_use"} (bytes the server holds from its allocator).
 
         The server hands freed memory back (malloc_trim) before it logs the
         line, so VmRSS read afterwards is memory in use, not what glibc
@@ -156,9 +158,11 @@ class Server(Child):
         while True:
             lines = STATUS_LINE.findall(self.text())
             if len(lines) > seen:
-                in_flight, objects, accepted = map(int, lines[-1])
+                in_flight, objects, accepted, in_use_kib = map(int,
+                                                               lines[-1])
                 return {"in_flight": in_flight, "objects": objects,
-                        "accepted": accepted}
+                        "accepted": accepted,
+                        "heap_in_use": in_use_kib * 1024}
             check(self.alive, "%s exited with %s (status line asked)"
                   % (self.name, self.process.returncode))
             check(time.monotonic() < deadline,
@@ -167,8 +171,13 @@ class Server(Child):
             time.sleep(0.02)
 
     def rss_in_use(self):
-        self.status()
-        return self.memory()["VmRSS"]
+        return self.trimmed_memory()["VmRSS"]
+
+    def trimmed_memory(self):
+        """memory() after a SIGUSR1 trim, with the status line's
+        "heap_in_use" added."""
+        heap_in_use = self.status()["heap_in_use"]
+        return dict(self.memory(), heap_in_use=heap_in_use)
 
 
 def proc_memory(pid):
