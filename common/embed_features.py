@@ -36,10 +36,14 @@ def no_duplicate_keys(pairs):
 
 
 def main() -> int:
-    if len(sys.argv) != 3:
-        print("usage: embed_features.py INPUT.json OUTPUT.cc", file=sys.stderr)
+    if len(sys.argv) not in (3, 5):
+        print("usage: embed_features.py INPUT.json OUTPUT.cc [TABLE COUNT]\n"
+              "  TABLE, COUNT: the symbols to define (default "
+              "kBuiltInFeatures, kBuiltInFeatureCount)", file=sys.stderr)
         return 2
-    source, output = sys.argv[1:]
+    source, output = sys.argv[1:3]
+    table, count = (sys.argv[3:5] if len(sys.argv) == 5
+                    else ("kBuiltInFeatures", "kBuiltInFeatureCount"))
     try:
         with open(source, encoding="utf-8") as f:
             entries = json.load(f, object_pairs_hook=no_duplicate_keys)
@@ -69,12 +73,12 @@ def main() -> int:
 
 namespace routeguide {{
 
-extern const BuiltInFeature kBuiltInFeatures[];
-const BuiltInFeature kBuiltInFeatures[] = {{
+extern const BuiltInFeature {table}[];
+const BuiltInFeature {table}[] = {{
 {body}
 }};
-extern const size_t kBuiltInFeatureCount;
-const size_t kBuiltInFeatureCount = {len(rows)};
+extern const size_t {count};
+const size_t {count} = {len(rows)};
 
 }}  // namespace routeguide
 """)

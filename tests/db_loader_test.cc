@@ -21,6 +21,13 @@
 
 
 namespace routeguide {
+
+// tests/data/escaped_names_db.json, as text and as a generated table
+// (tests/meson.build).
+extern const std::string_view kEscapedNamesDbJson;
+extern const BuiltInFeature kEscapedNamesFeatures[];
+extern const size_t kEscapedNamesFeatureCount;
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -106,6 +113,24 @@ TEST_CASE("The built-in table is what the loader makes of the built-in file",
     CHECK((*table)[i].location == (*parsed)[i].location);
     CHECK((*table)[i].name == (*parsed)[i].name);
   }
+}
+
+TEST_CASE("The table generator writes any name the loader reads, byte for byte",
+          "[db]") {
+  // Quotes, backslash, question marks (trigraphs), UTF-8, control bytes,
+  // an escape followed by a digit, NUL; no name and an empty one.
+  const absl::StatusOr<std::vector<FeatureRecord>> parsed =
+      ParseFeatureDb(absl::string_view(kEscapedNamesDbJson.data(), kEscapedNamesDbJson.size()),
+                     "escaped_names_db.json");
+  REQUIRE(parsed.ok());
+  REQUIRE(kEscapedNamesFeatureCount == parsed->size());
+  for (size_t i = 0; i < parsed->size(); ++i) {
+    CAPTURE(i);
+    const BuiltInFeature& row = kEscapedNamesFeatures[i];
+    CHECK(GeoPoint{row.latitude, row.longitude} == (*parsed)[i].location);
+    CHECK(std::string(row.name) == (*parsed)[i].name);
+  }
+  CHECK((*parsed)[3].name == std::string("nul\0inside", 10));
 }
 
 TEST_CASE("The built-in database loads into a store", "[db]") {

@@ -293,5 +293,90 @@ TEST_CASE("The guard finds the first message declared too large however frames a
   }
 }
 
+// One frame as the cursor should report it: its header and payload, and
+// where it ends in the stream.
+struct ExpectedFrame {
+  FrameHeader header;
+  std::string payload;
+  uint64_t end = 0;
+};
+
+TEST_CASE("The frame cursor reports every header, every payload byte and the "
+          "last whole frame's end, however reads cut the stream",
+          "[guard]") {
+  const uint64_t skip = GENERATE(uint64_t{0}, kClientPrefaceSize);
+  std::mt19937 random(static_cast<unsigned>(7 + skip));
+  for (int round = 0; round < 200; ++round) {
+    // Frames of every kind of length: empty, shorter than a header, long.
+    std::string stream(static_cast<size_t>(skip), 'P');
+    std::vector<ExpectedFrame> frames;
+    const int count = 1 + static_cast<int>(random() % 8);
+    for (int f = 0; f < count; ++f) {
+      const size_t length = std::vector<size_t>{0, 1, 5, 9, 40, 3000}[random() % 6];
+      ExpectedFrame frame;
+      frame.header.length = static_cast<uint32_t>(length);
+      frame.header.type = static_cast<uint8_t>(random() % 10);
+      frame.header.flags = static_cast<uint8_t>(random() % 256);
+      frame.header.stream_id = static_cast<uint32_t>(random() % 1000);
+      for (size_t b = 0; b < length; ++b) {
+        frame.payload.push_back(static_cast<char>('a' + random() % 26));
+      }
+      stream += Frame(frame.header.type, frame.header.flags, frame.header.stream_id,
+                      frame.payload);
+      frame.end = stream.size();
+      frames.push_back(frame);
+    }
+
+    FrameCursor cursor(skip);
+    std::vector<FrameHeader> headers;
+    std::map<size_t, std::string> payloads;  // By frame, as pieces arrived.
+    size_t fed = 0;
+    while (fed < stream.size()) {
+      const size_t read = std::min<size_t>(stream.size() - fed, 1 + random() % 60);
+      cursor.Feed(
+          stream.data() + fed, read,
+          [&](const FrameHeader& header) {
+            headers.push_back(header);
+            return true;
+          },
+          [&](const FrameHeader& header, uint32_t offset, const char* bytes, size_t n) {
+            std::string& payload = payloads[headers.size() - 1];
+            CHECK(header.stream_id == headers.back().stream_id);
+            CHECK(offset == payload.size());  // In order, nothing skipped.
+            payload.append(bytes, n);
+            return true;
+          });
+      fed += read;
+      // The end of the last frame wholly fed, or the skipped bytes.
+      uint64_t boundary = skip;
+      for (const ExpectedFrame& frame : frames) {
+        if (frame.end <= fed) boundary = frame.end;
+      }
+      INFO("round " << round << ", " << fed << " of " << stream.size() << " bytes fed");
+      REQUIRE(cursor.boundary() == boundary);
+    }
+    REQUIRE(headers.size() == frames.size());
+    for (size_t f = 0; f < frames.size(); ++f) {
+      INFO("round " << round << ", frame " << f);
+      CHECK(headers[f].length == frames[f].header.length);
+      CHECK(headers[f].type == frames[f].header.type);
+      CHECK(headers[f].flags == frames[f].header.flags);
+      CHECK(headers[f].stream_id == frames[f].header.stream_id);
+      CHECK(payloads[f] == frames[f].payload);
+    }
+  }
+}
+
+TEST_CASE("The frame cursor stops where its caller says", "[guard]") {
+  const std::string stream = Frame(kDataFrame, 0, 1, "abc") + Frame(kDataFrame, 0, 3, "de");
+  FrameCursor cursor(0);
+  int headers = 0;
+  cursor.Feed(stream.data(), stream.size(), [&](const FrameHeader&) {
+    ++headers;
+    return false;
+  });
+  CHECK(headers == 1);
+}
+
 }  // namespace
 }  // namespace routeguide
