@@ -194,7 +194,7 @@ def case_connection_waves(case):
     # the 10,000 later connections.
     in_use_bound = 4 * MiB
     # RSS must not ratchet either, but live chunks pin the pages they land
-    # on: with the same 2 MiB in use after each wave, RSS after the
+    # on: with the same 2-3 MiB in use after each wave, RSS after the
     # server's trims measured anywhere from 34 to 66 MiB. A wave kept would
     # add about 90 MiB.
     ratchet_bound = 48 * MiB
