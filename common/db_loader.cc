@@ -216,15 +216,19 @@ absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
   return features;
 }
 
-absl::StatusOr<std::vector<FeatureRecord>> DefaultFeatures() {
+std::vector<FeatureRecord> FeaturesFromTable(const BuiltInFeature* rows,
+                                             size_t count) {
   std::vector<FeatureRecord> features;
-  features.reserve(kBuiltInFeatureCount);
-  for (size_t i = 0; i < kBuiltInFeatureCount; ++i) {
-    const BuiltInFeature& built_in = kBuiltInFeatures[i];
-    features.push_back({std::string(built_in.name),
-                        GeoPoint{built_in.latitude, built_in.longitude}});
+  features.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    features.push_back({std::string(rows[i].name),
+                        GeoPoint{rows[i].latitude, rows[i].longitude}});
   }
   return features;
+}
+
+absl::StatusOr<std::vector<FeatureRecord>> DefaultFeatures() {
+  return FeaturesFromTable(kBuiltInFeatures, kBuiltInFeatureCount);
 }
 
 absl::StatusOr<std::vector<FeatureRecord>> LoadFeatureDbFile(

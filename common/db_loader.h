@@ -38,6 +38,10 @@ inline constexpr size_t kMaxFeatureNameBytes = 4096;
 absl::StatusOr<std::vector<FeatureRecord>> ParseFeatureDb(
     absl::string_view json_text, absl::string_view source);
 
+// The features of a table that common/embed_features.py generated.
+std::vector<FeatureRecord> FeaturesFromTable(const BuiltInFeature* rows,
+                                             size_t count);
+
 // The built-in database, from its table: what ParseFeatureDb makes of
 // kDefaultFeatureDbJson (db_loader_test checks that it is).
 absl::StatusOr<std::vector<FeatureRecord>> DefaultFeatures();

@@ -97,40 +97,38 @@ TEST_CASE("The built-in database holds the tutorial's 100 features", "[db]") {
   CHECK(all_valid);
 }
 
+// Checks that `table` holds what the loader makes of `json`, in order.
+void CheckTableMatchesText(const std::vector<FeatureRecord>& table,
+                           std::string_view json, absl::string_view source) {
+  const absl::StatusOr<std::vector<FeatureRecord>> parsed =
+      ParseFeatureDb(absl::string_view(json.data(), json.size()), source);
+  REQUIRE(parsed.ok());
+  REQUIRE(table.size() == parsed->size());
+  for (size_t i = 0; i < parsed->size(); ++i) {
+    CAPTURE(i);
+    CHECK(table[i].location == (*parsed)[i].location);
+    CHECK(table[i].name == (*parsed)[i].name);
+  }
+}
+
 TEST_CASE("The built-in table is what the loader makes of the built-in file",
           "[db]") {
   // The table spares start-up the JSON parse; the file and the loader's
   // rules stay the source of truth.
-  const absl::StatusOr<std::vector<FeatureRecord>> parsed =
-      ParseFeatureDb(absl::string_view(kDefaultFeatureDbJson.data(), kDefaultFeatureDbJson.size()),
-                     "built-in database");
-  REQUIRE(parsed.ok());
   const absl::StatusOr<std::vector<FeatureRecord>> table = DefaultFeatures();
   REQUIRE(table.ok());
-  REQUIRE(table->size() == parsed->size());
-  for (size_t i = 0; i < parsed->size(); ++i) {
-    CAPTURE(i);
-    CHECK((*table)[i].location == (*parsed)[i].location);
-    CHECK((*table)[i].name == (*parsed)[i].name);
-  }
+  CheckTableMatchesText(*table, kDefaultFeatureDbJson, "built-in database");
 }
 
 TEST_CASE("The table generator writes any name the loader reads, byte for byte",
           "[db]") {
   // Quotes, backslash, question marks (trigraphs), UTF-8, control bytes,
   // an escape followed by a digit, NUL; no name and an empty one.
-  const absl::StatusOr<std::vector<FeatureRecord>> parsed =
-      ParseFeatureDb(absl::string_view(kEscapedNamesDbJson.data(), kEscapedNamesDbJson.size()),
-                     "escaped_names_db.json");
-  REQUIRE(parsed.ok());
-  REQUIRE(kEscapedNamesFeatureCount == parsed->size());
-  for (size_t i = 0; i < parsed->size(); ++i) {
-    CAPTURE(i);
-    const BuiltInFeature& row = kEscapedNamesFeatures[i];
-    CHECK(GeoPoint{row.latitude, row.longitude} == (*parsed)[i].location);
-    CHECK(std::string(row.name) == (*parsed)[i].name);
-  }
-  CHECK((*parsed)[3].name == std::string("nul\0inside", 10));
+  const std::vector<FeatureRecord> table =
+      FeaturesFromTable(kEscapedNamesFeatures, kEscapedNamesFeatureCount);
+  CheckTableMatchesText(table, kEscapedNamesDbJson, "escaped_names_db.json");
+  REQUIRE(table.size() == 6);
+  CHECK(table[3].name == std::string("nul\0inside", 10));
 }
 
 TEST_CASE("The built-in database loads into a store", "[db]") {
