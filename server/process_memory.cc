@@ -2,15 +2,7 @@
 
 #include <malloc.h>
 
-// Under AddressSanitizer the program's memory comes from ASan's allocator,
-// which glibc's mallinfo2 does not see.
-#if defined(__SANITIZE_ADDRESS__)
-#define ROUTEGUIDE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ROUTEGUIDE_ASAN 1
-#endif
-#endif
+#include "sanitizers.h"
 #if ROUTEGUIDE_ASAN
 #include <sanitizer/allocator_interface.h>
 #endif

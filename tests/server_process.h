@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
+#include "sanitizers.h"
 #include "subprocess.h"
 
 namespace routeguide {
@@ -100,17 +101,7 @@ inline ServerProcess StartServerProcess(
 // quarantine of up to 256 MiB, shadow memory adds more, and malloc_trim
 // does not reach ASan's allocator: tests then check only that memory
 // levels off, not how high.
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kRssBoundsHold = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kRssBoundsHold = false;
-#else
-inline constexpr bool kRssBoundsHold = true;
-#endif
-#else
-inline constexpr bool kRssBoundsHold = true;
-#endif
+inline constexpr bool kRssBoundsHold = !ROUTEGUIDE_ASAN;
 
 // The resident set size of process `pid` in KiB, from /proc; -1 when it is
 // unknown, as for a process that has exited (a zombie has no VmRSS).
