@@ -78,7 +78,8 @@ def main():
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--only", default="",
                         help="comma list of scenarios (default: all)")
-    parser.add_argument("--servers", default="ours,callback,sync")
+    parser.add_argument("--servers", default="ours,callback,sync",
+                        help="comma list of: " + ", ".join(SERVERS))
     parser.add_argument("--no-h2load", action="store_true")
     parser.add_argument("--replicas", action="store_true",
                         help="also measure our server as 1 and 2 processes")
@@ -183,7 +184,7 @@ def main():
                   f"median of {args.startup}")
             for name in servers:
                 r = results["startup"][name]
-                print(f"  {name:<9} {r['median_ms']:6.1f} ms  (runs: " +
+                print(f"  {name:<13} {r['median_ms']:6.1f} ms  (runs: " +
                       " ".join(f"{t:.1f}" for t in r["runs_ms"]) + ")")
         if args.idle_streams > 0:
             results["idle_streams"] = {"streams": args.idle_streams}
@@ -193,7 +194,7 @@ def main():
                 r = measure_idle_streams(args.build, name, workdir,
                                          args.idle_streams)
                 results["idle_streams"][name] = r
-                print(f"  {name:<9} before {r['rss_before_kib'] / 1024:7.1f} MiB"
+                print(f"  {name:<13} before {r['rss_before_kib'] / 1024:7.1f} MiB"
                       f"  open {r['rss_open_kib'] / 1024:7.1f} MiB"
                       f"  after {r['rss_after_kib'] / 1024:7.1f} MiB"
                       f"  {r['kib_per_stream']:5.1f} KiB/stream")

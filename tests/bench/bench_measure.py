@@ -19,6 +19,9 @@ SERVERS = {
     # name: (binary relative to the build dir, extra flags)
     "ours": ("server/routeguide-server",
              ["--threads=1", "--reflection=false"]),
+    # Ours without the HTTP/2 guard's relay: what the guard costs or gains.
+    "ours-noguard": ("server/routeguide-server",
+                     ["--threads=1", "--reflection=false", "--http2_guard=false"]),
     "callback": ("tests/bench/callback-baseline-server", []),
     "sync": ("tests/bench/sync-baseline-server", []),
 }

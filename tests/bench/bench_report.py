@@ -92,13 +92,14 @@ def print_redis_chat(redis_chat):
 
 def print_point(key, point, servers):
     print(f"\n{key}: {point['title']}")
-    print(f"  {'server':<9}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
+    width = max([9] + [len(name) + 1 for name in servers])
+    print(f"  {'server':<{width}}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
           f"{'p99 us':>9}{'p99.9 us':>10}{'CPU us/call':>12}{'peak RSS':>10}"
           f"{'h2load/s':>10}")
     for name in servers:
         r = point[name]
         cpu = r["server_cpu_us_per_call"]
-        print(f"  {name:<9}{fmt_rate(r['calls_per_second']):>10}"
+        print(f"  {name:<{width}}{fmt_rate(r['calls_per_second']):>10}"
               f"{fmt_rate(r['messages_per_second']):>11}{r['p50_us']:>9.0f}"
               f"{r['p99_us']:>9.0f}{r['p99_9_us']:>10.0f}"
               f"{(f'{cpu:.1f}' if cpu else '-'):>12}"
