@@ -5,6 +5,7 @@ docs/benchmarks.md, and the machine they were measured on.
 
 import os
 import re
+import statistics
 import subprocess
 
 # The servers ours is compared with, in the order the tables show them.
@@ -34,7 +35,27 @@ def add_ratios(point, servers):
         if "h2load_calls_per_second" in ours and "h2load_calls_per_second" in other:
             ratios["h2load_calls_per_second"] = (ours["h2load_calls_per_second"] /
                                                  other["h2load_calls_per_second"])
+        paired = paired_ratios(ours.get("rounds_calls_per_second", []),
+                               other.get("rounds_calls_per_second", []))
+        if paired:
+            ratios["paired_rounds"] = paired
         ours.setdefault("ratio_to", {})[base] = ratios
+
+
+def paired_ratios(ours, other):
+    """Ours over the baseline round by round: the servers alternate, so
+    round i of each ran seconds apart, under the same neighbours.
+    The spread says how far one run's ratio of medians can be trusted."""
+    if len(ours) < 2 or len(ours) != len(other) or not all(other):
+        return None
+    ratios = [a / b for a, b in zip(ours, other)]
+    return {"median": statistics.median(ratios), "low": min(ratios),
+            "high": max(ratios)}
+
+
+def fmt_paired(paired):
+    return (f"{paired['median']:.2f}x ({paired['low']:.2f}-{paired['high']:.2f}x)"
+            if paired else "-")
 
 
 REDIS_LAYOUTS = [("memory_1", "in-process store, 1 replica"),
@@ -113,6 +134,8 @@ def print_point(key, point, servers):
             parts.append(f"CPU/call {ratios['server_cpu_per_call']:.2f}x")
         if "h2load_calls_per_second" in ratios:
             parts.append(f"h2load {ratios['h2load_calls_per_second']:.2f}x")
+        if "paired_rounds" in ratios:
+            parts.append("calls round by round " + fmt_paired(ratios["paired_rounds"]))
         print(f"  ours / {base}: " + ", ".join(parts))
 
 
@@ -185,16 +208,20 @@ def format_markdown(results, servers):
            if "ours" in point):
         out.append("")
         out.append("Ours as a multiple of each baseline (messages/s and h2load: "
-                   "higher is better; CPU per call and p99: lower is better):\n")
-        out.append("| scenario | baseline | msgs/s | h2load | CPU/call | p99 |")
-        out.append("| --- | --- | ---: | ---: | ---: | ---: |")
+                   "higher is better; CPU per call and p99: lower is better; "
+                   "calls/s round by round: the median and range of ours over "
+                   "the baseline in each round):\n")
+        out.append("| scenario | baseline | msgs/s | h2load | CPU/call | p99 | "
+                   "calls/s round by round |")
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
         for key, point in results["scenarios"].items():
             for base, r in point["ours"].get("ratio_to", {}).items():
                 h2 = r.get("h2load_calls_per_second")
                 cpu = r.get("server_cpu_per_call")
                 out.append(f"| {key} | {base} | {r['messages_per_second']:.2f}x | "
                            f"{f'{h2:.2f}x' if h2 else '-'} | "
-                           f"{f'{cpu:.2f}x' if cpu else '-'} | {r['p99']:.2f}x |")
+                           f"{f'{cpu:.2f}x' if cpu else '-'} | {r['p99']:.2f}x | "
+                           f"{fmt_paired(r.get('paired_rounds'))} |")
     if "idle_streams" in results:
         idle = results["idle_streams"]
         out.append("")

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Unit tests of bench_report.py: ours over each baseline, as a ratio of
+the median rounds and round by round, in the printed lines and the
+Markdown tables."""
+
+import contextlib
+import io
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_report  # noqa: E402
+
+
+def server_point(calls, rounds):
+    return {"calls_per_second": calls, "messages_per_second": 2 * calls,
+            "p50_us": 10, "p99_us": 20, "p99_9_us": 30,
+            "server_cpu_us_per_call": 5.0, "server_peak_rss_kib": 2048,
+            "rounds_calls_per_second": rounds}
+
+
+def scenario(ours_rounds, callback_rounds):
+    point = {"title": "GetFeature, 1 in flight",
+             "ours": server_point(sorted(ours_rounds)[len(ours_rounds) // 2],
+                                  ours_rounds),
+             "callback": server_point(
+                 sorted(callback_rounds)[len(callback_rounds) // 2],
+                 callback_rounds)}
+    bench_report.add_ratios(point, ["ours", "callback"])
+    return point
+
+
+class PairedRatiosTest(unittest.TestCase):
+    def test_round_by_round_median_and_range(self):
+        # Round by round 1.0, 2.0 and 1.2 (mean 1.4); the medians alone say 2.0.
+        point = scenario([100, 200, 240], [100, 100, 200])
+        ratios = point["ours"]["ratio_to"]["callback"]
+        self.assertAlmostEqual(ratios["calls_per_second"], 2.0)
+        self.assertEqual(ratios["paired_rounds"],
+                         {"median": 1.2, "low": 1.0, "high": 2.0})
+
+    def test_needs_two_rounds_of_each(self):
+        for ours, other in (([100], [50]), ([100, 200], [50]),
+                            ([100, 200], [50, 0])):
+            with self.subTest(ours=ours, other=other):
+                self.assertIsNone(bench_report.paired_ratios(ours, other))
+
+    def test_printed_and_in_markdown(self):
+        point = scenario([100, 200, 240], [100, 100, 200])
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            bench_report.print_point("get_1", point, ["ours", "callback"])
+        self.assertIn("calls round by round 1.20x (1.00-2.00x)", printed.getvalue())
+        results = {"machine": {"cores": 2, "kernel": "k"},
+                   "settings": {"build": "b", "rounds": 3, "seconds": 1,
+                                "warmup": 1},
+                   "scenarios": {"get_1": point}}
+        markdown = bench_report.format_markdown(results, ["ours", "callback"])
+        self.assertIn("| get_1 | callback | 2.00x | - | 1.00x | 1.00x | "
+                      "1.20x (1.00-2.00x) |", markdown)
+
+
+if __name__ == "__main__":
+    unittest.main()
