@@ -33,12 +33,13 @@ def scenario(ours_rounds, callback_rounds):
 
 class PairedRatiosTest(unittest.TestCase):
     def test_round_by_round_median_and_range(self):
-        # Round by round 1.0, 2.0 and 1.2 (mean 1.4); the medians alone say 2.0.
-        point = scenario([100, 200, 240], [100, 100, 200])
+        # Round by round 0.5, 1.5 and 2.75 (mean 1.58; paired in sorted
+        # order instead, 1.0, 1.25 and 1.65); the medians alone say 1.25.
+        point = scenario([100, 150, 330], [200, 100, 120])
         ratios = point["ours"]["ratio_to"]["callback"]
-        self.assertAlmostEqual(ratios["calls_per_second"], 2.0)
+        self.assertAlmostEqual(ratios["calls_per_second"], 1.25)
         self.assertEqual(ratios["paired_rounds"],
-                         {"median": 1.2, "low": 1.0, "high": 2.0})
+                         {"median": 1.5, "low": 0.5, "high": 2.75})
 
     def test_needs_two_rounds_of_each(self):
         for ours, other in (([100], [50]), ([100, 200], [50]),
@@ -47,18 +48,18 @@ class PairedRatiosTest(unittest.TestCase):
                 self.assertIsNone(bench_report.paired_ratios(ours, other))
 
     def test_printed_and_in_markdown(self):
-        point = scenario([100, 200, 240], [100, 100, 200])
+        point = scenario([100, 150, 330], [200, 100, 120])
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             bench_report.print_point("get_1", point, ["ours", "callback"])
-        self.assertIn("calls round by round 1.20x (1.00-2.00x)", printed.getvalue())
+        self.assertIn("calls round by round 1.50x (0.50-2.75x)", printed.getvalue())
         results = {"machine": {"cores": 2, "kernel": "k"},
                    "settings": {"build": "b", "rounds": 3, "seconds": 1,
                                 "warmup": 1},
                    "scenarios": {"get_1": point}}
         markdown = bench_report.format_markdown(results, ["ours", "callback"])
-        self.assertIn("| get_1 | callback | 2.00x | - | 1.00x | 1.00x | "
-                      "1.20x (1.00-2.00x) |", markdown)
+        self.assertIn("| get_1 | callback | 1.25x | - | 1.00x | 1.00x | "
+                      "1.50x (0.50-2.75x) |", markdown)
 
 
 if __name__ == "__main__":
