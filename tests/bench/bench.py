@@ -42,7 +42,7 @@ from bench_measure import (ALL_FEATURES_RECT, SERVERS, Server, h2load_bodies,
 from bench_replicas import (REDIS_CHAT_FLAGS, measure_redis_chat,
                             measure_replicas)
 from bench_report import (add_ratios, add_redis_ratios, fmt_rate,
-                          format_markdown, machine_facts, print_point,
+                          format_markdown, machine_facts, name_width, print_point,
                           print_redis_chat, print_table)
 from bench_startup import measure_startup
 
@@ -106,7 +106,7 @@ def main():
     for name in servers:
         if name not in SERVERS:
             parser.error(f"unknown server {name!r}")
-    name_width = max([9] + [len(name) + 1 for name in servers])
+    width = name_width(servers)
     wanted = set(args.only.split(",")) if args.only else None
     scenarios = [s for s in SCENARIOS if wanted is None or s[0] in wanted]
     if wanted and len(scenarios) != len(wanted):
@@ -185,7 +185,7 @@ def main():
                   f"median of {args.startup}")
             for name in servers:
                 r = results["startup"][name]
-                print(f"  {name:<{name_width}} {r['median_ms']:6.1f} ms  (runs: " +
+                print(f"  {name:<{width}} {r['median_ms']:6.1f} ms  (runs: " +
                       " ".join(f"{t:.1f}" for t in r["runs_ms"]) + ")")
         if args.idle_streams > 0:
             results["idle_streams"] = {"streams": args.idle_streams}
@@ -195,7 +195,7 @@ def main():
                 r = measure_idle_streams(args.build, name, workdir,
                                          args.idle_streams)
                 results["idle_streams"][name] = r
-                print(f"  {name:<{name_width}} before {r['rss_before_kib'] / 1024:7.1f} MiB"
+                print(f"  {name:<{width}} before {r['rss_before_kib'] / 1024:7.1f} MiB"
                       f"  open {r['rss_open_kib'] / 1024:7.1f} MiB"
                       f"  after {r['rss_after_kib'] / 1024:7.1f} MiB"
                       f"  {r['kib_per_stream']:5.1f} KiB/stream")

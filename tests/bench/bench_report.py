@@ -111,9 +111,14 @@ def print_redis_chat(redis_chat):
               f"{redis_chat[f'{store}_2']['ratio_to_one']:.2f}x msgs")
 
 
+def name_width(servers):
+    """Width of the column that names the servers, for any of them."""
+    return max([9] + [len(name) + 1 for name in servers])
+
+
 def print_point(key, point, servers):
     print(f"\n{key}: {point['title']}")
-    width = max([9] + [len(name) + 1 for name in servers])
+    width = name_width(servers)
     print(f"  {'server':<{width}}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
           f"{'p99 us':>9}{'p99.9 us':>10}{'CPU us/call':>12}{'peak RSS':>10}"
           f"{'h2load/s':>10}")
