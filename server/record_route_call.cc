@@ -2,7 +2,7 @@
 //
 //   state              event            ok     next
 //   kAwaitingRequest   kRequestArrived  true   kReading (Read posted, idle
-//                                              alarm set), or kClosing
+//                                              clock started), or kClosing
 //                                              (FinishWithError: refused
 //                                              by Admit)
 //   kAwaitingRequest   kRequestArrived  false  (server stopping; deleted)
@@ -15,8 +15,9 @@
 //                                              summary; on a cancelled
 //                                              call that Finish just fails)
 //   kReading           kIdleAlarm       true   kClosing (FinishWithError
-//                                              DEADLINE_EXCEEDED) when idle
-//                                              long enough, else set again
+//                                              DEADLINE_EXCEEDED) when still
+//                                              idle (the idle sweep armed
+//                                              it), else nothing
 //   kReading           kStopAlarm       -      kClosing (FinishWithError
 //                                              UNAVAILABLE: shutdown)
 //   kClosing, kClosed  kReadDone        any    (the Read that was pending

@@ -5,7 +5,7 @@
 //
 //   phase              event            ok     next
 //   kAwaitingRequest   kRequestArrived  true   kReading (Read posted, idle
-//                                              alarm set), or kDraining
+//                                              clock started), or kDraining
 //                                              with the error when Admit
 //                                              refuses the call
 //   kAwaitingRequest   kRequestArrived  false  (server stopping; deleted)
@@ -40,8 +40,8 @@
 //                                              the Write in flight
 //                                              cancelled, when nothing was
 //                                              read or written for the
-//                                              timeout; else the alarm set
-//                                              again
+//                                              timeout (the idle sweep
+//                                              armed it); else nothing
 //   live               kStopAlarm       -      kEnding UNAVAILABLE, after
 //                                              the Write in flight
 //   live               kDone (cancelled)       kEnding CANCELLED, the

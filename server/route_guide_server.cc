@@ -35,6 +35,12 @@ constexpr absl::Duration kNoCallsBeforeClosing = absl::Milliseconds(50);
 // At shutdown, how long the HTTP/2 guard may take to pass on what gRPC
 // wrote last before it is stopped.
 constexpr absl::Duration kGuardFlushTimeout = absl::Milliseconds(500);
+// The idle sweep looks at every stream this many times per idle timeout,
+// at most once a second and at least 10 ms apart: an idle stream ends
+// between the timeout and an eighth of it (or a second) later.
+constexpr int kIdleSweepsPerTimeout = 8;
+constexpr absl::Duration kMaxIdleSweepPeriod = absl::Seconds(1);
+constexpr absl::Duration kMinIdleSweepPeriod = absl::Milliseconds(10);
 
 }  // namespace
 
@@ -254,6 +260,17 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     self->acceptor_->Start([server](int fd) { grpc::AddInsecureChannelFromFd(server, fd); },
                            self->guard_.get());
   }
+  if (options.stream_idle_timeout != absl::InfiniteDuration()) {
+    const absl::Duration period =
+        std::clamp(options.stream_idle_timeout / kIdleSweepsPerTimeout,
+                   kMinIdleSweepPeriod, kMaxIdleSweepPeriod);
+    RouteGuideServer* server = self.get();
+    self->idle_sweeper_ = std::thread([server, period] {
+      while (!server->stop_idle_sweep_.WaitForNotificationWithTimeout(period)) {
+        server->streams_.EndIdle(absl::Now());
+      }
+    });
+  }
   return self;
 }
 
@@ -322,6 +339,10 @@ ShutdownReport RouteGuideServer::Shutdown() {
     streams_.StopAll();
   }
   stopper.join();
+  // Every call has ended or been cancelled: no stream is left to sweep, and
+  // the sweep must not arm alarms on queues about to shut down.
+  stop_idle_sweep_.Notify();
+  if (idle_sweeper_.joinable()) idle_sweeper_.join();
   // Only now: the connections the guard relays carried the calls that ran
   // through the grace period, and gRPC has closed its end of each by now.
   // What gRPC wrote last (the statuses of the streams it ended) may still

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "call_environment.h"
 #include "connection_acceptor.h"
@@ -95,6 +96,11 @@ class RouteGuideServer {
   std::unique_ptr<Http2Guard> guard_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::thread> pollers_;
+  // With a finite --stream_idle_timeout: ends the streams whose client has
+  // stopped making progress (StreamRegistry::EndIdle), from Start until
+  // Shutdown has ended every call.
+  std::thread idle_sweeper_;
+  absl::Notification stop_idle_sweep_;
   int port_ = 0;
 
   std::atomic<bool> shutdown_started_{false};

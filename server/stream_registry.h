@@ -10,8 +10,9 @@
 namespace routeguide {
 
 // The streaming calls in flight (ListFeatures, RecordRoute, RouteChat), so
-// that shutdown can end them with a status before gRPC would cut them off.
-// Thread-safe.
+// that shutdown can end them with a status before gRPC would cut them off,
+// and the server's idle sweep can end those whose client stopped making
+// progress. Thread-safe.
 class StreamRegistry {
  public:
   class Member {
@@ -19,6 +20,11 @@ class StreamRegistry {
     // Asks the stream to end with UNAVAILABLE. Must not block: false when
     // the call is busy (its lock is taken) and should be asked again.
     virtual bool TryRequestStop() = 0;
+    // Ends the stream with DEADLINE_EXCEEDED if it has an idle timeout and
+    // its client has made no progress for that long by `now`. Must not
+    // block: a call that is busy (its lock is taken) is skipped, as it is
+    // making progress.
+    virtual void TryEndIfIdle(absl::Time now) = 0;
 
    protected:
     ~Member() = default;
@@ -51,6 +57,13 @@ class StreamRegistry {
       if (!busy) return;
       absl::SleepFor(absl::Microseconds(100));
     }
+  }
+
+  // One pass of the idle sweep: asks every stream to end if it has been
+  // idle for its timeout by `now`. Try-locks the calls, as StopAll does.
+  void EndIdle(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    for (Member* member : members_) member->TryEndIfIdle(now);
   }
 
  private:

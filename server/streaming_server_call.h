@@ -1,18 +1,31 @@
 #ifndef ROUTEGUIDE_SERVER_STREAMING_SERVER_CALL_H_
 #define ROUTEGUIDE_SERVER_STREAMING_SERVER_CALL_H_
 
+#include <type_traits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server_call.h"
 #include "stream_registry.h"
 #include "stream_timers.h"
 
 namespace routeguide {
 
+// Whether a call's events include kIdleAlarm (ListFeatures has no idle
+// timeout, so no idle event).
+template <typename Event, typename = void>
+struct HasIdleAlarm : std::false_type {};
+template <typename Event>
+struct HasIdleAlarm<Event, std::void_t<decltype(Event::kIdleAlarm)>>
+    : std::true_type {};
+
 // What the streaming calls (ListFeatures, RecordRoute, RouteChat) share:
 // membership in the stream registry, so that shutdown can end them with
-// UNAVAILABLE rather than have gRPC reset them, and the two alarms of
-// StreamTimers (stop, and idle where the call has an idle timeout).
+// UNAVAILABLE rather than have gRPC reset them and the idle sweep can end
+// them with DEADLINE_EXCEEDED, and the two alarms of StreamTimers by which
+// those requests reach the call's queue (stop, and idle where the call has
+// an idle timeout).
 //
 // `Call` defines, besides ServerCall's hooks:
 //   bool StoppableLocked();   whether the call is live: it can still be
@@ -40,6 +53,18 @@ class StreamingServerCall : public ServerCall<Call, Event>,
     return true;
   }
 
+  // The idle sweep, on its own thread: arms the idle alarm, to fire at
+  // once, when the client has made no progress for the timeout.
+  ABSL_NO_THREAD_SAFETY_ANALYSIS void TryEndIfIdle(absl::Time now) override {
+    if (!timers_.idle_enabled() || !this->mu_.TryLock()) return;
+    if constexpr (HasIdleAlarm<Event>::value) {
+      if (timers_.IdleDue(now) && static_cast<Call*>(this)->StoppableLocked()) {
+        timers_.ArmIdle(this->cq_, this->Post(Event::kIdleAlarm));
+      }
+    }
+    this->mu_.Unlock();
+  }
+
  protected:
   StreamingServerCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq,
                       Method method, absl::Duration idle_timeout)
@@ -61,12 +86,9 @@ class StreamingServerCall : public ServerCall<Call, Event>,
     this->env_.streams->Add(this);
   }
 
-  // Starts the idle clock (when the call has an idle timeout).
+  // Starts the idle clock (the idle sweep reads it).
   void StartIdleClockLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
     timers_.Touch();
-    if (timers_.idle_enabled()) {
-      timers_.ArmIdle(this->cq_, this->Post(Event::kIdleAlarm));
-    }
   }
 
   // The client made progress: the idle clock starts again.
@@ -93,15 +115,12 @@ class StreamingServerCall : public ServerCall<Call, Event>,
 
   // Event::kIdleAlarm: a live call idle for the whole timeout ends with
   // DEADLINE_EXCEEDED ("<what> for <timeout>"); one that made progress
-  // meanwhile sets the alarm again. ok == false: cancelled at the end.
+  // since the sweep armed the alarm goes on (a later sweep looks again).
+  // ok == false: cancelled at the end.
   void OnIdleAlarmLocked(bool ok, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
     const bool idle = timers_.IdleFired();
-    if (!ok || !static_cast<Call*>(this)->StoppableLocked()) return;
-    if (!idle) {
-      timers_.ArmIdle(this->cq_, this->Post(Event::kIdleAlarm));
-      return;
-    }
+    if (!ok || !idle || !static_cast<Call*>(this)->StoppableLocked()) return;
     static_cast<Call*>(this)->EndEarlyLocked(grpc::Status(
         grpc::StatusCode::DEADLINE_EXCEEDED,
         absl::StrCat(what, " for ", absl::FormatDuration(timers_.idle_timeout()))));

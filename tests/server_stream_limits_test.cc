@@ -145,8 +145,11 @@ TEST_CASE("Streams whose client sends nothing for the idle timeout are ended",
     SetDeadline(context);
     auto stream = test.stub->RouteChat(&context);
     REQUIRE(stream->Write(MakeNote("one", 3, 3)));
+    const absl::Time last_progress = absl::Now();
     RouteNote reply;
-    CHECK(!stream->Read(&reply));  // Ends by itself.
+    CHECK(!stream->Read(&reply));  // Ends by itself...
+    // ...and not before the timeout (the idle sweep looks every 125 ms).
+    CHECK(absl::Now() - last_progress >= absl::Seconds(1));
     const grpc::Status status = stream->Finish();
     CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
     CHECK_THAT(status.error_message(), Catch::Contains("no progress"));
@@ -155,8 +158,10 @@ TEST_CASE("Streams whose client sends nothing for the idle timeout are ended",
     grpc::ClientContext context;
     SetDeadline(context);
     RouteSummary summary;
+    const absl::Time started = absl::Now();
     auto writer = test.stub->RecordRoute(&context, &summary);
     const grpc::Status status = writer->Finish();  // Without WritesDone.
+    CHECK(absl::Now() - started >= absl::Seconds(1));
     CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
     CHECK_THAT(status.error_message(), Catch::Contains("no point received"));
   }

@@ -1,7 +1,9 @@
 // StreamRegistry: StopAll asks every member, comes back for the busy ones,
-// and never asks one that has left.
+// and never asks one that has left; EndIdle asks every member once, with
+// the time it was given.
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -26,11 +28,15 @@ class FakeStream final : public StreamRegistry::Member {
     stopped_.store(true);
     return true;
   }
+  void TryEndIfIdle(absl::Time now) override { idle_checks_.push_back(now); }
 
   int asked() const { return asked_.load(); }
   bool stopped() const { return stopped_.load(); }
+  // The times EndIdle passed, in order (EndIdle runs on the test's thread).
+  const std::vector<absl::Time>& idle_checks() const { return idle_checks_; }
 
  private:
+  std::vector<absl::Time> idle_checks_;
   std::atomic<int> busy_left_;
   std::atomic<int> asked_{0};
   std::atomic<bool> stopped_{false};
@@ -47,8 +53,14 @@ class LockedStream final : public StreamRegistry::Member {
     mu_.Unlock();
     return true;
   }
+  ABSL_NO_THREAD_SAFETY_ANALYSIS void TryEndIfIdle(absl::Time) override {
+    if (!mu_.TryLock()) return;
+    idle_checked_.store(true);
+    mu_.Unlock();
+  }
 
   absl::Mutex mu_;
+  std::atomic<bool> idle_checked_{false};
   std::atomic<int> asked_{0};
   std::atomic<bool> stopped_{false};
 };
@@ -112,6 +124,40 @@ TEST_CASE("StopAll waits, without blocking on it, for a stream whose lock "
   stopper.join();
   CHECK(returned.load());
   CHECK(stream.stopped_.load());
+}
+
+TEST_CASE("EndIdle asks each stream still there once, with the time given",
+          "[stream_registry][idle]") {
+  StreamRegistry registry;
+  FakeStream first;
+  FakeStream second;
+  FakeStream leaving;
+  registry.Add(&first);
+  registry.Add(&second);
+  registry.Add(&leaving);
+  const absl::Time t1 = absl::FromUnixSeconds(1000);
+  const absl::Time t2 = absl::FromUnixSeconds(1001);
+  registry.EndIdle(t1);
+  registry.Remove(&leaving);
+  registry.EndIdle(t2);
+  CHECK(first.idle_checks() == std::vector<absl::Time>{t1, t2});
+  CHECK(second.idle_checks() == std::vector<absl::Time>{t1, t2});
+  CHECK(leaving.idle_checks() == std::vector<absl::Time>{t1});
+  // The idle sweep never asks to stop.
+  CHECK(first.asked() == 0);
+}
+
+TEST_CASE("EndIdle skips, without blocking, a stream whose lock is held",
+          "[stream_registry][idle]") {
+  StreamRegistry registry;
+  LockedStream stream;
+  registry.Add(&stream);
+  stream.mu_.Lock();
+  registry.EndIdle(absl::Now());  // Returns: a busy stream is making progress.
+  CHECK(!stream.idle_checked_.load());
+  stream.mu_.Unlock();
+  registry.EndIdle(absl::Now());
+  CHECK(stream.idle_checked_.load());
 }
 
 }  // namespace

@@ -188,11 +188,50 @@ def run_h2load(port, method, body, seconds, cores="1"):
     return float(rate.group(1))
 
 
-def measure(build, server_name, flags, seconds, warmup, workdir, point):
+class IdleStreams:
+    """`count` idle RouteChat streams (each has sent one note, so the
+    server surely holds the call) held open against `port` by
+    tests/bench/idle-chat-streams, on the load's core, until close()."""
+
+    def __init__(self, build, port, count, workdir, channels):
+        self.process = subprocess.Popen(
+            ["taskset", "-c", "1", os.path.join(build, "tests/bench/idle-chat-streams"),
+             f"--target=127.0.0.1:{port}", f"--streams={count}",
+             f"--channels={channels}", "--send_note"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(os.path.join(workdir, "idle-chat-streams.log"), "a"),
+            text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("open"):
+            self.kill()
+            raise RuntimeError(f"idle-chat-streams: {line!r}")
+
+    def close(self):
+        """Ends the streams cleanly; returns the tool's closing line."""
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        closed = self.process.stdout.readline()
+        if self.process.wait(timeout=120) != 0 or not closed.startswith("closed"):
+            raise RuntimeError(f"idle-chat-streams: {closed!r}")
+        return closed
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def measure(build, server_name, flags, seconds, warmup, workdir, point,
+            idle_streams=0):
     """One round: a fresh server, an unmeasured warm-up run, then the
-    measured run with the server's CPU time read around it."""
+    measured run with the server's CPU time read around it; with
+    `idle_streams`, beside that many idle RouteChat streams."""
     server = Server(build, server_name, workdir)
+    idle = None
     try:
+        if idle_streams > 0:
+            idle = IdleStreams(build, server.port, idle_streams, workdir,
+                               channels=4)
         path = os.path.join(workdir, f"{point}-{server_name}.json")
         if warmup > 0:
             run_client(build, server.port, flags, warmup, path, seed=2)
@@ -209,7 +248,7 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point):
                        k["messages_received_per_second"]
                        for k in report["kinds"].values())
         latency = total["latency_ns"]
-        return {
+        result = {
             "calls_per_second": calls / secs,
             "messages_per_second": messages,
             "p50_us": latency["p50"] / 1e3,
@@ -219,7 +258,12 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point):
             "server_cpu_share": cpu / secs,
             "server_peak_rss_kib": server.status_kib("VmHWM"),
         }
+        if idle is not None:
+            idle.close()
+        return result
     finally:
+        if idle is not None:
+            idle.kill()
         server.stop()
 
 
@@ -233,32 +277,18 @@ def measure_idle_streams(build, name, workdir, streams):
     client = None
     try:
         before = server.settled_rss_kib()
-        client = subprocess.Popen(
-            ["taskset", "-c", "1", os.path.join(build, "tests/bench/idle-chat-streams"),
-             f"--target=127.0.0.1:{server.port}", f"--streams={streams}",
-             "--channels=20", "--send_note"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=open(os.path.join(workdir, "idle-chat-streams.log"), "a"),
-            text=True)
-        line = client.stdout.readline()
-        if not line.startswith("open"):
-            raise RuntimeError(f"idle-chat-streams against {name}: {line!r}")
+        client = IdleStreams(build, server.port, streams, workdir, channels=20)
         time.sleep(1)
         open_rss = server.settled_rss_kib()
-        client.stdin.write("\n")
-        client.stdin.flush()
-        closed = client.stdout.readline()
-        if client.wait(timeout=120) != 0 or not closed.startswith("closed"):
-            raise RuntimeError(f"idle-chat-streams against {name}: {closed!r}")
+        client.close()
         time.sleep(3)  # Past ours' next trim check.
         after = server.settled_rss_kib()
         return {"rss_before_kib": before, "rss_open_kib": open_rss,
                 "rss_after_kib": after,
                 "kib_per_stream": (open_rss - before) / streams}
     finally:
-        if client is not None and client.poll() is None:
+        if client is not None:
             client.kill()
-            client.wait()
         server.stop()
 
 
