@@ -128,23 +128,22 @@ TEST_CASE("StopAll waits, without blocking on it, for a stream whose lock "
 
 TEST_CASE("EndIdle asks each stream still there once, with the time given",
           "[stream_registry][idle]") {
-  StreamRegistry registry;
-  FakeStream first;
-  FakeStream second;
-  FakeStream leaving;
-  registry.Add(&first);
-  registry.Add(&second);
-  registry.Add(&leaving);
   const absl::Time t1 = absl::FromUnixSeconds(1000);
   const absl::Time t2 = absl::FromUnixSeconds(1001);
+  StreamRegistry registry;
+  FakeStream leaving;
+  FakeStream staying[2];
+  for (FakeStream& stream : staying) registry.Add(&stream);
+  registry.Add(&leaving);
   registry.EndIdle(t1);
   registry.Remove(&leaving);
   registry.EndIdle(t2);
-  CHECK(first.idle_checks() == std::vector<absl::Time>{t1, t2});
-  CHECK(second.idle_checks() == std::vector<absl::Time>{t1, t2});
+  for (const FakeStream& stream : staying) {
+    CHECK(stream.idle_checks() == std::vector<absl::Time>{t1, t2});
+    // The idle sweep never asks to stop.
+    CHECK(stream.asked() == 0);
+  }
   CHECK(leaving.idle_checks() == std::vector<absl::Time>{t1});
-  // The idle sweep never asks to stop.
-  CHECK(first.asked() == 0);
 }
 
 TEST_CASE("EndIdle skips, without blocking, a stream whose lock is held",
