@@ -339,8 +339,9 @@ ShutdownReport RouteGuideServer::Shutdown() {
     streams_.StopAll();
   }
   stopper.join();
-  // Every call has ended or been cancelled: no stream is left to sweep, and
-  // the sweep must not arm alarms on queues about to shut down.
+  // Every call has ended or been cancelled, so no stream needs the sweep
+  // any more (streams stay registered until their last tags come back);
+  // it stops here, before the queues it arms alarms on are shut down.
   stop_idle_sweep_.Notify();
   if (idle_sweeper_.joinable()) idle_sweeper_.join();
   // Only now: the connections the guard relays carried the calls that ran

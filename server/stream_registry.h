@@ -61,6 +61,8 @@ class StreamRegistry {
 
   // One pass of the idle sweep: asks every stream to end if it has been
   // idle for its timeout by `now`. Try-locks the calls, as StopAll does.
+  // Streams starting or ending wait for the pass: a try-lock and a time
+  // comparison per stream (an alarm set only for the idle ones).
   void EndIdle(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     for (Member* member : members_) member->TryEndIfIdle(now);

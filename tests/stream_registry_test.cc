@@ -146,6 +146,9 @@ TEST_CASE("EndIdle asks each stream still there once, with the time given",
   CHECK(leaving.idle_checks() == std::vector<absl::Time>{t1});
 }
 
+// EndIdle's side only: that it goes on past a member that declines. The
+// real calls' try-lock is StreamingServerCall::TryEndIfIdle, and the
+// server's idle tests (server_stream_limits_test.cc) end real streams.
 TEST_CASE("EndIdle skips, without blocking, a stream whose lock is held",
           "[stream_registry][idle]") {
   StreamRegistry registry;
