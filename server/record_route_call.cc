@@ -82,7 +82,7 @@ class RecordRouteCall final
     JoinStreamsLocked();
     start_ = absl::Now();
     state_ = State::kReading;
-    StartIdleClockLocked();
+    TouchLocked();  // The idle clock starts with the call.
     reader_.Read(&incoming_, Post(Event::kReadDone));
   }
 

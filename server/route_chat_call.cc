@@ -136,7 +136,7 @@ class RouteChatCall final
     }
     JoinStreamsLocked();
     ReadLocked();
-    StartIdleClockLocked();
+    TouchLocked();  // The idle clock starts with the call.
   }
 
   void OnEventLocked(Event event, bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -86,12 +86,8 @@ class StreamingServerCall : public ServerCall<Call, Event>,
     this->env_.streams->Add(this);
   }
 
-  // Starts the idle clock (the idle sweep reads it).
-  void StartIdleClockLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) {
-    timers_.Touch();
-  }
-
-  // The client made progress: the idle clock starts again.
+  // The call started, or its client made progress: the idle clock starts
+  // (again). The idle sweep reads it.
   void TouchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(this->mu_) { timers_.Touch(); }
 
   // When the call finishes: brings the idle alarm's tag back now.
