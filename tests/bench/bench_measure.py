@@ -66,6 +66,26 @@ def h2load_bodies(directory):
     return paths
 
 
+def process_context_switches(pid):
+    """Context switches, voluntary and not, summed over the process's
+    threads (/proc/PID/status counts only the first thread's). A thread
+    that ends takes its count with it; the servers' threads live as long
+    as they do."""
+    total = 0
+    task_dir = f"/proc/{pid}/task"
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, "status")) as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key in ("voluntary_ctxt_switches",
+                               "nonvoluntary_ctxt_switches"):
+                        total += int(value)
+        except FileNotFoundError:
+            continue  # The thread ended between the listing and the read.
+    return total
+
+
 def process_cpu_seconds(pid):
     """utime + stime of the whole process (all its threads)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -121,6 +141,9 @@ class Server:
 
     def cpu_seconds(self):
         return process_cpu_seconds(self.process.pid)
+
+    def context_switches(self):
+        return process_context_switches(self.process.pid)
 
     def status_kib(self, key):
         with open(f"/proc/{self.process.pid}/status") as f:
@@ -236,8 +259,10 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point,
         if warmup > 0:
             run_client(build, server.port, flags, warmup, path, seed=2)
         cpu_before = server.cpu_seconds()
+        switches_before = server.context_switches()
         report = run_client(build, server.port, flags, seconds, path)
         cpu = server.cpu_seconds() - cpu_before
+        switches = server.context_switches() - switches_before
         total = report["total"]
         calls = total["completed"]
         if total["failed"] or total["wrong_answer"]:
@@ -256,6 +281,10 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point,
             "p99_9_us": latency["p99_9"] / 1e3,
             "server_cpu_us_per_call": cpu * 1e6 / calls if calls else None,
             "server_cpu_share": cpu / secs,
+            # Thread wake-ups and preemptions per call: what a hop between
+            # threads costs, counted, where timings on a shared machine
+            # spread too far to show it.
+            "server_switches_per_call": switches / calls if calls else None,
             "server_peak_rss_kib": server.status_kib("VmHWM"),
         }
         if idle is not None:

@@ -111,6 +111,13 @@ def print_redis_chat(redis_chat):
               f"{redis_chat[f'{store}_2']['ratio_to_one']:.2f}x msgs")
 
 
+def fmt_switches(r):
+    """The server's context switches per call, or '-' in results made
+    before they were counted."""
+    switches = r.get("server_switches_per_call")
+    return "-" if switches is None else f"{switches:.2f}"
+
+
 def name_width(servers):
     """Width of the column that names the servers, for any of them."""
     return max([9] + [len(name) + 1 for name in servers])
@@ -120,8 +127,8 @@ def print_point(key, point, servers):
     print(f"\n{key}: {point['title']}")
     width = name_width(servers)
     print(f"  {'server':<{width}}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
-          f"{'p99 us':>9}{'p99.9 us':>10}{'CPU us/call':>12}{'peak RSS':>10}"
-          f"{'h2load/s':>10}")
+          f"{'p99 us':>9}{'p99.9 us':>10}{'CPU us/call':>12}"
+          f"{'switches/call':>14}{'peak RSS':>10}{'h2load/s':>10}")
     for name in servers:
         r = point[name]
         cpu = r["server_cpu_us_per_call"]
@@ -129,6 +136,7 @@ def print_point(key, point, servers):
               f"{fmt_rate(r['messages_per_second']):>11}{r['p50_us']:>9.0f}"
               f"{r['p99_us']:>9.0f}{r['p99_9_us']:>10.0f}"
               f"{(f'{cpu:.1f}' if cpu else '-'):>12}"
+              f"{fmt_switches(r):>14}"
               f"{r['server_peak_rss_kib'] / 1024:>8.1f}Mi"
               f"{fmt_rate(r['h2load_calls_per_second']) if 'h2load_calls_per_second' in r else '-':>10}")
     for base, ratios in point.get("ours", {}).get("ratio_to", {}).items():
@@ -196,8 +204,10 @@ def format_markdown(results, servers):
                f"{m['kernel']}, gRPC {m.get('grpc', '?')}. Command: "
                f"`{command_line(a)}`.\n")
     out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
-               "p99.9 µs | CPU µs/call | peak RSS MiB | h2load calls/s |")
-    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+               "p99.9 µs | CPU µs/call | switches/call | peak RSS MiB | "
+               "h2load calls/s |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+               "| ---: |")
     for key, point in results["scenarios"].items():
         for name in servers:
             r = point[name]
@@ -207,7 +217,8 @@ def format_markdown(results, servers):
                 f"| {key} | {name} | {r['calls_per_second']:,.0f} | "
                 f"{r['messages_per_second']:,.0f} | {r['p50_us']:,.0f} | "
                 f"{r['p99_us']:,.0f} | {r['p99_9_us']:,.0f} | "
-                f"{cpu:.1f} | {r['server_peak_rss_kib'] / 1024:.1f} | "
+                f"{cpu:.1f} | {fmt_switches(r)} | "
+                f"{r['server_peak_rss_kib'] / 1024:.1f} | "
                 f"{f'{h2:,.0f}' if h2 else '-'} |")
     if any(point["ours"].get("ratio_to") for point in results["scenarios"].values()
            if "ours" in point):

@@ -13,11 +13,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_report  # noqa: E402
 
 
-def server_point(calls, rounds):
-    return {"calls_per_second": calls, "messages_per_second": 2 * calls,
-            "p50_us": 10, "p99_us": 20, "p99_9_us": 30,
-            "server_cpu_us_per_call": 5.0, "server_peak_rss_kib": 2048,
-            "rounds_calls_per_second": rounds}
+def server_point(calls, rounds, switches=None):
+    point = {"calls_per_second": calls, "messages_per_second": 2 * calls,
+             "p50_us": 10, "p99_us": 20, "p99_9_us": 30,
+             "server_cpu_us_per_call": 5.0, "server_peak_rss_kib": 2048,
+             "rounds_calls_per_second": rounds}
+    if switches is not None:
+        point["server_switches_per_call"] = switches
+    return point
 
 
 def scenario(ours_rounds, callback_rounds):
@@ -60,6 +63,39 @@ class PairedRatiosTest(unittest.TestCase):
         markdown = bench_report.format_markdown(results, ["ours", "callback"])
         self.assertIn("| get_1 | callback | 1.25x | - | 1.00x | 1.00x | "
                       "1.50x (0.50-2.75x) |", markdown)
+
+
+class SwitchesPerCallTest(unittest.TestCase):
+    def results(self, point):
+        return {"machine": {"cores": 2, "kernel": "k"},
+                "settings": {"build": "b", "rounds": 1, "seconds": 1, "warmup": 1},
+                "scenarios": {"get_1": point}}
+
+    def test_each_servers_figure_printed_and_in_markdown(self):
+        point = {"title": "GetFeature, 1 in flight",
+                 "ours": server_point(100, [100], switches=3.125),
+                 "callback": server_point(80, [80], switches=7.5)}
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            bench_report.print_point("get_1", point, ["ours", "callback"])
+        lines = [line for line in printed.getvalue().splitlines() if line]
+        self.assertIn("switches/call", lines[1])
+        self.assertIn(" 3.12 ", lines[2])
+        self.assertIn(" 7.50 ", lines[3])
+        markdown = bench_report.format_markdown(self.results(point),
+                                                ["ours", "callback"])
+        self.assertIn("| CPU µs/call | switches/call | peak RSS MiB |", markdown)
+        self.assertIn("| get_1 | ours | 100 | 200 | 10 | 20 | 30 | 5.0 | 3.12 | 2.0 |",
+                      markdown)
+        self.assertIn("| get_1 | callback | 80 | 160 | 10 | 20 | 30 | 5.0 | 7.50 | 2.0 |",
+                      markdown)
+
+    def test_results_made_before_the_count_show_a_dash(self):
+        point = {"title": "GetFeature, 1 in flight",
+                 "ours": server_point(100, [100])}
+        markdown = bench_report.format_markdown(self.results(point), ["ours"])
+        self.assertIn("| get_1 | ours | 100 | 200 | 10 | 20 | 30 | 5.0 | - | 2.0 |",
+                      markdown)
 
 
 if __name__ == "__main__":
