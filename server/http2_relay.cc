@@ -87,6 +87,19 @@ bool Forward(int fd, bool* writable, ByteQueue& queue, const char* data,
   return true;
 }
 
+bool TakePeeked(int fd, char* scratch, size_t size) {
+  while (size > 0) {
+    const ssize_t taken = recv(fd, scratch, size, 0);
+    if (taken < 0 && errno == EINTR) continue;
+    if (taken <= 0) {
+      if (taken == 0) errno = 0;
+      return false;
+    }
+    size -= static_cast<size_t>(taken);
+  }
+  return true;
+}
+
 // The guard's relay I/O, on its loop thread.
 
 void Http2Guard::Pump(uint64_t id, absl::Time now) {
@@ -189,13 +202,26 @@ bool Http2Guard::Step(Http2Relay& relay, absl::Time now, bool* closed) {
   }
   if (relay.grpc_readable && relay.to_client.size() < capacity) {
     const size_t want = std::min(capacity - relay.to_client.size(), scratch_.size());
-    const ssize_t got = recv(relay.relay_fd, scratch_.data(), want, 0);
+    // Peeked, and taken only once passed on. Taking bytes from a
+    // socketpair tells the writer's end it has room, and gRPC's poller
+    // watches for room too: it wakes, and at nice 0 it preempts this
+    // thread (nice 10) before the answer has gone to the client.
+    const ssize_t got = recv(relay.relay_fd, scratch_.data(), want, MSG_PEEK);
     if (got > 0) {
       const size_t size = static_cast<size_t>(got);
       if (size < want && !relay.grpc_hup) relay.grpc_readable = false;
       policy_->InspectServerBytes(relay.http2, scratch_.data(), size, now);
       if (!Forward(relay.client_fd, &relay.client_writable, relay.to_client,
                    scratch_.data(), size, &moved, &relay.sent_to_client)) {
+        CloseRelay(relay.id);
+        *closed = true;
+        return true;
+      }
+      if (!TakePeeked(relay.relay_fd, scratch_.data(), size)) {
+        // Only we read this end, so the peeked bytes are there to take.
+        spdlog::error("HTTP/2 guard: taking {} relayed bytes from gRPC failed "
+                      "for the connection from {}: {}",
+                      size, relay.peer, std::strerror(errno));
         CloseRelay(relay.id);
         *closed = true;
         return true;

@@ -41,6 +41,11 @@ bool Flush(int fd, bool* writable, ByteQueue& queue, bool* moved,
 bool Forward(int fd, bool* writable, ByteQueue& queue, const char* data,
              size_t size, bool* moved, uint64_t* written = nullptr);
 
+// Takes `size` bytes, already read with MSG_PEEK, out of `fd`, using
+// `scratch` (at least `size` bytes) as the place to drop them. False on an
+// error or end of file (errno says which, or is 0).
+bool TakePeeked(int fd, char* scratch, size_t size);
+
 // One connection the guard relays: the client's socket and our end of
 // gRPC's socketpair, what waits to be written each way, and what the
 // policy knows about its HTTP/2. Loop thread only.

@@ -7,6 +7,8 @@
 // http2_guard_limits_test.cc.)
 
 #include <arpa/inet.h>
+#include <sched.h>
+#include <sys/epoll.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -98,6 +100,83 @@ TEST_CASE("Each direction holds a bounded amount for a reader that does not "
     CHECK(read == kTotal);
   }
   CHECK((*guard)->stats().active == 1);
+  close(client[0]);
+  close(grpc_end);
+  (*guard)->Stop();
+}
+
+// Holds the calling thread, and the threads it starts, to one CPU until
+// destroyed, when the calling thread gets its CPUs back.
+class OneCpu {
+ public:
+  OneCpu() {
+    REQUIRE(sched_getaffinity(0, sizeof(saved_), &saved_) == 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &saved_)) {
+        CPU_SET(cpu, &one);
+        break;
+      }
+    }
+    REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+  }
+  ~OneCpu() { sched_setaffinity(0, sizeof(saved_), &saved_); }
+
+ private:
+  cpu_set_t saved_;
+};
+
+TEST_CASE("The guard has sent gRPC's bytes on to the client by the time "
+          "gRPC's end is told it has room again",
+          "[guard]") {
+  // Taking bytes from a socketpair tells the writer's end it has room, and
+  // gRPC's poller waits for that (edge-triggered) as this test does. On
+  // one CPU the woken poller, nicer than the guard, runs at once: had the
+  // guard taken the bytes before sending them, the answer would wait for
+  // it. Here the test's thread stands in for the poller.
+  OneCpu one_cpu;
+  auto guard = Http2Guard::Start(Http2GuardOptions{});
+  REQUIRE(guard.ok());
+  int client[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, client) == 0);
+  auto adopted = (*guard)->Adopt(client[1], "test");
+  REQUIRE(adopted.ok());
+  const int grpc_end = *adopted;
+  const int poller = epoll_create1(EPOLL_CLOEXEC);
+  REQUIRE(poller >= 0);
+  epoll_event watch{};
+  watch.events = EPOLLOUT | EPOLLET;
+  REQUIRE(epoll_ctl(poller, EPOLL_CTL_ADD, grpc_end, &watch) == 0);
+  epoll_event event;
+  REQUIRE(epoll_wait(poller, &event, 1, 0) == 1);  // Adding reports room once.
+
+  constexpr int kAnswers = 200;
+  constexpr size_t kAnswerBytes = 100;
+  const std::string answer(kAnswerBytes, 'a');
+  int at_client_in_time = 0;
+  for (int i = 0; i < kAnswers; ++i) {
+    REQUIRE(send(grpc_end, answer.data(), answer.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(kAnswerBytes));
+    REQUIRE(epoll_wait(poller, &event, 1, 5000) == 1);
+    char got[kAnswerBytes];
+    const ssize_t at_client = recv(client[0], got, sizeof(got), MSG_DONTWAIT);
+    if (at_client == static_cast<ssize_t>(kAnswerBytes)) {
+      ++at_client_in_time;
+      continue;
+    }
+    // Late: collect the rest before the next answer.
+    size_t have = at_client > 0 ? static_cast<size_t>(at_client) : 0;
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (have < kAnswerBytes && absl::Now() < deadline) {
+      const ssize_t more = recv(client[0], got, kAnswerBytes - have, MSG_DONTWAIT);
+      if (more > 0) have += static_cast<size_t>(more);
+      else absl::SleepFor(absl::Microseconds(100));
+    }
+    REQUIRE(have == kAnswerBytes);
+  }
+  CHECK(at_client_in_time == kAnswers);
+  close(poller);
   close(client[0]);
   close(grpc_end);
   (*guard)->Stop();
