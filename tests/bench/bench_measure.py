@@ -66,14 +66,14 @@ def h2load_bodies(directory):
     return paths
 
 
-def process_context_switches(pid):
-    """Context switches, voluntary and not, summed over the process's
-    threads (/proc/PID/status counts only the first thread's). A thread
-    that ends takes its count with it; the servers' threads live as long
-    as they do."""
-    total = 0
+def thread_context_switches(pid):
+    """{thread id: its context switches, voluntary and not} for the
+    process's threads now (/proc/PID/status counts only the first
+    thread's)."""
+    counts = {}
     task_dir = f"/proc/{pid}/task"
     for tid in os.listdir(task_dir):
+        total = 0
         try:
             with open(os.path.join(task_dir, tid, "status")) as f:
                 for line in f:
@@ -81,9 +81,17 @@ def process_context_switches(pid):
                     if key in ("voluntary_ctxt_switches",
                                "nonvoluntary_ctxt_switches"):
                         total += int(value)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue  # The thread ended between the listing and the read.
-    return total
+        counts[int(tid)] = total
+    return counts
+
+
+def context_switches_between(before, after):
+    """Switches made between two thread_context_switches() readings by the
+    threads alive at the second: a thread started since counts whole, one
+    that ended in between is lost (gRPC's sync server retires workers)."""
+    return sum(count - before.get(tid, 0) for tid, count in after.items())
 
 
 def process_cpu_seconds(pid):
@@ -142,8 +150,8 @@ class Server:
     def cpu_seconds(self):
         return process_cpu_seconds(self.process.pid)
 
-    def context_switches(self):
-        return process_context_switches(self.process.pid)
+    def thread_context_switches(self):
+        return thread_context_switches(self.process.pid)
 
     def status_kib(self, key):
         with open(f"/proc/{self.process.pid}/status") as f:
@@ -259,10 +267,11 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point,
         if warmup > 0:
             run_client(build, server.port, flags, warmup, path, seed=2)
         cpu_before = server.cpu_seconds()
-        switches_before = server.context_switches()
+        switches_before = server.thread_context_switches()
         report = run_client(build, server.port, flags, seconds, path)
         cpu = server.cpu_seconds() - cpu_before
-        switches = server.context_switches() - switches_before
+        switches = context_switches_between(switches_before,
+                                            server.thread_context_switches())
         total = report["total"]
         calls = total["completed"]
         if total["failed"] or total["wrong_answer"]:

@@ -24,23 +24,32 @@ class ContextSwitchesTest(unittest.TestCase):
             slept.set()
             finish.wait()
 
-        before = bench_measure.process_context_switches(os.getpid())
+        before = bench_measure.thread_context_switches(os.getpid())
         thread = threading.Thread(target=sleeper)
         thread.start()
         try:
             self.assertTrue(slept.wait(30))
-            after = bench_measure.process_context_switches(os.getpid())
+            after = bench_measure.thread_context_switches(os.getpid())
         finally:
             finish.set()
             thread.join()
-        self.assertGreaterEqual(after - before, 200)
+        self.assertIn(thread.native_id, after)
+        self.assertNotIn(thread.native_id, before)
+        made = bench_measure.context_switches_between(before, after)
+        self.assertGreaterEqual(made, 200)
         # Far fewer than the test's whole run could make, so a reading that
         # counted something else (every process, say) would show.
-        self.assertLess(after - before, 5000)
+        self.assertLess(made, 5000)
+
+    def test_between_two_readings(self):
+        # Thread 1 went on, 2 ended (lost, never negative), 3 is new.
+        before = {1: 10, 2: 500}
+        after = {1: 15, 3: 7}
+        self.assertEqual(bench_measure.context_switches_between(before, after), 12)
 
     def test_a_process_that_is_gone_is_an_error(self):
         with self.assertRaises(FileNotFoundError):
-            bench_measure.process_context_switches(2 ** 22 + 1)
+            bench_measure.thread_context_switches(2 ** 22 + 1)
 
 
 if __name__ == "__main__":
