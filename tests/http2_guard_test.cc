@@ -46,17 +46,34 @@
 namespace routeguide {
 namespace {
 
-TEST_CASE("Each direction holds a bounded amount for a reader that does not "
-          "read, then delivers every byte in order",
-          "[guard]") {
-  auto guard = Http2Guard::Start(Http2GuardOptions{});
+// A guard relaying one connection whose "client" is a socket pair too (the
+// guard relays any stream socket) and which never acknowledges SETTINGS:
+// the tests that use it are not about that, so it may take an hour.
+struct GuardedConnection {
+  std::unique_ptr<Http2Guard> guard;
+  int client = -1;    // The client's end.
+  int grpc_end = -1;  // What gRPC would have been given.
+};
+
+GuardedConnection RelayThroughGuard() {
+  Http2GuardOptions options;
+  options.settings_timeout = absl::Hours(1);
+  auto guard = Http2Guard::Start(options);
   REQUIRE(guard.ok());
-  // The "client" is a socket pair too: the guard relays any stream socket.
   int client[2];
   REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, client) == 0);
   auto adopted = (*guard)->Adopt(client[1], "test");
   REQUIRE(adopted.ok());
-  const int grpc_end = *adopted;
+  return GuardedConnection{*std::move(guard), client[0], *adopted};
+}
+
+TEST_CASE("Each direction holds a bounded amount for a reader that does not "
+          "read, then delivers every byte in order",
+          "[guard]") {
+  GuardedConnection relayed = RelayThroughGuard();
+  Http2Guard* const guard = relayed.guard.get();
+  const int client = relayed.client;
+  const int grpc_end = relayed.grpc_end;
   constexpr uint64_t kTotal = 16 << 20;
   // Without backpressure the writer would get all 16 MiB in; with it, no
   // more than the three sockets' buffers and the guard's 64 KiB.
@@ -69,13 +86,13 @@ TEST_CASE("Each direction holds a bounded amount for a reader that does not "
     CHECK(first < kBound);
     while (read < kTotal) {
       WriteUntilFull(grpc_end, &written, kTotal - written, absl::Milliseconds(1));
-      REQUIRE(ReadPattern(client[0], &read, std::min<uint64_t>(written - read, 1 << 20),
+      REQUIRE(ReadPattern(client, &read, std::min<uint64_t>(written - read, 1 << 20),
                           absl::Seconds(5)));
     }
     CHECK(read == kTotal);
   }
   SECTION("client to server, after the preface") {
-    REQUIRE(send(client[0], kPreface, sizeof(kPreface) - 1, MSG_NOSIGNAL) == 24);
+    REQUIRE(send(client, kPreface, sizeof(kPreface) - 1, MSG_NOSIGNAL) == 24);
     std::string preface;
     const absl::Time deadline = absl::Now() + absl::Seconds(5);
     while (preface.size() < 24 && absl::Now() < deadline) {
@@ -89,20 +106,20 @@ TEST_CASE("Each direction holds a bounded amount for a reader that does not "
     }
     REQUIRE(preface == absl::string_view(kPreface, 24));
     uint64_t written = 0, read = 0;
-    const uint64_t first = WriteUntilFull(client[0], &written, kTotal, absl::Milliseconds(300));
+    const uint64_t first = WriteUntilFull(client, &written, kTotal, absl::Milliseconds(300));
     INFO("written before the reader read: " << first);
     CHECK(first < kBound);
     while (read < kTotal) {
-      WriteUntilFull(client[0], &written, kTotal - written, absl::Milliseconds(1));
+      WriteUntilFull(client, &written, kTotal - written, absl::Milliseconds(1));
       REQUIRE(ReadPattern(grpc_end, &read, std::min<uint64_t>(written - read, 1 << 20),
                           absl::Seconds(5)));
     }
     CHECK(read == kTotal);
   }
-  CHECK((*guard)->stats().active == 1);
-  close(client[0]);
+  CHECK(guard->stats().active == 1);
+  close(client);
   close(grpc_end);
-  (*guard)->Stop();
+  guard->Stop();
 }
 
 // Holds the calling thread, and the threads it starts, to one CPU until
@@ -135,17 +152,10 @@ TEST_CASE("The guard has sent gRPC's bytes on to the client by the time "
   // one CPU the woken poller, nicer than the guard, runs at once: had the
   // guard taken the bytes before sending them, the answer would wait for
   // it. Here the test's thread stands in for the poller.
-  OneCpu one_cpu;
-  Http2GuardOptions options;
-  // The fake client never acknowledges SETTINGS; this test is not about that.
-  options.settings_timeout = absl::Hours(1);
-  auto guard = Http2Guard::Start(options);
-  REQUIRE(guard.ok());
-  int client[2];
-  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, client) == 0);
-  auto adopted = (*guard)->Adopt(client[1], "test");
-  REQUIRE(adopted.ok());
-  const int grpc_end = *adopted;
+  OneCpu one_cpu;  // Before the guard starts: its thread inherits it.
+  GuardedConnection relayed = RelayThroughGuard();
+  const int client = relayed.client;
+  const int grpc_end = relayed.grpc_end;
   const int poller = epoll_create1(EPOLL_CLOEXEC);
   REQUIRE(poller >= 0);
   epoll_event watch{};
@@ -164,13 +174,13 @@ TEST_CASE("The guard has sent gRPC's bytes on to the client by the time "
             static_cast<ssize_t>(kAnswerBytes));
     REQUIRE(epoll_wait(poller, &event, 1, 5000) == 1);
     char got[kAnswerBytes];
-    const ssize_t at_client = recv(client[0], got, sizeof(got), MSG_DONTWAIT);
+    const ssize_t at_client = recv(client, got, sizeof(got), MSG_DONTWAIT);
     size_t have = at_client > 0 ? static_cast<size_t>(at_client) : 0;
     if (have == kAnswerBytes) ++at_client_in_time;
     // Late: collect the rest before the next answer.
     const absl::Time deadline = absl::Now() + absl::Seconds(5);
     while (have < kAnswerBytes && absl::Now() < deadline) {
-      const ssize_t more = recv(client[0], got + have, kAnswerBytes - have, MSG_DONTWAIT);
+      const ssize_t more = recv(client, got + have, kAnswerBytes - have, MSG_DONTWAIT);
       if (more > 0) have += static_cast<size_t>(more);
       else absl::SleepFor(absl::Microseconds(100));
     }
@@ -181,12 +191,12 @@ TEST_CASE("The guard has sent gRPC's bytes on to the client by the time "
   // Nothing more than was sent.
   char extra;
   errno = 0;
-  CHECK(recv(client[0], &extra, 1, MSG_DONTWAIT) == -1);
+  CHECK(recv(client, &extra, 1, MSG_DONTWAIT) == -1);
   CHECK(errno == EAGAIN);
   close(poller);
-  close(client[0]);
+  close(client);
   close(grpc_end);
-  (*guard)->Stop();
+  relayed.guard->Stop();
 }
 
 // The nice value of this process's thread named `name`, if there is one.
