@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/completion_queue.h"
+#include "grpcpp/impl/call_op_set.h"
 #include "route_guide.grpc.pb.h"
 
 namespace routeguide {
@@ -50,12 +51,25 @@ struct CallOptions {
   // ListFeatures only: lets its starter cancel it (the load generator's
   // first call, on SIGINT/SIGTERM). Null: not cancellable from outside.
   std::shared_ptr<CallCanceller> canceller;
+  // RecordRoute and RouteChat: write every message but the last with
+  // gRPC's buffer hint, so that gRPC may gather a call's messages into a
+  // few sends instead of one system call each. For a client that has the
+  // messages at hand; one that sends each as it comes must not wait.
+  bool batch_writes = false;
 
   void ApplyTo(grpc::ClientContext& context) const {
     context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     for (const auto& [key, value] : metadata) context.AddMetadata(key, value);
   }
 };
+
+// The options of a stream's next Write under CallOptions::batch_writes:
+// buffered unless it is the last message, whose write sends them all.
+inline grpc::WriteOptions StreamWriteOptions(bool batch_writes, bool last_message) {
+  grpc::WriteOptions write_options;
+  if (batch_writes && !last_message) write_options.set_buffer_hint();
+  return write_options;
+}
 
 // Each Start* launches one call as a state machine on `cq` and returns at
 // once; its callbacks run on that queue's poller threads, one at a time per
@@ -82,15 +96,16 @@ void StartListFeaturesWhile(
     std::function<bool(const Feature&)> on_feature,
     std::function<void(const grpc::Status&)> on_done);
 
-// Sends `points` one write at a time, then half-closes; on_point runs as
-// each point is handed to gRPC.
+// Sends `points` one write at a time (gathered when options.batch_writes),
+// then half-closes; on_point runs as each point is handed to gRPC.
 void StartRecordRoute(
     RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
     const CallOptions& options, std::vector<Point> points,
     std::function<void(const Point&)> on_point,
     std::function<void(const grpc::Status&, const RouteSummary&)> on_done);
 
-// Sends `notes` one write at a time while reading replies independently;
+// Sends `notes` one write at a time (gathered when options.batch_writes)
+// while reading replies independently;
 // half-closes after the last note and ends when the server does.
 void StartRouteChat(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
                     const CallOptions& options, std::vector<RouteNote> notes,

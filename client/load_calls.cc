@@ -146,6 +146,7 @@ LoadCalls::LoadCalls(const LoadOptions& options, const KnownFeatures& known)
     : options_(options), known_(known) {
   call_options_.deadline = options_.deadline;
   call_options_.metadata = options_.metadata;
+  call_options_.batch_writes = options_.batch_writes;
 }
 
 void LoadCalls::Start(CallKind kind, RouteGuide::Stub& stub,

@@ -56,6 +56,9 @@ struct LoadOptions {
   int route_points = 10;             // RecordRoute: points per call.
   int chat_notes = 10;               // RouteChat: notes per call...
   int chat_locations = 5;            // ...spread over this many locations.
+  // RecordRoute and RouteChat: let gRPC gather each call's messages into a
+  // few sends (CallOptions::batch_writes) instead of one send each.
+  bool batch_writes = false;
 
   // Insecure when null; tls_server_name overrides the name the server's
   // certificate is checked against.

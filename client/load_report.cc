@@ -289,6 +289,7 @@ std::string FormatReportJson(const LoadReport& r) {
   settings["route_points"] = o.route_points;
   settings["chat_notes"] = o.chat_notes;
   settings["chat_locations"] = o.chat_locations;
+  settings["batch_writes"] = o.batch_writes;
   settings["deadline_seconds"] = absl::ToDoubleSeconds(o.deadline);
   nlohmann::json metadata = nlohmann::json::array();
   for (const auto& [key, value] : o.metadata) {

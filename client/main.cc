@@ -94,6 +94,12 @@ ABSL_FLAG(int, route_points, 10, "load: points per RecordRoute");
 ABSL_FLAG(int, chat_notes, 10, "load: notes per RouteChat");
 ABSL_FLAG(int, chat_locations, 5,
           "load: distinct locations of one RouteChat's notes");
+ABSL_FLAG(bool, batch_writes, routeguide::LoadOptions().batch_writes,
+          "load: write each RecordRoute's points and RouteChat's notes with "
+          "gRPC's buffer hint, all but the last, so that gRPC gathers them "
+          "into a few sends, as a client holding them all would; without it "
+          "each message is a send of its own, as from a client sending each "
+          "as it comes");
 ABSL_FLAG(absl::Duration, learn_deadline,
           routeguide::LoadOptions().learn_deadline,
           "load: deadline of the first call, the ListFeatures over the world "
@@ -269,6 +275,7 @@ int RunLoadCommand() {
   options.route_points = absl::GetFlag(FLAGS_route_points);
   options.chat_notes = absl::GetFlag(FLAGS_chat_notes);
   options.chat_locations = absl::GetFlag(FLAGS_chat_locations);
+  options.batch_writes = absl::GetFlag(FLAGS_batch_writes);
   options.deadline = absl::GetFlag(FLAGS_deadline);
   options.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
   options.learn_deadline = absl::GetFlag(FLAGS_learn_deadline);

@@ -50,6 +50,7 @@ class RecordRouteClientCall final
              const CallOptions& options) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     options.ApplyTo(context_);
+    batch_writes_ = options.batch_writes;
     writer_ = stub.PrepareAsyncRecordRoute(&context_, &summary_, &cq);
     state_ = State::kStarting;
     writer_->StartCall(Post(Event::kStarted));
@@ -95,7 +96,8 @@ class RecordRouteClientCall final
     const Point& point = points_[next_++];
     on_point_(point);
     state_ = State::kWriting;
-    writer_->Write(point, Post(Event::kWriteDone));
+    writer_->Write(point, StreamWriteOptions(batch_writes_, next_ == points_.size()),
+                   Post(Event::kWriteDone));
   }
 
   void PostFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -105,6 +107,7 @@ class RecordRouteClientCall final
 
   const std::vector<Point> points_;
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  bool batch_writes_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void(const Point&)> on_point_;
   DoneCallback on_done_;
   grpc::ClientContext context_;

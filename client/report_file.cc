@@ -296,6 +296,8 @@ void ReadSettings(Reader& in, const Json& s, LoadReport* r) {
   o.route_points = in.Int(s, p, "route_points");
   o.chat_notes = in.Int(s, p, "chat_notes");
   o.chat_locations = in.Int(s, p, "chat_locations");
+  // Reports written before the flag existed sent each message on its own.
+  o.batch_writes = in.Bool(s, p, "batch_writes", /*optional=*/true);
   o.deadline = in.Seconds(s, p, "deadline_seconds");
   const Json& metadata = in.Array(s, p, "metadata");
   for (size_t i = 0; i < metadata.size() && in.ok(); ++i) {

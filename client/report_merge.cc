@@ -110,6 +110,7 @@ std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadRepo
   differ("route_points", absl::StrCat(x.route_points), absl::StrCat(y.route_points));
   differ("chat_notes", absl::StrCat(x.chat_notes), absl::StrCat(y.chat_notes));
   differ("chat_locations", absl::StrCat(x.chat_locations), absl::StrCat(y.chat_locations));
+  differ("batch_writes", x.batch_writes ? "true" : "false", y.batch_writes ? "true" : "false");
   differ("hit_ratio", absl::StrCat(x.hit_ratio), absl::StrCat(y.hit_ratio));
   differ("rect_degrees", absl::StrCat(x.rect_degrees), absl::StrCat(y.rect_degrees));
   differ("list_rect_e7", Rect(x.list_rect), Rect(y.list_rect));

@@ -33,8 +33,8 @@ bool MergeChecked(KindStats& into, const KindStats& from);
 // How two runs differ in what makes their figures comparable: the mix,
 // target, channel target, open or closed loop, the arrival process (of
 // two open-loop runs: uniform or poisson), and the calls' shapes
-// (route_points, chat_notes, chat_locations, hit_ratio, rect_degrees,
-// list_rect, deadline). One line per difference; empty when they can be
+// (route_points, chat_notes, chat_locations, batch_writes, hit_ratio,
+// rect_degrees, list_rect, deadline). One line per difference; empty when they can be
 // merged. Load size (threads, channels, concurrency, rps, duration) may
 // differ: merging adds it up.
 std::vector<std::string> SettingsDifferences(const LoadReport& a, const LoadReport& b);

@@ -50,6 +50,7 @@ class RouteChatClientCall final
              const CallOptions& options) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     options.ApplyTo(context_);
+    batch_writes_ = options.batch_writes;
     stream_ = stub.PrepareAsyncRouteChat(&context_, &cq);
     stream_->StartCall(Post(Event::kStarted));
   }
@@ -112,7 +113,8 @@ class RouteChatClientCall final
     }
     const RouteNote& note = notes_[next_++];
     on_send_(note);
-    stream_->Write(note, Post(Event::kWriteDone));
+    stream_->Write(note, StreamWriteOptions(batch_writes_, next_ == notes_.size()),
+                   Post(Event::kWriteDone));
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -123,6 +125,7 @@ class RouteChatClientCall final
 
   const std::vector<RouteNote> notes_;
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  bool batch_writes_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void(const RouteNote&)> on_send_;
   std::function<void(const RouteNote&)> on_receive_;
   std::function<void(const grpc::Status&)> on_done_;

@@ -153,5 +153,28 @@ TEST_CASE("A v1 report reads as far as it goes", "[report]") {
   CHECK(file->report.total.ok == r.total.ok);
 }
 
+TEST_CASE("batch_writes reads back, and a report from before it reads as unbatched",
+          "[report]") {
+  LoadReport r = MakeReport(1, 1000);
+  r.options.batch_writes = true;
+  nlohmann::json j = nlohmann::json::parse(FormatReportJson(r));
+  REQUIRE(j["settings"]["batch_writes"] == true);
+  absl::StatusOr<ReportFile> file = ParseReport(j.dump(), "batched.json");
+  REQUIRE(file.ok());
+  CHECK(file->report.options.batch_writes);
+
+  j["settings"].erase("batch_writes");
+  file = ParseReport(j.dump(), "older.json");
+  INFO(file.status().ToString());
+  REQUIRE(file.ok());
+  CHECK_FALSE(file->report.options.batch_writes);
+
+  j["settings"]["batch_writes"] = "yes";
+  file = ParseReport(j.dump(), "bad.json");
+  REQUIRE_FALSE(file.ok());
+  CHECK_THAT(std::string(file.status().message()),
+             Catch::Contains("settings.batch_writes"));
+}
+
 }  // namespace
 }  // namespace routeguide

@@ -201,6 +201,7 @@ TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always
   LoadReport other = MakeReport(2, 100);
   other.options.mix = {10, 0, 0, 90};
   other.options.route_points = 3;
+  other.options.batch_writes = true;
   const std::vector<ReportFile> files = {RoundTrip(MakeReport(1, 100), "a.json"),
                                          RoundTrip(other, "b.json")};
   std::vector<std::string> notes;
@@ -208,6 +209,8 @@ TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always
   REQUIRE_FALSE(merged.ok());
   CHECK_THAT(std::string(merged.status().message()), Catch::Contains("a.json and b.json: mix"));
   CHECK_THAT(std::string(merged.status().message()), Catch::Contains("route_points 10 vs 3"));
+  CHECK_THAT(std::string(merged.status().message()),
+             Catch::Contains("batch_writes false vs true"));
   CHECK_THAT(std::string(merged.status().message()), Catch::Contains("--force"));
 
   LoadReport uniform = MakeReport(3, 100);
@@ -217,7 +220,7 @@ TEST_CASE("Merging refuses runs with other settings unless forced, and v1 always
              Catch::Contains("arrival poisson vs uniform"));
   merged = MergeReports(files, true, &notes);
   REQUIRE(merged.ok());
-  CHECK(notes.size() == 2);
+  CHECK(notes.size() == 3);
   CHECK(MixText(merged->options) == "get:70,list:10,record:10,chat:90");
   CHECK(merged->total.completed() == 2 * 4 * 100);
 
