@@ -61,6 +61,12 @@ SCENARIOS = [
      ["--mix=list:1", "--list_rect=" + ALL_FEATURES_RECT, "--concurrency=64"]),
     ("record_100", "RecordRoute of 100 points, 64 in flight",
      ["--mix=record:1", "--route_points=100", "--concurrency=64"]),
+    # The same with the points gathered into a few sends by the client
+    # (gRPC's buffer hint): a tenth of the load generator's system calls.
+    ("record_100_batched", "RecordRoute of 100 points, 64 in flight, "
+     "written with buffer hints (--batch_writes)",
+     ["--mix=record:1", "--route_points=100", "--concurrency=64",
+      "--batch_writes"]),
     ("chat_100", "RouteChat of 100 notes over 10 locations, 64 in flight",
      ["--mix=chat:1", "--chat_notes=100", "--chat_locations=10",
       "--concurrency=64"]),
@@ -69,7 +75,8 @@ SCENARIOS = [
     ("open_50", "default mix, open loop (Poisson) at 50% of our mixed max",
      ["--arrival=poisson"]),
 ]
-H2LOAD_SCENARIOS = {"get_64": "GetFeature", "list_100": "ListFeatures"}
+H2LOAD_SCENARIOS = {"get_64": "GetFeature", "list_100": "ListFeatures",
+                    "record_100": "RecordRoute"}
 # Scenarios run beside idle RouteChat streams, opened before the warm-up and
 # held through the measured run (bench_measure.IdleStreams). Each is a
 # pending operation on the server's queues that every other call passes by.
@@ -170,18 +177,23 @@ def main():
             for name in servers:
                 point[name] = median_round(rounds[name])
             if use_h2load and key in H2LOAD_SCENARIOS:
+                # Servers alternate round by round here too, so that the
+                # rounds pair up (bench_report.paired_ratios).
                 method = H2LOAD_SCENARIOS[key]
-                for name in servers:
-                    rates = []
-                    for _ in range(args.rounds):
+                rates = {name: [] for name in servers}
+                for _ in range(args.rounds):
+                    for name in servers:
                         server = Server(args.build, name, workdir)
                         try:
-                            rates.append(run_h2load(server.port, method,
-                                                    bodies[method],
-                                                    int(args.seconds)))
+                            rates[name].append(run_h2load(server.port, method,
+                                                          bodies[method],
+                                                          int(args.seconds)))
                         finally:
                             server.stop()
-                    point[name]["h2load_calls_per_second"] = statistics.median(rates)
+                for name in servers:
+                    point[name]["h2load_calls_per_second"] = statistics.median(
+                        rates[name])
+                    point[name]["h2load_rounds"] = rates[name]
             add_ratios(point, servers)
             results["scenarios"][key] = point
             print_point(key, point, servers)

@@ -12,6 +12,8 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
+import threading
 import sys
 import time
 
@@ -52,14 +54,19 @@ def point_proto(lat, lon, first_field=1):
 
 
 def h2load_bodies(directory):
-    """gRPC-framed requests: a stored feature's Point, and the Rectangle of
-    all 100 features."""
+    """gRPC-framed requests: a stored feature's Point, the Rectangle of
+    all 100 features, and a RecordRoute of 100 points across that
+    rectangle, all in one body (h2load sends it as one DATA frame)."""
     get = grpc_frame(point_proto(409146138, -746188906))
     lo = point_proto(*ALL_FEATURES_RECT_E7[:2])
     hi = point_proto(*ALL_FEATURES_RECT_E7[2:])
     rect = b"\x0a" + varint(len(lo)) + lo + b"\x12" + varint(len(hi)) + hi
+    route = b"".join(grpc_frame(point_proto(400000000 + i * 200000,
+                                            -750000000 + i * 100000))
+                     for i in range(100))
     paths = {}
-    for name, body in (("GetFeature", get), ("ListFeatures", grpc_frame(rect))):
+    for name, body in (("GetFeature", get), ("ListFeatures", grpc_frame(rect)),
+                       ("RecordRoute", route)):
         paths[name] = os.path.join(directory, name + ".bin")
         with open(paths[name], "wb") as f:
             f.write(body)
@@ -100,6 +107,28 @@ def process_cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # utime and stime, fields 14 and 15 of stat(5), counted after ')'.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measuring_cpu(command, timeout):
+    """Runs `command` to its end, its output captured as text. Returns the
+    CompletedProcess and the CPU seconds (user + system) the process and its
+    reaped children used, from wait4: a reading no other process can add to.
+    Killed after `timeout` seconds (returncode -9)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            killer.cancel()
+        # wait4 reaped it; tell the Popen object so it does not wait again.
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(command, process.returncode,
+                                           out.read(), err.read())
+    return done, usage.ru_utime + usage.ru_stime
 
 
 def stop_process(process, timeout=15):
@@ -178,7 +207,9 @@ class Server:
 
 
 def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
-    """`port` may also be a comma list of IP:PORT targets."""
+    """The client's JSON report, with the load generator's own CPU seconds
+    over its whole run added as "load_cpu_seconds". `port` may also be a
+    comma list of IP:PORT targets."""
     # Fixed seeds make runs repeatable; the warm-up takes another one so
     # that its RouteChat notes do not land where the measured run posts.
     target = port if isinstance(port, str) else f"127.0.0.1:{port}"
@@ -186,9 +217,7 @@ def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
                os.path.join(build, "client/routeguide-client"), "load",
                f"--target={target}", f"--seed={seed}",
                f"--duration={seconds}s", f"--json={json_path}", *flags]
-    result = subprocess.run(command, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            timeout=seconds + 120)
+    result, cpu_seconds = run_measuring_cpu(command, timeout=seconds + 120)
     # Exit code 1: calls failed (a baseline past its limits in the open-loop
     # scenario, say). The report is whole and the failures are in it, so
     # the point is kept, with a word on stderr.
@@ -201,7 +230,9 @@ def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
         raise RuntimeError(f"load client failed ({result.returncode}): "
                            f"{' '.join(command)}\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
     with open(json_path) as f:
-        return json.load(f)
+        report = json.load(f)
+    report["load_cpu_seconds"] = cpu_seconds
+    return report
 
 
 def run_h2load(port, method, body, seconds, cores="1"):
@@ -295,6 +326,10 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point,
             # spread too far to show it.
             "server_switches_per_call": switches / calls if calls else None,
             "server_peak_rss_kib": server.status_kib("VmHWM"),
+            # The load generator's share of its core. Near 1, the load (not
+            # the server) may be what limits the point: bench_report marks
+            # it, as its ratios then understate the faster server.
+            "load_cpu_share": report["load_cpu_seconds"] / secs,
         }
         if idle is not None:
             idle.close()

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Unit tests of bench_measure.py's readings from /proc."""
+"""Unit tests of bench_measure.py's readings from /proc and of the load
+generator's CPU time."""
 
 import os
 import sys
@@ -50,6 +51,50 @@ class ContextSwitchesTest(unittest.TestCase):
     def test_a_process_that_is_gone_is_an_error(self):
         with self.assertRaises(FileNotFoundError):
             bench_measure.thread_context_switches(2 ** 22 + 1)
+
+
+class RunMeasuringCpuTest(unittest.TestCase):
+    def run_python(self, code, timeout=60):
+        return bench_measure.run_measuring_cpu([sys.executable, "-c", code],
+                                               timeout=timeout)
+
+    def test_counts_the_childs_cpu_and_not_its_sleep(self):
+        done, busy = self.run_python(
+            "import time\n"
+            "end = time.process_time() + 0.4\n"
+            "while time.process_time() < end: pass\n"
+            "print('done')")
+        self.assertEqual(done.returncode, 0)
+        self.assertEqual(done.stdout, "done\n")
+        self.assertGreaterEqual(busy, 0.4)
+        self.assertLess(busy, 5)
+        # This process spins meanwhile: a reading of anything but the
+        # child's own time would count it.
+        spin_until = time.monotonic() + 0.6
+
+        def spin():
+            while time.monotonic() < spin_until:
+                pass
+
+        spinner = threading.Thread(target=spin)
+        spinner.start()
+        try:
+            _, idle = self.run_python("import time; time.sleep(0.5)")
+        finally:
+            spinner.join()
+        self.assertLess(idle, 0.2)
+
+    def test_output_and_exit_code_come_back(self):
+        done, _ = self.run_python(
+            "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)")
+        self.assertEqual((done.returncode, done.stdout, done.stderr),
+                         (3, "out\n", "err\n"))
+
+    def test_a_child_past_its_timeout_is_killed(self):
+        started = time.monotonic()
+        done, _ = self.run_python("import time; time.sleep(60)", timeout=0.5)
+        self.assertEqual(done.returncode, -9)
+        self.assertLess(time.monotonic() - started, 30)
 
 
 if __name__ == "__main__":

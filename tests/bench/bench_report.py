@@ -10,6 +10,9 @@ import subprocess
 
 # The servers ours is compared with, in the order the tables show them.
 BASELINES = ["callback", "sync"]
+# From this share of its core on, the load generator may be what limits a
+# point: the server can have had room left, so calls/s understate it.
+LOAD_BOUND_SHARE = 0.9
 
 
 def fmt_rate(x):
@@ -35,6 +38,12 @@ def add_ratios(point, servers):
         if "h2load_calls_per_second" in ours and "h2load_calls_per_second" in other:
             ratios["h2load_calls_per_second"] = (ours["h2load_calls_per_second"] /
                                                  other["h2load_calls_per_second"])
+            h2load_paired = paired_ratios(ours.get("h2load_rounds", []),
+                                          other.get("h2load_rounds", []))
+            if h2load_paired:
+                ratios["h2load_paired_rounds"] = h2load_paired
+        if load_bound(ours) or load_bound(other):
+            ratios["load_bound"] = True
         paired = paired_ratios(ours.get("rounds_calls_per_second", []),
                                other.get("rounds_calls_per_second", []))
         if paired:
@@ -51,6 +60,15 @@ def paired_ratios(ours, other):
     ratios = [a / b for a, b in zip(ours, other)]
     return {"median": statistics.median(ratios), "low": min(ratios),
             "high": max(ratios)}
+
+
+def fmt_h2load(ratios):
+    """Ours over a baseline under h2load: the ratio of the medians, and
+    round by round when the rounds pair up."""
+    text = f"{ratios['h2load_calls_per_second']:.2f}x"
+    if "h2load_paired_rounds" in ratios:
+        text += f", round by round {fmt_paired(ratios['h2load_paired_rounds'])}"
+    return text
 
 
 def fmt_paired(paired):
@@ -111,6 +129,17 @@ def print_redis_chat(redis_chat):
               f"{redis_chat[f'{store}_2']['ratio_to_one']:.2f}x msgs")
 
 
+def load_bound(r):
+    return r.get("load_cpu_share", 0) >= LOAD_BOUND_SHARE
+
+
+def fmt_load(r):
+    """The load generator's share of its core, or '-' in results made
+    before it was measured."""
+    share = r.get("load_cpu_share")
+    return "-" if share is None else f"{share * 100:.0f}%"
+
+
 def fmt_switches(r):
     """The server's context switches per call, or '-' in results made
     before they were counted."""
@@ -128,7 +157,7 @@ def print_point(key, point, servers):
     width = name_width(servers)
     print(f"  {'server':<{width}}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
           f"{'p99 us':>9}{'p99.9 us':>10}{'CPU us/call':>12}"
-          f"{'switches/call':>14}{'peak RSS':>10}{'h2load/s':>10}")
+          f"{'switches/call':>14}{'load CPU':>9}{'peak RSS':>10}{'h2load/s':>10}")
     for name in servers:
         r = point[name]
         cpu = r["server_cpu_us_per_call"]
@@ -136,7 +165,7 @@ def print_point(key, point, servers):
               f"{fmt_rate(r['messages_per_second']):>11}{r['p50_us']:>9.0f}"
               f"{r['p99_us']:>9.0f}{r['p99_9_us']:>10.0f}"
               f"{(f'{cpu:.1f}' if cpu else '-'):>12}"
-              f"{fmt_switches(r):>14}"
+              f"{fmt_switches(r):>14}{fmt_load(r):>9}"
               f"{r['server_peak_rss_kib'] / 1024:>8.1f}Mi"
               f"{fmt_rate(r['h2load_calls_per_second']) if 'h2load_calls_per_second' in r else '-':>10}")
     for base, ratios in point.get("ours", {}).get("ratio_to", {}).items():
@@ -146,10 +175,14 @@ def print_point(key, point, servers):
         if "server_cpu_per_call" in ratios:
             parts.append(f"CPU/call {ratios['server_cpu_per_call']:.2f}x")
         if "h2load_calls_per_second" in ratios:
-            parts.append(f"h2load {ratios['h2load_calls_per_second']:.2f}x")
+            parts.append(f"h2load {fmt_h2load(ratios)}")
         if "paired_rounds" in ratios:
             parts.append("calls round by round " + fmt_paired(ratios["paired_rounds"]))
         print(f"  ours / {base}: " + ", ".join(parts))
+        if ratios.get("load_bound"):
+            print(f"  load-bound: the load generator used {LOAD_BOUND_SHARE:.0%} "
+                  "or more of its core, so the servers may have had room "
+                  "left; CPU/call compares them")
 
 
 def print_table(results, servers):
@@ -157,13 +190,14 @@ def print_table(results, servers):
     bases = [b for b in BASELINES if b in servers]
     if "ours" not in servers or not bases:
         return
-    header = f"{'scenario':<11}{'ours calls/s':>13}{'ours msgs/s':>13}"
+    key_width = max([11] + [len(key) + 1 for key in results["scenarios"]])
+    header = f"{'scenario':<{key_width}}{'ours calls/s':>13}{'ours msgs/s':>13}"
     for b in bases:
         header += f"{'x ' + b + ' msgs':>16}{'x ' + b + ' CPU':>15}{'x ' + b + ' p99':>15}"
     print(header)
     for key, point in results["scenarios"].items():
         ours = point["ours"]
-        line = (f"{key:<11}{fmt_rate(ours['calls_per_second']):>13}"
+        line = (f"{key:<{key_width}}{fmt_rate(ours['calls_per_second']):>13}"
                 f"{fmt_rate(ours['messages_per_second']):>13}")
         for b in bases:
             r = ours["ratio_to"][b]
@@ -171,6 +205,8 @@ def print_table(results, servers):
             line += (f"{r['messages_per_second']:>15.2f}x"
                      f"{(f'{cpu:.2f}x' if cpu else '-'):>15}"
                      f"{r['p99']:>14.2f}x")
+        if any(ours["ratio_to"][b].get("load_bound") for b in bases):
+            line += "  load-bound"
         print(line)
 
 
@@ -204,10 +240,10 @@ def format_markdown(results, servers):
                f"{m['kernel']}, gRPC {m.get('grpc', '?')}. Command: "
                f"`{command_line(a)}`.\n")
     out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
-               "p99.9 µs | CPU µs/call | switches/call | peak RSS MiB | "
-               "h2load calls/s |")
+               "p99.9 µs | CPU µs/call | switches/call | load CPU | "
+               "peak RSS MiB | h2load calls/s |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-               "| ---: |")
+               "| ---: | ---: |")
     for key, point in results["scenarios"].items():
         for name in servers:
             r = point[name]
@@ -217,7 +253,7 @@ def format_markdown(results, servers):
                 f"| {key} | {name} | {r['calls_per_second']:,.0f} | "
                 f"{r['messages_per_second']:,.0f} | {r['p50_us']:,.0f} | "
                 f"{r['p99_us']:,.0f} | {r['p99_9_us']:,.0f} | "
-                f"{cpu:.1f} | {fmt_switches(r)} | "
+                f"{cpu:.1f} | {fmt_switches(r)} | {fmt_load(r)} | "
                 f"{r['server_peak_rss_kib'] / 1024:.1f} | "
                 f"{f'{h2:,.0f}' if h2 else '-'} |")
     if any(point["ours"].get("ratio_to") for point in results["scenarios"].values()
@@ -226,18 +262,21 @@ def format_markdown(results, servers):
         out.append("Ours as a multiple of each baseline (messages/s and h2load: "
                    "higher is better; CPU per call and p99: lower is better; "
                    "calls/s round by round: the median and range of ours over "
-                   "the baseline in each round):\n")
+                   "the baseline in each round; load-bound: the load generator "
+                   f"used {LOAD_BOUND_SHARE:.0%} or more of its core for either "
+                   "server, which may then have had room left):\n")
         out.append("| scenario | baseline | msgs/s | h2load | CPU/call | p99 | "
-                   "calls/s round by round |")
-        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+                   "calls/s round by round | load-bound |")
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
         for key, point in results["scenarios"].items():
             for base, r in point["ours"].get("ratio_to", {}).items():
                 h2 = r.get("h2load_calls_per_second")
                 cpu = r.get("server_cpu_per_call")
                 out.append(f"| {key} | {base} | {r['messages_per_second']:.2f}x | "
-                           f"{f'{h2:.2f}x' if h2 else '-'} | "
+                           f"{fmt_h2load(r) if h2 else '-'} | "
                            f"{f'{cpu:.2f}x' if cpu else '-'} | {r['p99']:.2f}x | "
-                           f"{fmt_paired(r.get('paired_rounds'))} |")
+                           f"{fmt_paired(r.get('paired_rounds'))} | "
+                           f"{'yes' if r.get('load_bound') else 'no'} |")
     if "idle_streams" in results:
         idle = results["idle_streams"]
         out.append("")

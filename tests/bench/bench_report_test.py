@@ -13,13 +13,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_report  # noqa: E402
 
 
-def server_point(calls, rounds, switches=None):
+def server_point(calls, rounds, switches=None, load=None):
     point = {"calls_per_second": calls, "messages_per_second": 2 * calls,
              "p50_us": 10, "p99_us": 20, "p99_9_us": 30,
              "server_cpu_us_per_call": 5.0, "server_peak_rss_kib": 2048,
              "rounds_calls_per_second": rounds}
     if switches is not None:
         point["server_switches_per_call"] = switches
+    if load is not None:
+        point["load_cpu_share"] = load
     return point
 
 
@@ -84,18 +86,103 @@ class SwitchesPerCallTest(unittest.TestCase):
         self.assertIn(" 7.50 ", lines[3])
         markdown = bench_report.format_markdown(self.results(point),
                                                 ["ours", "callback"])
-        self.assertIn("| CPU µs/call | switches/call | peak RSS MiB |", markdown)
-        self.assertIn("| get_1 | ours | 100 | 200 | 10 | 20 | 30 | 5.0 | 3.12 | 2.0 |",
+        self.assertIn("| CPU µs/call | switches/call | load CPU | peak RSS MiB |",
                       markdown)
-        self.assertIn("| get_1 | callback | 80 | 160 | 10 | 20 | 30 | 5.0 | 7.50 | 2.0 |",
+        self.assertIn("| get_1 | ours | 100 | 200 | 10 | 20 | 30 | 5.0 | 3.12 | - | 2.0 |",
+                      markdown)
+        self.assertIn("| get_1 | callback | 80 | 160 | 10 | 20 | 30 | 5.0 | 7.50 | - | 2.0 |",
                       markdown)
 
     def test_results_made_before_the_count_show_a_dash(self):
         point = {"title": "GetFeature, 1 in flight",
                  "ours": server_point(100, [100])}
         markdown = bench_report.format_markdown(self.results(point), ["ours"])
-        self.assertIn("| get_1 | ours | 100 | 200 | 10 | 20 | 30 | 5.0 | - | 2.0 |",
+        self.assertIn("| get_1 | ours | 100 | 200 | 10 | 20 | 30 | 5.0 | - | - | 2.0 |",
                       markdown)
+
+
+class LoadBoundTest(unittest.TestCase):
+    """A point where the load generator was near the whole of its core says
+    so beside its ratios, wherever they are shown."""
+
+    def point(self, ours_load, callback_load):
+        point = {"title": "RecordRoute of 100 points, 64 in flight",
+                 "ours": server_point(110, [110, 105], load=ours_load),
+                 "callback": server_point(100, [100, 100], load=callback_load)}
+        bench_report.add_ratios(point, ["ours", "callback"])
+        return point
+
+    def shown(self, point):
+        printed = io.StringIO()
+        results = {"machine": {"cores": 2, "kernel": "k"},
+                   "settings": {"build": "b", "rounds": 2, "seconds": 1,
+                                "warmup": 1},
+                   "scenarios": {"record_100": point}}
+        with contextlib.redirect_stdout(printed):
+            bench_report.print_point("record_100", point, ["ours", "callback"])
+            bench_report.print_table(results, ["ours", "callback"])
+        markdown = bench_report.format_markdown(results, ["ours", "callback"])
+        return printed.getvalue(), markdown
+
+    def test_either_servers_load_near_its_core_marks_the_ratios(self):
+        for ours_load, callback_load in ((0.97, 0.5), (0.5, 0.9)):
+            with self.subTest(ours=ours_load, callback=callback_load):
+                point = self.point(ours_load, callback_load)
+                self.assertTrue(point["ours"]["ratio_to"]["callback"]["load_bound"])
+                printed, markdown = self.shown(point)
+                self.assertIn("load-bound: the load generator used 90% or more",
+                              printed)
+                self.assertTrue(printed.rstrip().endswith("load-bound"))
+                self.assertIn(f"| {ours_load * 100:.0f}% |", markdown)
+                self.assertIn("| record_100 | callback | 1.10x | - | 1.00x | "
+                              "1.00x | 1.08x (1.05-1.10x) | yes |", markdown)
+
+    def test_a_load_with_room_left_marks_nothing(self):
+        point = self.point(0.89, 0.5)
+        self.assertNotIn("load_bound", point["ours"]["ratio_to"]["callback"])
+        printed, markdown = self.shown(point)
+        self.assertNotIn("load-bound", printed)
+        self.assertIn("| 89% |", markdown)
+        self.assertIn("| 1.08x (1.05-1.10x) | no |", markdown)
+
+
+
+class H2loadRoundsTest(unittest.TestCase):
+    def test_paired_round_by_round_beside_the_ratio_of_medians(self):
+        ours = server_point(100, [100, 100])
+        ours["h2load_calls_per_second"] = 300
+        ours["h2load_rounds"] = [300, 100, 450]
+        callback = server_point(100, [100, 100])
+        callback["h2load_calls_per_second"] = 200
+        callback["h2load_rounds"] = [100, 200, 300]
+        point = {"title": "RecordRoute of 100 points, 64 in flight",
+                 "ours": ours, "callback": callback}
+        bench_report.add_ratios(point, ["ours", "callback"])
+        ratios = point["ours"]["ratio_to"]["callback"]
+        self.assertAlmostEqual(ratios["h2load_calls_per_second"], 1.5)
+        self.assertEqual(ratios["h2load_paired_rounds"],
+                         {"median": 1.5, "low": 0.5, "high": 3.0})
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            bench_report.print_point("record_100", point, ["ours", "callback"])
+        self.assertIn("h2load 1.50x, round by round 1.50x (0.50-3.00x)",
+                      printed.getvalue())
+        results = {"machine": {"cores": 2, "kernel": "k"},
+                   "settings": {"build": "b", "rounds": 3, "seconds": 1,
+                                "warmup": 1},
+                   "scenarios": {"record_100": point}}
+        markdown = bench_report.format_markdown(results, ["ours", "callback"])
+        self.assertIn("| record_100 | callback | 1.00x | 1.50x, round by round "
+                      "1.50x (0.50-3.00x) | 1.00x |", markdown)
+
+    def test_results_without_rounds_show_the_ratio_alone(self):
+        point = {"title": "t", "ours": server_point(100, [100]),
+                 "callback": server_point(100, [100])}
+        point["ours"]["h2load_calls_per_second"] = 300
+        point["callback"]["h2load_calls_per_second"] = 200
+        bench_report.add_ratios(point, ["ours", "callback"])
+        self.assertEqual(bench_report.fmt_h2load(
+            point["ours"]["ratio_to"]["callback"]), "1.50x")
 
 
 if __name__ == "__main__":
