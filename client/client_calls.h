@@ -51,10 +51,12 @@ struct CallOptions {
   // ListFeatures only: lets its starter cancel it (the load generator's
   // first call, on SIGINT/SIGTERM). Null: not cancellable from outside.
   std::shared_ptr<CallCanceller> canceller;
-  // RecordRoute and RouteChat: write every message but the last with
-  // gRPC's buffer hint, so that gRPC may gather a call's messages into a
-  // few sends instead of one system call each. For a client that has the
-  // messages at hand; one that sends each as it comes must not wait.
+  // RecordRoute and RouteChat: write every message with gRPC's buffer hint,
+  // so that gRPC holds them (each Write completes at once) until WritesDone
+  // or until its per-stream write buffer (64 KiB) is full, and sends them,
+  // with the half-close, in a few sends instead of one system call each.
+  // For a client that has the messages at hand; one that sends each as it
+  // comes must not wait.
   bool batch_writes = false;
 
   void ApplyTo(grpc::ClientContext& context) const {
@@ -63,11 +65,10 @@ struct CallOptions {
   }
 };
 
-// The options of a stream's next Write under CallOptions::batch_writes:
-// buffered unless it is the last message, whose write sends them all.
-inline grpc::WriteOptions StreamWriteOptions(bool batch_writes, bool last_message) {
+// The options of a stream's Writes under CallOptions::batch_writes.
+inline grpc::WriteOptions StreamWriteOptions(bool batch_writes) {
   grpc::WriteOptions write_options;
-  if (batch_writes && !last_message) write_options.set_buffer_hint();
+  if (batch_writes) write_options.set_buffer_hint();
   return write_options;
 }
 
@@ -96,7 +97,8 @@ void StartListFeaturesWhile(
     std::function<bool(const Feature&)> on_feature,
     std::function<void(const grpc::Status&)> on_done);
 
-// Sends `points` one write at a time (gathered when options.batch_writes),
+// Sends `points` one write at a time (held for WritesDone when
+// options.batch_writes),
 // then half-closes; on_point runs as each point is handed to gRPC.
 void StartRecordRoute(
     RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
@@ -104,7 +106,8 @@ void StartRecordRoute(
     std::function<void(const Point&)> on_point,
     std::function<void(const grpc::Status&, const RouteSummary&)> on_done);
 
-// Sends `notes` one write at a time (gathered when options.batch_writes)
+// Sends `notes` one write at a time (held for WritesDone when
+// options.batch_writes)
 // while reading replies independently;
 // half-closes after the last note and ends when the server does.
 void StartRouteChat(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,

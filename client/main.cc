@@ -96,10 +96,10 @@ ABSL_FLAG(int, chat_locations, 5,
           "load: distinct locations of one RouteChat's notes");
 ABSL_FLAG(bool, batch_writes, routeguide::LoadOptions().batch_writes,
           "load: write each RecordRoute's points and RouteChat's notes with "
-          "gRPC's buffer hint, all but the last, so that gRPC gathers them "
-          "into a few sends, as a client holding them all would; without it "
-          "each message is a send of its own, as from a client sending each "
-          "as it comes");
+          "gRPC's buffer hint, so that gRPC sends them together with the "
+          "half-close (or each 64 KiB), as a client holding them all would; "
+          "without it each message is a send of its own, as from a client "
+          "sending each as it comes");
 ABSL_FLAG(absl::Duration, learn_deadline,
           routeguide::LoadOptions().learn_deadline,
           "load: deadline of the first call, the ListFeatures over the world "

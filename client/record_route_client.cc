@@ -96,8 +96,7 @@ class RecordRouteClientCall final
     const Point& point = points_[next_++];
     on_point_(point);
     state_ = State::kWriting;
-    writer_->Write(point, StreamWriteOptions(batch_writes_, next_ == points_.size()),
-                   Post(Event::kWriteDone));
+    writer_->Write(point, StreamWriteOptions(batch_writes_), Post(Event::kWriteDone));
   }
 
   void PostFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

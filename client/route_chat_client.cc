@@ -113,8 +113,7 @@ class RouteChatClientCall final
     }
     const RouteNote& note = notes_[next_++];
     on_send_(note);
-    stream_->Write(note, StreamWriteOptions(batch_writes_, next_ == notes_.size()),
-                   Post(Event::kWriteDone));
+    stream_->Write(note, StreamWriteOptions(batch_writes_), Post(Event::kWriteDone));
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -1,7 +1,9 @@
 // CallOptions::batch_writes on the client's streaming calls (RecordRoute,
-// RouteChat): with it, gRPC holds a call's messages until the last one is
-// written and sends them together; without it, each message leaves as it
-// is written. Either way every message arrives.
+// RouteChat): with it, gRPC holds a call's messages until WritesDone and
+// sends them together; without it, each message leaves as it is written.
+// Either way every message arrives. This pins gRPC 1.51's buffer-hint
+// rules as the load generator relies on them, as write_coalescing_test
+// does for the server's: a gRPC upgrade that changes them fails here.
 //
 // A sync fake server notes how many messages the client had handed to gRPC
 // when the call's first message arrived. The client's callback for its
@@ -127,36 +129,44 @@ class Fixture {
   ClientQueues queues_{1};
 };
 
-// Runs one RecordRoute or RouteChat of kMessages; returns its status and,
-// for RecordRoute, the server's point count in `summarised`.
-grpc::Status RunStream(Fixture& fixture, bool chat, const CallOptions& options,
-                       absl::Duration hold, int* summarised) {
+// How one call ended. Shared with the call's callbacks, so that a call
+// the test gave up on can still end into it while the queue drains.
+struct Outcome {
   absl::Notification done;
   grpc::Status status;
+  int summarised = -1;  // RecordRoute: the server's point count.
+};
+
+// Runs one RecordRoute or RouteChat of kMessages.
+std::shared_ptr<Outcome> RunStream(Fixture& fixture, bool chat,
+                                   const CallOptions& options, absl::Duration hold) {
+  auto outcome = std::make_shared<Outcome>();
   const std::function<void()> hand_over = fixture.HandOver(hold);
   if (chat) {
     std::vector<RouteNote> notes(kMessages);
     for (int i = 0; i < kMessages; ++i) notes[i].set_message(absl::StrCat("note ", i));
     StartRouteChat(
         fixture.stub(), fixture.cq(), options, std::move(notes),
-        [&](const RouteNote&) { hand_over(); }, [](const RouteNote&) {},
-        [&](const grpc::Status& s) {
-          status = s;
-          done.Notify();
+        [hand_over](const RouteNote&) { hand_over(); }, [](const RouteNote&) {},
+        [outcome](const grpc::Status& s) {
+          outcome->status = s;
+          outcome->done.Notify();
         });
   } else {
     std::vector<Point> points(kMessages);
     for (int i = 0; i < kMessages; ++i) points[i].set_latitude(i);
     StartRecordRoute(fixture.stub(), fixture.cq(), options, std::move(points),
-                     [&](const Point&) { hand_over(); },
-                     [&](const grpc::Status& s, const RouteSummary& summary) {
-                       status = s;
-                       *summarised = summary.point_count();
-                       done.Notify();
+                     [hand_over](const Point&) { hand_over(); },
+                     [outcome](const grpc::Status& s, const RouteSummary& summary) {
+                       outcome->status = s;
+                       outcome->summarised = summary.point_count();
+                       outcome->done.Notify();
                      });
   }
-  REQUIRE(done.WaitForNotificationWithTimeout(kCallEnd));
-  return status;
+  REQUIRE(outcome->done.WaitForNotificationWithTimeout(kCallEnd));
+  INFO(outcome->status.error_message());
+  REQUIRE(outcome->status.ok());
+  return outcome;
 }
 
 TEST_CASE("With batch_writes a stream's messages leave together after the last is "
@@ -167,21 +177,27 @@ TEST_CASE("With batch_writes a stream's messages leave together after the last i
   Fixture fixture;
   CallOptions options;
   options.deadline = kCallDeadline;
-  int summarised = -1;
+  std::shared_ptr<Outcome> outcome;
 
   SECTION("batched: nothing arrives until the last message is written") {
     options.batch_writes = true;
-    REQUIRE(RunStream(fixture, chat, options, kQuiet, &summarised).ok());
+    outcome = RunStream(fixture, chat, options, kQuiet);
     CHECK(fixture.service().handed_at_first_arrival() == kMessages);
   }
   SECTION("unbatched: the first message arrives while the second is held") {
-    REQUIRE(RunStream(fixture, chat, options, kArrival, &summarised).ok());
+    outcome = RunStream(fixture, chat, options, kArrival);
     CHECK(fixture.service().handed_at_first_arrival() >= 1);
     CHECK(fixture.service().handed_at_first_arrival() <= 2);
   }
   CHECK(fixture.handed() == kMessages);
   CHECK(fixture.service().received() == kMessages);
-  if (!chat) CHECK(summarised == kMessages);
+  if (!chat) CHECK(outcome->summarised == kMessages);
+}
+
+TEST_CASE("Stream writes carry the buffer hint exactly when batch_writes is set",
+          "[client]") {
+  CHECK(StreamWriteOptions(true).get_buffer_hint());
+  CHECK_FALSE(StreamWriteOptions(false).get_buffer_hint());
 }
 
 }  // namespace

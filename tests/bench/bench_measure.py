@@ -12,9 +12,8 @@ import signal
 import socket
 import struct
 import subprocess
-import tempfile
-import threading
 import sys
+import tempfile
 import time
 
 SERVERS = {
@@ -111,24 +110,38 @@ def process_cpu_seconds(pid):
 
 def run_measuring_cpu(command, timeout):
     """Runs `command` to its end, its output captured as text. Returns the
-    CompletedProcess and the CPU seconds (user + system) the process and its
-    reaped children used, from wait4: a reading no other process can add to.
-    Killed after `timeout` seconds (returncode -9)."""
+    CompletedProcess, the CPU seconds (user + system) the process and its
+    reaped children used, from wait4 (a reading no other process can add
+    to), and its wall seconds. Killed after `timeout` seconds (returncode
+    -9). The child is reaped here and only here: Popen's own wait or poll
+    would take its exit, and its rusage with it."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
         process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-        killer = threading.Timer(timeout, process.kill)
-        killer.start()
+        killed = False
         try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            killer.cancel()
-        # wait4 reaped it; tell the Popen object so it does not wait again.
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                if not killed and time.monotonic() - started > timeout:
+                    # Not reaped yet, so the pid is still this child's.
+                    os.kill(process.pid, signal.SIGKILL)
+                    killed = True
+                time.sleep(0.01)
+        except BaseException:
+            if not killed:
+                os.kill(process.pid, signal.SIGKILL)
+            os.waitpid(process.pid, 0)
+            process.returncode = -signal.SIGKILL
+            raise
+        wall = time.monotonic() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(command, process.returncode,
                                            out.read(), err.read())
-    return done, usage.ru_utime + usage.ru_stime
+    return done, usage.ru_utime + usage.ru_stime, wall
 
 
 def stop_process(process, timeout=15):
@@ -208,8 +221,9 @@ class Server:
 
 def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
     """The client's JSON report, with the load generator's own CPU seconds
-    over its whole run added as "load_cpu_seconds". `port` may also be a
-    comma list of IP:PORT targets."""
+    and wall seconds over its whole run added as "load_cpu_seconds" and
+    "load_wall_seconds". `port` may also be a comma list of IP:PORT
+    targets."""
     # Fixed seeds make runs repeatable; the warm-up takes another one so
     # that its RouteChat notes do not land where the measured run posts.
     target = port if isinstance(port, str) else f"127.0.0.1:{port}"
@@ -217,7 +231,8 @@ def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
                os.path.join(build, "client/routeguide-client"), "load",
                f"--target={target}", f"--seed={seed}",
                f"--duration={seconds}s", f"--json={json_path}", *flags]
-    result, cpu_seconds = run_measuring_cpu(command, timeout=seconds + 120)
+    result, cpu_seconds, wall_seconds = run_measuring_cpu(command,
+                                                          timeout=seconds + 120)
     # Exit code 1: calls failed (a baseline past its limits in the open-loop
     # scenario, say). The report is whole and the failures are in it, so
     # the point is kept, with a word on stderr.
@@ -232,6 +247,7 @@ def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
     with open(json_path) as f:
         report = json.load(f)
     report["load_cpu_seconds"] = cpu_seconds
+    report["load_wall_seconds"] = wall_seconds
     return report
 
 
@@ -326,10 +342,12 @@ def measure(build, server_name, flags, seconds, warmup, workdir, point,
             # spread too far to show it.
             "server_switches_per_call": switches / calls if calls else None,
             "server_peak_rss_kib": server.status_kib("VmHWM"),
-            # The load generator's share of its core. Near 1, the load (not
-            # the server) may be what limits the point: bench_report marks
-            # it, as its ratios then understate the faster server.
-            "load_cpu_share": report["load_cpu_seconds"] / secs,
+            # The load generator's share of its core over its whole run
+            # (start-up and the learning call are a few ms of CPU in each
+            # whole second of it). Near 1, the load (not the server) may be
+            # what limits the point: bench_report marks it, as its ratios
+            # then understate the faster server.
+            "load_cpu_share": report["load_cpu_seconds"] / report["load_wall_seconds"],
         }
         if idle is not None:
             idle.close()
