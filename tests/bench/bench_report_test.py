@@ -25,6 +25,19 @@ def server_point(calls, rounds, switches=None, load=None):
     return point
 
 
+def shown(key, point, servers=("ours", "callback")):
+    """What bench.py prints for one point (print_point, then the summary
+    table), and the Markdown tables of a run of that point alone."""
+    results = {"machine": {"cores": 2, "kernel": "k"},
+               "settings": {"build": "b", "rounds": 1, "seconds": 1, "warmup": 1},
+               "scenarios": {key: point}}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        bench_report.print_point(key, point, list(servers))
+        bench_report.print_table(results, list(servers))
+    return printed.getvalue(), bench_report.format_markdown(results, list(servers))
+
+
 def scenario(ours_rounds, callback_rounds):
     point = {"title": "GetFeature, 1 in flight",
              "ours": server_point(sorted(ours_rounds)[len(ours_rounds) // 2],
@@ -54,15 +67,8 @@ class PairedRatiosTest(unittest.TestCase):
 
     def test_printed_and_in_markdown(self):
         point = scenario([100, 150, 330], [200, 100, 120])
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            bench_report.print_point("get_1", point, ["ours", "callback"])
-        self.assertIn("calls round by round 1.50x (0.50-2.75x)", printed.getvalue())
-        results = {"machine": {"cores": 2, "kernel": "k"},
-                   "settings": {"build": "b", "rounds": 3, "seconds": 1,
-                                "warmup": 1},
-                   "scenarios": {"get_1": point}}
-        markdown = bench_report.format_markdown(results, ["ours", "callback"])
+        printed, markdown = shown("get_1", point)
+        self.assertIn("calls round by round 1.50x (0.50-2.75x)", printed)
         self.assertIn("| get_1 | callback | 1.25x | - | 1.00x | 1.00x | "
                       "1.50x (0.50-2.75x) |", markdown)
 
@@ -112,24 +118,12 @@ class LoadBoundTest(unittest.TestCase):
         bench_report.add_ratios(point, ["ours", "callback"])
         return point
 
-    def shown(self, point):
-        printed = io.StringIO()
-        results = {"machine": {"cores": 2, "kernel": "k"},
-                   "settings": {"build": "b", "rounds": 2, "seconds": 1,
-                                "warmup": 1},
-                   "scenarios": {"record_100": point}}
-        with contextlib.redirect_stdout(printed):
-            bench_report.print_point("record_100", point, ["ours", "callback"])
-            bench_report.print_table(results, ["ours", "callback"])
-        markdown = bench_report.format_markdown(results, ["ours", "callback"])
-        return printed.getvalue(), markdown
-
     def test_either_servers_load_near_its_core_marks_the_ratios(self):
         for ours_load, callback_load in ((0.97, 0.5), (0.5, 0.9)):
             with self.subTest(ours=ours_load, callback=callback_load):
                 point = self.point(ours_load, callback_load)
                 self.assertTrue(point["ours"]["ratio_to"]["callback"]["load_bound"])
-                printed, markdown = self.shown(point)
+                printed, markdown = shown("record_100", point)
                 self.assertIn("load-bound: the load generator used 90% or more",
                               printed)
                 self.assertTrue(printed.rstrip().endswith("load-bound"))
@@ -140,7 +134,7 @@ class LoadBoundTest(unittest.TestCase):
     def test_a_load_with_room_left_marks_nothing(self):
         point = self.point(0.89, 0.5)
         self.assertNotIn("load_bound", point["ours"]["ratio_to"]["callback"])
-        printed, markdown = self.shown(point)
+        printed, markdown = shown("record_100", point)
         self.assertNotIn("load-bound", printed)
         self.assertIn("| 89% |", markdown)
         self.assertIn("| 1.08x (1.05-1.10x) | no |", markdown)
@@ -162,16 +156,8 @@ class H2loadRoundsTest(unittest.TestCase):
         self.assertAlmostEqual(ratios["h2load_calls_per_second"], 1.5)
         self.assertEqual(ratios["h2load_paired_rounds"],
                          {"median": 1.5, "low": 0.5, "high": 3.0})
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            bench_report.print_point("record_100", point, ["ours", "callback"])
-        self.assertIn("h2load 1.50x, round by round 1.50x (0.50-3.00x)",
-                      printed.getvalue())
-        results = {"machine": {"cores": 2, "kernel": "k"},
-                   "settings": {"build": "b", "rounds": 3, "seconds": 1,
-                                "warmup": 1},
-                   "scenarios": {"record_100": point}}
-        markdown = bench_report.format_markdown(results, ["ours", "callback"])
+        printed, markdown = shown("record_100", point)
+        self.assertIn("h2load 1.50x, round by round 1.50x (0.50-3.00x)", printed)
         self.assertIn("| record_100 | callback | 1.00x | 1.50x, round by round "
                       "1.50x (0.50-3.00x) | 1.00x |", markdown)
 
