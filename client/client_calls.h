@@ -98,8 +98,8 @@ void StartListFeaturesWhile(
     std::function<void(const grpc::Status&)> on_done);
 
 // Sends `points` one write at a time (held for WritesDone when
-// options.batch_writes),
-// then half-closes; on_point runs as each point is handed to gRPC.
+// options.batch_writes), then half-closes; on_point runs as each point is
+// handed to gRPC.
 void StartRecordRoute(
     RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
     const CallOptions& options, std::vector<Point> points,
@@ -107,9 +107,8 @@ void StartRecordRoute(
     std::function<void(const grpc::Status&, const RouteSummary&)> on_done);
 
 // Sends `notes` one write at a time (held for WritesDone when
-// options.batch_writes)
-// while reading replies independently;
-// half-closes after the last note and ends when the server does.
+// options.batch_writes) while reading replies independently; half-closes
+// after the last note and ends when the server does.
 void StartRouteChat(RouteGuide::Stub& stub, grpc::CompletionQueue& cq,
                     const CallOptions& options, std::vector<RouteNote> notes,
                     std::function<void(const RouteNote&)> on_send,
