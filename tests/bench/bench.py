@@ -36,7 +36,8 @@ import statistics
 import sys
 import tempfile
 
-from bench_measure import (ALL_FEATURES_RECT, SERVERS, Server, h2load_bodies,
+from bench_measure import (ALL_FEATURES_RECT, DEFAULT_SERVERS,
+                           OPTIONAL_SERVERS, SERVERS, Server, h2load_bodies,
                            measure, measure_idle_streams, measure_large_db,
                            median_round, run_h2load)
 from bench_replicas import (REDIS_CHAT_FLAGS, measure_redis_chat,
@@ -91,8 +92,10 @@ def main():
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--only", default="",
                         help="comma list of scenarios (default: all)")
-    parser.add_argument("--servers", default="ours,callback,sync",
-                        help="comma list of: " + ", ".join(SERVERS))
+    parser.add_argument("--servers", default="",
+                        help="comma list of: " + ", ".join(SERVERS) +
+                        " (default: " + ",".join(DEFAULT_SERVERS) +
+                        ", and " + ",".join(OPTIONAL_SERVERS) + " if built)")
     parser.add_argument("--no-h2load", action="store_true")
     parser.add_argument("--replicas", action="store_true",
                         help="also measure our server as 1 and 2 processes")
@@ -115,6 +118,10 @@ def main():
             args.startup < 0):
         parser.error("--rounds >= 1, --seconds > 0, --warmup >= 0, "
                      "--startup >= 0")
+    if not args.servers:
+        args.servers = ",".join(DEFAULT_SERVERS + [
+            name for name in OPTIONAL_SERVERS
+            if os.path.exists(os.path.join(args.build, SERVERS[name][0]))])
     servers = args.servers.split(",")
     for name in servers:
         if name not in SERVERS:

@@ -25,7 +25,14 @@ SERVERS = {
                      ["--threads=1", "--reflection=false", "--http2_guard=false"]),
     "callback": ("tests/bench/callback-baseline-server", []),
     "sync": ("tests/bench/sync-baseline-server", []),
+    # grpc-go (Debian's 1.33), built where Go is installed (go_baseline/).
+    # GOMAXPROCS follows taskset's one core, as the C++ servers' threads do.
+    "go": ("tests/bench/go-baseline-server", []),
 }
+# The servers bench.py compares when --servers is not given; "go" joins
+# them when it is built.
+DEFAULT_SERVERS = ["ours", "callback", "sync"]
+OPTIONAL_SERVERS = ["go"]
 
 # The rectangle that holds all 100 features of the built-in database.
 ALL_FEATURES_RECT = "40,-75,42,-74"

@@ -9,7 +9,7 @@ import statistics
 import subprocess
 
 # The servers ours is compared with, in the order the tables show them.
-BASELINES = ["callback", "sync"]
+BASELINES = ["callback", "sync", "go"]
 # From this share of its core on, the load generator may be what limits a
 # point: the server can have had room left, so calls/s understate it.
 LOAD_BOUND_SHARE = 0.9
