@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: our completion-queue server against the same
 service on gRPC's synchronous and callback APIs (tests/bench/*-baseline-
-server), every figure measured in one run on one machine.
+server) and, where it is built, on grpc-go (tests/bench/go_baseline/),
+every figure measured in one run on one machine.
 
 Each server is held to one core (taskset -c 0), the load to the other
 (taskset -c 1). Every (scenario, server) point runs --rounds times after an
