@@ -189,19 +189,26 @@ def main():
                 # rounds pair up (bench_report.paired_ratios).
                 method = H2LOAD_SCENARIOS[key]
                 rates = {name: [] for name in servers}
+                cpus = {name: [] for name in servers}
                 for _ in range(args.rounds):
                     for name in servers:
                         server = Server(args.build, name, workdir)
                         try:
-                            rates[name].append(run_h2load(server.port, method,
-                                                          bodies[method],
-                                                          int(args.seconds)))
+                            rate, cpu = run_h2load(server.port, method,
+                                                   bodies[method],
+                                                   int(args.seconds),
+                                                   server.process.pid)
                         finally:
                             server.stop()
+                        rates[name].append(rate)
+                        cpus[name].append(cpu)
                 for name in servers:
                     point[name]["h2load_calls_per_second"] = statistics.median(
                         rates[name])
                     point[name]["h2load_rounds"] = rates[name]
+                    point[name]["h2load_server_cpu_us_per_call"] = (
+                        statistics.median(cpus[name]))
+                    point[name]["h2load_cpu_rounds"] = cpus[name]
             add_ratios(point, servers)
             results["scenarios"][key] = point
             print_point(key, point, servers)

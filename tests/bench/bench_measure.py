@@ -258,19 +258,49 @@ def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
     return report
 
 
-def run_h2load(port, method, body, seconds, cores="1"):
+# h2load's unmeasured start (--warm-up-time).
+H2LOAD_WARMUP_SECONDS = 1
+
+
+def run_h2load(port, method, body, seconds, server_pid=None, cores="1"):
+    """h2load on `cores`, one connection, 64 streams, for `seconds` after
+    its warm-up. Returns its calls/s and, given the server's pid, the
+    server's CPU microseconds per call over the measured seconds (None
+    without): h2load costs its core so little that the server sets the
+    pace, which makes its CPU per call the cleanest comparison."""
     command = ["taskset", "-c", cores, "h2load", "-c", "1", "-m", "64",
-               "-D", str(seconds), "--warm-up-time=1",
+               "-D", str(seconds), f"--warm-up-time={H2LOAD_WARMUP_SECONDS}",
                "-H", "content-type: application/grpc", "-H", "te: trailers",
                "-d", body, f"http://127.0.0.1:{port}/routeguide.RouteGuide/{method}"]
-    out = subprocess.run(command, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True,
-                         timeout=seconds + 60).stdout
+    process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        cpu_before = None
+        if server_pid is not None:
+            time.sleep(H2LOAD_WARMUP_SECONDS)
+            cpu_before = process_cpu_seconds(server_pid)
+        out, _ = process.communicate(timeout=seconds + 60)
+        cpu_after = (process_cpu_seconds(server_pid)
+                     if server_pid is not None else None)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return h2load_figures(out, cpu_before, cpu_after)
+
+
+def h2load_figures(out, cpu_before=None, cpu_after=None):
+    """h2load's calls/s from its output, and the server's CPU microseconds
+    per call done between two readings of its CPU seconds (None without
+    them). Raises unless every call h2load finished succeeded."""
     rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
-    if not rate or not done or done.group(1) != done.group(2):
+    if not rate or not done or done.group(1) != done.group(2) or done.group(1) == "0":
         raise RuntimeError("h2load failed:\n" + out[-2000:])
-    return float(rate.group(1))
+    cpu_us_per_call = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_us_per_call = (cpu_after - cpu_before) * 1e6 / int(done.group(1))
+    return float(rate.group(1)), cpu_us_per_call
 
 
 class IdleStreams:

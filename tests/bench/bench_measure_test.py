@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Unit tests of bench_measure.py's readings from /proc and of the load
-generator's CPU time."""
+"""Unit tests of bench_measure.py's readings from /proc, of the load
+generator's CPU time and of h2load's figures."""
 
 import os
 import sys
@@ -97,6 +97,32 @@ class RunMeasuringCpuTest(unittest.TestCase):
         done, _, _ = self.run_python("import time; time.sleep(60)", timeout=0.5)
         self.assertEqual(done.returncode, -9)
         self.assertLess(time.monotonic() - started, 30)
+
+
+class H2loadFiguresTest(unittest.TestCase):
+    OUTPUT = ("finished in 4.00s, 8736.33 req/s, 1.02MB/s\n"
+              "requests: 34945 total, 35009 started, {done} done, "
+              "{succeeded} succeeded, 0 failed, 0 errored, 0 timeout\n")
+
+    def test_rate_and_the_servers_cpu_per_call_done(self):
+        out = self.OUTPUT.format(done=34945, succeeded=34945)
+        rate, cpu = bench_measure.h2load_figures(out, 10.0, 14.0)
+        self.assertEqual(rate, 8736.33)
+        # 4 CPU seconds over the calls done, not those started.
+        self.assertAlmostEqual(cpu, 4e6 / 34945)
+
+    def test_without_cpu_readings_the_rate_alone(self):
+        out = self.OUTPUT.format(done=34945, succeeded=34945)
+        self.assertEqual(bench_measure.h2load_figures(out), (8736.33, None))
+
+    def test_failed_calls_or_none_done_are_an_error(self):
+        for done, succeeded in ((34945, 34944), (0, 0)):
+            with self.subTest(done=done, succeeded=succeeded):
+                with self.assertRaises(RuntimeError):
+                    bench_measure.h2load_figures(
+                        self.OUTPUT.format(done=done, succeeded=succeeded), 1, 2)
+        with self.assertRaises(RuntimeError):
+            bench_measure.h2load_figures("connect error\n")
 
 
 if __name__ == "__main__":

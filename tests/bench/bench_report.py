@@ -42,6 +42,11 @@ def add_ratios(point, servers):
                                           other.get("h2load_rounds", []))
             if h2load_paired:
                 ratios["h2load_paired_rounds"] = h2load_paired
+        if (ours.get("h2load_server_cpu_us_per_call") and
+                other.get("h2load_server_cpu_us_per_call")):
+            ratios["h2load_server_cpu_per_call"] = (
+                ours["h2load_server_cpu_us_per_call"] /
+                other["h2load_server_cpu_us_per_call"])
         if load_bound(ours) or load_bound(other):
             ratios["load_bound"] = True
         paired = paired_ratios(ours.get("rounds_calls_per_second", []),
@@ -63,12 +68,22 @@ def paired_ratios(ours, other):
 
 
 def fmt_h2load(ratios):
-    """Ours over a baseline under h2load: the ratio of the medians, and
-    round by round when the rounds pair up."""
+    """Ours over a baseline under h2load: the ratio of the medians, round
+    by round when the rounds pair up, and the servers' CPU per call when
+    it was read."""
     text = f"{ratios['h2load_calls_per_second']:.2f}x"
     if "h2load_paired_rounds" in ratios:
         text += f", round by round {fmt_paired(ratios['h2load_paired_rounds'])}"
+    if "h2load_server_cpu_per_call" in ratios:
+        text += f", CPU/call {ratios['h2load_server_cpu_per_call']:.2f}x"
     return text
+
+
+def fmt_h2load_cpu(r):
+    """A server's CPU microseconds per call under h2load, or '-' (no h2load
+    for the point, or results made before it was read)."""
+    cpu = r.get("h2load_server_cpu_us_per_call")
+    return "-" if cpu is None else f"{cpu:.1f}"
 
 
 def fmt_paired(paired):
@@ -157,7 +172,8 @@ def print_point(key, point, servers):
     width = name_width(servers)
     print(f"  {'server':<{width}}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
           f"{'p99 us':>9}{'p99.9 us':>10}{'CPU us/call':>12}"
-          f"{'switches/call':>14}{'load CPU':>9}{'peak RSS':>10}{'h2load/s':>10}")
+          f"{'switches/call':>14}{'load CPU':>9}{'peak RSS':>10}{'h2load/s':>10}"
+          f"{'h2load CPU':>11}")
     for name in servers:
         r = point[name]
         cpu = r["server_cpu_us_per_call"]
@@ -167,7 +183,8 @@ def print_point(key, point, servers):
               f"{(f'{cpu:.1f}' if cpu else '-'):>12}"
               f"{fmt_switches(r):>14}{fmt_load(r):>9}"
               f"{r['server_peak_rss_kib'] / 1024:>8.1f}Mi"
-              f"{fmt_rate(r['h2load_calls_per_second']) if 'h2load_calls_per_second' in r else '-':>10}")
+              f"{fmt_rate(r['h2load_calls_per_second']) if 'h2load_calls_per_second' in r else '-':>10}"
+              f"{fmt_h2load_cpu(r):>11}")
     for base, ratios in point.get("ours", {}).get("ratio_to", {}).items():
         parts = [f"calls {ratios['calls_per_second']:.2f}x",
                  f"msgs {ratios['messages_per_second']:.2f}x",
@@ -241,9 +258,9 @@ def format_markdown(results, servers):
                f"`{command_line(a)}`.\n")
     out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
                "p99.9 µs | CPU µs/call | switches/call | load CPU | "
-               "peak RSS MiB | h2load calls/s |")
+               "peak RSS MiB | h2load calls/s | h2load CPU µs/call |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-               "| ---: | ---: |")
+               "| ---: | ---: | ---: |")
     for key, point in results["scenarios"].items():
         for name in servers:
             r = point[name]
@@ -255,7 +272,7 @@ def format_markdown(results, servers):
                 f"{r['p99_us']:,.0f} | {r['p99_9_us']:,.0f} | "
                 f"{cpu:.1f} | {fmt_switches(r)} | {fmt_load(r)} | "
                 f"{r['server_peak_rss_kib'] / 1024:.1f} | "
-                f"{f'{h2:,.0f}' if h2 else '-'} |")
+                f"{f'{h2:,.0f}' if h2 else '-'} | {fmt_h2load_cpu(r)} |")
     if any(point["ours"].get("ratio_to") for point in results["scenarios"].values()
            if "ours" in point):
         out.append("")
