@@ -39,8 +39,9 @@ import tempfile
 
 from bench_measure import (ALL_FEATURES_RECT, DEFAULT_SERVERS,
                            OPTIONAL_SERVERS, SERVERS, Server, h2load_bodies,
-                           measure, measure_idle_streams, measure_large_db,
-                           median_round, run_h2load)
+                           cpu_us_per_call, measure, measure_idle_streams,
+                           measure_large_db, median_index, median_round,
+                           run_h2load)
 from bench_replicas import (REDIS_CHAT_FLAGS, measure_redis_chat,
                             measure_replicas)
 from bench_report import (add_ratios, add_redis_ratios, fmt_rate,
@@ -189,26 +190,28 @@ def main():
                 # rounds pair up (bench_report.paired_ratios).
                 method = H2LOAD_SCENARIOS[key]
                 rates = {name: [] for name in servers}
-                cpus = {name: [] for name in servers}
+                shares = {name: [] for name in servers}
                 for _ in range(args.rounds):
                     for name in servers:
                         server = Server(args.build, name, workdir)
                         try:
-                            rate, cpu = run_h2load(server.port, method,
-                                                   bodies[method],
-                                                   int(args.seconds),
-                                                   server.process.pid)
+                            rate, share = run_h2load(server.port, method,
+                                                     bodies[method],
+                                                     int(args.seconds),
+                                                     server.process.pid)
                         finally:
                             server.stop()
                         rates[name].append(rate)
-                        cpus[name].append(cpu)
+                        shares[name].append(share)
                 for name in servers:
-                    point[name]["h2load_calls_per_second"] = statistics.median(
-                        rates[name])
-                    point[name]["h2load_rounds"] = rates[name]
-                    point[name]["h2load_server_cpu_us_per_call"] = (
-                        statistics.median(cpus[name]))
-                    point[name]["h2load_cpu_rounds"] = cpus[name]
+                    # The round with the median rate, its figures together.
+                    median = median_index(rates[name])
+                    r = point[name]
+                    r["h2load_calls_per_second"] = rates[name][median]
+                    r["h2load_rounds"] = rates[name]
+                    r["h2load_server_cpu_share"] = shares[name][median]
+                    r["h2load_server_cpu_us_per_call"] = cpu_us_per_call(
+                        shares[name][median], rates[name][median])
             add_ratios(point, servers)
             results["scenarios"][key] = point
             print_point(key, point, servers)

@@ -265,9 +265,8 @@ H2LOAD_WARMUP_SECONDS = 1
 def run_h2load(port, method, body, seconds, server_pid=None, cores="1"):
     """h2load on `cores`, one connection, 64 streams, for `seconds` after
     its warm-up. Returns its calls/s and, given the server's pid, the
-    server's CPU microseconds per call over the measured seconds (None
-    without): h2load costs its core so little that the server sets the
-    pace, which makes its CPU per call the cleanest comparison."""
+    server's share of its core over h2load's measured seconds (None
+    without)."""
     command = ["taskset", "-c", cores, "h2load", "-c", "1", "-m", "64",
                "-D", str(seconds), f"--warm-up-time={H2LOAD_WARMUP_SECONDS}",
                "-H", "content-type: application/grpc", "-H", "te: trailers",
@@ -275,32 +274,42 @@ def run_h2load(port, method, body, seconds, server_pid=None, cores="1"):
     process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
-        cpu_before = None
-        if server_pid is not None:
-            time.sleep(H2LOAD_WARMUP_SECONDS)
+        share = None
+        if server_pid is None:
+            out, _ = process.communicate(timeout=seconds + 60)
+        else:
+            # Read inside h2load's measured seconds, so that neither its
+            # warm-up (which starts once it has connected) nor its
+            # teardown counts: a tenth of the measured time in from each end.
+            margin = seconds / 10
+            time.sleep(H2LOAD_WARMUP_SECONDS + margin)
+            wall_before = time.monotonic()
             cpu_before = process_cpu_seconds(server_pid)
-        out, _ = process.communicate(timeout=seconds + 60)
-        cpu_after = (process_cpu_seconds(server_pid)
-                     if server_pid is not None else None)
+            time.sleep(seconds - 2 * margin)
+            cpu_after = process_cpu_seconds(server_pid)
+            share = (cpu_after - cpu_before) / (time.monotonic() - wall_before)
+            out, _ = process.communicate(timeout=seconds + 60)
     except BaseException:
         process.kill()
         process.wait()
         raise
-    return h2load_figures(out, cpu_before, cpu_after)
+    return h2load_figures(out), share
 
 
-def h2load_figures(out, cpu_before=None, cpu_after=None):
-    """h2load's calls/s from its output, and the server's CPU microseconds
-    per call done between two readings of its CPU seconds (None without
-    them). Raises unless every call h2load finished succeeded."""
+def h2load_figures(out):
+    """h2load's calls/s from its output. Raises unless every call h2load
+    finished succeeded, and some did."""
     rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
     if not rate or not done or done.group(1) != done.group(2) or done.group(1) == "0":
         raise RuntimeError("h2load failed:\n" + out[-2000:])
-    cpu_us_per_call = None
-    if cpu_before is not None and cpu_after is not None:
-        cpu_us_per_call = (cpu_after - cpu_before) * 1e6 / int(done.group(1))
-    return float(rate.group(1)), cpu_us_per_call
+    return float(rate.group(1))
+
+
+def cpu_us_per_call(core_share, calls_per_second):
+    """A server's CPU microseconds per call from its share of a core and
+    its calls/s over the same seconds."""
+    return core_share * 1e6 / calls_per_second
 
 
 class IdleStreams:
@@ -464,11 +473,16 @@ def measure_large_db(build, workdir, count, seconds):
     return out
 
 
+def median_index(values):
+    """The index of the median value (of the upper of the middle two), so
+    that a round's other figures can go with it."""
+    return sorted(range(len(values)), key=lambda i: values[i])[len(values) // 2]
+
+
 def median_round(rounds):
     """The round with the median calls/s, so a point's figures belong
     together."""
-    ordered = sorted(rounds, key=lambda r: r["calls_per_second"])
-    chosen = dict(ordered[len(ordered) // 2])
+    chosen = dict(rounds[median_index([r["calls_per_second"] for r in rounds])])
     chosen["rounds_calls_per_second"] = [round(r["calls_per_second"], 1)
                                          for r in rounds]
     return chosen

@@ -104,26 +104,33 @@ class H2loadFiguresTest(unittest.TestCase):
               "requests: 34945 total, 35009 started, {done} done, "
               "{succeeded} succeeded, 0 failed, 0 errored, 0 timeout\n")
 
-    def test_rate_and_the_servers_cpu_per_call_done(self):
+    def test_the_rate(self):
         out = self.OUTPUT.format(done=34945, succeeded=34945)
-        rate, cpu = bench_measure.h2load_figures(out, 10.0, 14.0)
-        self.assertEqual(rate, 8736.33)
-        # 4 CPU seconds over the calls done, not those started.
-        self.assertAlmostEqual(cpu, 4e6 / 34945)
-
-    def test_without_cpu_readings_the_rate_alone(self):
-        out = self.OUTPUT.format(done=34945, succeeded=34945)
-        self.assertEqual(bench_measure.h2load_figures(out), (8736.33, None))
+        self.assertEqual(bench_measure.h2load_figures(out), 8736.33)
 
     def test_failed_calls_or_none_done_are_an_error(self):
         for done, succeeded in ((34945, 34944), (0, 0)):
             with self.subTest(done=done, succeeded=succeeded):
                 with self.assertRaises(RuntimeError):
                     bench_measure.h2load_figures(
-                        self.OUTPUT.format(done=done, succeeded=succeeded), 1, 2)
+                        self.OUTPUT.format(done=done, succeeded=succeeded))
         with self.assertRaises(RuntimeError):
             bench_measure.h2load_figures("connect error\n")
 
+    def test_cpu_per_call_from_the_share_of_a_core_and_the_rate(self):
+        # Half a core at 10,000 calls/s is 50 microseconds a call.
+        self.assertAlmostEqual(bench_measure.cpu_us_per_call(0.5, 10000), 50)
+
+
+class MedianTest(unittest.TestCase):
+    def test_the_round_with_the_median_keeps_its_figures(self):
+        self.assertEqual(bench_measure.median_index([30, 10, 20]), 2)
+        self.assertEqual(bench_measure.median_index([40, 10, 30, 20]), 2)
+        rounds = [{"calls_per_second": c, "cpu": cpu}
+                  for c, cpu in ((30, 3), (10, 1), (20, 2))]
+        chosen = bench_measure.median_round(rounds)
+        self.assertEqual((chosen["calls_per_second"], chosen["cpu"]), (20, 2))
+        self.assertEqual(chosen["rounds_calls_per_second"], [30, 10, 20])
 
 if __name__ == "__main__":
     unittest.main()

@@ -75,15 +75,18 @@ def fmt_h2load(ratios):
     if "h2load_paired_rounds" in ratios:
         text += f", round by round {fmt_paired(ratios['h2load_paired_rounds'])}"
     if "h2load_server_cpu_per_call" in ratios:
-        text += f", CPU/call {ratios['h2load_server_cpu_per_call']:.2f}x"
+        text += f", h2load CPU/call {ratios['h2load_server_cpu_per_call']:.2f}x"
     return text
 
 
 def fmt_h2load_cpu(r):
-    """A server's CPU microseconds per call under h2load, or '-' (no h2load
-    for the point, or results made before it was read)."""
+    """A server's CPU microseconds per call under h2load and its share of
+    its core then, or '-' (no h2load for the point, or results made before
+    they were read)."""
     cpu = r.get("h2load_server_cpu_us_per_call")
-    return "-" if cpu is None else f"{cpu:.1f}"
+    if cpu is None:
+        return "-"
+    return f"{cpu:.1f} ({r['h2load_server_cpu_share'] * 100:.0f}%)"
 
 
 def fmt_paired(paired):
@@ -173,7 +176,7 @@ def print_point(key, point, servers):
     print(f"  {'server':<{width}}{'calls/s':>10}{'msgs/s':>11}{'p50 us':>9}"
           f"{'p99 us':>9}{'p99.9 us':>10}{'CPU us/call':>12}"
           f"{'switches/call':>14}{'load CPU':>9}{'peak RSS':>10}{'h2load/s':>10}"
-          f"{'h2load CPU':>11}")
+          f"{'h2load CPU':>14}")
     for name in servers:
         r = point[name]
         cpu = r["server_cpu_us_per_call"]
@@ -184,7 +187,7 @@ def print_point(key, point, servers):
               f"{fmt_switches(r):>14}{fmt_load(r):>9}"
               f"{r['server_peak_rss_kib'] / 1024:>8.1f}Mi"
               f"{fmt_rate(r['h2load_calls_per_second']) if 'h2load_calls_per_second' in r else '-':>10}"
-              f"{fmt_h2load_cpu(r):>11}")
+              f"{fmt_h2load_cpu(r):>14}")
     for base, ratios in point.get("ours", {}).get("ratio_to", {}).items():
         parts = [f"calls {ratios['calls_per_second']:.2f}x",
                  f"msgs {ratios['messages_per_second']:.2f}x",
@@ -258,7 +261,7 @@ def format_markdown(results, servers):
                f"`{command_line(a)}`.\n")
     out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
                "p99.9 µs | CPU µs/call | switches/call | load CPU | "
-               "peak RSS MiB | h2load calls/s | h2load CPU µs/call |")
+               "peak RSS MiB | h2load calls/s | h2load CPU µs/call (core) |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
                "| ---: | ---: | ---: |")
     for key, point in results["scenarios"].items():

@@ -165,22 +165,24 @@ class H2loadRoundsTest(unittest.TestCase):
         ours = server_point(100, [100])
         ours["h2load_calls_per_second"] = 300
         ours["h2load_server_cpu_us_per_call"] = 45.5
+        ours["h2load_server_cpu_share"] = 0.8
         callback = server_point(100, [100])
         callback["h2load_calls_per_second"] = 200
         callback["h2load_server_cpu_us_per_call"] = 18.2
+        callback["h2load_server_cpu_share"] = 0.995
         point = {"title": "RecordRoute of 100 points, 64 in flight",
                  "ours": ours, "callback": callback}
         bench_report.add_ratios(point, ["ours", "callback"])
         ratios = point["ours"]["ratio_to"]["callback"]
         self.assertAlmostEqual(ratios["h2load_server_cpu_per_call"], 2.5)
         printed, markdown = shown("record_100", point)
-        self.assertIn("h2load 1.50x, CPU/call 2.50x", printed)
-        self.assertRegex(printed, r"ours .* 300 +45\.5\n")
-        self.assertRegex(printed, r"callback .* 200 +18\.2\n")
-        self.assertIn("| 300 | 45.5 |", markdown)
-        self.assertIn("| 200 | 18.2 |", markdown)
-        self.assertIn("| record_100 | callback | 1.00x | 1.50x, CPU/call 2.50x |",
-                      markdown)
+        self.assertIn("h2load 1.50x, h2load CPU/call 2.50x", printed)
+        self.assertRegex(printed, r"ours .* 300 +45\.5 \(80%\)\n")
+        self.assertRegex(printed, r"callback .* 200 +18\.2 \(100%\)\n")
+        self.assertIn("| 300 | 45.5 (80%) |", markdown)
+        self.assertIn("| 200 | 18.2 (100%) |", markdown)
+        self.assertIn("| record_100 | callback | 1.00x | 1.50x, h2load CPU/call "
+                      "2.50x |", markdown)
 
     def test_results_made_before_the_h2load_cpu_show_a_dash(self):
         point = {"title": "t", "ours": server_point(100, [100]),

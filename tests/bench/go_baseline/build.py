@@ -47,10 +47,12 @@ def main():
          "--go_out=plugins=grpc,paths=source_relative:" +
          os.path.join(source, "routeguide"),
          "-I", proto_dir, "route_guide.proto"], env)
-    shutil.copy(server_go, os.path.join(source, "go-baseline-server", "main.go"))
-    run(["go", "build", "-trimpath",
-         "-ldflags", "-X main.builtInDatabase=" + os.path.abspath(database),
-         "-o", os.path.abspath(output), PACKAGE + "/go-baseline-server"], env)
+    main_dir = os.path.join(source, "go-baseline-server")
+    shutil.copy(server_go, os.path.join(main_dir, "main.go"))
+    # Embedded (//go:embed), as our servers embed it.
+    shutil.copy(database, os.path.join(main_dir, "route_guide_db.json"))
+    run(["go", "build", "-trimpath", "-o", os.path.abspath(output),
+         PACKAGE + "/go-baseline-server"], env)
 
 
 if __name__ == "__main__":

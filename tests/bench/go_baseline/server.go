@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,22 +33,23 @@ import (
 )
 
 const (
-	maxLatitudeE7          = 900000000
-	maxLongitudeE7         = 1800000000
-	maxNoteBytes           = 4 * 1024 // our server's default --max_note_size
-	maxNotesPerLocation    = 100      // FeatureStore's defaults
-	maxNotes               = 100000
-	earthRadiusMeters      = 6371000.0
-	e7PerDegree            = 1e7
-	shutdownGrace          = 2 * time.Second
-	exitUsage              = 2
-	defaultAddress         = "127.0.0.1:0"
-	builtInDatabaseMissing = "no --db given and no database built in"
+	maxLatitudeE7       = 900000000
+	maxLongitudeE7      = 1800000000
+	maxNoteBytes        = 4 * 1024 // our server's default --max_note_size
+	maxNotesPerLocation = 100      // FeatureStore's defaults
+	maxNotes            = 100000
+	earthRadiusMeters   = 6371000.0
+	e7PerDegree         = 1e7
+	shutdownGrace       = 1 * time.Second // as the C++ baselines
+	exitUsage           = 2
+	defaultAddress      = "127.0.0.1:0"
 )
 
-// Set at link time (-X main.builtInDatabase=PATH) to the repository's
-// data/route_guide_db.json, the database our servers embed.
-var builtInDatabase string
+// The repository's data/route_guide_db.json, which build.py puts beside
+// this file: the database our servers embed.
+//
+//go:embed route_guide_db.json
+var builtInDatabase []byte
 
 type location struct{ latitude, longitude int32 }
 
@@ -61,8 +64,8 @@ type jsonFeature struct {
 }
 
 type routeGuideServer struct {
-	features []*pb.Feature            // file order, for ListFeatures
-	byPoint  map[location]*pb.Feature // the first feature at each point
+	features []*pb.Feature // file order, for ListFeatures
+	byPoint  map[location]*pb.Feature
 
 	mu        sync.Mutex
 	notes     map[location][]keptNote // oldest first
@@ -168,7 +171,8 @@ func saturate(x float64) int32 {
 }
 
 // The tutorial's great-circle distance, computed in the order common/geo.cc
-// computes it, so that the summaries agree with our server's.
+// computes it (Go's math library may still differ from glibc's in a last
+// bit, which the summaries' whole meters rarely show).
 func haversineMeters(a, b *pb.Point) float64 {
 	const radiansPerDegree = math.Pi / 180
 	latA := float64(a.Latitude) / e7PerDegree
@@ -223,6 +227,7 @@ func (s *routeGuideServer) addNote(note *pb.RouteNote) []*pb.RouteNote {
 	kept := append(earlier, keptNote{s.sequence, note})
 	s.kept++
 	if len(kept) > maxNotesPerLocation {
+		kept[0] = keptNote{} // so the dropped note can be freed
 		kept = kept[1:]
 		s.kept--
 	}
@@ -233,7 +238,12 @@ func (s *routeGuideServer) addNote(note *pb.RouteNote) []*pb.RouteNote {
 		s.noteOrder = s.noteOrder[1:]
 		// An entry whose note its location already dropped is skipped.
 		if atLocation := s.notes[oldest.key]; len(atLocation) > 0 && atLocation[0].sequence == oldest.sequence {
-			s.notes[oldest.key] = atLocation[1:]
+			atLocation[0] = keptNote{}
+			if len(atLocation) == 1 {
+				delete(s.notes, oldest.key)
+			} else {
+				s.notes[oldest.key] = atLocation[1:]
+			}
 			s.kept--
 		}
 	}
@@ -253,22 +263,28 @@ func (s *routeGuideServer) addNote(note *pb.RouteNote) []*pb.RouteNote {
 	return replies
 }
 
-func loadFeatures(path string) ([]*pb.Feature, error) {
-	data, err := ioutil.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// The features of a JSON array, in its order; as our loader, it refuses
+// anything else, a point out of range and two features at one point.
+func loadFeatures(data []byte, name string) ([]*pb.Feature, error) {
 	var parsed []jsonFeature
 	if err := json.Unmarshal(data, &parsed); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if parsed == nil {
+		return nil, fmt.Errorf("%s: not a JSON array of features", name)
 	}
 	features := make([]*pb.Feature, 0, len(parsed))
+	seen := make(map[location]int, len(parsed))
 	for i, f := range parsed {
 		feature := &pb.Feature{Name: f.Name, Location: &pb.Point{
 			Latitude: f.Location.Latitude, Longitude: f.Location.Longitude}}
 		if err := validatePoint(feature.Location, "location"); err != nil {
-			return nil, fmt.Errorf("%s: feature %d: %v", path, i, err)
+			return nil, fmt.Errorf("%s: [%d]: %v", name, i, err)
 		}
+		if first, ok := seen[keyOf(feature.Location)]; ok {
+			return nil, fmt.Errorf("%s: [%d] is at the same point as [%d]", name, i, first)
+		}
+		seen[keyOf(feature.Location)] = i
 		features = append(features, feature)
 	}
 	return features, nil
@@ -289,14 +305,18 @@ func main() {
 	if flags.NArg() > 0 {
 		usageError("unexpected argument %q", flags.Arg(0))
 	}
-	path := *db
-	if path == "" {
-		path = builtInDatabase
+	if host, _, err := net.SplitHostPort(*address); err != nil || strings.TrimSpace(host) == "" {
+		usageError("--address must be HOST:PORT, got %q", *address)
 	}
-	if path == "" {
-		usageError(builtInDatabaseMissing)
+	data, name := builtInDatabase, "built-in database"
+	if *db != "" {
+		var err error
+		if data, err = ioutil.ReadFile(*db); err != nil {
+			usageError("%v", err)
+		}
+		name = *db
 	}
-	features, err := loadFeatures(path)
+	features, err := loadFeatures(data, name)
 	if err != nil {
 		usageError("%v", err)
 	}
@@ -306,9 +326,7 @@ func main() {
 		notes:    make(map[location][]keptNote),
 	}
 	for _, f := range features {
-		if _, seen := server.byPoint[keyOf(f.Location)]; !seen {
-			server.byPoint[keyOf(f.Location)] = f
-		}
+		server.byPoint[keyOf(f.Location)] = f
 	}
 
 	// Signals are caught before the port is announced, so a test that
