@@ -125,7 +125,7 @@ class RouteChatCall final
   enum class WriteState { kReady, kInFlight, kBroken };
 
   void RequestLocked(void* tag) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    env_.service->RequestRouteChat(&context_, &stream_, cq_, cq_, tag);
+    env_.service->RequestRouteChatEncoded(&context_, &stream_, cq_, cq_, tag);
   }
 
   void OnStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -213,10 +213,8 @@ class RouteChatCall final
         env_.store->AddNote(Note{location, std::move(*message.mutable_message())});
     // A broken stream sends nothing more: its replies are dropped.
     if (write_state_ != WriteState::kBroken) {
-      RouteNote reply_message;
-      for (Note& reply : earlier) {
-        ToProto(reply, &reply_message);
-        outbox_.push_back(ToWire(reply_message));
+      for (const Note& reply : earlier) {
+        outbox_.push_back(EncodedMessage{EncodeRouteNote(reply)});
       }
     }
     ReplyThenReadLocked();
@@ -270,8 +268,7 @@ class RouteChatCall final
     }
     if (write_state_ != WriteState::kBroken) {
       for (const std::string& note : **answer) {
-        grpc::Slice slice(note);
-        outbox_.emplace_back(&slice, 1);
+        outbox_.push_back(EncodedMessage{grpc::Slice(note)});
       }
     }
     ReplyThenReadLocked();
@@ -368,10 +365,10 @@ class RouteChatCall final
   }
 
   // Raw: see wire_messages.h.
-  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
+  grpc::ServerAsyncReaderWriter<EncodedMessage, grpc::ByteBuffer> stream_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kAwaitingRequest;
   WriteState write_state_ ABSL_GUARDED_BY(mu_) = WriteState::kReady;
-  std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);  // Encoded replies.
+  std::deque<EncodedMessage> outbox_ ABSL_GUARDED_BY(mu_);  // Encoded replies.
   // The first Write carries the headers (see MaybeWriteLocked).
   uint64_t writes_posted_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);  // Sent by Finish.

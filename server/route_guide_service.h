@@ -14,8 +14,9 @@ namespace routeguide {
 // the stream: wire_messages.h), and Points take the fast path.
 //
 // GetFeature and ListFeatures answer with features encoded once
-// (FeatureWireCache), through writers of EncodedMessage; the generated raw
-// Request methods take writers of ByteBuffer only, hence the two below.
+// (FeatureWireCache), RouteChat with notes encoded straight into a slice
+// (EncodeRouteNote), through writers of EncodedMessage; the generated raw
+// Request methods take writers of ByteBuffer only, hence the three below.
 class RouteGuideAsyncService final
     : public RouteGuide::WithRawMethod_GetFeature<
           RouteGuide::WithRawMethod_ListFeatures<
@@ -40,11 +41,21 @@ class RouteGuideAsyncService final
                                 new_call_cq, notification_cq, tag);
   }
 
+  void RequestRouteChatEncoded(
+      grpc::ServerContext* context,
+      grpc::ServerAsyncReaderWriter<EncodedMessage, grpc::ByteBuffer>* stream,
+      grpc::CompletionQueue* new_call_cq,
+      grpc::ServerCompletionQueue* notification_cq, void* tag) {
+    RequestAsyncBidiStreaming(kRouteChatIndex, context, stream, new_call_cq,
+                              notification_cq, tag);
+  }
+
  private:
   // The methods' indexes: their order in route_guide.proto, as the
   // generated Request methods number them.
   static constexpr int kGetFeatureIndex = 0;
   static constexpr int kListFeaturesIndex = 1;
+  static constexpr int kRouteChatIndex = 3;
 };
 
 }  // namespace routeguide

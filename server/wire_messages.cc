@@ -1,5 +1,8 @@
 #include "wire_messages.h"
 
+#include <cstdint>
+#include <cstring>
+
 #include "point_wire.h"
 #include "proto_convert.h"
 #include "route_guide.pb.h"
@@ -20,6 +23,67 @@ std::optional<GeoPoint> ParsePointWire(grpc::ByteBuffer& bytes) {
   Point message;
   if (!ParseWire(bytes, &message)) return std::nullopt;
   return FromProto(message);
+}
+
+namespace {
+
+// Protobuf's wire tags: field number << 3 | wire type (0 varint, 2 bytes).
+constexpr uint8_t kLatitudeTag = 1 << 3;
+constexpr uint8_t kLongitudeTag = 2 << 3;
+constexpr uint8_t kLocationTag = 1 << 3 | 2;
+constexpr uint8_t kMessageTag = 2 << 3 | 2;
+// A Point: two tags and two varints of at most 10 bytes (a negative int32
+// is sign-extended to 64 bits).
+constexpr size_t kMaxPointBytes = 22;
+
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+uint8_t* PutVarint(uint64_t value, uint8_t* out) {
+  while (value >= 0x80) {
+    *out++ = static_cast<uint8_t>(value | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<uint8_t>(value);
+  return out;
+}
+
+uint8_t* PutInt32Field(uint8_t tag, int32_t value, uint8_t* out) {
+  if (value == 0) return out;  // proto3 leaves zero out.
+  *out++ = tag;
+  return PutVarint(static_cast<uint64_t>(static_cast<int64_t>(value)), out);
+}
+
+}  // namespace
+
+grpc::Slice EncodeRouteNote(const Note& note) {
+  uint8_t point[kMaxPointBytes];
+  uint8_t* point_end = PutInt32Field(kLatitudeTag, note.location.latitude, point);
+  point_end = PutInt32Field(kLongitudeTag, note.location.longitude, point_end);
+  const size_t point_size = static_cast<size_t>(point_end - point);
+  const size_t message_size = note.message.size();
+  const size_t size =
+      2 + point_size +
+      (message_size == 0 ? 0 : 1 + VarintSize(message_size) + message_size);
+
+  grpc_slice slice = grpc_slice_malloc(size);
+  uint8_t* out = GRPC_SLICE_START_PTR(slice);
+  *out++ = kLocationTag;
+  *out++ = static_cast<uint8_t>(point_size);  // At most 22: one byte.
+  std::memcpy(out, point, point_size);
+  out += point_size;
+  if (message_size != 0) {
+    *out++ = kMessageTag;
+    out = PutVarint(message_size, out);
+    std::memcpy(out, note.message.data(), message_size);
+  }
+  return grpc::Slice(slice, grpc::Slice::STEAL_REF);
 }
 
 }  // namespace routeguide

@@ -10,6 +10,7 @@
 
 #include <optional>
 
+#include "feature_store.h"
 #include "geo.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -40,6 +41,12 @@ template <typename Message>
 bool ParseWire(grpc::ByteBuffer& bytes, Message* message) {
   return grpc::SerializationTraits<Message>::Deserialize(&bytes, message).ok();
 }
+
+// `note` as a routeguide.RouteNote, in one slice: the bytes protobuf's
+// serializer gives for the RouteNote that ToProto makes of it (the location
+// always present, zero fields left out), without building one. RouteChat's
+// replies are the most numerous messages the server sends.
+grpc::Slice EncodeRouteNote(const Note& note);
 
 // `message` encoded for a raw Write or Finish.
 template <typename Message>

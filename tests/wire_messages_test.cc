@@ -1,0 +1,74 @@
+// EncodeRouteNote (server/wire_messages.h) against protobuf: the bytes of
+// each reply must be the ones protobuf's serializer gives for the RouteNote
+// ToProto makes, and read back to the same note.
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "catch2/catch.hpp"
+#include "proto_convert.h"
+#include "route_guide.pb.h"
+#include "wire_messages.h"
+
+namespace routeguide {
+namespace {
+
+std::string ByProtobuf(const Note& note) {
+  RouteNote message;
+  ToProto(note, &message);
+  std::string bytes;
+  REQUIRE(message.SerializeToString(&bytes));
+  return bytes;
+}
+
+std::string Encoded(const Note& note) {
+  const grpc::Slice slice = EncodeRouteNote(note);
+  return std::string(reinterpret_cast<const char*>(slice.begin()), slice.size());
+}
+
+void CheckLikeProtobuf(const Note& note) {
+  CAPTURE(note.location.latitude, note.location.longitude, note.message.size());
+  const std::string encoded = Encoded(note);
+  CHECK(encoded == ByProtobuf(note));
+  RouteNote parsed;
+  REQUIRE(parsed.ParseFromString(encoded));
+  CHECK(parsed.location().latitude() == note.location.latitude);
+  CHECK(parsed.location().longitude() == note.location.longitude);
+  CHECK(parsed.message() == note.message);
+}
+
+TEST_CASE("A note is encoded as protobuf encodes its RouteNote",
+          "[wire_messages]") {
+  SECTION("zero coordinates and no message: the location is still there") {
+    const Note note{{0, 0}, ""};
+    CheckLikeProtobuf(note);
+    CHECK(Encoded(note) == std::string("\x0a\x00", 2));
+  }
+  SECTION("the extremes of both coordinates (negative ones take 10 bytes)") {
+    for (const int32_t latitude : {-900000000, -1, 0, 1, 900000000}) {
+      for (const int32_t longitude : {-1800000000, -1, 0, 127, 128, 1800000000}) {
+        CheckLikeProtobuf(Note{{latitude, longitude}, "x"});
+      }
+    }
+  }
+  SECTION("message lengths across the varint's byte boundaries, UTF-8 too") {
+    for (const size_t length : {1, 127, 128, 16383, 16384, 70000}) {
+      CheckLikeProtobuf(Note{{409146138, -746188906}, std::string(length, 'n')});
+    }
+    CheckLikeProtobuf(Note{{1, 2}, "Заметка \xF0\x9F\x97\xBA"});
+  }
+  SECTION("random notes") {
+    std::mt19937 random(7);
+    std::uniform_int_distribution<int32_t> latitude(-900000000, 900000000);
+    std::uniform_int_distribution<int32_t> longitude(-1800000000, 1800000000);
+    std::uniform_int_distribution<size_t> length(0, 300);
+    for (int i = 0; i < 2000; ++i) {
+      CheckLikeProtobuf(Note{{latitude(random), longitude(random)},
+                             std::string(length(random), 'a' + i % 26)});
+    }
+  }
+}
+
+}  // namespace
+}  // namespace routeguide
