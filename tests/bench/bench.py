@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 
