@@ -68,7 +68,28 @@ bool ReadVarint32(const uint8_t*& next, const uint8_t* end, uint32_t* value) {
   return false;
 }
 
+uint8_t* PutInt32Field(uint8_t tag, int32_t value, uint8_t* out) {
+  if (value == 0) return out;  // proto3 leaves zero out.
+  *out++ = tag;
+  // Sign-extended, as protobuf writes an int32.
+  auto bits = static_cast<uint64_t>(static_cast<int64_t>(value));
+  while (bits >= 0x80) {
+    *out++ = static_cast<uint8_t>(bits | 0x80);
+    bits >>= 7;
+  }
+  *out++ = static_cast<uint8_t>(bits);
+  return out;
+}
+
+static_assert(kMaxPointBytes == 2 * (1 + kMaxVarintBytes));
+
 }  // namespace
+
+size_t EncodePoint(const GeoPoint& point, uint8_t* out) {
+  uint8_t* end = PutInt32Field(kLatitudeTag, point.latitude, out);
+  end = PutInt32Field(kLongitudeTag, point.longitude, end);
+  return static_cast<size_t>(end - out);
+}
 
 std::optional<GeoPoint> DecodePlainPoint(absl::string_view bytes) {
   uint32_t latitude = 0;

@@ -27,14 +27,9 @@ std::optional<GeoPoint> ParsePointWire(grpc::ByteBuffer& bytes) {
 
 namespace {
 
-// Protobuf's wire tags: field number << 3 | wire type (0 varint, 2 bytes).
-constexpr uint8_t kLatitudeTag = 1 << 3;
-constexpr uint8_t kLongitudeTag = 2 << 3;
+// RouteNote's wire tags: field number << 3 | wire type 2 (length-delimited).
 constexpr uint8_t kLocationTag = 1 << 3 | 2;
 constexpr uint8_t kMessageTag = 2 << 3 | 2;
-// A Point: two tags and two varints of at most 10 bytes (a negative int32
-// is sign-extended to 64 bits).
-constexpr size_t kMaxPointBytes = 22;
 
 size_t VarintSize(uint64_t value) {
   size_t size = 1;
@@ -54,19 +49,11 @@ uint8_t* PutVarint(uint64_t value, uint8_t* out) {
   return out;
 }
 
-uint8_t* PutInt32Field(uint8_t tag, int32_t value, uint8_t* out) {
-  if (value == 0) return out;  // proto3 leaves zero out.
-  *out++ = tag;
-  return PutVarint(static_cast<uint64_t>(static_cast<int64_t>(value)), out);
-}
-
 }  // namespace
 
 grpc::Slice EncodeRouteNote(const Note& note) {
   uint8_t point[kMaxPointBytes];
-  uint8_t* point_end = PutInt32Field(kLatitudeTag, note.location.latitude, point);
-  point_end = PutInt32Field(kLongitudeTag, note.location.longitude, point_end);
-  const size_t point_size = static_cast<size_t>(point_end - point);
+  const size_t point_size = EncodePoint(note.location, point);
   const size_t message_size = note.message.size();
   const size_t size =
       2 + point_size +
