@@ -262,11 +262,10 @@ def run_client(build, port, flags, seconds, json_path, cores="1", seed=1):
 H2LOAD_WARMUP_SECONDS = 1
 
 
-def run_h2load(port, method, body, seconds, server_pid=None, cores="1"):
+def run_h2load(port, method, body, seconds, server_pid, cores="1"):
     """h2load on `cores`, one connection, 64 streams, for `seconds` after
-    its warm-up. Returns its calls/s and, given the server's pid, the
-    server's share of its core over h2load's measured seconds (None
-    without)."""
+    its warm-up. Returns its calls/s and the server's (`server_pid`'s)
+    share of its core over h2load's measured seconds."""
     command = ["taskset", "-c", cores, "h2load", "-c", "1", "-m", "64",
                "-D", str(seconds), f"--warm-up-time={H2LOAD_WARMUP_SECONDS}",
                "-H", "content-type: application/grpc", "-H", "te: trailers",
@@ -274,21 +273,17 @@ def run_h2load(port, method, body, seconds, server_pid=None, cores="1"):
     process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
-        share = None
-        if server_pid is None:
-            out, _ = process.communicate(timeout=seconds + 60)
-        else:
-            # Read inside h2load's measured seconds, so that neither its
-            # warm-up (which starts once it has connected) nor its
-            # teardown counts: a tenth of the measured time in from each end.
-            margin = seconds / 10
-            time.sleep(H2LOAD_WARMUP_SECONDS + margin)
-            wall_before = time.monotonic()
-            cpu_before = process_cpu_seconds(server_pid)
-            time.sleep(seconds - 2 * margin)
-            cpu_after = process_cpu_seconds(server_pid)
-            share = (cpu_after - cpu_before) / (time.monotonic() - wall_before)
-            out, _ = process.communicate(timeout=seconds + 60)
+        # Read inside h2load's measured seconds, so that neither its
+        # warm-up (which starts once it has connected) nor its teardown
+        # counts: a tenth of the measured time in from each end.
+        margin = seconds / 10
+        time.sleep(H2LOAD_WARMUP_SECONDS + margin)
+        wall_before = time.monotonic()
+        cpu_before = process_cpu_seconds(server_pid)
+        time.sleep(seconds - 2 * margin)
+        cpu_after = process_cpu_seconds(server_pid)
+        share = (cpu_after - cpu_before) / (time.monotonic() - wall_before)
+        out, _ = process.communicate(timeout=seconds + 60)
     except BaseException:
         process.kill()
         process.wait()

@@ -5,7 +5,7 @@ and what it depends on), offline, in GOPATH mode. The protobuf code comes
 from protos/route_guide.proto through protoc-gen-go built from the same
 tree (its plugins=grpc mode, which is what grpc-go 1.33 was generated with).
 
-  build.py OUTPUT PRIVATE_DIR PROTOC PROTO_DIR SERVER_GO DATABASE_JSON
+  build.py OUTPUT PRIVATE_DIR PROTOC ROUTE_GUIDE_PROTO SERVER_GO DATABASE_JSON
 
 Everything it writes goes under PRIVATE_DIR (a meson build directory's
 private dir), except OUTPUT.
@@ -30,7 +30,7 @@ def run(command, env):
 def main():
     if len(sys.argv) != 7:
         sys.exit(__doc__)
-    output, private, protoc, proto_dir, server_go, database = sys.argv[1:]
+    output, private, protoc, proto, server_go, database = sys.argv[1:]
     private = os.path.abspath(private)
     gopath = os.path.join(private, "gopath")
     source = os.path.join(gopath, "src", PACKAGE)
@@ -46,7 +46,8 @@ def main():
     run([protoc, f"--plugin=protoc-gen-go={plugin}",
          "--go_out=plugins=grpc,paths=source_relative:" +
          os.path.join(source, "routeguide"),
-         "-I", proto_dir, "route_guide.proto"], env)
+         "-I", os.path.dirname(os.path.abspath(proto)),
+         os.path.basename(proto)], env)
     main_dir = os.path.join(source, "go-baseline-server")
     shutil.copy(server_go, os.path.join(main_dir, "main.go"))
     # Embedded (//go:embed), as our servers embed it.
