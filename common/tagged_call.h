@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/completion_queue.h"
+#include "recycled_memory.h"
 
 namespace routeguide {
 
@@ -54,12 +55,20 @@ inline void PollUntilShutdown(grpc::CompletionQueue* cq) {
 // The call counts the tags it has posted and not yet seen back. The
 // completion that brings that count to zero deletes the call: that is the
 // only place a call is deleted, and it cannot happen while any operation
-// could still complete.
+// could still complete. Its memory is kept for the next call of its kind
+// (RecycledMemory).
 template <typename Call, typename Event>
 class TaggedCall {
  public:
   TaggedCall(const TaggedCall&) = delete;
   TaggedCall& operator=(const TaggedCall&) = delete;
+
+  static void* operator new(std::size_t size) {
+    return RecycledMemory<Call>::Allocate(size);
+  }
+  static void operator delete(void* block, std::size_t size) noexcept {
+    RecycledMemory<Call>::Free(block, size);
+  }
 
  protected:
   TaggedCall() {
