@@ -64,6 +64,8 @@ class TaggedCall {
   TaggedCall& operator=(const TaggedCall&) = delete;
 
   static void* operator new(std::size_t size) {
+    // Blocks come from plain ::operator new, aligned for no more than this.
+    static_assert(alignof(Call) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
     return RecycledMemory<Call>::Allocate(size);
   }
   static void operator delete(void* block, std::size_t size) noexcept {

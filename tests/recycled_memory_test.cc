@@ -15,7 +15,7 @@ namespace {
 
 enum class BlobEvent : uint8_t { kOnly, kCount };
 
-// A call as large as a server call object, past glibc's per-thread cache.
+// A call larger than any server call object, past glibc's per-thread cache.
 class BlobCall final : public TaggedCall<BlobCall, BlobEvent> {
  public:
   ~BlobCall() override = default;
@@ -78,6 +78,9 @@ TEST_CASE("a deleted call's memory is kept for the next call of its kind",
   }
 
   SECTION("blocks deleted on another thread go back to malloc when it ends") {
+    // A thread's first malloc gives it an arena of glibc's for good: let
+    // one thread pay for that before measuring.
+    std::thread([] { delete new BlobCall; }).join();
     std::vector<BlobCall*> calls;
     for (int i = 0; i < Memory::kKeptPerThread; ++i) {
       calls.push_back(new BlobCall);
@@ -91,10 +94,12 @@ TEST_CASE("a deleted call's memory is kept for the next call of its kind",
     deleter.join();
     CHECK(kept_there == Memory::kKeptPerThread);
     CHECK(Memory::KeptOnThisThread() == 0);
-    // The thread's cache was freed when it ended (less a block's worth of
-    // slack: glibc keeps a little of the thread's own bookkeeping).
-    CHECK(HeapInUse() + (Memory::kKeptPerThread - 1) * sizeof(BlobCall) <=
-          in_use_with_calls);
+    // The thread's cache was freed when it ended. mallinfo2 sees glibc's
+    // heap only: with another malloc preloaded there is nothing to compare.
+    if (in_use_with_calls >= Memory::kKeptPerThread * sizeof(BlobCall)) {
+      CHECK(HeapInUse() + Memory::kKeptPerThread * sizeof(BlobCall) <=
+            in_use_with_calls);
+    }
   }
   EmptyThisThread();
 }
