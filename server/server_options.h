@@ -46,8 +46,8 @@ struct ServerOptions {
   // the queue at each completion, and an operation that completes at once
   // (a buffered Write, a Read of a point already received) is the last
   // tag, so it pays for all of them: with 64 streams in flight the scan
-  // was a tenth of ListFeatures, and 8 posted rather than 2 cost 2.5% more
-  // instructions. Calls arriving in a burst wait in gRPC's own queue for
+  // was a tenth of ListFeatures, and 8 posted rather than 2 cost it 2.5%
+  // more instructions. Calls arriving in a burst wait in gRPC's own queue for
   // a request, which each started call posts again.
   int calls_per_method_per_queue = 2;
   // How long in-flight calls may take to finish once shutdown starts.
