@@ -46,14 +46,15 @@ SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
 
 SERVER_FLAGS = ["--threads=1", "--reflection=false"]
 
+# ListFeatures of the rectangle holding all 100 built-in features.
+LIST_ALL_FLAGS = ["--mix=list:1", "--list_rect=40,-75,42,-74"]
 # Per kind: the measured calls, the calls kept in flight, the client flags.
 # Each kind's run is preceded by a short one of `fixed_cost_requests` calls
 # whose cost is subtracted (see measure_kind).
 WORKLOADS = {
     "GetFeature": {"requests": 2000, "concurrency": 8,
                    "flags": ["--mix=get:1", "--hit_ratio=1"]},
-    "ListFeatures": {"requests": 200, "concurrency": 4,
-                     "flags": ["--mix=list:1", "--list_rect=40,-75,42,-74"]},
+    "ListFeatures": {"requests": 200, "concurrency": 4, "flags": LIST_ALL_FLAGS},
     "RecordRoute": {"requests": 200, "concurrency": 4,
                     "flags": ["--mix=record:1", "--route_points=100"]},
     "RouteChat": {"requests": 100, "concurrency": 4,
@@ -63,9 +64,11 @@ WORKLOADS = {
     # pays for each other call pending on its queue (Debian's gRPC scans
     # them all at each completion) shows here, and hardly at 4.
     "ListFeatures@64": {"requests": 400, "concurrency": 64,
-                        "flags": ["--mix=list:1", "--list_rect=40,-75,42,-74"]},
+                        "flags": LIST_ALL_FLAGS},
 }
 KINDS = tuple(WORKLOADS)
+# The printed tables' kind column: the longest name and a space.
+KIND_WIDTH = max(len(kind) for kind in KINDS) + 1
 # Seeds: the measured run takes 1; the short runs others, so that their
 # RouteChat notes never land at the measured run's locations.
 MEASURED_SEED, FIXED_COST_SEED, WARMUP_SEED = 1, 2, 3
@@ -233,29 +236,29 @@ def write_json(path, data):
 
 
 def print_counts(results):
-    print(f"{'kind':<16}{'instructions/call':>19}")
+    print(f"{'kind':<{KIND_WIDTH}}{'instructions/call':>19}")
     for kind in KINDS:
-        print(f"{kind:<16}{results[kind]['instructions_per_call']:>19,}")
+        print(f"{kind:<{KIND_WIDTH}}{results[kind]['instructions_per_call']:>19,}")
 
 
 def print_shares(results):
     """Each group's share of the server's instructions per call."""
     print("\nshare of the server's instructions per call, by library")
-    print(f"{'':<28}" + "".join(f"{k:>16}" for k in KINDS))
+    print(f"{'':<28}" + "".join(f"{k:>{KIND_WIDTH}}" for k in KINDS))
     for group in GROUPS:
         cells = []
         for kind in KINDS:
             r = results[kind]
             share = r["by_group_per_call"][group] * 100.0 / r["instructions_per_call"]
-            cells.append(f"{share:>15.1f}%")
+            cells.append(f"{share:>{KIND_WIDTH - 1}.1f}%")
         print(f"{group:<28}" + "".join(cells))
 
 
 def print_comparison(rows, tolerance):
-    print(f"\n{'kind':<16}{'baseline':>12}{'now':>12}{'change':>10}")
+    print(f"\n{'kind':<{KIND_WIDTH}}{'baseline':>12}{'now':>12}{'change':>10}")
     for kind, base, current, change, verdict in rows:
         mark = "" if verdict == "ok" else f"  {verdict}"
-        print(f"{kind:<16}{base:>12,}{current:>12,}{change:>+9.2f}%{mark}")
+        print(f"{kind:<{KIND_WIDTH}}{base:>12,}{current:>12,}{change:>+9.2f}%{mark}")
     if any(r[4] == "REGRESSION" for r in rows):
         print(f"\nregression: instructions per call rose more than {tolerance}% "
               "over the baseline")
