@@ -1,6 +1,7 @@
 #include "http2_guard.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -43,14 +44,16 @@ absl::StatusOr<std::unique_ptr<Http2Guard>> Http2Guard::Start(
     const Http2GuardOptions& options) {
   if (options.max_client_resets < 1 || options.buffer_bytes < 1024 ||
       options.settings_timeout <= absl::ZeroDuration() ||
-      options.thread_nice < 0 || options.thread_nice > 19) {
+      options.thread_nice < 0 || options.thread_nice > 19 ||
+      options.spin < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "HTTP/2 guard: need max_client_resets >= 1, buffer_bytes >= 1024, "
-        "a positive settings timeout and a thread nice value of 0 to 19; got "
-        "max_client_resets=",
+        "a positive settings timeout, a thread nice value of 0 to 19 and a "
+        "spin of zero or more; got max_client_resets=",
         options.max_client_resets, " buffer_bytes=", options.buffer_bytes,
         " settings_timeout=", absl::FormatDuration(options.settings_timeout),
-        " thread_nice=", options.thread_nice));
+        " thread_nice=", options.thread_nice,
+        " spin=", absl::FormatDuration(options.spin)));
   }
   std::unique_ptr<Http2Guard> self(new Http2Guard(options));
   self->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -164,9 +167,16 @@ void Http2Guard::Loop() {
   }
   epoll_event events[kMaxEvents];
   std::vector<uint64_t> turn;
+  absl::Time spin_until = absl::InfinitePast();
   while (!stopping_.load(std::memory_order_acquire)) {
     int timeout_ms = -1;
     if (!ready_.empty()) {
+      timeout_ms = 0;
+    } else if (spin_until > absl::InfinitePast() && absl::Now() < spin_until) {
+      // Polls on while the spin lasts, but lets gRPC's pollers have the
+      // core first: at nice 10 the thread would otherwise take its share
+      // of a busy core and relay in smaller pieces.
+      sched_yield();
       timeout_ms = 0;
     } else if (!timers_.empty()) {
       const absl::Duration left = timers_.top().first - absl::Now();
@@ -177,9 +187,12 @@ void Http2Guard::Loop() {
     const int count = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (count < 0 && errno != EINTR) {
       spdlog::error("HTTP/2 guard: epoll_wait failed: {}", ErrnoText(errno));
-      absl::SleepFor(absl::Milliseconds(10));  // Never spin.
+      absl::SleepFor(absl::Milliseconds(10));  // Never busy-loop on an error.
     }
     const absl::Time now = absl::Now();
+    if (count > 0 && options_.spin > absl::ZeroDuration()) {
+      spin_until = now + options_.spin;
+    }
     for (int i = 0; i < count; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {

@@ -73,6 +73,14 @@ struct Http2GuardOptions {
   // 0 (docs/benchmarks.md). It cannot starve: what the pollers do
   // comes through the guard, so they go idle without it.
   int thread_nice = 10;
+  // After each event, the guard's thread keeps polling for this long
+  // (yielding its core to any thread that wants it) before it sleeps;
+  // zero: it sleeps at once. A client that waits for each answer before
+  // its next request then finds the guard awake, where otherwise the
+  // core has gone idle and waking it is most of what the relay adds to
+  // such a call. The price: the thread keeps a core busy whenever events
+  // come closer together than this (docs/benchmarks.md).
+  absl::Duration spin = absl::ZeroDuration();
 };
 
 // Counters, for tests and the status line.

@@ -169,6 +169,7 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
       Http2GuardOptions guard;
       guard.max_client_resets = options.max_client_resets;
       guard.thread_nice = options.http2_guard_nice;
+      guard.spin = options.http2_guard_spin;
       guard.settings_timeout = options.handshake_timeout;
       // Twice the limit: an honest client may open streams before it has
       // read the SETTINGS that carry the limit (it must assume none until

@@ -39,6 +39,12 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
           ? absl::OkStatus()
           : Bad("http2_guard_nice",
                 absl::StrCat("must be 0 to 19 (got ", options.http2_guard_nice, ")")),
+      options.http2_guard_spin >= absl::ZeroDuration() &&
+              options.http2_guard_spin <= absl::Seconds(1)
+          ? absl::OkStatus()
+          : Bad("http2_guard_spin",
+                absl::StrCat("must be 0 to 1s (got ",
+                             absl::FormatDuration(options.http2_guard_spin), ")")),
       Positive("handshake_timeout", options.handshake_timeout),
       AtLeast("threads", options.threads, 1),
       AtLeast("cqs", options.completion_queues, 1),

@@ -38,6 +38,11 @@ struct ServerOptions {
   // How much nicer the guard thread runs than the server's, 0 to 19
   // (Http2GuardOptions::thread_nice).
   int http2_guard_nice = 10;
+  // How long the guard's thread keeps polling after each event before it
+  // sleeps, 0 to 1 s (Http2GuardOptions::spin). Off by default: it halves
+  // the latency of calls made one at a time, but keeps a core busy for
+  // traffic that comes closer together than this.
+  absl::Duration http2_guard_spin = absl::ZeroDuration();
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;
   int completion_queues = 1;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -55,8 +56,7 @@ struct GuardedConnection {
   int grpc_end = -1;  // What gRPC would have been given.
 };
 
-GuardedConnection RelayThroughGuard() {
-  Http2GuardOptions options;
+GuardedConnection RelayThroughGuard(Http2GuardOptions options = {}) {
   options.settings_timeout = absl::Hours(1);
   auto guard = Http2Guard::Start(options);
   REQUIRE(guard.ok());
@@ -193,8 +193,14 @@ TEST_CASE("The guard has sent gRPC's bytes on to the client by the time "
   relayed.guard->Stop();
 }
 
-// The nice value of this process's thread named `name`, if there is one.
-std::optional<int> NiceOfThread(absl::string_view name) {
+// What /proc tells of one of this process's threads.
+struct ThreadStat {
+  char state = '?';  // R running or runnable, S asleep, ...
+  int nice = 0;
+};
+
+// The stat of this process's thread named `name`, if there is one.
+std::optional<ThreadStat> StatOfThread(absl::string_view name) {
   std::error_code error;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", error)) {
     std::ifstream comm(task.path() / "comm");
@@ -207,10 +213,20 @@ std::optional<int> NiceOfThread(absl::string_view name) {
     // After "(comm)": state is field 3, nice field 19.
     std::istringstream fields(stat.substr(stat.rfind(')') + 2));
     std::string field;
+    ThreadStat result;
     for (int i = 3; i <= 19 && fields >> field; ++i) {
-      if (i == 19) return std::stoi(field);
+      if (i == 3) result.state = field[0];
+      if (i == 19) {
+        result.nice = std::stoi(field);
+        return result;
+      }
     }
   }
+  return std::nullopt;
+}
+
+std::optional<int> NiceOfThread(absl::string_view name) {
+  if (auto stat = StatOfThread(name)) return stat->nice;
   return std::nullopt;
 }
 
@@ -254,6 +270,98 @@ TEST_CASE("The guard's thread runs nicer than the thread that starts it "
 
   options.thread_nice = 20;
   CHECK_FALSE(Http2Guard::Start(options).ok());
+}
+
+char GuardThreadState() {
+  const std::optional<ThreadStat> stat = StatOfThread("http2-guard");
+  return stat ? stat->state : '?';
+}
+
+// Waits (up to 10 s) for the guard's thread to sleep; true if it does.
+bool GuardFallsAsleep() {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (GuardThreadState() != 'S' && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return GuardThreadState() == 'S';
+}
+
+// With the only guard of this process asleep: `event` makes it handle an
+// event and returns once it has. For `spin` after, its thread must never
+// be asleep; once `quiet` has left it nothing more to do, it must fall
+// asleep and stay so.
+void CheckSpinAfter(absl::Duration spin, const std::function<void()>& event,
+                    const std::function<void()>& quiet) {
+  REQUIRE(GuardFallsAsleep());
+  const absl::Time before = absl::Now();
+  event();
+  // Only samples surely inside the spin count (taken before `before` +
+  // `spin`, which is before it ends), so a test thread held back on a
+  // busy machine cannot make this fail.
+  int inside = 0, asleep_inside = 0;
+  while (absl::Now() - before < spin / 2) {
+    const char state = GuardThreadState();
+    if (absl::Now() - before < spin - absl::Milliseconds(10)) {
+      ++inside;
+      if (state == 'S') ++asleep_inside;
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  CHECK(inside > 0);
+  CHECK(asleep_inside == 0);
+
+  quiet();
+  REQUIRE(GuardFallsAsleep());
+  int awake_after = 0;
+  for (int i = 0; i < 50; ++i) {
+    if (GuardThreadState() != 'S') ++awake_after;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  CHECK(awake_after == 0);
+}
+
+TEST_CASE("With a spin, the guard's thread polls on for that long after each "
+          "event and then sleeps; by default it sleeps at once",
+          "[guard]") {
+  // Off unless asked for: spinning keeps a core busy under light traffic.
+  CHECK(Http2GuardOptions().spin == absl::ZeroDuration());
+  CHECK(ServerOptions().http2_guard_spin == absl::ZeroDuration());
+  constexpr absl::Duration kSpin = absl::Milliseconds(400);
+
+  SECTION("a guard of its own: one byte relayed") {
+    Http2GuardOptions options;
+    options.spin = kSpin;
+    GuardedConnection relayed = RelayThroughGuard(options);
+    CheckSpinAfter(
+        kSpin,
+        [&] {
+          REQUIRE(send(relayed.client, "x", 1, MSG_NOSIGNAL) == 1);
+          char byte = 0;
+          const absl::Time deadline = absl::Now() + absl::Seconds(10);
+          while (recv(relayed.grpc_end, &byte, 1, MSG_DONTWAIT) != 1 &&
+                 absl::Now() < deadline) {
+            absl::SleepFor(absl::Microseconds(100));
+          }
+          REQUIRE(byte == 'x');
+        },
+        [] {});
+    close(relayed.client);
+    close(relayed.grpc_end);
+    relayed.guard->Stop();
+
+    options.spin = absl::Milliseconds(-1);
+    CHECK_FALSE(Http2Guard::Start(options).ok());
+  }
+  SECTION("the server's guard, spinning by --http2_guard_spin: a call answered") {
+    ServerOptions options;
+    options.http2_guard_spin = kSpin;
+    auto server = StartTestServer(options);
+    auto stub = RouteGuide::NewStub(OwnChannel(server->port()));
+    REQUIRE(GetKnownFeature(*stub));  // Connected, and the guard has it.
+    CheckSpinAfter(
+        kSpin, [&] { REQUIRE(GetKnownFeature(*stub)); },
+        [&] { stub.reset(); });  // The connection closes.
+  }
 }
 
 TEST_CASE("Every kind of call works through the guard", "[guard]") {

@@ -55,6 +55,8 @@ TEST_CASE("The server's flag defaults are ServerOptions' defaults",
   CHECK(got.http2_guard == expected.http2_guard);
   CHECK(got.max_client_resets == expected.max_client_resets);
   CHECK(got.http2_guard_nice == expected.http2_guard_nice);
+  CHECK(got.http2_guard_spin == expected.http2_guard_spin);
+  CHECK(got.http2_guard_spin == absl::ZeroDuration());  // Off, as documented.
   CHECK(got.handshake_timeout == expected.handshake_timeout);
   CHECK(got.calls_per_method_per_queue == expected.calls_per_method_per_queue);
   CHECK(got.grace == expected.grace);
@@ -260,6 +262,14 @@ TEST_CASE("ValidateServerOptions names the first bad field by its flag",
   SECTION("the guard's nice value") {
     options.http2_guard_nice = 20;
     expected = "--http2_guard_nice must be 0 to 19 (got 20)";
+  }
+  SECTION("a guard spin past a second") {
+    options.http2_guard_spin = absl::Seconds(2);
+    expected = "--http2_guard_spin must be 0 to 1s (got 2s)";
+  }
+  SECTION("a negative guard spin") {
+    options.http2_guard_spin = absl::Microseconds(-5);
+    expected = "--http2_guard_spin must be 0 to 1s (got -5us)";
   }
   SECTION("calls per queue") {
     options.calls_per_method_per_queue = 0;

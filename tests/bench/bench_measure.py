@@ -23,6 +23,10 @@ SERVERS = {
     # Ours without the HTTP/2 guard's relay: what the guard costs or gains.
     "ours-noguard": ("server/routeguide-server",
                      ["--threads=1", "--reflection=false", "--http2_guard=false"]),
+    # Ours with the guard polling on for 100 µs after each event
+    # (--http2_guard_spin): calls made one at a time, against a busy core.
+    "ours-spin": ("server/routeguide-server",
+                  ["--threads=1", "--reflection=false", "--http2_guard_spin=100us"]),
     "callback": ("tests/bench/callback-baseline-server", []),
     "sync": ("tests/bench/sync-baseline-server", []),
     # grpc-go (Debian's 1.33), built where Go is installed (go_baseline/).
