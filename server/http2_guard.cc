@@ -45,11 +45,12 @@ absl::StatusOr<std::unique_ptr<Http2Guard>> Http2Guard::Start(
   if (options.max_client_resets < 1 || options.buffer_bytes < 1024 ||
       options.settings_timeout <= absl::ZeroDuration() ||
       options.thread_nice < 0 || options.thread_nice > 19 ||
-      options.spin < absl::ZeroDuration()) {
+      options.spin < absl::ZeroDuration() || options.spin > kMaxGuardSpin) {
     return absl::InvalidArgumentError(absl::StrCat(
         "HTTP/2 guard: need max_client_resets >= 1, buffer_bytes >= 1024, "
         "a positive settings timeout, a thread nice value of 0 to 19 and a "
-        "spin of zero or more; got max_client_resets=",
+        "spin of 0 to ", absl::FormatDuration(kMaxGuardSpin),
+        "; got max_client_resets=",
         options.max_client_resets, " buffer_bytes=", options.buffer_bytes,
         " settings_timeout=", absl::FormatDuration(options.settings_timeout),
         " thread_nice=", options.thread_nice,
@@ -146,6 +147,7 @@ Http2GuardStats Http2Guard::stats() const {
   stats.active = active_.load(std::memory_order_relaxed);
   stats.refused = refused_.load(std::memory_order_relaxed);
   stats.goaways_sent = goaways_sent_.load(std::memory_order_relaxed);
+  stats.spin_polls = spin_polls_.load(std::memory_order_relaxed);
   policy_->AddStats(stats);
   return stats;
 }
@@ -170,14 +172,16 @@ void Http2Guard::Loop() {
   absl::Time spin_until = absl::InfinitePast();
   while (!stopping_.load(std::memory_order_acquire)) {
     int timeout_ms = -1;
+    bool spinning = false;
     if (!ready_.empty()) {
       timeout_ms = 0;
     } else if (spin_until > absl::InfinitePast() && absl::Now() < spin_until) {
       // Polls on while the spin lasts, but lets gRPC's pollers have the
-      // core first: at nice 10 the thread would otherwise take its share
-      // of a busy core and relay in smaller pieces.
+      // core first: a thread that never sleeps would otherwise take its
+      // share of a busy core, nice 10 or not.
       sched_yield();
       timeout_ms = 0;
+      spinning = true;
     } else if (!timers_.empty()) {
       const absl::Duration left = timers_.top().first - absl::Now();
       timeout_ms = static_cast<int>(std::clamp<int64_t>(
@@ -192,6 +196,8 @@ void Http2Guard::Loop() {
     const absl::Time now = absl::Now();
     if (count > 0 && options_.spin > absl::ZeroDuration()) {
       spin_until = now + options_.spin;
+    } else if (count == 0 && spinning) {
+      spin_polls_.fetch_add(1, std::memory_order_relaxed);
     }
     for (int i = 0; i < count; ++i) {
       const uint64_t tag = events[i].data.u64;

@@ -75,13 +75,18 @@ struct Http2GuardOptions {
   int thread_nice = 10;
   // After each event, the guard's thread keeps polling for this long
   // (yielding its core to any thread that wants it) before it sleeps;
-  // zero: it sleeps at once. A client that waits for each answer before
-  // its next request then finds the guard awake, where otherwise the
-  // core has gone idle and waking it is most of what the relay adds to
-  // such a call. The price: the thread keeps a core busy whenever events
-  // come closer together than this (docs/benchmarks.md).
+  // zero: it sleeps at once. At most kMaxGuardSpin. A client that waits
+  // for each answer before its next request then finds the guard awake,
+  // where otherwise the core has gone idle and waking it is most of what
+  // the relay adds to such a call. The price: each event costs up to this
+  // long of a busy core, and events closer together than this keep it
+  // busy throughout (docs/benchmarks.md).
   absl::Duration spin = absl::ZeroDuration();
 };
+
+// The longest Http2GuardOptions::spin: past it the thread would be
+// polling more or less for good.
+inline constexpr absl::Duration kMaxGuardSpin = absl::Seconds(1);
 
 // Counters, for tests and the status line.
 struct Http2GuardStats {
@@ -99,6 +104,7 @@ struct Http2GuardStats {
   int64_t strict_periods = 0;
   int64_t streams_opened = 0;      // HEADERS on a new stream, all clients.
   int64_t client_resets = 0;       // RST_STREAM frames, all clients.
+  int64_t spin_polls = 0;  // Polls that found nothing, made while spinning.
 };
 
 // Relays plaintext HTTP/2 connections to gRPC and closes the ones that
@@ -207,7 +213,8 @@ class Http2Guard {
                       std::greater<>>
       timers_;
 
-  std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0}, goaways_sent_{0};
+  std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0}, goaways_sent_{0},
+      spin_polls_{0};
 };
 
 }  // namespace routeguide

@@ -47,8 +47,8 @@ ABSL_FLAG(int, http2_guard_nice, kDefaults.http2_guard_nice,
 ABSL_FLAG(absl::Duration, http2_guard_spin, kDefaults.http2_guard_spin,
           "HTTP/2 guard: keep polling this long after each event before "
           "sleeping (0 to 1s; 0: off); calls made one at a time answer "
-          "sooner, at the cost of a busy core while traffic comes closer "
-          "together than this");
+          "sooner, but each event costs up to this long of a busy core "
+          "(plaintext with --http2_guard only)");
 ABSL_FLAG(absl::Duration, handshake_timeout, kDefaults.handshake_timeout,
           "Close a connection that has not completed its handshake (TLS, and "
           "HTTP/2's client preface) within this long");

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "http2_guard.h"
 #include "listen_sockets.h"
 
 namespace routeguide {
@@ -40,10 +41,10 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
           : Bad("http2_guard_nice",
                 absl::StrCat("must be 0 to 19 (got ", options.http2_guard_nice, ")")),
       options.http2_guard_spin >= absl::ZeroDuration() &&
-              options.http2_guard_spin <= absl::Seconds(1)
+              options.http2_guard_spin <= kMaxGuardSpin
           ? absl::OkStatus()
           : Bad("http2_guard_spin",
-                absl::StrCat("must be 0 to 1s (got ",
+                absl::StrCat("must be 0 to ", absl::FormatDuration(kMaxGuardSpin), " (got ",
                              absl::FormatDuration(options.http2_guard_spin), ")")),
       Positive("handshake_timeout", options.handshake_timeout),
       AtLeast("threads", options.threads, 1),

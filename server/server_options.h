@@ -39,9 +39,9 @@ struct ServerOptions {
   // (Http2GuardOptions::thread_nice).
   int http2_guard_nice = 10;
   // How long the guard's thread keeps polling after each event before it
-  // sleeps, 0 to 1 s (Http2GuardOptions::spin). Off by default: it halves
-  // the latency of calls made one at a time, but keeps a core busy for
-  // traffic that comes closer together than this.
+  // sleeps, 0 to kMaxGuardSpin (Http2GuardOptions::spin). Off by default:
+  // it cut a third off the latency of calls made one at a time, but each
+  // event costs up to this long of a busy core.
   absl::Duration http2_guard_spin = absl::ZeroDuration();
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;

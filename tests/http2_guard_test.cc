@@ -288,18 +288,19 @@ bool GuardFallsAsleep() {
 
 // With the only guard of this process asleep: `event` makes it handle an
 // event and returns once it has. For `spin` after, its thread must never
-// be asleep; once `quiet` has left it nothing more to do, it must fall
-// asleep and stay so.
+// be asleep; once `quiet` has returned, with nothing more for it to do, it
+// must fall asleep and stay so.
 void CheckSpinAfter(absl::Duration spin, const std::function<void()>& event,
                     const std::function<void()>& quiet) {
   REQUIRE(GuardFallsAsleep());
   const absl::Time before = absl::Now();
   event();
-  // Only samples surely inside the spin count (taken before `before` +
+  // Only samples surely inside the spin count (read before `before` +
   // `spin`, which is before it ends), so a test thread held back on a
-  // busy machine cannot make this fail.
+  // busy machine cannot make this fail, unless `event` took nearly all
+  // of the spin.
   int inside = 0, asleep_inside = 0;
-  while (absl::Now() - before < spin / 2) {
+  while (absl::Now() - before < spin - absl::Milliseconds(50)) {
     const char state = GuardThreadState();
     if (absl::Now() - before < spin - absl::Milliseconds(10)) {
       ++inside;
@@ -320,36 +321,47 @@ void CheckSpinAfter(absl::Duration spin, const std::function<void()>& event,
   CHECK(awake_after == 0);
 }
 
+// Sends one byte through `relayed` and waits (up to 10 s) until it is out
+// at gRPC's end, so the guard has handled it.
+void RelayOneByte(const GuardedConnection& relayed) {
+  REQUIRE(send(relayed.client, "x", 1, MSG_NOSIGNAL) == 1);
+  char byte = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (recv(relayed.grpc_end, &byte, 1, MSG_DONTWAIT) != 1 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Microseconds(100));
+  }
+  REQUIRE(byte == 'x');
+}
+
 TEST_CASE("With a spin, the guard's thread polls on for that long after each "
           "event and then sleeps; by default it sleeps at once",
           "[guard]") {
-  // Off unless asked for: spinning keeps a core busy under light traffic.
-  CHECK(Http2GuardOptions().spin == absl::ZeroDuration());
-  CHECK(ServerOptions().http2_guard_spin == absl::ZeroDuration());
-  constexpr absl::Duration kSpin = absl::Milliseconds(400);
+  CHECK(ServerOptions().http2_guard_spin == Http2GuardOptions().spin);
+  constexpr absl::Duration kSpin = absl::Milliseconds(600);
 
+  SECTION("by default: no poll at all that was not waiting for an event") {
+    GuardedConnection relayed = RelayThroughGuard();
+    for (int i = 0; i < 20; ++i) RelayOneByte(relayed);
+    REQUIRE(GuardFallsAsleep());
+    CHECK(relayed.guard->stats().spin_polls == 0);
+    close(relayed.client);
+    close(relayed.grpc_end);
+    relayed.guard->Stop();
+  }
   SECTION("a guard of its own: one byte relayed") {
     Http2GuardOptions options;
     options.spin = kSpin;
     GuardedConnection relayed = RelayThroughGuard(options);
-    CheckSpinAfter(
-        kSpin,
-        [&] {
-          REQUIRE(send(relayed.client, "x", 1, MSG_NOSIGNAL) == 1);
-          char byte = 0;
-          const absl::Time deadline = absl::Now() + absl::Seconds(10);
-          while (recv(relayed.grpc_end, &byte, 1, MSG_DONTWAIT) != 1 &&
-                 absl::Now() < deadline) {
-            absl::SleepFor(absl::Microseconds(100));
-          }
-          REQUIRE(byte == 'x');
-        },
-        [] {});
+    CheckSpinAfter(kSpin, [&] { RelayOneByte(relayed); }, [] {});
+    CHECK(relayed.guard->stats().spin_polls > 0);
     close(relayed.client);
     close(relayed.grpc_end);
     relayed.guard->Stop();
 
     options.spin = absl::Milliseconds(-1);
+    CHECK_FALSE(Http2Guard::Start(options).ok());
+    options.spin = kMaxGuardSpin + absl::Milliseconds(1);
     CHECK_FALSE(Http2Guard::Start(options).ok());
   }
   SECTION("the server's guard, spinning by --http2_guard_spin: a call answered") {
@@ -360,7 +372,15 @@ TEST_CASE("With a spin, the guard's thread polls on for that long after each "
     REQUIRE(GetKnownFeature(*stub));  // Connected, and the guard has it.
     CheckSpinAfter(
         kSpin, [&] { REQUIRE(GetKnownFeature(*stub)); },
-        [&] { stub.reset(); });  // The connection closes.
+        [&] {
+          // The connection closes: the guard's last events.
+          stub.reset();
+          const absl::Time deadline = absl::Now() + absl::Seconds(10);
+          while (server->guard_stats().active > 0 && absl::Now() < deadline) {
+            absl::SleepFor(absl::Milliseconds(5));
+          }
+          REQUIRE(server->guard_stats().active == 0);
+        });
   }
 }
 
