@@ -16,17 +16,18 @@ import sys
 import tempfile
 import time
 
+# Our server as every variant of it runs: one poller, no reflection.
+OURS = "server/routeguide-server"
+OURS_FLAGS = ["--threads=1", "--reflection=false"]
+
 SERVERS = {
     # name: (binary relative to the build dir, extra flags)
-    "ours": ("server/routeguide-server",
-             ["--threads=1", "--reflection=false"]),
+    "ours": (OURS, OURS_FLAGS),
     # Ours without the HTTP/2 guard's relay: what the guard costs or gains.
-    "ours-noguard": ("server/routeguide-server",
-                     ["--threads=1", "--reflection=false", "--http2_guard=false"]),
+    "ours-noguard": (OURS, OURS_FLAGS + ["--http2_guard=false"]),
     # Ours with the guard polling on for 100 µs after each event
-    # (--http2_guard_spin): calls made one at a time, against a busy core.
-    "ours-spin": ("server/routeguide-server",
-                  ["--threads=1", "--reflection=false", "--http2_guard_spin=100us"]),
+    # (--http2_guard_spin): faster calls one at a time, for a busier core.
+    "ours-spin": (OURS, OURS_FLAGS + ["--http2_guard_spin=100us"]),
     "callback": ("tests/bench/callback-baseline-server", []),
     "sync": ("tests/bench/sync-baseline-server", []),
     # grpc-go (Debian's 1.33), built where Go is installed (go_baseline/).
