@@ -20,6 +20,7 @@
 #include "http2_frames.h"
 #include "http2_policy.h"
 #include "http2_relay.h"
+#include "spin_window.h"
 #include "spdlog/spdlog.h"
 
 namespace routeguide {
@@ -148,6 +149,8 @@ Http2GuardStats Http2Guard::stats() const {
   stats.refused = refused_.load(std::memory_order_relaxed);
   stats.goaways_sent = goaways_sent_.load(std::memory_order_relaxed);
   stats.spin_polls = spin_polls_.load(std::memory_order_relaxed);
+  stats.spin_hits = spin_hits_.load(std::memory_order_relaxed);
+  stats.spin_wasted_us = spin_wasted_us_.load(std::memory_order_relaxed);
   policy_->AddStats(stats);
   return stats;
 }
@@ -169,24 +172,40 @@ void Http2Guard::Loop() {
   }
   epoll_event events[kMaxEvents];
   std::vector<uint64_t> turn;
+  SpinWindow spin(options_.spin);
+  // When the guard last ran out of work (InfinitePast while it has some),
+  // and how long it polls from then before it sleeps.
+  absl::Time idle_since = absl::InfinitePast();
   absl::Time spin_until = absl::InfinitePast();
   while (!stopping_.load(std::memory_order_acquire)) {
     int timeout_ms = -1;
     bool spinning = false;
     if (!ready_.empty()) {
       timeout_ms = 0;
-    } else if (spin_until > absl::InfinitePast() && absl::Now() < spin_until) {
-      // Polls on while the spin lasts, but lets gRPC's pollers have the
-      // core first: a thread that never sleeps would otherwise take its
-      // share of a busy core, nice 10 or not.
-      sched_yield();
-      timeout_ms = 0;
-      spinning = true;
-    } else if (!timers_.empty()) {
-      const absl::Duration left = timers_.top().first - absl::Now();
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(
-          absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 0,
-          INT_MAX));
+    } else {
+      if (idle_since == absl::InfinitePast()) {
+        idle_since = absl::Now();
+        spin_until = idle_since + spin.window();
+      }
+      if (absl::Now() < spin_until) {
+        // Polls on while the spin lasts, but lets gRPC's pollers have the
+        // core first: a thread that never sleeps would otherwise take its
+        // share of a busy core, nice 10 or not.
+        sched_yield();
+        timeout_ms = 0;
+        spinning = true;
+      } else if (spin_until > idle_since) {  // The spin ran out: counted once.
+        spin_wasted_us_.fetch_add(
+            absl::ToInt64Microseconds(spin_until - idle_since),
+            std::memory_order_relaxed);
+        spin_until = idle_since;
+      }
+      if (!spinning && !timers_.empty()) {
+        const absl::Duration left = timers_.top().first - absl::Now();
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(
+            absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+            0, INT_MAX));
+      }
     }
     const int count = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (count < 0 && errno != EINTR) {
@@ -194,10 +213,15 @@ void Http2Guard::Loop() {
       absl::SleepFor(absl::Milliseconds(10));  // Never busy-loop on an error.
     }
     const absl::Time now = absl::Now();
-    if (count > 0 && options_.spin > absl::ZeroDuration()) {
-      spin_until = now + options_.spin;
-    } else if (count == 0 && spinning) {
+    if (count == 0 && spinning) {
       spin_polls_.fetch_add(1, std::memory_order_relaxed);
+    } else if (idle_since != absl::InfinitePast() && count >= 0) {
+      // The wait is over: an event, or a timer due.
+      spin.Record(now - idle_since);
+      if (count > 0 && spinning) {
+        spin_hits_.fetch_add(1, std::memory_order_relaxed);
+      }
+      idle_since = absl::InfinitePast();
     }
     for (int i = 0; i < count; ++i) {
       const uint64_t tag = events[i].data.u64;

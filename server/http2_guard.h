@@ -73,15 +73,16 @@ struct Http2GuardOptions {
   // 0 (docs/benchmarks.md). It cannot starve: what the pollers do
   // comes through the guard, so they go idle without it.
   int thread_nice = 10;
-  // After each event, the guard's thread keeps polling for this long
-  // (yielding its core to any thread that wants it) before it sleeps;
-  // zero: it sleeps at once. At most kMaxGuardSpin. A client that waits
-  // for each answer before its next request then finds the guard awake,
-  // where otherwise the core has gone idle and waking it is most of what
-  // the relay adds to such a call. The price: each event costs up to this
-  // long of a busy core, and events closer together than this keep it
-  // busy throughout (docs/benchmarks.md).
-  absl::Duration spin = absl::ZeroDuration();
+  // The longest the guard's thread keeps polling, once it has nothing to
+  // do, before it sleeps (yielding its core to any thread that wants it);
+  // zero: it sleeps at once. At most kMaxGuardSpin. How long it polls
+  // within that follows the waits it has seen (SpinWindow): a client that
+  // waits for each answer before its next request then finds the guard
+  // awake, where otherwise the core has gone idle and waking it is most of
+  // what the relay adds to such a call, while traffic spread wider than
+  // this costs at most a short poll or two per call. Events closer
+  // together than this keep the core busy throughout (docs/benchmarks.md).
+  absl::Duration spin = absl::Microseconds(100);
 };
 
 // The longest Http2GuardOptions::spin: past it the thread would be
@@ -105,6 +106,9 @@ struct Http2GuardStats {
   int64_t streams_opened = 0;      // HEADERS on a new stream, all clients.
   int64_t client_resets = 0;       // RST_STREAM frames, all clients.
   int64_t spin_polls = 0;  // Polls that found nothing, made while spinning.
+  int64_t spin_hits = 0;   // Waits that a spin saw end (no sleep needed).
+  // Microseconds spent in spins that nothing ended (the guard slept after).
+  int64_t spin_wasted_us = 0;
 };
 
 // Relays plaintext HTTP/2 connections to gRPC and closes the ones that
@@ -214,7 +218,7 @@ class Http2Guard {
       timers_;
 
   std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0}, goaways_sent_{0},
-      spin_polls_{0};
+      spin_polls_{0}, spin_hits_{0}, spin_wasted_us_{0};
 };
 
 }  // namespace routeguide

@@ -45,9 +45,10 @@ ABSL_FLAG(int, http2_guard_nice, kDefaults.http2_guard_nice,
           "(0 to 19; nice 19 at most); below the pollers it relays in larger "
           "batches (faster on a busy core)");
 ABSL_FLAG(absl::Duration, http2_guard_spin, kDefaults.http2_guard_spin,
-          "HTTP/2 guard: keep polling this long after each event before "
-          "sleeping (0 to 1s; 0: off); calls made one at a time answer "
-          "sooner, but each event costs up to this long of a busy core "
+          "HTTP/2 guard: the longest its thread keeps polling, once idle, "
+          "before it sleeps (0 to 1s; 0: off); within it, only as long as "
+          "the recent gaps between events say pays. Calls made one at a time "
+          "answer sooner; events this close keep its core busy "
           "(plaintext with --http2_guard only)");
 ABSL_FLAG(absl::Duration, handshake_timeout, kDefaults.handshake_timeout,
           "Close a connection that has not completed its handshake (TLS, and "

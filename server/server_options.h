@@ -38,11 +38,10 @@ struct ServerOptions {
   // How much nicer the guard thread runs than the server's, 0 to 19
   // (Http2GuardOptions::thread_nice).
   int http2_guard_nice = 10;
-  // How long the guard's thread keeps polling after each event before it
-  // sleeps, 0 to kMaxGuardSpin (Http2GuardOptions::spin). Off by default:
-  // it cut a third off the latency of calls made one at a time, but each
-  // event costs up to this long of a busy core.
-  absl::Duration http2_guard_spin = absl::ZeroDuration();
+  // The longest the guard's thread keeps polling, once idle, before it
+  // sleeps, 0 to kMaxGuardSpin (Http2GuardOptions::spin); within it, as
+  // long as the recent gaps between events say pays.
+  absl::Duration http2_guard_spin = absl::Microseconds(100);
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;
   int completion_queues = 1;

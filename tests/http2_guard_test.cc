@@ -286,41 +286,6 @@ bool GuardFallsAsleep() {
   return GuardThreadState() == 'S';
 }
 
-// With the only guard of this process asleep: `event` makes it handle an
-// event and returns once it has. For `spin` after, its thread must never
-// be asleep; once `quiet` has returned, with nothing more for it to do, it
-// must fall asleep and stay so.
-void CheckSpinAfter(absl::Duration spin, const std::function<void()>& event,
-                    const std::function<void()>& quiet) {
-  REQUIRE(GuardFallsAsleep());
-  const absl::Time before = absl::Now();
-  event();
-  // Only samples surely inside the spin count (read before `before` +
-  // `spin`, which is before it ends), so a test thread held back on a
-  // busy machine cannot make this fail, unless `event` took nearly all
-  // of the spin.
-  int inside = 0, asleep_inside = 0;
-  while (absl::Now() - before < spin - absl::Milliseconds(50)) {
-    const char state = GuardThreadState();
-    if (absl::Now() - before < spin - absl::Milliseconds(10)) {
-      ++inside;
-      if (state == 'S') ++asleep_inside;
-    }
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  CHECK(inside > 0);
-  CHECK(asleep_inside == 0);
-
-  quiet();
-  REQUIRE(GuardFallsAsleep());
-  int awake_after = 0;
-  for (int i = 0; i < 50; ++i) {
-    if (GuardThreadState() != 'S') ++awake_after;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  CHECK(awake_after == 0);
-}
-
 // Sends one byte through `relayed` and waits (up to 10 s) until it is out
 // at gRPC's end, so the guard has handled it.
 void RelayOneByte(const GuardedConnection& relayed) {
@@ -334,53 +299,104 @@ void RelayOneByte(const GuardedConnection& relayed) {
   REQUIRE(byte == 'x');
 }
 
-TEST_CASE("With a spin, the guard's thread polls on for that long after each "
-          "event and then sleeps; by default it sleeps at once",
+// Once its events have stopped, the guard's thread falls asleep and stays
+// so: no spin outlasts what it was for.
+void CheckStaysAsleep() {
+  REQUIRE(GuardFallsAsleep());
+  int awake = 0;
+  for (int i = 0; i < 50; ++i) {
+    if (GuardThreadState() != 'S') ++awake;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  CHECK(awake == 0);
+}
+
+TEST_CASE("The guard polls before it sleeps only while its events come "
+          "closer together than its spin",
           "[guard]") {
   CHECK(ServerOptions().http2_guard_spin == Http2GuardOptions().spin);
-  constexpr absl::Duration kSpin = absl::Milliseconds(600);
+  CHECK(Http2GuardOptions().spin == absl::Microseconds(100));
+  // Wide enough that a slow (sanitized) build's gaps between bytes relayed
+  // back to back fit in it.
+  constexpr absl::Duration kSpin = absl::Milliseconds(20);
+  constexpr int kBytes = 200;
 
-  SECTION("by default: no poll at all that was not waiting for an event") {
-    GuardedConnection relayed = RelayThroughGuard();
-    for (int i = 0; i < 20; ++i) RelayOneByte(relayed);
-    REQUIRE(GuardFallsAsleep());
-    CHECK(relayed.guard->stats().spin_polls == 0);
+  SECTION("bytes back to back: the spin catches most of them") {
+    Http2GuardOptions options;
+    options.spin = kSpin;
+    GuardedConnection relayed = RelayThroughGuard(options);
+    for (int i = 0; i < kBytes; ++i) RelayOneByte(relayed);
+    const Http2GuardStats stats = relayed.guard->stats();
+    CHECK(stats.spin_hits >= kBytes / 2);
+    CHECK(stats.spin_polls > 0);
+    CheckStaysAsleep();
     close(relayed.client);
     close(relayed.grpc_end);
     relayed.guard->Stop();
   }
-  SECTION("a guard of its own: one byte relayed") {
+  SECTION("bytes spread wider than the spin: it never polls") {
     Http2GuardOptions options;
     options.spin = kSpin;
     GuardedConnection relayed = RelayThroughGuard(options);
-    CheckSpinAfter(kSpin, [&] { RelayOneByte(relayed); }, [] {});
-    CHECK(relayed.guard->stats().spin_polls > 0);
+    // The connection's adoption and the first byte come close together;
+    // the long wait after them closes the window.
+    RelayOneByte(relayed);
+    absl::SleepFor(kSpin + absl::Milliseconds(30));
+    const Http2GuardStats before = relayed.guard->stats();
+    for (int i = 0; i < 10; ++i) {
+      RelayOneByte(relayed);
+      absl::SleepFor(kSpin + absl::Milliseconds(30));
+    }
+    const Http2GuardStats stats = relayed.guard->stats();
+    CHECK(stats.spin_hits == before.spin_hits);
+    CHECK(stats.spin_polls == before.spin_polls);
+    CHECK(stats.spin_wasted_us == before.spin_wasted_us);
     close(relayed.client);
     close(relayed.grpc_end);
     relayed.guard->Stop();
-
+  }
+  SECTION("a spin of zero: it never polls, back to back or not") {
+    Http2GuardOptions options;
+    options.spin = absl::ZeroDuration();
+    GuardedConnection relayed = RelayThroughGuard(options);
+    for (int i = 0; i < kBytes; ++i) RelayOneByte(relayed);
+    const Http2GuardStats stats = relayed.guard->stats();
+    CHECK(stats.spin_hits == 0);
+    CHECK(stats.spin_polls == 0);
+    close(relayed.client);
+    close(relayed.grpc_end);
+    relayed.guard->Stop();
+  }
+  SECTION("out of range") {
+    Http2GuardOptions options;
     options.spin = absl::Milliseconds(-1);
     CHECK_FALSE(Http2Guard::Start(options).ok());
     options.spin = kMaxGuardSpin + absl::Milliseconds(1);
     CHECK_FALSE(Http2Guard::Start(options).ok());
   }
-  SECTION("the server's guard, spinning by --http2_guard_spin: a call answered") {
-    ServerOptions options;
-    options.http2_guard_spin = kSpin;
-    auto server = StartTestServer(options);
-    auto stub = RouteGuide::NewStub(OwnChannel(server->port()));
-    REQUIRE(GetKnownFeature(*stub));  // Connected, and the guard has it.
-    CheckSpinAfter(
-        kSpin, [&] { REQUIRE(GetKnownFeature(*stub)); },
-        [&] {
-          // The connection closes: the guard's last events.
-          stub.reset();
-          const absl::Time deadline = absl::Now() + absl::Seconds(10);
-          while (server->guard_stats().active > 0 && absl::Now() < deadline) {
-            absl::SleepFor(absl::Milliseconds(5));
-          }
-          REQUIRE(server->guard_stats().active == 0);
-        });
+  SECTION("the server's guard, by --http2_guard_spin: calls one at a time") {
+    for (const absl::Duration spin : {kSpin, absl::ZeroDuration()}) {
+      CAPTURE(spin);
+      ServerOptions options;
+      options.http2_guard_spin = spin;
+      auto server = StartTestServer(options);
+      auto stub = RouteGuide::NewStub(OwnChannel(server->port()));
+      for (int i = 0; i < 100; ++i) REQUIRE(GetKnownFeature(*stub));
+      const Http2GuardStats stats = server->guard_stats();
+      if (spin > absl::ZeroDuration()) {
+        CHECK(stats.spin_hits > 0);
+      } else {
+        CHECK(stats.spin_hits == 0);
+        CHECK(stats.spin_polls == 0);
+      }
+      stub.reset();
+      const absl::Time deadline = absl::Now() + absl::Seconds(10);
+      while (server->guard_stats().active > 0 && absl::Now() < deadline) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+      REQUIRE(server->guard_stats().active == 0);
+      CheckStaysAsleep();
+    }
   }
 }
 

@@ -56,7 +56,7 @@ TEST_CASE("The server's flag defaults are ServerOptions' defaults",
   CHECK(got.max_client_resets == expected.max_client_resets);
   CHECK(got.http2_guard_nice == expected.http2_guard_nice);
   CHECK(got.http2_guard_spin == expected.http2_guard_spin);
-  CHECK(got.http2_guard_spin == absl::ZeroDuration());  // Off, as documented.
+  CHECK(got.http2_guard_spin == absl::Microseconds(100));  // As documented.
   CHECK(got.handshake_timeout == expected.handshake_timeout);
   CHECK(got.calls_per_method_per_queue == expected.calls_per_method_per_queue);
   CHECK(got.grace == expected.grace);

@@ -1,0 +1,51 @@
+#ifndef ROUTEGUIDE_SERVER_SPIN_WINDOW_H_
+#define ROUTEGUIDE_SERVER_SPIN_WINDOW_H_
+
+#include <algorithm>
+
+#include "absl/time/time.h"
+
+namespace routeguide {
+
+// How long the HTTP/2 guard's thread keeps polling, once it has nothing
+// to do, before it sleeps. A poll pays only when the next event comes
+// within it: then the core has not gone idle and need not be woken, which
+// on a virtual machine is most of what the guard's relay adds to a call
+// made one at a time. A poll that comes up empty was a busy core for
+// nothing. So the window follows the waits the guard has seen, the way
+// Linux's KVM polls before halting a virtual CPU:
+// - a wait longer than `max` (traffic spread thin, an idle connection)
+//   closes the window: no poll until waits are short again;
+// - a wait within `max` that the window did not catch doubles it (from
+//   kFirstSpinWindow, at most `max`): a longer poll would have;
+// - a wait the window caught leaves it as it is.
+// Calls made one at a time grow it until it covers the gaps between their
+// events; calls spread wider than `max` apart waste at most a short poll
+// or two per call.
+class SpinWindow {
+ public:
+  static constexpr absl::Duration kFirstSpinWindow = absl::Microseconds(10);
+
+  // `max` zero: never polls.
+  explicit SpinWindow(absl::Duration max) : max_(max) {}
+
+  absl::Duration window() const { return window_; }
+
+  // The guard waited `waited` from running out of work to its next event
+  // (or a timer, which counts the same: nothing came from the sockets).
+  void Record(absl::Duration waited) {
+    if (waited > max_) {
+      window_ = absl::ZeroDuration();
+    } else if (waited > window_) {
+      window_ = std::min(max_, std::max(kFirstSpinWindow, 2 * window_));
+    }
+  }
+
+ private:
+  const absl::Duration max_;
+  absl::Duration window_ = absl::ZeroDuration();
+};
+
+}  // namespace routeguide
+
+#endif  // ROUTEGUIDE_SERVER_SPIN_WINDOW_H_
