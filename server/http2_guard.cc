@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 
@@ -173,30 +174,41 @@ void Http2Guard::Loop() {
   epoll_event events[kMaxEvents];
   std::vector<uint64_t> turn;
   SpinWindow spin(options_.spin);
-  // When the guard last ran out of work (InfinitePast while it has some),
-  // and how long it polls from then before it sleeps.
-  absl::Time idle_since = absl::InfinitePast();
-  absl::Time spin_until = absl::InfinitePast();
+  // The spin runs on the monotonic clock: a wall clock stepped back must
+  // not stretch a poll into a busy loop.
+  using SteadyClock = std::chrono::steady_clock;
+  // Whether the guard has had no socket event since it last ran out of
+  // work, since when, and the time its spin from then runs out (once the
+  // spin's waste is counted, or with no spin, equal to idle_since).
+  bool idle = false;
+  SteadyClock::time_point idle_since, spin_until;
   while (!stopping_.load(std::memory_order_acquire)) {
     int timeout_ms = -1;
     bool spinning = false;
     if (!ready_.empty()) {
       timeout_ms = 0;
     } else {
-      if (idle_since == absl::InfinitePast()) {
-        idle_since = absl::Now();
-        spin_until = idle_since + spin.window();
+      const SteadyClock::time_point now = SteadyClock::now();
+      if (!idle) {
+        idle = true;
+        idle_since = now;
+        spin_until = now + absl::ToChronoNanoseconds(spin.window());
       }
-      if (absl::Now() < spin_until) {
+      if (now < spin_until) {
         // Polls on while the spin lasts, but lets gRPC's pollers have the
         // core first: a thread that never sleeps would otherwise take its
         // share of a busy core, nice 10 or not.
         sched_yield();
         timeout_ms = 0;
         spinning = true;
-      } else if (spin_until > idle_since) {  // The spin ran out: counted once.
+      } else if (spin_until > idle_since) {
+        // The spin ran out: its window is counted, once. (Not the time
+        // since idle_since, which on a busy core holds the time this
+        // thread waited to run.)
         spin_wasted_us_.fetch_add(
-            absl::ToInt64Microseconds(spin_until - idle_since),
+            std::chrono::duration_cast<std::chrono::microseconds>(spin_until -
+                                                                  idle_since)
+                .count(),
             std::memory_order_relaxed);
         spin_until = idle_since;
       }
@@ -212,17 +224,16 @@ void Http2Guard::Loop() {
       spdlog::error("HTTP/2 guard: epoll_wait failed: {}", ErrnoText(errno));
       absl::SleepFor(absl::Milliseconds(10));  // Never busy-loop on an error.
     }
-    const absl::Time now = absl::Now();
     if (count == 0 && spinning) {
       spin_polls_.fetch_add(1, std::memory_order_relaxed);
-    } else if (idle_since != absl::InfinitePast() && count >= 0) {
-      // The wait is over: an event, or a timer due.
-      spin.Record(now - idle_since);
-      if (count > 0 && spinning) {
-        spin_hits_.fetch_add(1, std::memory_order_relaxed);
-      }
-      idle_since = absl::InfinitePast();
+    } else if (count > 0 && idle) {
+      // An event ended the wait. Timers due meanwhile did not: they say
+      // nothing about the sockets' traffic.
+      spin.Record(absl::FromChrono(SteadyClock::now() - idle_since));
+      if (spinning) spin_hits_.fetch_add(1, std::memory_order_relaxed);
+      idle = false;
     }
+    const absl::Time now = absl::Now();
     for (int i = 0; i < count; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "spin_window.h"
 
 namespace routeguide {
 
@@ -80,9 +81,10 @@ struct Http2GuardOptions {
   // waits for each answer before its next request then finds the guard
   // awake, where otherwise the core has gone idle and waking it is most of
   // what the relay adds to such a call, while traffic spread wider than
-  // this costs at most a short poll or two per call. Events closer
-  // together than this keep the core busy throughout (docs/benchmarks.md).
-  absl::Duration spin = absl::Microseconds(100);
+  // this costs a few short polls per call. One window serves every
+  // connection, so events closer together than this, from any of them,
+  // keep the core busy throughout (docs/benchmarks.md).
+  absl::Duration spin = kDefaultGuardSpin;
 };
 
 // The longest Http2GuardOptions::spin: past it the thread would be
@@ -107,7 +109,8 @@ struct Http2GuardStats {
   int64_t client_resets = 0;       // RST_STREAM frames, all clients.
   int64_t spin_polls = 0;  // Polls that found nothing, made while spinning.
   int64_t spin_hits = 0;   // Waits that a spin saw end (no sleep needed).
-  // Microseconds spent in spins that nothing ended (the guard slept after).
+  // The windows, in microseconds, of spins that ran out with nothing come
+  // (the guard slept after them).
   int64_t spin_wasted_us = 0;
 };
 

@@ -151,14 +151,15 @@ void LogStatus(const RouteGuideServer& server, const FeatureStore& store) {
       "{} guarded, "
       "{} closed for rapid reset, {} closed for no SETTINGS ack, {} closed "
       "for too many streams before it, {} closed for an oversized message, "
-      "{} closed for too many unfinished messages",
+      "{} closed for too many unfinished messages, guard spin: {} waits "
+      "caught, {} us spun for nothing",
       calls.active(), calls.objects(), calls.accepted(), calls.cancelled(),
       store.note_count(), ResidentKiB(), HeapInUseBytes() / 1024,
       connections.accepted, connections.pending,
       connections.handshake_timeouts, connections.shed,
       guard.active, guard.rapid_reset_closes, guard.settings_timeouts,
       guard.early_stream_closes, guard.oversized_message_closes,
-      guard.unfinished_message_closes);
+      guard.unfinished_message_closes, guard.spin_hits, guard.spin_wasted_us);
 }
 
 // Serves until SIGINT, SIGTERM or SIGUSR2, which it returns; meanwhile

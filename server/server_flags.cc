@@ -47,9 +47,9 @@ ABSL_FLAG(int, http2_guard_nice, kDefaults.http2_guard_nice,
 ABSL_FLAG(absl::Duration, http2_guard_spin, kDefaults.http2_guard_spin,
           "HTTP/2 guard: the longest its thread keeps polling, once idle, "
           "before it sleeps (0 to 1s; 0: off); within it, only as long as "
-          "the recent gaps between events say pays. Calls made one at a time "
-          "answer sooner; events this close keep its core busy "
-          "(plaintext with --http2_guard only)");
+          "recent gaps between events suggest it pays. Calls made one at a "
+          "time answer sooner; events closer together than this keep its "
+          "core busy (plaintext with --http2_guard only)");
 ABSL_FLAG(absl::Duration, handshake_timeout, kDefaults.handshake_timeout,
           "Close a connection that has not completed its handshake (TLS, and "
           "HTTP/2's client preface) within this long");

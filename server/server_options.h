@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "grpcpp/security/server_credentials.h"
+#include "spin_window.h"
 
 namespace routeguide {
 
@@ -41,7 +42,7 @@ struct ServerOptions {
   // The longest the guard's thread keeps polling, once idle, before it
   // sleeps, 0 to kMaxGuardSpin (Http2GuardOptions::spin); within it, as
   // long as the recent gaps between events say pays.
-  absl::Duration http2_guard_spin = absl::Microseconds(100);
+  absl::Duration http2_guard_spin = kDefaultGuardSpin;
   // Poller threads in all, spread round-robin over `completion_queues`.
   int threads = 1;
   int completion_queues = 1;
