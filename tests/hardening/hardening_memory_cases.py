@@ -244,13 +244,18 @@ def case_connection_waves(case):
                                        mib(in_use_bound)))
     ratchet = levels[-1] - levels[0]
     if case.asan:
-        # ASan's allocator grows its quarantine and per-size caches in
-        # steps that shrink wave by wave (measured: +25, then +12 MiB over
-        # about 300); a leak of what 5,000 connections hold (about 85 MiB a
-        # wave) would still be far past a fifth.
-        case.expect(ratchet <= max(ratchet_bound, levels[0] // 5),
+        # ASan's allocator grows its quarantine and per-size caches over
+        # the first waves, by how much depends on timing: in six runs the
+        # reading after wave 1 was anywhere from 151 to 227 MiB, and after
+        # wave 3 always 264-266 MiB, with the heap in use the same 2.7-2.8
+        # MiB. So under ASan only the last wave must add little; a leak of
+        # what 5,000 connections hold (about 85 MiB a wave) would show in
+        # every wave, the last included.
+        last_step = levels[-1] - levels[-2]
+        case.expect(last_step <= ratchet_bound,
                     "connection waves (ASan): RSS after wave %d is %s above "
-                    "after wave 1" % (waves, mib(ratchet)))
+                    "after wave %d (bound %s)"
+                    % (waves, mib(last_step), waves - 1, mib(ratchet_bound)))
     else:
         case.expect(ratchet <= ratchet_bound,
                     "connection waves: RSS %d s after wave %d is %s above "

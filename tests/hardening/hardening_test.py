@@ -61,7 +61,8 @@ FIGURES|attack|before MiB|peak MiB|after MiB|honest client's errors.
                           the last within 64 MiB of the start, and no
                           ratchet: the heap in use after wave 3 at most 4
                           MiB above after wave 1, RSS 3 s after wave 3 at
-                          most 48 MiB above 3 s after wave 1.
+                          most 48 MiB above 3 s after wave 1 (under ASan,
+                          above 3 s after wave 2).
 
 The server runs on 127.0.0.1:0 with --threads=2. Under AddressSanitizer
 (--asan, or found by ldd) timing bounds are 3x looser and memory is only
