@@ -87,10 +87,6 @@ struct Http2GuardOptions {
   absl::Duration spin = kDefaultGuardSpin;
 };
 
-// The longest Http2GuardOptions::spin: past it the thread would be
-// polling more or less for good.
-inline constexpr absl::Duration kMaxGuardSpin = absl::Seconds(1);
-
 // Counters, for tests and the status line.
 struct Http2GuardStats {
   int64_t relayed = 0;             // Connections taken over since start.

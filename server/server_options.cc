@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "http2_guard.h"
 #include "listen_sockets.h"
 
 namespace routeguide {

@@ -12,6 +12,9 @@ namespace routeguide {
 // the events of calls made one at a time on the machines measured
 // (30 and 50 us did not, docs/benchmarks.md, run P).
 inline constexpr absl::Duration kDefaultGuardSpin = absl::Microseconds(100);
+// The longest it may be set to: past it the thread would be polling more
+// or less for good.
+inline constexpr absl::Duration kMaxGuardSpin = absl::Seconds(1);
 
 // How long the HTTP/2 guard's thread keeps polling, once it has nothing
 // to do, before it sleeps. A poll pays only when the next event comes
