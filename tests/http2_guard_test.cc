@@ -278,11 +278,8 @@ char GuardThreadState() {
 
 // Waits (up to 10 s) for the guard's thread to sleep; true if it does.
 bool GuardFallsAsleep() {
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (GuardThreadState() != 'S' && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return GuardThreadState() == 'S';
+  return WaitFor([] { return GuardThreadState() == 'S'; }, absl::Seconds(10),
+                 absl::Milliseconds(5));
 }
 
 // Sends one byte through `relayed` and waits (up to 10 s) until it is out
@@ -290,11 +287,9 @@ bool GuardFallsAsleep() {
 void RelayOneByte(const GuardedConnection& relayed) {
   REQUIRE(send(relayed.client, "x", 1, MSG_NOSIGNAL) == 1);
   char byte = 0;
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (recv(relayed.grpc_end, &byte, 1, MSG_DONTWAIT) != 1 &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Microseconds(100));
-  }
+  REQUIRE(WaitFor(
+      [&] { return recv(relayed.grpc_end, &byte, 1, MSG_DONTWAIT) == 1; },
+      absl::Seconds(10), absl::Microseconds(100)));
   REQUIRE(byte == 'x');
 }
 
@@ -400,11 +395,8 @@ TEST_CASE("The guard polls before it sleeps only while its events come "
         CHECK(stats.spin_polls == 0);
       }
       stub.reset();
-      const absl::Time deadline = absl::Now() + absl::Seconds(10);
-      while (server->guard_stats().active > 0 && absl::Now() < deadline) {
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-      REQUIRE(server->guard_stats().active == 0);
+      REQUIRE(WaitFor([&] { return server->guard_stats().active == 0; },
+                      absl::Seconds(10), absl::Milliseconds(5)));
       CheckStaysAsleep();
     }
   }
