@@ -139,6 +139,11 @@ TEST_CASE("A client that resets more calls than it completes, past the "
   // up to timing. Enough of them that even a slow machine resets more
   // than 50 within some second.
   CancellingLoad(*stub, Cancelling::kClient, 1000, 0);
+  // A cancelled call returns as soon as the client has queued its reset,
+  // so the guard (nice 10, behind any busy thread on its core) may still
+  // be reading them.
+  WaitFor([&] { return server->guard_stats().rapid_reset_closes >= 1; },
+          absl::Seconds(10));
   const Http2GuardStats stats = server->guard_stats();
   INFO("opened " << stats.streams_opened << ", reset " << stats.client_resets);
   CHECK(stats.rapid_reset_closes >= 1);
