@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <optional>
 #include <atomic>
 #include <thread>
 #include <utility>
@@ -208,10 +209,15 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
                              ClampedMillis(options.max_connection_age));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                              ClampedMillis(options.max_connection_age_grace));
+  // Lives until Start returns: by then the server holds gRPC initialised.
+  // Had it been destroyed before BuildAndStart, its grpc_shutdown would end
+  // the gRPC its constructor started (joining three threads), only for the
+  // server to start it all again: about 0.5 ms of every start-up.
+  std::optional<grpc::ResourceQuota> quota;
   if (options.max_memory_bytes > 0) {
-    grpc::ResourceQuota quota("routeguide-server");
-    quota.Resize(static_cast<size_t>(options.max_memory_bytes));
-    builder.SetResourceQuota(quota);
+    quota.emplace("routeguide-server");
+    quota->Resize(static_cast<size_t>(options.max_memory_bytes));
+    builder.SetResourceQuota(*quota);
   }
   builder.SetOption(std::make_unique<ReflectionOption>(options.reflection));
   if (options.reflection && !options.auth_token.empty()) {
