@@ -199,6 +199,7 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              ClampedMillis(options.min_ping_interval));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, options.http2_bdp_probe ? 1 : 0);
   // The server never compresses what it sends, so the filter that would
   // is left out of every call's path (compressed requests are still
   // read: decompression is a filter of its own, kept).
@@ -212,7 +213,7 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
   // Lives until Start returns: by then the server holds gRPC initialised.
   // Had it been destroyed before BuildAndStart, its grpc_shutdown would end
   // the gRPC its constructor started (joining three threads), only for the
-  // server to start it all again: about 0.5 ms of every start-up.
+  // server to start it all again: about 0.3 ms of every start-up.
   std::optional<grpc::ResourceQuota> quota;
   if (options.max_memory_bytes > 0) {
     quota.emplace("routeguide-server");

@@ -126,6 +126,9 @@ ABSL_FLAG(int, max_concurrent_streams, kDefaults.max_concurrent_streams,
 ABSL_FLAG(absl::Duration, min_ping_interval, kDefaults.min_ping_interval,
           "Keepalive enforcement: pings without data closer than this are "
           "strikes, two strikes close the connection");
+ABSL_FLAG(bool, http2_bdp_probe, kDefaults.http2_bdp_probe,
+          "Probe each connection's bandwidth-delay product with pings and "
+          "widen its receive window to match (gRPC's BDP probing)");
 ABSL_FLAG(absl::Duration, max_connection_idle, kDefaults.max_connection_idle,
           "Close connections with no call for this long (inf: never)");
 ABSL_FLAG(absl::Duration, max_connection_age, kDefaults.max_connection_age,
@@ -282,6 +285,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags(int cores) {
   options.max_queued_replies = absl::GetFlag(FLAGS_max_queued_replies);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.min_ping_interval = absl::GetFlag(FLAGS_min_ping_interval);
+  options.http2_bdp_probe = absl::GetFlag(FLAGS_http2_bdp_probe);
   options.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);

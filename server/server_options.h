@@ -88,6 +88,9 @@ struct ServerOptions {
   // Keepalive enforcement: pings closer together than this (without data)
   // count as strikes; two strikes close the connection.
   absl::Duration min_ping_interval = absl::Seconds(10);
+  // gRPC's bandwidth-delay-product probing, which pings the client as data
+  // arrives and widens the receive window to what the pings measure.
+  bool http2_bdp_probe = true;
   // Connections idle this long, or this old, are closed (gracefully).
   // Never, by default, as in gRPC: a finite limit puts gRPC 1.51's max_age
   // filter on every call, about 8% of a GetFeature's instructions

@@ -402,6 +402,57 @@ TEST_CASE("The guard polls before it sleeps only while its events come "
   }
 }
 
+// gRPC's bandwidth-delay-product probe is a PING the server sends as
+// request data arrives. With the probe on, one comes; with it off, none has
+// come by the time the server acknowledges a PING of the client's, sent
+// after the call: the server answers frames in order, so a probe the
+// call's data set off would have been written first.
+TEST_CASE("The server pings to probe the bandwidth-delay product only with "
+          "--http2_bdp_probe",
+          "[guard]") {
+  constexpr uint8_t kPing = 0x6;
+  constexpr uint8_t kEndStream = 0x1;
+  for (const bool probe : {true, false}) {
+    CAPTURE(probe);
+    ServerOptions options;
+    options.http2_bdp_probe = probe;
+    auto server = StartTestServer(options);
+    RawClient client(server->port());
+    client.Handshake(/*ack=*/true);
+    const std::string point = MakePoint(kKnownLatitude, kKnownLongitude).SerializeAsString();
+    std::string message(1, '\0');  // Not compressed.
+    Put32(message, static_cast<uint32_t>(point.size()));
+    message += point;
+    const uint32_t stream = client.OpenGetFeature();
+    REQUIRE(client.Send(Frame(kData, kEndStream, stream, message)));
+    int pings = 0;
+    bool answered = false;
+    bool acked = false;
+    const std::string opaque = "routegd!";
+    // With the probe: until its PING. Without: until the answer, then until
+    // the ACK of our own PING.
+    while (probe ? pings == 0 : !acked) {
+      auto frame = client.Read(absl::Seconds(10));
+      REQUIRE(frame.has_value());
+      if (frame->type == kPing && (frame->flags & kAck) == 0) ++pings;
+      if (frame->type == kPing && (frame->flags & kAck) != 0) {
+        acked = frame->payload == opaque;
+      }
+      if (frame->type == kHeaders && frame->stream_id == stream &&
+          (frame->flags & kEndStream) != 0 && !answered) {
+        answered = true;
+        if (!probe) REQUIRE(client.Send(Frame(kPing, 0, 0, opaque)));
+      }
+    }
+    if (probe) {
+      CHECK(pings >= 1);
+    } else {
+      CHECK(answered);
+      CHECK(pings == 0);
+    }
+  }
+}
+
 TEST_CASE("Every kind of call works through the guard", "[guard]") {
   auto server = StartTestServer();
   auto stub = RouteGuide::NewStub(OwnChannel(server->port()));

@@ -70,6 +70,7 @@ TEST_CASE("The server's flag defaults are ServerOptions' defaults",
   CHECK(got.max_queued_replies == expected.max_queued_replies);
   CHECK(got.max_concurrent_streams == expected.max_concurrent_streams);
   CHECK(got.min_ping_interval == expected.min_ping_interval);
+  CHECK(got.http2_bdp_probe == expected.http2_bdp_probe);
   CHECK(got.max_connection_idle == expected.max_connection_idle);
   CHECK(got.max_connection_age == expected.max_connection_age);
   CHECK(got.max_connection_age_grace == expected.max_connection_age_grace);

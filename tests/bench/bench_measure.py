@@ -28,6 +28,9 @@ SERVERS = {
     # Ours with a guard that sleeps as soon as it is idle
     # (--http2_guard_spin=0): what its spin costs or gains.
     "ours-nospin": (OURS, OURS_FLAGS + ["--http2_guard_spin=0"]),
+    # Ours without gRPC's bandwidth-delay-product probing
+    # (--http2_bdp_probe=false): what the probe's pings cost on loopback.
+    "ours-nobdp": (OURS, OURS_FLAGS + ["--http2_bdp_probe=false"]),
     "callback": ("tests/bench/callback-baseline-server", []),
     "sync": ("tests/bench/sync-baseline-server", []),
     # grpc-go (Debian's 1.33), built where Go is installed (go_baseline/).
