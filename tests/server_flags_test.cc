@@ -32,6 +32,7 @@ ABSL_DECLARE_FLAG(std::string, notes_store);
 ABSL_DECLARE_FLAG(absl::Duration, notes_store_timeout);
 ABSL_DECLARE_FLAG(absl::Duration, notes_ttl);
 ABSL_DECLARE_FLAG(int64_t, notes_store_max_pending);
+ABSL_DECLARE_FLAG(bool, http2_bdp_probe);
 ABSL_DECLARE_FLAG(size_t, max_notes_per_location);
 
 namespace routeguide {
@@ -83,6 +84,21 @@ TEST_CASE("The server's flag defaults are ServerOptions' defaults",
   // 0 threads is one per core, 0 queues one per thread.
   CHECK(got.threads == 4);
   CHECK(got.completion_queues == 4);
+}
+
+TEST_CASE("The BDP probe flag reaches the server's options, on by default as in gRPC",
+          "[flags][unit]") {
+  FlagDefaults defaults;
+  bool probe = true;
+  SECTION("by default") {}
+  SECTION("turned off") {
+    absl::SetFlag(&FLAGS_http2_bdp_probe, false);
+    probe = false;
+  }
+  auto config = ServerConfigFromFlags(4);
+  INFO(config.status().ToString());
+  REQUIRE(config.ok());
+  CHECK(config->server.http2_bdp_probe == probe);
 }
 
 TEST_CASE("A bad thread count is reported as such, not as a queue count",
