@@ -30,6 +30,15 @@ inline std::string Frame(uint8_t type, uint8_t flags, uint32_t stream_id,
   return frame;
 }
 
+// One whole gRPC message as sent in DATA: not compressed, its 32-bit
+// length, then `body`.
+inline std::string GrpcMessage(absl::string_view body) {
+  std::string message(1, '\0');
+  Put32(message, static_cast<uint32_t>(body.size()));
+  message.append(body.data(), body.size());
+  return message;
+}
+
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_TESTS_HTTP2_BYTES_H_

@@ -410,8 +410,6 @@ TEST_CASE("The guard polls before it sleeps only while its events come "
 TEST_CASE("The server pings to probe the bandwidth-delay product only with "
           "--http2_bdp_probe",
           "[guard]") {
-  constexpr uint8_t kPing = 0x6;
-  constexpr uint8_t kEndStream = 0x1;
   for (const bool probe : {true, false}) {
     CAPTURE(probe);
     ServerOptions options;
@@ -419,12 +417,10 @@ TEST_CASE("The server pings to probe the bandwidth-delay product only with "
     auto server = StartTestServer(options);
     RawClient client(server->port());
     client.Handshake(/*ack=*/true);
-    const std::string point = MakePoint(kKnownLatitude, kKnownLongitude).SerializeAsString();
-    std::string message(1, '\0');  // Not compressed.
-    Put32(message, static_cast<uint32_t>(point.size()));
-    message += point;
     const uint32_t stream = client.OpenGetFeature();
-    REQUIRE(client.Send(Frame(kData, kEndStream, stream, message)));
+    REQUIRE(client.Send(Frame(
+        kData, kEndStream, stream,
+        GrpcMessage(MakePoint(kKnownLatitude, kKnownLongitude).SerializeAsString()))));
     int pings = 0;
     bool answered = false;
     bool acked = false;
