@@ -256,8 +256,14 @@ def format_markdown(results, servers):
     out = []
     m = results["machine"]
     a = results["settings"]
+    # Loopback traffic follows the kernel's TCP congestion control: under
+    # BBR our load generator's uploads were held to a few dozen segments
+    # in flight (docs/benchmarks.md, run T), so runs made under different
+    # ones are not compared.
+    congestion = m.get("tcp_congestion_control")
+    congestion = f", TCP congestion control {congestion}" if congestion else ""
     out.append(f"Machine: {m.get('cpu', '?')}, {m['cores']} cores, kernel "
-               f"{m['kernel']}, gRPC {m.get('grpc', '?')}. Command: "
+               f"{m['kernel']}{congestion}, gRPC {m.get('grpc', '?')}. Command: "
                f"`{command_line(a)}`.\n")
     out.append("| scenario | server | calls/s | msgs/s | p50 µs | p99 µs | "
                "p99.9 µs | CPU µs/call | switches/call | load CPU | "
@@ -392,6 +398,11 @@ def machine_facts():
     except OSError:
         pass
     facts["kernel"] = os.uname().release
+    try:
+        with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+            facts["tcp_congestion_control"] = f.read().strip()
+    except OSError:
+        pass
     try:
         facts["grpc"] = subprocess.run(
             ["pkg-config", "--modversion", "grpc++"], stdout=subprocess.PIPE,

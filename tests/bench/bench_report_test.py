@@ -206,5 +206,35 @@ class H2loadRoundsTest(unittest.TestCase):
             point["ours"]["ratio_to"]["callback"]), "1.50x")
 
 
+class MachineLineTest(unittest.TestCase):
+    """The Markdown says which TCP congestion control the run had: loopback
+    uploads under BBR ran at two thirds of their rate under CUBIC."""
+
+    def markdown(self, machine):
+        results = {"machine": machine,
+                   "settings": {"build": "b", "rounds": 1, "seconds": 1,
+                                "warmup": 1},
+                   "scenarios": {}}
+        return bench_report.format_markdown(results, ["ours"])
+
+    def test_named_when_known(self):
+        line = self.markdown({"cores": 2, "kernel": "k",
+                              "tcp_congestion_control": "bbr"}).splitlines()[0]
+        self.assertIn("kernel k, TCP congestion control bbr, gRPC", line)
+
+    def test_left_out_when_not_read(self):
+        line = self.markdown({"cores": 2, "kernel": "k"}).splitlines()[0]
+        self.assertIn("kernel k, gRPC", line)
+        self.assertNotIn("congestion", line)
+
+    def test_read_from_the_running_kernel(self):
+        facts = bench_report.machine_facts()
+        path = "/proc/sys/net/ipv4/tcp_congestion_control"
+        if not os.path.exists(path):
+            self.skipTest("no " + path)
+        with open(path) as f:
+            self.assertEqual(facts["tcp_congestion_control"], f.read().strip())
+
+
 if __name__ == "__main__":
     unittest.main()
