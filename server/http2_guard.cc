@@ -47,16 +47,19 @@ absl::StatusOr<std::unique_ptr<Http2Guard>> Http2Guard::Start(
   if (options.max_client_resets < 1 || options.buffer_bytes < 1024 ||
       options.settings_timeout <= absl::ZeroDuration() ||
       options.thread_nice < 0 || options.thread_nice > 19 ||
-      options.spin < absl::ZeroDuration() || options.spin > kMaxGuardSpin) {
+      options.spin < absl::ZeroDuration() || options.spin > kMaxGuardSpin ||
+      options.spin_max_open_streams < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "HTTP/2 guard: need max_client_resets >= 1, buffer_bytes >= 1024, "
         "a positive settings timeout, a thread nice value of 0 to 19 and a "
         "spin of 0 to ", absl::FormatDuration(kMaxGuardSpin),
+        " with spin_max_open_streams >= 0",
         "; got max_client_resets=",
         options.max_client_resets, " buffer_bytes=", options.buffer_bytes,
         " settings_timeout=", absl::FormatDuration(options.settings_timeout),
         " thread_nice=", options.thread_nice,
-        " spin=", absl::FormatDuration(options.spin)));
+        " spin=", absl::FormatDuration(options.spin),
+        " spin_max_open_streams=", options.spin_max_open_streams));
   }
   std::unique_ptr<Http2Guard> self(new Http2Guard(options));
   self->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -192,7 +195,11 @@ void Http2Guard::Loop() {
       if (!idle) {
         idle = true;
         idle_since = now;
-        spin_until = now + absl::ToChronoNanoseconds(spin.window());
+        // Streams open or end only with events, so this holds until the
+        // next one.
+        const bool few_calls =
+            policy_->open_streams() <= options_.spin_max_open_streams;
+        spin_until = few_calls ? now + absl::ToChronoNanoseconds(spin.window()) : now;
       }
       if (now < spin_until) {
         // Polls on while the spin lasts, but lets gRPC's pollers have the

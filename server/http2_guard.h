@@ -85,6 +85,14 @@ struct Http2GuardOptions {
   // connection, so events closer together than this, from any of them,
   // keep the core busy throughout (docs/benchmarks.md).
   absl::Duration spin = kDefaultGuardSpin;
+  // ...and it spins only while at most this many streams are under way,
+  // on all connections together. The spin is for calls made one or a few
+  // at a time, whose next event is the next step of the same call. With
+  // many under way the core has their work to do anyway, and a guard that
+  // relays each request the moment it lands left a client's uploads on
+  // the same machine, under BBR, a congestion window of a dozen segments
+  // (docs/benchmarks.md, run T). At least 0.
+  int64_t spin_max_open_streams = kDefaultSpinMaxOpenStreams;
 };
 
 // Counters, for tests and the status line.
@@ -103,6 +111,7 @@ struct Http2GuardStats {
   int64_t strict_periods = 0;
   int64_t streams_opened = 0;      // HEADERS on a new stream, all clients.
   int64_t client_resets = 0;       // RST_STREAM frames, all clients.
+  int64_t open_streams = 0;        // Streams under way now, all clients.
   int64_t spin_polls = 0;  // Polls that found nothing, made while spinning.
   int64_t spin_hits = 0;   // Waits that a spin saw end (no sleep needed).
   // The windows, in microseconds, of spins that ran out with nothing come

@@ -45,9 +45,11 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
           connection.last_stream_id = frame.stream_id;
           ++connection.window_opened;
           streams_opened_.fetch_add(1, std::memory_order_relaxed);
+          connection.open_streams.insert(frame.stream_id);
+          open_streams_.store(open_streams_.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
           if (!connection.settings_acked) {
-            connection.open_before_ack.insert(frame.stream_id);
-            if (static_cast<int64_t>(connection.open_before_ack.size()) >
+            if (static_cast<int64_t>(connection.open_streams.size()) >
                 options_.max_streams_before_ack) {
               connection.too_many_early_streams = true;
               *error_code = kEnhanceYourCalm;
@@ -81,13 +83,12 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
       case kSettingsFrame:
         if ((frame.flags & kAckFlag) != 0) {
           connection.settings_acked = true;
-          connection.open_before_ack = {};  // gRPC bounds them from here on.
         }
         break;
       default:
         break;
     }
-    if (frame.type == kRstStreamFrame) connection.open_before_ack.erase(frame.stream_id);
+    if (frame.type == kRstStreamFrame) StreamEnded(connection, frame.stream_id);
     if (allowed && frame.type == kDataFrame && frame.length == 0 &&
         (frame.flags & kEndStreamFlag) != 0) {
       connection.messages.erase(frame.stream_id);
@@ -153,14 +154,30 @@ void Http2Policy::InspectServerBytes(Http2ConnectionState& connection, const cha
         frame.stream_id != 0) {
       ++connection.window_completed;
       connection.messages.erase(frame.stream_id);
-      connection.open_before_ack.erase(frame.stream_id);
+      StreamEnded(connection, frame.stream_id);
     }
     if (frame.type == kRstStreamFrame) {
       connection.messages.erase(frame.stream_id);
-      connection.open_before_ack.erase(frame.stream_id);
+      StreamEnded(connection, frame.stream_id);
     }
     return true;
   });
+}
+
+void Http2Policy::StreamEnded(Http2ConnectionState& connection, uint32_t stream_id) {
+  // A stream both sides end (a client's reset, then the server's) counts
+  // once.
+  if (connection.open_streams.erase(stream_id) == 1) {
+    open_streams_.store(open_streams_.load(std::memory_order_relaxed) - 1,
+                        std::memory_order_relaxed);
+  }
+}
+
+void Http2Policy::EndStreams(Http2ConnectionState& connection) {
+  open_streams_.store(open_streams_.load(std::memory_order_relaxed) -
+                          static_cast<int64_t>(connection.open_streams.size()),
+                      std::memory_order_relaxed);
+  connection.open_streams = {};
 }
 
 bool Http2Policy::IsRapidReset(const Http2ConnectionState& connection,
@@ -208,6 +225,7 @@ void Http2Policy::AddStats(Http2GuardStats& stats) const {
   stats.strict_periods = strict_periods_.load(std::memory_order_relaxed);
   stats.streams_opened = streams_opened_.load(std::memory_order_relaxed);
   stats.client_resets = client_resets_.load(std::memory_order_relaxed);
+  stats.open_streams = open_streams_.load(std::memory_order_relaxed);
 }
 
 void Http2Policy::BeStrict(absl::Time now) {

@@ -29,9 +29,12 @@ struct Http2ConnectionState {
   absl::flat_hash_map<uint32_t, StreamMessages> messages;
   uint8_t pad_length = 0;  // Of the DATA frame being read.
   uint64_t oversized_length = 0;  // The declared length it was closed for.
-  // Until the client acknowledges SETTINGS: its streams the server has not
-  // ended, which gRPC 1.51 does not yet bound.
-  absl::flat_hash_set<uint32_t> open_before_ack;
+  // The client's streams that neither side has ended (the server's
+  // trailers or a reset from either). Until the client acknowledges
+  // SETTINGS gRPC 1.51 does not bound them, so the policy does
+  // (max_streams_before_ack); after it gRPC refuses streams past its own
+  // limit, and the set is what the guard's spin looks at.
+  absl::flat_hash_set<uint32_t> open_streams;
   bool too_many_early_streams = false;  // What it was closed for.
   bool too_many_unfinished_messages = false;  // Likewise.
   int64_t limit = 0;            // The reset limit it ran into.
@@ -73,6 +76,11 @@ class Http2Policy {
   // Logs how many closes went unlogged (at Stop).
   void LogSuppressedWarnings();
 
+  // The connection is closing: its streams are under way no longer.
+  void EndStreams(Http2ConnectionState& connection);
+  // Streams under way on every connection (open_streams, summed).
+  int64_t open_streams() const { return open_streams_.load(std::memory_order_relaxed); }
+
   // Fills in the policy's counters.
   void AddStats(Http2GuardStats& stats) const;
 
@@ -80,6 +88,7 @@ class Http2Policy {
   // Whether the close is for rapid reset (rather than another reason that
   // also sends ENHANCE_YOUR_CALM).
   static bool IsRapidReset(const Http2ConnectionState& connection, uint32_t error_code);
+  void StreamEnded(Http2ConnectionState& connection, uint32_t stream_id);
   // Lowers every connection's reset limit for a while (see kStrictPeriod).
   void BeStrict(absl::Time now);
   void Warn(const Http2ConnectionState& connection, uint32_t error_code, bool goaway,
@@ -101,6 +110,8 @@ class Http2Policy {
       oversized_message_closes_{0}, early_stream_closes_{0},
       unfinished_message_closes_{0}, strict_periods_{0},
       streams_opened_{0}, client_resets_{0};
+  // Written by the loop thread alone; atomic for stats().
+  std::atomic<int64_t> open_streams_{0};
 };
 
 }  // namespace routeguide

@@ -285,6 +285,7 @@ void Http2Guard::BeginClosing(Http2Relay& relay, absl::Time now) {
     relay.relay_fd = -1;
   }
   relay.to_grpc.Clear();
+  policy_->EndStreams(relay.http2);  // gRPC ends no more of them.
   relay.state = Http2Relay::State::kClosing;
   relay.close_deadline = now + kCloseLinger;
   timers_.push({relay.close_deadline, relay.id});
@@ -296,6 +297,7 @@ void Http2Guard::CloseRelay(uint64_t id) {
   // Closing leaves the epoll set: neither descriptor was duplicated.
   if (it->second->client_fd >= 0) close(it->second->client_fd);
   if (it->second->relay_fd >= 0) close(it->second->relay_fd);
+  policy_->EndStreams(it->second->http2);
   relays_.erase(it);
   active_.store(static_cast<int64_t>(relays_.size()), std::memory_order_relaxed);
 }

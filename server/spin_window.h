@@ -12,6 +12,10 @@ namespace routeguide {
 // the events of calls made one at a time on the machines measured
 // (30 and 50 us did not, docs/benchmarks.md, run P).
 inline constexpr absl::Duration kDefaultGuardSpin = absl::Microseconds(100);
+// The most streams under way, on all connections, with which the guard
+// still spins (Http2GuardOptions::spin_max_open_streams): a few calls made
+// one at a time each.
+inline constexpr int64_t kDefaultSpinMaxOpenStreams = 4;
 // The longest it may be set to: past it the thread would be polling more
 // or less for good.
 inline constexpr absl::Duration kMaxGuardSpin = absl::Seconds(1);

@@ -10,6 +10,9 @@
 
 namespace routeguide {
 
+// On HEADERS: the header block is whole (RFC 9113, 6.2).
+inline constexpr uint8_t kEndHeaders = 0x4;
+
 inline void Put32(std::string& out, uint32_t value) {
   for (int shift = 24; shift >= 0; shift -= 8) {
     out.push_back(static_cast<char>((value >> shift) & 0xff));

@@ -400,6 +400,41 @@ TEST_CASE("The guard polls before it sleeps only while its events come "
       CheckStaysAsleep();
     }
   }
+  SECTION("the server's guard, calls one at a time beside more streams "
+          "than it spins for: no polls until they end") {
+    CHECK(Http2GuardOptions().spin_max_open_streams == kDefaultSpinMaxOpenStreams);
+    CHECK(kDefaultSpinMaxOpenStreams == 4);  // As documented.
+    ServerOptions options;
+    options.http2_guard_spin = kSpin;
+    auto server = StartTestServer(options);
+    auto stub = RouteGuide::NewStub(OwnChannel(server->port()));
+    // RouteChat streams left open, on the same connection: one more than
+    // the limit, so that even between calls too many are under way.
+    constexpr int kOpen = static_cast<int>(kDefaultSpinMaxOpenStreams) + 1;
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    std::vector<std::unique_ptr<grpc::ClientReaderWriter<RouteNote, RouteNote>>> chats;
+    for (int i = 0; i < kOpen; ++i) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      chats.push_back(stub->RouteChat(contexts.back().get()));
+    }
+    REQUIRE(WaitFor([&] { return server->guard_stats().open_streams == kOpen; },
+                    absl::Seconds(10), absl::Milliseconds(5)));
+    const Http2GuardStats before = server->guard_stats();
+    for (int i = 0; i < 100; ++i) REQUIRE(GetKnownFeature(*stub));
+    const Http2GuardStats beside = server->guard_stats();
+    CHECK(beside.spin_hits == before.spin_hits);
+    CHECK(beside.spin_polls == before.spin_polls);
+    CHECK(beside.open_streams == kOpen);
+
+    for (auto& chat : chats) {
+      REQUIRE(chat->WritesDone());
+      REQUIRE(chat->Finish().ok());
+    }
+    REQUIRE(WaitFor([&] { return server->guard_stats().open_streams == 0; },
+                    absl::Seconds(10), absl::Milliseconds(5)));
+    for (int i = 0; i < 100; ++i) REQUIRE(GetKnownFeature(*stub));
+    CHECK(server->guard_stats().spin_hits > beside.spin_hits);
+  }
 }
 
 // gRPC's bandwidth-delay-product probe is a PING the server sends as

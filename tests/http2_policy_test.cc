@@ -215,6 +215,58 @@ TEST_CASE("A stream's end or reset drops what the guard held for it", "[guard]")
   }
 }
 
+TEST_CASE("The policy counts the streams under way on all connections, each "
+          "ended once, by either side",
+          "[guard]") {
+  Http2Policy policy{Http2GuardOptions()};
+  const absl::Time now = absl::Now();
+  Http2ConnectionState first, second;
+  first.window_start = second.window_start = now;
+  const auto from_client = [&](Http2ConnectionState& connection, const std::string& bytes) {
+    uint32_t error_code = 0;
+    REQUIRE(policy.InspectClientBytes(connection, bytes.data(), bytes.size(), now,
+                                      &error_code));
+  };
+  const auto from_server = [&](Http2ConnectionState& connection, const std::string& bytes) {
+    policy.InspectServerBytes(connection, bytes.data(), bytes.size(), now);
+  };
+  const auto headers = [](uint32_t stream, uint8_t flags = kEndHeaders) {
+    return Frame(kHeadersFrame, flags, stream, "h");
+  };
+  const uint8_t kTrailers = kEndHeaders | kEndStreamFlag;
+  from_client(first, std::string(kClientPrefaceSize, 'P') + headers(1) + headers(3) +
+                         headers(5) + Frame(kSettingsFrame, kAckFlag, 0));
+  from_client(second, std::string(kClientPrefaceSize, 'P') + headers(1));
+  CHECK(policy.open_streams() == 4);
+  Http2GuardStats stats;
+  policy.AddStats(stats);
+  CHECK(stats.open_streams == 4);
+
+  // The client's own trailers end nothing; the server's do.
+  from_client(first, headers(1, kTrailers));
+  CHECK(policy.open_streams() == 4);
+  from_server(first, headers(1) + Frame(kDataFrame, 0, 1, "d") + headers(1, kTrailers));
+  CHECK(policy.open_streams() == 3);
+  SECTION("a reset from the client, then the server's: one end") {
+    from_client(first, RstStreamFrame(3));
+    CHECK(policy.open_streams() == 2);
+    from_server(first, RstStreamFrame(3));
+    CHECK(policy.open_streams() == 2);
+  }
+  SECTION("a reset from the server (a stream refused)") {
+    from_server(first, RstStreamFrame(5));
+    CHECK(policy.open_streams() == 2);
+  }
+  SECTION("a connection that closes takes its streams along") {
+    policy.EndStreams(first);
+    CHECK(policy.open_streams() == 1);
+    policy.EndStreams(first);  // Once only.
+    CHECK(policy.open_streams() == 1);
+    from_server(second, headers(1, kTrailers));  // Trailers-only.
+    CHECK(policy.open_streams() == 0);
+  }
+}
+
 TEST_CASE("Streams stopped inside a message are bounded, like streams before the "
           "SETTINGS ack", "[guard]") {
   // DATA on streams that were never opened, or closed long ago, is dropped

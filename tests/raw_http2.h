@@ -44,7 +44,6 @@ inline constexpr uint8_t kSettings = 0x4;
 inline constexpr uint8_t kPing = 0x6;
 inline constexpr uint8_t kGoaway = 0x7;
 inline constexpr uint8_t kEndStream = 0x1;  // On HEADERS and DATA.
-inline constexpr uint8_t kEndHeaders = 0x4;
 inline constexpr uint8_t kAck = 0x1;
 inline constexpr uint8_t kPadded = 0x8;
 inline constexpr uint32_t kCancel = 0x8;
