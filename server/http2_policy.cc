@@ -45,16 +45,21 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
           connection.last_stream_id = frame.stream_id;
           ++connection.window_opened;
           streams_opened_.fetch_add(1, std::memory_order_relaxed);
-          connection.open_streams.insert(frame.stream_id);
-          open_streams_.store(open_streams_.load(std::memory_order_relaxed) + 1,
-                              std::memory_order_relaxed);
-          if (!connection.settings_acked) {
-            if (static_cast<int64_t>(connection.open_streams.size()) >
-                options_.max_streams_before_ack) {
-              connection.too_many_early_streams = true;
-              *error_code = kEnhanceYourCalm;
-              allowed = false;
-            }
+          const int64_t open = static_cast<int64_t>(connection.open_streams.size());
+          // After the acknowledgement gRPC bounds the streams it serves,
+          // but not the ones it ignores (new streams after its final
+          // GOAWAY get no reset), so the set stops growing at the same
+          // bound. Past it the count is low, which the spin, the only
+          // reader then, does not notice: its limit is far below.
+          if (!connection.settings_acked || open < options_.max_streams_before_ack) {
+            connection.open_streams.insert(frame.stream_id);
+            open_streams_.store(open_streams_.load(std::memory_order_relaxed) + 1,
+                                std::memory_order_relaxed);
+          }
+          if (!connection.settings_acked && open + 1 > options_.max_streams_before_ack) {
+            connection.too_many_early_streams = true;
+            *error_code = kEnhanceYourCalm;
+            allowed = false;
           }
         }
         break;

@@ -33,7 +33,8 @@ struct Http2ConnectionState {
   // trailers or a reset from either). Until the client acknowledges
   // SETTINGS gRPC 1.51 does not bound them, so the policy does
   // (max_streams_before_ack); after it gRPC refuses streams past its own
-  // limit, and the set is what the guard's spin looks at.
+  // limit, and the set, kept to max_streams_before_ack, is what the
+  // guard's spin looks at.
   absl::flat_hash_set<uint32_t> open_streams;
   bool too_many_early_streams = false;  // What it was closed for.
   bool too_many_unfinished_messages = false;  // Likewise.

@@ -257,6 +257,22 @@ TEST_CASE("The policy counts the streams under way on all connections, each "
     from_server(first, RstStreamFrame(5));
     CHECK(policy.open_streams() == 2);
   }
+  SECTION("streams past the early bound, after the acknowledgement, are not "
+          "kept (gRPC ignores new streams after its final GOAWAY)") {
+    const int64_t bound = Http2GuardOptions().max_streams_before_ack;
+    std::string many;
+    for (int64_t i = 0; i < bound + 10; ++i) {
+      many += headers(static_cast<uint32_t>(7 + 2 * i));
+    }
+    from_client(first, many);  // Not closed: acknowledged.
+    CHECK(static_cast<int64_t>(first.open_streams.size()) == bound);
+    CHECK(policy.open_streams() == bound + 1);  // With the other connection's.
+    // A stream not kept ends without miscounting.
+    from_server(first, RstStreamFrame(static_cast<uint32_t>(7 + 2 * (bound + 5))));
+    CHECK(policy.open_streams() == bound + 1);
+    from_server(first, RstStreamFrame(7));
+    CHECK(policy.open_streams() == bound);
+  }
   SECTION("a connection that closes takes its streams along") {
     policy.EndStreams(first);
     CHECK(policy.open_streams() == 1);
