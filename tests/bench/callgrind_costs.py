@@ -20,6 +20,12 @@ made for reading, not parsing. The format is documented in valgrind's
   missing trailing ones being 0.
 * `totals:` (at the end) is the sum of all cost lines: a check that
   nothing was missed or counted twice.
+
+The calls' inclusive costs are kept apart (`call_costs`), so that a
+function's inclusive cost (`inclusive`) is its self cost plus its calls'.
+A function's calls to itself are left out, as they are inside its own
+cost already; a cycle through other functions is counted at each level,
+as callgrind_annotate counts it.
 """
 
 import dataclasses
@@ -37,9 +43,18 @@ class Profile:
     self_costs: dict
     # The file's `totals:` (or `summary:`) for the event; None if absent.
     totals: int | None
+    # (object, file, function) of a caller -> the inclusive cost of its
+    # calls to other functions.
+    call_costs: dict = dataclasses.field(default_factory=dict)
 
     def total(self):
         return sum(self.self_costs.values())
+
+    def inclusive(self, function):
+        """`function`'s inclusive cost: its self cost and its calls', over
+        every object and file the name appears in."""
+        return sum(cost for costs in (self.self_costs, self.call_costs)
+                   for (_, _, name), cost in costs.items() if name == function)
 
     def by_object(self):
         out = {}
@@ -94,18 +109,16 @@ def parse(lines, event="Ir"):
     names = _Names()
     positions = 1  # "positions: line" is the default.
     event_index = None
-    obj = file = function = "???"
+    obj = file = function = callee = "???"
     skip_next_cost = False
     self_costs = {}
+    call_costs = {}
     totals = summary = None
     for line_number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if _is_cost_line(line):
-            if skip_next_cost:  # The inclusive cost of the call above.
-                skip_next_cost = False
-                continue
             if event_index is None:
                 raise FormatError(f"line {line_number}: costs before 'events:'")
             words = line.split()
@@ -116,7 +129,11 @@ def parse(lines, event="Ir"):
                 except ValueError:
                     raise FormatError(f"line {line_number}: bad cost {line!r}")
                 key = (obj, file, function)
-                self_costs[key] = self_costs.get(key, 0) + cost
+                if not skip_next_cost:
+                    self_costs[key] = self_costs.get(key, 0) + cost
+                elif callee != function:  # The inclusive cost of the call above.
+                    call_costs[key] = call_costs.get(key, 0) + cost
+            skip_next_cost = False
             continue
         key, sep, value = line.partition("=")
         if sep and key in OBJECT_KEYS + FILE_KEYS + FUNCTION_KEYS:
@@ -129,6 +146,8 @@ def parse(lines, event="Ir"):
                 file = name
             elif key == "fn":
                 function = name
+            elif key == "cfn":
+                callee = name
             # cob/cfi/cfl/cfn/jfi/jfn only name a call's or jump's target.
             continue
         if sep and key == "calls":
@@ -157,7 +176,8 @@ def parse(lines, event="Ir"):
                 summary = value if summary is None else summary + value
     if event_index is None:
         raise FormatError("no 'events:' line: not a callgrind file")
-    return Profile(event, self_costs, totals if totals is not None else summary)
+    return Profile(event, self_costs, totals if totals is not None else summary,
+                   call_costs)
 
 
 def parse_file(path, event="Ir"):

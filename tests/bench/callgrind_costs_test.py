@@ -17,15 +17,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import callgrind_costs  # noqa: E402
 import instruction_groups  # noqa: E402
 import instructions  # noqa: E402
+import startup_instructions  # noqa: E402
 from callgrind_server import CannotRun  # noqa: E402
 
 # Names compressed and reused across ob/cob, fl/fi/fe/cfi and fn/cfn; the
 # cost line after each calls= is inclusive (5000, 400) and must not count;
 # fi=/fe= move costs to an inlined header and back; a jump line and its
 # cost-less position line; relative (+N) and repeated (*) positions; a
-# cost line shorter than the events (Dr missing: 0).
+# cost line shorter than the events (Dr missing: 0); helper's call to
+# itself (999), inside its own cost already.
 #   Ir: foo 100+20+1 in foo.c, 30 in inline.h; main 7; helper 50+25 = 233
 #   Dr: 7 + 5 = 12
+#   inclusive Ir: foo 151 + 5000, main 7 + 400, helper 75
 HANDWRITTEN = """\
 # callgrind format
 version: 1
@@ -63,6 +66,9 @@ jump=2 0x40 10
 +3 7
 fn=(3)
 0x30 9 50 5
+cfn=(3)
+calls=1 0x30 9
++1 +1 999 99
 +1 +1 25
 
 totals: 233 12
@@ -82,6 +88,13 @@ class ParserTest(unittest.TestCase):
         self.assertEqual(profile.totals, 233)
         self.assertEqual(profile.by_object(), {
             "/usr/lib/x86_64-linux-gnu/libfoo.so.1": 151, "/bin/app": 82})
+
+    def test_inclusive_costs(self):
+        profile = callgrind_costs.parse(io.StringIO(HANDWRITTEN))
+        self.assertEqual(profile.inclusive("foo"), 5151)
+        self.assertEqual(profile.inclusive("main"), 407)
+        self.assertEqual(profile.inclusive("helper"), 75)
+        self.assertEqual(profile.inclusive("absent"), 0)
 
     def test_second_event(self):
         profile = callgrind_costs.parse(io.StringIO(HANDWRITTEN), event="Dr")
@@ -255,6 +268,41 @@ class BaselineTest(unittest.TestCase):
                 code = instructions.main(["--build", build, "--baseline", baseline])
             self.assertEqual(code, 2)
             self.assertIn("valgrind not found", err.getvalue())
+
+
+class StartupSplitTest(unittest.TestCase):
+    """startup_instructions.py's columns from a profile whose costs are
+    known: before main is what neither the loader, main nor the other
+    threads hold."""
+
+    def profile(self, with_main=True):
+        ld, app, libc = "ld.so", "/bin/app", "libc.so.6"
+        self_costs = {(ld, "rtld.c", "_dl_start"): 40,
+                      (app, "?", "static_init"): 7,
+                      (app, "?", startup_instructions.BUILDER): 12,
+                      (libc, "?", "start_thread"): 9}
+        call_costs = {(ld, "rtld.c", "_dl_start"): 400,
+                      (libc, "?", "start_thread"): 90}
+        if with_main:
+            self_costs[(app, "?", "main")] = 3
+            call_costs[(app, "?", "main")] = 20
+            call_costs[(app, "?", startup_instructions.BUILDER)] = 8
+        return callgrind_costs.Profile("Ir", self_costs, 1000, call_costs)
+
+    def test_columns(self):
+        parts = startup_instructions.split(self.profile())
+        self.assertEqual(parts, {"total": 1000, "loader": 440, "main": 23,
+                                 "builder": 20, "threads": 99,
+                                 "before main": 1000 - 440 - 23 - 99})
+
+    def test_no_main_is_not_a_startup(self):
+        with self.assertRaises(CannotRun):
+            startup_instructions.split(self.profile(with_main=False))
+
+    def test_unknown_server_exits_2(self):
+        with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+            self.assertEqual(startup_instructions.main(["--servers", "ours,go"]), 2)
+            self.assertIn("go", err.getvalue())
 
 
 if __name__ == "__main__":
