@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Unit tests of bench_measure.py's readings from /proc, of the load
-generator's CPU time and of h2load's figures."""
+generator's CPU time and of h2load's figures, and of the copies
+bench_startup.py times."""
 
 import os
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_measure  # noqa: E402
+import bench_startup  # noqa: E402
 
 
 class ContextSwitchesTest(unittest.TestCase):
@@ -131,6 +134,29 @@ class MedianTest(unittest.TestCase):
         chosen = bench_measure.median_round(rounds)
         self.assertEqual((chosen["calls_per_second"], chosen["cpu"]), (20, 2))
         self.assertEqual(chosen["rounds_calls_per_second"], [30, 10, 20])
+
+class StartupCopiesTest(unittest.TestCase):
+    def test_one_executable_copy_per_binary(self):
+        with tempfile.TemporaryDirectory() as build, \
+                tempfile.TemporaryDirectory() as copies:
+            for name in ("ours", "callback"):
+                path = os.path.join(build, bench_measure.SERVERS[name][0])
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(name)
+                os.chmod(path, 0o755)
+            paths = bench_startup.copy_binaries(
+                build, ["ours", "ours-nospin", "callback"], copies)
+            # Two of the servers are one binary with other flags.
+            self.assertEqual(paths["ours"], paths["ours-nospin"])
+            self.assertNotEqual(paths["ours"], paths["callback"])
+            self.assertEqual(len(os.listdir(copies)), 2)
+            for name in ("ours", "callback"):
+                self.assertTrue(paths[name].startswith(copies))
+                self.assertTrue(os.access(paths[name], os.X_OK))
+                with open(paths[name]) as f:
+                    self.assertEqual(f.read(), name)
+
 
 if __name__ == "__main__":
     unittest.main()

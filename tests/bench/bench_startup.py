@@ -5,12 +5,20 @@ end of stream arrives. The call is made over a raw socket with python3-h2,
 a request prepared before the exec, so that no client start-up (channel,
 resolver, connection backoff) is counted: the socket retries connect()
 every 0.2 ms until the server listens.
+
+Every binary is timed from a copy written for the run: the same bytes
+start about 0.3 ms sooner from a file just written than from one read
+back from disk (docs/benchmarks.md, levers), and the binaries of one
+build differ in that by when each was linked and what the machine did
+since.
 """
 
 import os
+import shutil
 import socket
 import statistics
 import subprocess
+import tempfile
 import time
 
 import h2.config
@@ -64,11 +72,13 @@ def _first_answer(sock, deadline):
         sock.sendall(conn.data_to_send())
 
 
-def startup_once(build, name, cores="0"):
-    """Milliseconds from exec to the first GetFeature's answer."""
+def startup_once(build, name, cores="0", binary_path=None):
+    """Milliseconds from exec to the first GetFeature's answer, of
+    `binary_path` (by default the build's binary of server `name`)."""
     binary, flags = SERVERS[name]
     port = free_port()
-    command = ["taskset", "-c", cores, os.path.join(build, binary),
+    command = ["taskset", "-c", cores,
+               binary_path or os.path.join(build, binary),
                f"--address=127.0.0.1:{port}", *flags]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
@@ -87,11 +97,27 @@ def startup_once(build, name, cores="0"):
         process.wait()
 
 
+def copy_binaries(build, servers, directory):
+    """Copies each server's binary (once, if servers share one) into
+    `directory`; returns server name -> the copy's path."""
+    copies = {}
+    for name in servers:
+        binary = SERVERS[name][0]
+        copy = os.path.join(directory, binary.replace("/", "_"))
+        if not os.path.exists(copy):
+            shutil.copy2(os.path.join(build, binary), copy)
+        copies[name] = copy
+    return copies
+
+
 def measure_startup(build, servers, runs):
     """Per server, the median of `runs` start-ups, servers alternating."""
     times = {name: [] for name in servers}
-    for _ in range(runs):
-        for name in servers:
-            times[name].append(startup_once(build, name))
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as directory:
+        copies = copy_binaries(build, servers, directory)
+        for _ in range(runs):
+            for name in servers:
+                times[name].append(startup_once(build, name,
+                                                binary_path=copies[name]))
     return {name: {"median_ms": statistics.median(t), "runs_ms": t}
             for name, t in times.items()}
