@@ -53,8 +53,7 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
           // reader then, does not notice: its limit is far below.
           if (!connection.settings_acked || open < options_.max_streams_before_ack) {
             connection.open_streams.insert(frame.stream_id);
-            open_streams_.store(open_streams_.load(std::memory_order_relaxed) + 1,
-                                std::memory_order_relaxed);
+            AddOpenStreams(1);
           }
           if (!connection.settings_acked && open + 1 > options_.max_streams_before_ack) {
             connection.too_many_early_streams = true;
@@ -172,17 +171,19 @@ void Http2Policy::InspectServerBytes(Http2ConnectionState& connection, const cha
 void Http2Policy::StreamEnded(Http2ConnectionState& connection, uint32_t stream_id) {
   // A stream both sides end (a client's reset, then the server's) counts
   // once.
-  if (connection.open_streams.erase(stream_id) == 1) {
-    open_streams_.store(open_streams_.load(std::memory_order_relaxed) - 1,
-                        std::memory_order_relaxed);
-  }
+  if (connection.open_streams.erase(stream_id) == 1) AddOpenStreams(-1);
 }
 
 void Http2Policy::EndStreams(Http2ConnectionState& connection) {
-  open_streams_.store(open_streams_.load(std::memory_order_relaxed) -
-                          static_cast<int64_t>(connection.open_streams.size()),
-                      std::memory_order_relaxed);
+  AddOpenStreams(-static_cast<int64_t>(connection.open_streams.size()));
   connection.open_streams = {};
+}
+
+void Http2Policy::AddOpenStreams(int64_t delta) {
+  // The loop thread is the only writer, so a plain load and store do;
+  // a locked add would cost every call for nothing.
+  open_streams_.store(open_streams_.load(std::memory_order_relaxed) + delta,
+                      std::memory_order_relaxed);
 }
 
 bool Http2Policy::IsRapidReset(const Http2ConnectionState& connection,

@@ -90,6 +90,7 @@ class Http2Policy {
   // also sends ENHANCE_YOUR_CALM).
   static bool IsRapidReset(const Http2ConnectionState& connection, uint32_t error_code);
   void StreamEnded(Http2ConnectionState& connection, uint32_t stream_id);
+  void AddOpenStreams(int64_t delta);
   // Lowers every connection's reset limit for a while (see kStrictPeriod).
   void BeStrict(absl::Time now);
   void Warn(const Http2ConnectionState& connection, uint32_t error_code, bool goaway,
