@@ -72,6 +72,20 @@ def _first_answer(sock, deadline):
         sock.sendall(conn.data_to_send())
 
 
+def first_call(port, deadline):
+    """Connects to `port` as soon as it listens and makes the first
+    GetFeature; returns the answer's bytes."""
+    with _connect(port, deadline) as sock:
+        return _first_answer(sock, deadline)
+
+
+def check_first_answer(name, answer):
+    """Raises unless `answer` is the stored feature asked for."""
+    # The gRPC frame of a Feature named "Berkshire Valley ..."
+    if len(answer) < 5 + 10 or b"Berkshire" not in answer:
+        raise RuntimeError(f"{name}: wrong first answer {answer!r}")
+
+
 def startup_once(build, name, cores="0", binary_path=None):
     """Milliseconds from exec to the first GetFeature's answer, of
     `binary_path` (by default the build's binary of server `name`)."""
@@ -85,12 +99,9 @@ def startup_once(build, name, cores="0", binary_path=None):
                                stderr=subprocess.DEVNULL)
     try:
         deadline = started + 10
-        with _connect(port, deadline) as sock:
-            answer = _first_answer(sock, deadline)
+        answer = first_call(port, deadline)
         elapsed = time.perf_counter() - started
-        # The gRPC frame of a Feature named "Berkshire Valley ..."
-        if len(answer) < 5 + 10 or b"Berkshire" not in answer:
-            raise RuntimeError(f"{name}: wrong first answer {answer!r}")
+        check_first_answer(name, answer)
         return elapsed * 1000
     finally:
         process.kill()

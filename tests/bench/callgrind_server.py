@@ -164,16 +164,7 @@ class CallgrindServer:
 
     def _control(self, option):
         self.check_running()
-        try:
-            result = subprocess.run(
-                ["callgrind_control", f"--vgdb-prefix={self.vgdb_prefix}",
-                 option, str(self.process.pid)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
-        except subprocess.TimeoutExpired:
-            raise CannotRun(f"callgrind_control {option} did not answer in 60 s")
-        if result.returncode != 0 or "OK" not in result.stdout:
-            raise CannotRun(f"callgrind_control {option} failed:\n{result.stdout}")
+        control(self.process.pid, self.vgdb_prefix, option)
 
     def check_running(self):
         if self.process.poll() is not None:
@@ -210,13 +201,28 @@ class CallgrindServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             new = sorted(set(glob.glob(self.out_prefix + ".*.*")) - before)
-            if new and _complete(new[0]):
+            if new and dump_complete(new[0]):
                 return new[0]
             time.sleep(0.05)
         raise CannotRun(f"callgrind wrote no dump within {timeout} s")
 
 
-def _complete(path):
+def control(pid, vgdb_prefix, option):
+    """`callgrind_control OPTION` (--zero, --dump) to the valgrind process
+    `pid` started with `--vgdb-prefix=vgdb_prefix`."""
+    try:
+        result = subprocess.run(
+            ["callgrind_control", f"--vgdb-prefix={vgdb_prefix}", option,
+             str(pid)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        raise CannotRun(f"callgrind_control {option} did not answer in 60 s")
+    if result.returncode != 0 or "OK" not in result.stdout:
+        raise CannotRun(f"callgrind_control {option} failed:\n{result.stdout}")
+
+
+def dump_complete(path):
     """Whether a dump has been written whole: its last line is `totals:`."""
     try:
         with open(path, "rb") as f:

@@ -41,9 +41,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import callgrind_costs  # noqa: E402
 from bench_measure import SERVERS, free_port  # noqa: E402
-from bench_startup import _connect, _first_answer  # noqa: E402
-from callgrind_server import (CannotRun, _complete, kill_and_reap,  # noqa: E402
-                              quiet_environment, require_tools)
+from bench_startup import check_first_answer, first_call  # noqa: E402
+from callgrind_server import (CannotRun, control, dump_complete,  # noqa: E402
+                              kill_and_reap, quiet_environment, require_tools)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_BUILD = os.path.join(os.path.dirname(os.path.dirname(HERE)),
@@ -73,21 +73,13 @@ def profile_startup(build, name, workdir):
     try:
         deadline = time.perf_counter() + ANSWER_TIMEOUT_S
         try:
-            with _connect(port, deadline) as sock:
-                _first_answer(sock, deadline)
+            check_first_answer(name, first_call(port, deadline))
         except (OSError, RuntimeError) as error:
-            raise CannotRun(f"{name}: no first answer: {error}")
-        dump = subprocess.run(
-            ["callgrind_control", f"--vgdb-prefix={vgdb_prefix}", "--dump",
-             str(process.pid)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
-        if dump.returncode != 0 or "OK" not in dump.stdout:
-            raise CannotRun(f"{name}: callgrind_control --dump failed:\n"
-                            + dump.stdout)
+            raise CannotRun(f"{name}: the first call failed: {error}")
+        control(process.pid, vgdb_prefix, "--dump")
         dump_path = f"{out}.1"
         deadline = time.monotonic() + 60
-        while not _complete(dump_path):
+        while not dump_complete(dump_path):
             if time.monotonic() > deadline:
                 raise CannotRun(f"{name}: callgrind wrote no dump in 60 s")
             time.sleep(0.05)
