@@ -9,6 +9,7 @@
 #include "grpcpp/server_context.h"
 #include "health.grpc.pb.h"
 #include "redis_notes_store.h"
+#include "reflection.grpc.pb.h"
 #include "route_guide_service.h"
 #include "server_options.h"
 #include "stream_registry.h"
@@ -20,6 +21,12 @@ inline constexpr char kUnauthenticatedMessage[] =
     "this server needs an authorization: Bearer <token> header with the "
     "right token";
 
+// Server reflection on the completion-queue API, raw like RouteGuide (see
+// route_guide_service.h): each call parses its own requests.
+using ReflectionAsyncService =
+    grpc::reflection::v1alpha::ServerReflection::WithRawMethod_ServerReflectionInfo<
+        grpc::reflection::v1alpha::ServerReflection::Service>;
+
 // What every server call needs; owned by RouteGuideServer, which outlives
 // all calls. Every bound and setting is read from `options` (the server's
 // own ServerOptions), so defaults live in one place.
@@ -27,6 +34,8 @@ struct CallEnvironment {
   const ServerOptions* options = nullptr;
   RouteGuideAsyncService* service = nullptr;
   grpc::health::v1::Health::AsyncService* health = nullptr;
+  // Null when reflection is not served.
+  ReflectionAsyncService* reflection = nullptr;
   FeatureStore* store = nullptr;
   // Where RouteChat's notes go when they are shared by replicas; null: in
   // `store`, in this process.

@@ -17,6 +17,8 @@ void SpawnRecordRouteCall(CallEnvironment& env,
 void SpawnRouteChatCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq);
 void SpawnHealthCheckCall(CallEnvironment& env,
                           grpc::ServerCompletionQueue* cq);
+// Only when reflection is served (CallEnvironment::reflection is set).
+void SpawnReflectionCall(CallEnvironment& env, grpc::ServerCompletionQueue* cq);
 
 }  // namespace routeguide
 

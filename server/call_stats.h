@@ -17,11 +17,13 @@ enum class Method : uint8_t {
   kRecordRoute,
   kRouteChat,
   kHealthCheck,
+  kServerReflectionInfo,
   kCount
 };
 inline constexpr int kNumMethods = static_cast<int>(Method::kCount);
 inline constexpr std::array<const char*, kNumMethods> kMethodNames = {
-    "GetFeature", "ListFeatures", "RecordRoute", "RouteChat", "Check"};
+    "GetFeature", "ListFeatures", "RecordRoute", "RouteChat", "Check",
+    "ServerReflectionInfo"};
 
 // Upper bounds of the latency buckets, in seconds (the last is +Inf).
 inline constexpr std::array<double, 14> kLatencyBucketSeconds = {

@@ -8,15 +8,10 @@
 #include <thread>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "call_spawners.h"
-#include "credentials.h"
-#include "grpcpp/support/server_interceptor.h"
 #include "grpc/grpc.h"
 #include "grpcpp/security/server_credentials.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/server_posix.h"
@@ -56,6 +51,7 @@ RouteGuideServer::RouteGuideServer(const ServerOptions& options,
   env_.service = &service_;
   env_.wire = &wire_;
   env_.health = &health_;
+  env_.reflection = options_.reflection ? &reflection_ : nullptr;
   env_.store = store_.get();
   env_.shared_notes = shared_notes_.get();
   env_.registry = &registry_;
@@ -63,81 +59,6 @@ RouteGuideServer::RouteGuideServer(const ServerOptions& options,
 }
 
 namespace {
-
-// Turns gRPC's reflection service on or off for one builder. Linking
-// libgrpc++_reflection registers it for every server the process builds;
-// this makes it the server's own choice.
-class ReflectionOption final : public grpc::ServerBuilderOption {
- public:
-  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
-  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
-  void UpdatePlugins(
-      std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    grpc::reflection::ProtoServerReflectionPlugin reflection;
-    const std::string name = reflection.name();
-    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
-                                  [&](const auto& plugin) {
-                                    return plugin->name() == name;
-                                  }),
-                   plugins->end());
-    if (enabled_) {
-      plugins->push_back(
-          std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
-    }
-  }
-
- private:
-  const bool enabled_;
-};
-
-// Puts server reflection (a sync service that gRPC's plugin adds, out of
-// our calls' reach) behind the bearer token, as RouteGuide is: a call
-// without the token is cancelled with UNAUTHENTICATED once its headers
-// arrive, before the reflection handler runs. Installed only when a token
-// is set, and makes no interceptor for any other method, so other calls
-// pay nothing.
-class ReflectionAuthInterceptor final : public grpc::experimental::Interceptor {
- public:
-  ReflectionAuthInterceptor(grpc::experimental::ServerRpcInfo* info,
-                            const std::string& token)
-      : info_(info), token_(token) {}
-
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      const auto* metadata = methods->GetRecvInitialMetadata();
-      const auto it = metadata->find("authorization");
-      const bool allowed =
-          it != metadata->end() &&
-          BearerTokenMatches(absl::string_view(it->second.data(), it->second.size()),
-                             token_);
-      if (!allowed) {
-        grpc_call_cancel_with_status(info_->server_context()->c_call(),
-                                     GRPC_STATUS_UNAUTHENTICATED,
-                                     kUnauthenticatedMessage, nullptr);
-      }
-    }
-    methods->Proceed();
-  }
-
- private:
-  grpc::experimental::ServerRpcInfo* const info_;
-  const std::string& token_;
-};
-
-class ReflectionAuthFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit ReflectionAuthFactory(std::string token) : token_(std::move(token)) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    if (!absl::StartsWith(info->method(), "/grpc.reflection.")) return nullptr;
-    return new ReflectionAuthInterceptor(info, token_);
-  }
-
- private:
-  const std::string token_;
-};
 
 int ClampedMillis(absl::Duration d) {
   if (d == absl::InfiniteDuration()) return INT_MAX;
@@ -220,15 +141,9 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     quota->Resize(static_cast<size_t>(options.max_memory_bytes));
     builder.SetResourceQuota(*quota);
   }
-  builder.SetOption(std::make_unique<ReflectionOption>(options.reflection));
-  if (options.reflection && !options.auth_token.empty()) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-        interceptors;
-    interceptors.push_back(std::make_unique<ReflectionAuthFactory>(options.auth_token));
-    builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  }
   builder.RegisterService(&self->service_);
   builder.RegisterService(&self->health_);
+  if (options.reflection) builder.RegisterService(&self->reflection_);
   for (int i = 0; i < options.completion_queues; ++i) {
     self->queues_.push_back(builder.AddCompletionQueue());
   }
@@ -257,6 +172,8 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     // Health checks are rare: a couple waiting per queue is plenty.
     SpawnHealthCheckCall(self->env_, cq.get());
     SpawnHealthCheckCall(self->env_, cq.get());
+    // Reflection too: generic tools make a call or two.
+    if (options.reflection) SpawnReflectionCall(self->env_, cq.get());
   }
   for (int i = 0; i < options.threads; ++i) {
     grpc::ServerCompletionQueue* cq =

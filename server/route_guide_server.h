@@ -82,6 +82,7 @@ class RouteGuideServer {
   FeatureWireCache wire_;
   RouteGuideAsyncService service_;
   grpc::health::v1::Health::AsyncService health_;
+  ReflectionAsyncService reflection_;  // Registered when options_.reflection.
   CallRegistry registry_;
   StreamRegistry streams_;
   CallEnvironment env_;

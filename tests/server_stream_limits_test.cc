@@ -233,8 +233,8 @@ TEST_CASE("Server reflection lists the services when enabled, and only then; "
   if (!token_required && !sent_token.empty()) return;  // Nothing new to see.
   CAPTURE(options.reflection, token_required, sent_token);
   TestServer test(options);
-  // Raw bytes through the generic stub: linking a second copy of the
-  // reflection messages would clash with gRPC's own.
+  // Raw bytes through the generic stub, as any reflection client would
+  // send them (reflection_test.cc uses the generated messages).
   grpc::GenericStub generic(test.channel);
   grpc::CompletionQueue cq;
   auto await = [&cq](intptr_t expected) {
