@@ -16,7 +16,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev libspdlog-dev nlohmann-json3-dev catch2
   python3-grpcio python3-protobuf python3-h2 openssl prometheus-cpp-dev
-  redis-server libhiredis-dev
+  redis-server libhiredis-dev grpc-proto
   "$@"
 )
 

@@ -12,6 +12,10 @@ One case per run (--case):
                                against it.
   python-client-python-server  the Python pair against each other, to check
                                the reference implementation itself.
+  python-reflection-cpp-server routeguide-server on 127.0.0.1:0; a Python
+                               client learns RouteGuide by server reflection
+                               (gRPC's own reflection.proto) and calls
+                               GetFeature with the types it learned.
 
 Every client's output is compared with the tutorial's (--expected):
 GetFeature and ListFeatures line for line; RecordRoute's point and feature
@@ -239,6 +243,77 @@ def check_compressed_request_read(port):
           "(replies: %d)" % (len(note), len(replies)))
 
 
+def check_reflection_discovers_and_calls(port):
+    """A client that knows nothing of RouteGuide finds it by server
+    reflection and calls GetFeature with what it learned, as grpcurl does.
+
+    The reflection messages are gRPC's own definition (Debian's
+    grpc-proto), not the server's protos/reflection.proto, so a field
+    number wrong there fails here.
+    """
+    import grpc
+    from google.protobuf import descriptor_pb2, descriptor_pool
+    from google.protobuf import message_factory
+    import reflection_pb2 as rpb
+
+    log("checking a Python client finds RouteGuide by reflection and calls "
+        "GetFeature through what it learned")
+    info_path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+        info = channel.stream_stream(
+            info_path,
+            request_serializer=rpb.ServerReflectionRequest.SerializeToString,
+            response_deserializer=rpb.ServerReflectionResponse.FromString)
+        requests = [
+            rpb.ServerReflectionRequest(list_services=""),
+            rpb.ServerReflectionRequest(
+                file_containing_symbol="routeguide.RouteGuide"),
+            rpb.ServerReflectionRequest(
+                file_containing_symbol="routeguide.NoSuchThing"),
+        ]
+        answers = list(info(iter(requests), timeout=WAIT_SECONDS))
+        check(len(answers) == len(requests),
+              "%d reflection answers to %d requests"
+              % (len(answers), len(requests)))
+        services = sorted(s.name for s in
+                          answers[0].list_services_response.service)
+        log("services: %s" % ", ".join(services))
+        check("routeguide.RouteGuide" in services,
+              "list_services lacks routeguide.RouteGuide: %s" % services)
+        check(answers[2].error_response.error_code ==
+              grpc.StatusCode.NOT_FOUND.value[0],
+              "an unknown symbol got %r" % answers[2])
+
+        files = [descriptor_pb2.FileDescriptorProto.FromString(b) for b in
+                 answers[1].file_descriptor_response.file_descriptor_proto]
+        check(files, "no file describes routeguide.RouteGuide")
+        pool = descriptor_pool.DescriptorPool()
+        added = set()
+        while len(added) < len(files):
+            ready = [f for f in files if f.name not in added and
+                     all(d in added for d in f.dependency)]
+            check(ready, "files import ones not sent: %s"
+                  % [f.name for f in files])
+            for f in ready:
+                pool.Add(f)
+                added.add(f.name)
+        method = pool.FindServiceByName(
+            "routeguide.RouteGuide").methods_by_name["GetFeature"]
+        factory = message_factory.MessageFactory(pool)
+        point_class = factory.GetPrototype(method.input_type)
+        feature_class = factory.GetPrototype(method.output_type)
+        point = point_class(latitude=409146138, longitude=-746188906)
+        get_feature = channel.unary_unary(
+            "/%s/%s" % (method.containing_service.full_name, method.name),
+            request_serializer=point_class.SerializeToString,
+            response_deserializer=feature_class.FromString)
+        feature = get_feature(point, timeout=WAIT_SECONDS)
+    log("GetFeature through reflection: %r" % feature.name)
+    check(feature.name ==
+          "Berkshire Valley Management Area Trail, Jefferson, NJ, USA",
+          "GetFeature through reflection answered %r" % feature.name)
+
+
 # --- Cases ------------------------------------------------------------------
 
 
@@ -254,6 +329,21 @@ def case_python_client_cpp_server(args, env, log_dir, expected):
         log("stopping routeguide-server (pid %d) with SIGTERM" % server.pid)
         code = server.terminate()
         log("routeguide-server exited with %d" % code)
+        check(code == 0, "routeguide-server exited with %d after SIGTERM, "
+              "expected 0" % code)
+    except BaseException:
+        server.kill()
+        server.dump_logs()
+        raise
+    finally:
+        server.kill()
+
+
+def case_python_reflection_cpp_server(args, env, log_dir, expected):
+    server, port = start_cpp_server(args, env, log_dir)
+    try:
+        check_reflection_discovers_and_calls(port)
+        code = server.terminate()
         check(code == 0, "routeguide-server exited with %d after SIGTERM, "
               "expected 0" % code)
     except BaseException:
@@ -306,6 +396,7 @@ CASES = {
     "python-client-cpp-server": case_python_client_cpp_server,
     "cpp-client-python-server": case_cpp_client_python_server,
     "python-client-python-server": case_python_client_python_server,
+    "python-reflection-cpp-server": case_python_reflection_cpp_server,
 }
 
 
