@@ -5,7 +5,9 @@
 // Every request gets one answer, in order, so the call reads and writes
 // in turn: the next Read is posted once the answer's Write is done. A
 // client that sends requests without reading the answers is held back by
-// HTTP/2 flow control, and the call keeps one request and one answer.
+// HTTP/2 flow control, and the call keeps one request and one answer, of
+// a few kilobytes: requests are bounded by --max_reflection_request_size
+// (the answer echoes its request).
 //
 //   phase              event            ok     next
 //   kAwaitingRequest   kRequestArrived  true   kReading (Read posted, idle
@@ -14,7 +16,9 @@
 //   kAwaitingRequest   kRequestArrived  false  (server stopping; deleted)
 //   kReading           kReadDone        true   kWriting (the answer's
 //                                              Write), or kClosed (Finish
-//                                              INVALID_ARGUMENT: not a
+//                                              INVALID_ARGUMENT: over
+//                                              --max_reflection_request_size,
+//                                              or not a
 //                                              ServerReflectionRequest)
 //   kReading           kReadDone        false  kClosed (Finish OK: the
 //                                              client half-closed, or the
@@ -25,7 +29,9 @@
 //   kEnding            kWriteDone       any    kClosed (Finish)
 //   live               kIdleAlarm       true   ended DEADLINE_EXCEEDED when
 //                                              nothing was read or written
-//                                              for the idle timeout; else
+//                                              for the idle timeout (the
+//                                              client sees CANCELLED when a
+//                                              Write was stalled); else
 //                                              nothing
 //   live               kStopAlarm       -      ended UNAVAILABLE
 //   live               kDone (cancelled)       ended CANCELLED
@@ -116,7 +122,10 @@ class ReflectionCall final
         }
         return;
       case Event::kIdleAlarm:
-        OnIdleAlarmLocked(ok, "no request");
+        // Idle while writing: the answer is not being read (the Write is
+        // cancelled, so the client sees CANCELLED).
+        OnIdleAlarmLocked(ok, phase_ == Phase::kWriting ? "answer not read"
+                                                         : "no request");
         return;
       case Event::kStopAlarm:
         OnStopAlarmLocked();
@@ -138,6 +147,14 @@ class ReflectionCall final
   void OnReadDone(bool ok) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!ok) {
       FinishLocked(grpc::Status::OK);
+      return;
+    }
+    if (incoming_.Length() > options().max_reflection_request_bytes) {
+      FinishLocked(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("request ", requests_read_ + 1, " of the stream is ",
+                       incoming_.Length(), " bytes, more than the limit of ",
+                       options().max_reflection_request_bytes)));
       return;
     }
     ServerReflectionRequest request;

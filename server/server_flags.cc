@@ -72,8 +72,9 @@ ABSL_FLAG(absl::Duration, health_drain, kDefaults.health_drain,
           "calls are still accepted, before the server stops accepting (part "
           "of --grace)");
 ABSL_FLAG(absl::Duration, stream_idle_timeout, kDefaults.stream_idle_timeout,
-          "End a RecordRoute or RouteChat whose client sends nothing for this "
-          "long with DEADLINE_EXCEEDED (inf: never)");
+          "End a RecordRoute, RouteChat or server reflection stream whose "
+          "client makes no progress for this long with DEADLINE_EXCEEDED "
+          "(inf: never)");
 ABSL_FLAG(size_t, max_notes_per_location, kStoreDefaults.max_notes_per_location,
           "RouteChat: notes kept per location, oldest dropped first");
 ABSL_FLAG(size_t, max_notes, kStoreDefaults.max_notes,
@@ -117,6 +118,10 @@ ABSL_FLAG(std::string, max_metadata_size, FormatByteSize(kDefaults.max_metadata_
           "is refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, max_note_size, FormatByteSize(kDefaults.max_note_bytes),
           "Longest RouteChat note; a longer one ends the call with "
+          "INVALID_ARGUMENT");
+ABSL_FLAG(std::string, max_reflection_request_size,
+          FormatByteSize(kDefaults.max_reflection_request_bytes),
+          "Largest server reflection request; a bigger one ends the call with "
           "INVALID_ARGUMENT");
 ABSL_FLAG(size_t, max_queued_replies, kDefaults.max_queued_replies,
           "RouteChat: replies one call may queue before it stops reading the "
@@ -195,11 +200,15 @@ absl::Status ReadSizes(ServerOptions& options) {
   if (!metadata.ok()) return metadata.status();
   auto note = SizeFlag("max_note_size", absl::GetFlag(FLAGS_max_note_size));
   if (!note.ok()) return note.status();
+  auto reflection_request = SizeFlag("max_reflection_request_size",
+                                     absl::GetFlag(FLAGS_max_reflection_request_size));
+  if (!reflection_request.ok()) return reflection_request.status();
   auto memory = SizeFlag("max_memory", absl::GetFlag(FLAGS_max_memory));
   if (!memory.ok()) return memory.status();
   options.max_message_bytes = ClampToInt(*message);
   options.max_metadata_bytes = ClampToInt(*metadata);
   options.max_note_bytes = static_cast<size_t>(*note);
+  options.max_reflection_request_bytes = static_cast<size_t>(*reflection_request);
   options.max_memory_bytes = *memory;
   return absl::OkStatus();
 }

@@ -57,8 +57,9 @@ struct ServerOptions {
   int calls_per_method_per_queue = 2;
   // How long in-flight calls may take to finish once shutdown starts.
   absl::Duration grace = absl::Seconds(5);
-  // A RecordRoute or RouteChat whose client sends nothing for this long is
-  // ended with DEADLINE_EXCEEDED (infinite: never).
+  // A RecordRoute, RouteChat or reflection stream whose client makes no
+  // progress for this long is ended with DEADLINE_EXCEEDED (infinite:
+  // never).
   absl::Duration stream_idle_timeout = absl::Minutes(10);
   // The first part of the grace period, during which health checks answer
   // NOT_SERVING but calls are still accepted (capped at `grace`).
@@ -81,6 +82,11 @@ struct ServerOptions {
   // A call whose metadata (headers) is bigger is refused.
   int max_metadata_bytes = 16 * 1024;
   size_t max_note_bytes = 4096;
+  // A server reflection request bigger than this ends its call with
+  // INVALID_ARGUMENT. Real ones name a file or a symbol; every answer
+  // echoes the request, and one a client leaves unread is held until the
+  // idle timeout.
+  size_t max_reflection_request_bytes = 4096;
   // RouteChat: replies one call may queue before it stops reading notes
   // until they are sent (backpressure on a client that does not read).
   size_t max_queued_replies = 256;

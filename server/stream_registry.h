@@ -9,7 +9,8 @@
 
 namespace routeguide {
 
-// The streaming calls in flight (ListFeatures, RecordRoute, RouteChat), so
+// The streaming calls in flight (ListFeatures, RecordRoute, RouteChat,
+// server reflection), so
 // that shutdown can end them with a status before gRPC would cut them off,
 // and the server's idle sweep can end those whose client stopped making
 // progress. Thread-safe.

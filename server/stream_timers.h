@@ -13,11 +13,11 @@ namespace routeguide {
 // The two alarms of a streaming call (see streaming_server_call.h). Each is
 // armed only when its event is due, to fire at once, and so hands the event
 // to the call's own queue:
-//  - idle (RecordRoute, RouteChat): the server's idle sweep
+//  - idle (RecordRoute, RouteChat, reflection): the server's idle sweep
 //    (StreamRegistry::EndIdle) found the client has made no progress for
 //    the idle timeout; the call ends with DEADLINE_EXCEEDED, so idle
 //    streams cannot pin memory;
-//  - stop (all three streaming calls): shutdown (StreamRegistry::StopAll)
+//  - stop (every streaming call): shutdown (StreamRegistry::StopAll)
 //    ends the stream with UNAVAILABLE before gRPC would cut it off.
 // Why not an idle alarm per call, set for the time the timeout runs out:
 // Debian's gRPC is built with its debug checks, which scan every tag

@@ -20,7 +20,8 @@ template <typename Event>
 struct HasIdleAlarm<Event, std::void_t<decltype(Event::kIdleAlarm)>>
     : std::true_type {};
 
-// What the streaming calls (ListFeatures, RecordRoute, RouteChat) share:
+// What the streaming calls (ListFeatures, RecordRoute, RouteChat, server
+// reflection) share:
 // membership in the stream registry, so that shutdown can end them with
 // UNAVAILABLE rather than have gRPC reset them and the idle sweep can end
 // them with DEADLINE_EXCEEDED, and the two alarms of StreamTimers by which

@@ -326,88 +326,227 @@ TEST_CASE("Shutdown ends an open reflection stream with UNAVAILABLE",
   CHECK_FALSE(stream->Read(&response));
   const grpc::Status status = stream->Finish();
   CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
-  CHECK(test.server->calls().objects() == 0);
+  CHECK_THAT(status.error_message(), Catch::Contains("shutting down"));
 }
+
+// A reflection client that writes requests and reads no answer, until the
+// server stops reading it: its answers fill the connection's flow-control
+// window (kept small) and the server's Write stalls, and with it every
+// further Read. Tags: 1 start, 2 Write, 3 Read, 4 WritesDone, 5 Finish.
+class StalledReflectionClient {
+ public:
+  explicit StalledReflectionClient(const TestServer& test)
+      : stub_(ServerReflection::NewStub(SmallWindowChannel(test.server->port()))) {
+    SetDeadline(context_);
+    stream_ = stub_->AsyncServerReflectionInfo(&context_, &cq_, Tag(1));
+    REQUIRE(Next(absl::Seconds(10)) == Tag(1));
+    REQUIRE(ok_);
+    // 3 KB requests, under --max_reflection_request_size; each answer
+    // echoes its request.
+    request_ = SymbolRequest("routeguide.RouteGuide");
+    request_.set_host(std::string(3000, 'h'));
+  }
+
+  ~StalledReflectionClient() {
+    context_.TryCancel();
+    cq_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  static void* Tag(intptr_t n) { return reinterpret_cast<void*>(n); }
+
+  // The next completion's tag, or null when none comes within `timeout`.
+  void* Next(absl::Duration timeout) {
+    void* tag = nullptr;
+    if (cq_.AsyncNext(&tag, &ok_, absl::ToChronoTime(absl::Now() + timeout)) !=
+        grpc::CompletionQueue::GOT_EVENT) {
+      return nullptr;
+    }
+    return tag;
+  }
+
+  // Writes one request at a time until one stays pending for a second: the
+  // server has stopped reading. Were it reading on, answering into a
+  // growing queue, all of them (60 MB) would go through. Returns whether
+  // it stalled; `written()` says how many went through.
+  bool WriteUntilStalled() {
+    constexpr int kMaxWrites = 20000;
+    while (written_ < kMaxWrites) {
+      stream_->Write(request_, Tag(2));
+      void* tag = Next(absl::Seconds(1));
+      if (tag == nullptr) return true;
+      REQUIRE(tag == Tag(2));
+      REQUIRE(ok_);
+      ++written_;
+      last_write_done_ = absl::Now();
+    }
+    return false;
+  }
+
+  // After WriteUntilStalled: half-closes once the pending Write is done
+  // and reads every answer; returns how many there were.
+  int ReadAll() {
+    int answers = 0;
+    bool write_done = false;
+    bool read_pending = false;
+    while (true) {
+      if (!read_pending) {
+        stream_->Read(&response_, Tag(3));
+        read_pending = true;
+      }
+      void* tag = Next(absl::Seconds(10));
+      REQUIRE(tag != nullptr);
+      if (tag == Tag(2)) {
+        REQUIRE(ok_);
+        write_done = true;
+        stream_->WritesDone(Tag(4));
+      } else if (tag == Tag(4)) {
+        REQUIRE(ok_);
+      } else {
+        REQUIRE(tag == Tag(3));
+        read_pending = false;
+        if (!ok_) break;
+        REQUIRE(response_.has_file_descriptor_response());
+        ++answers;
+      }
+    }
+    CHECK(write_done);
+    return answers;
+  }
+
+  // The call's status, skipping completions of operations still pending.
+  grpc::Status Finish() {
+    grpc::Status status;
+    stream_->Finish(&status, Tag(5));
+    void* tag = nullptr;
+    do {
+      tag = Next(absl::Seconds(10));
+      REQUIRE(tag != nullptr);
+    } while (tag != Tag(5));
+    return status;
+  }
+
+  grpc::ClientContext& context() { return context_; }
+  int written() const { return written_; }
+  // When the last Write that went through completed: the server read no
+  // request before it that it had not read by then.
+  absl::Time last_write_done() const { return last_write_done_; }
+
+ private:
+  std::unique_ptr<ServerReflection::Stub> stub_;
+  grpc::ClientContext context_;
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<ServerReflectionRequest,
+                                                ServerReflectionResponse>>
+      stream_;
+  ServerReflectionRequest request_;
+  ServerReflectionResponse response_;
+  bool ok_ = false;
+  int written_ = 0;
+  absl::Time last_write_done_ = absl::InfinitePast();
+};
 
 TEST_CASE("A reflection client that never reads its answers stops being "
           "read, and loses nothing once it reads",
           "[reflection][server][backpressure]") {
   TestServer test;
-  // Requests of 4 KB, answered with more (the request is echoed), on a
-  // connection whose windows stay small: unread answers hold the server's
-  // Write back, and with it every further Read.
-  auto stub = ServerReflection::NewStub(SmallWindowChannel(test.server->port()));
+  StalledReflectionClient client(test);
+  REQUIRE(client.WriteUntilStalled());
+  INFO(client.written() << " requests written");
+  // One answer per request, the pending Write's too.
+  CHECK(client.ReadAll() == client.written() + 1);
+  CHECK(client.Finish().ok());
+  CHECK(NoCallsInFlight(test));
+}
+
+// Whether the server has no call in flight within `timeout`: shorter than
+// the client's deadline, which would end a stuck call too.
+bool CallsEndWithin(const TestServer& test, absl::Duration timeout) {
+  return WaitFor([&] { return test.server->calls().active() == 0; }, timeout);
+}
+
+// How many reflection calls the server ended with `code`. (What the
+// stalled client itself is told waits, in gRPC's client, behind the
+// answers it has not read.)
+uint64_t ReflectionCallsEnded(const TestServer& test, grpc::StatusCode code) {
+  return test.server->calls()
+      .stats()
+      .of(Method::kServerReflectionInfo)
+      .finished[static_cast<int>(code)]
+      .load();
+}
+
+TEST_CASE("A reflection call whose answer is stalled still ends, and is "
+          "freed",
+          "[reflection][server][backpressure]") {
+  ServerOptions options = TestServer::DefaultOptions();
+  std::unique_ptr<TestServer> server;
+  SECTION("by the idle timeout: the stalled Write is cancelled") {
+    // Longer than WriteUntilStalled takes to see the stall.
+    options.stream_idle_timeout = absl::Seconds(3);
+    server = std::make_unique<TestServer>(options);
+    TestServer& test = *server;
+    StalledReflectionClient client(test);
+    REQUIRE(client.WriteUntilStalled());
+    // Well before the client's own deadline (20 s): the timeout, plus up
+    // to an eighth of it for the sweep, plus slack for a slow machine.
+    REQUIRE(CallsEndWithin(test, absl::Seconds(7)));
+    // Not before the timeout. The server read its last request a moment
+    // before the client's last Write went through (those it buffered
+    // after that are milliseconds).
+    CHECK(absl::Now() - client.last_write_done() >= absl::Milliseconds(2900));
+  }
+  SECTION("by the client's cancellation") {
+    server = std::make_unique<TestServer>(options);
+    TestServer& test = *server;
+    StalledReflectionClient client(test);
+    REQUIRE(client.WriteUntilStalled());
+    client.context().TryCancel();
+    CHECK(CallsEndWithin(test, absl::Seconds(3)));
+  }
+  SECTION("by shutdown, within the grace period") {
+    options.grace = absl::Seconds(1);
+    server = std::make_unique<TestServer>(options);
+    TestServer& test = *server;
+    StalledReflectionClient client(test);
+    REQUIRE(client.WriteUntilStalled());
+    const absl::Time started = absl::Now();
+    test.server->Shutdown();  // Aborts the process if a call is not freed.
+    CHECK(absl::Now() - started < absl::Seconds(5));
+    CHECK(test.server->calls().active() == 0);
+  }
+  // Each way, the Write was cancelled (the client was not reading it), and
+  // the call is counted so.
+  CHECK(ReflectionCallsEnded(*server, grpc::StatusCode::CANCELLED) == 1);
+  CHECK(ReflectionCallsEnded(*server, grpc::StatusCode::OK) == 0);
+}
+
+TEST_CASE("A reflection request over --max_reflection_request_size ends the "
+          "call with INVALID_ARGUMENT",
+          "[reflection][server]") {
+  ServerOptions options = TestServer::DefaultOptions();
+  options.max_reflection_request_bytes = 1024;
+  TestServer test(options);
+  auto stub = ServerReflection::NewStub(test.channel);
   grpc::ClientContext context;
   SetDeadline(context);
-  grpc::CompletionQueue cq;
-  auto stream = stub->AsyncServerReflectionInfo(&context, &cq, reinterpret_cast<void*>(1));
-  auto next = [&cq](absl::Duration timeout, void** tag, bool* ok) {
-    return cq.AsyncNext(tag, ok, absl::ToChronoTime(absl::Now() + timeout)) ==
-           grpc::CompletionQueue::GOT_EVENT;
-  };
-  void* tag = nullptr;
-  bool ok = false;
-  REQUIRE(next(absl::Seconds(10), &tag, &ok));
-  REQUIRE(ok);
-  ServerReflectionRequest request = SymbolRequest("routeguide.RouteGuide");
-  request.set_host(std::string(4096, 'h'));
-  // Writes one at a time until one stays pending for a second: the server
-  // has stopped reading. Were it reading on, answering into a growing
-  // queue, all of these (80 MB) would go through.
-  constexpr int kMaxWrites = 20000;
-  int written = 0;
-  bool stalled = false;
-  while (written < kMaxWrites) {
-    stream->Write(request, reinterpret_cast<void*>(2));
-    if (!next(absl::Seconds(1), &tag, &ok)) {
-      stalled = true;
-      break;
-    }
-    REQUIRE(ok);
-    ++written;
-  }
-  INFO(written << " requests written");
-  REQUIRE(stalled);
-  // Reading drains it all: one answer per request, the pending Write's
-  // too, in order.
-  int answers = 0;
-  bool write_done = false;
-  bool read_pending = false;
+  auto stream = stub->ServerReflectionInfo(&context);
+  ServerReflectionRequest small = SymbolRequest("routeguide.RouteGuide");
+  small.set_host(std::string(900, 'h'));
+  ServerReflectionRequest big = small;
+  big.set_host(std::string(1100, 'h'));
+  REQUIRE(stream->Write(small));
   ServerReflectionResponse response;
-  bool writes_done_sent = false;
-  while (true) {
-    if (!read_pending) {
-      stream->Read(&response, reinterpret_cast<void*>(3));
-      read_pending = true;
-    }
-    REQUIRE(next(absl::Seconds(10), &tag, &ok));
-    if (tag == reinterpret_cast<void*>(2)) {
-      REQUIRE(ok);
-      write_done = true;
-    } else if (tag == reinterpret_cast<void*>(4)) {
-      REQUIRE(ok);
-    } else {
-      REQUIRE(tag == reinterpret_cast<void*>(3));
-      read_pending = false;
-      if (!ok) break;
-      REQUIRE(response.has_file_descriptor_response());
-      ++answers;
-    }
-    if (write_done && !writes_done_sent) {
-      stream->WritesDone(reinterpret_cast<void*>(4));
-      writes_done_sent = true;
-    }
-  }
-  CHECK(answers == written + 1);
-  grpc::Status status;
-  stream->Finish(&status, reinterpret_cast<void*>(5));
-  do {  // WritesDone's completion may come first.
-    REQUIRE(next(absl::Seconds(10), &tag, &ok));
-  } while (tag != reinterpret_cast<void*>(5));
-  CHECK(status.ok());
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  REQUIRE(stream->Read(&response));  // Under the bound: answered.
+  CHECK(response.valid_host().size() == 900);
+  stream->Write(big);
+  CHECK_FALSE(stream->Read(&response));
+  const grpc::Status status = stream->Finish();
+  CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(status.error_message(), Catch::Contains("limit of 1024"));
   CHECK(NoCallsInFlight(test));
 }
 

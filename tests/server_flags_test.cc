@@ -68,6 +68,7 @@ TEST_CASE("The server's flag defaults are ServerOptions' defaults",
   CHECK(got.max_message_bytes == expected.max_message_bytes);
   CHECK(got.max_metadata_bytes == expected.max_metadata_bytes);
   CHECK(got.max_note_bytes == expected.max_note_bytes);
+  CHECK(got.max_reflection_request_bytes == expected.max_reflection_request_bytes);
   CHECK(got.max_queued_replies == expected.max_queued_replies);
   CHECK(got.max_concurrent_streams == expected.max_concurrent_streams);
   CHECK(got.min_ping_interval == expected.min_ping_interval);
@@ -304,6 +305,10 @@ TEST_CASE("ValidateServerOptions names the first bad field by its flag",
     options.max_message_bytes = 1024;
     options.max_note_bytes = 2048;
     expected = "--max_note_size must be 1 byte to --max_message_size";
+  }
+  SECTION("a reflection request bound of nothing") {
+    options.max_reflection_request_bytes = 0;
+    expected = "--max_reflection_request_size must be 1 byte to --max_message_size";
   }
   SECTION("a memory quota too small") {
     options.max_memory_bytes = 1;
