@@ -10,6 +10,8 @@ JSON report:
                              [--streams 1] [--before-ack]
   h2_attacks.py list-no-read --port N [--connections 1] [--streams 1000]
                              [--hold 10]
+  h2_attacks.py reflection-no-read --port N [--connections 4]
+                             [--streams 1000] [--hold 10]
   h2_attacks.py huge-message --port N [--connections 3] [--streams 4]
                              [--seconds 8]
   h2_attacks.py never-ack-settings --port N [--streams 1000]
@@ -30,6 +32,10 @@ header-flood  calls whose HEADERS is followed by CONTINUATION frames
               are not in force until then.
 list-no-read  ListFeatures over the whole world on connections that
               never read (INITIAL_WINDOW_SIZE 0, no WINDOW_UPDATE).
+reflection-no-read
+              server reflection streams on connections that never read,
+              each request with a 4,000-byte host (answers echo it), and
+              10 a connection over the server's request bound.
 huge-message  GetFeature calls declaring a 0xFFFFFFF0-byte message, then
               zeros as fast as flow control allows.
 never-ack-settings
@@ -52,7 +58,7 @@ The library lives in modules beside this file, re-exported here:
 h2_wire (frames, HPACK, gRPC framing, protocol buffers by hand),
 h2_connection (one client connection), h2_clients (many connections, and
 well-behaved calls), h2_flood_attacks (rapid reset, header flood, huge
-message) and h2_hold_attacks (silent, list-no-read, never-ack-settings,
+message) and h2_hold_attacks (silent, list-no-read, reflection-no-read, never-ack-settings,
 half-message, connection-wave).
 """
 
@@ -67,7 +73,7 @@ from h2_connection import Connection, Stream
 from h2_flood_attacks import header_flood, huge_message, rapid_reset
 from h2_hold_attacks import (HalfMessages, SilentBurst, connection_wave,
                              list_no_read, never_ack_settings,
-                             raise_nofile_limit, silent)
+                             raise_nofile_limit, reflection_no_read, silent)
 from h2_wire import (GET_FEATURE, KNOWN_FEATURE, LIST_FEATURES, ROUTE_CHAT,
                      encode_headers, encode_point, error_name,
                      grpc_request_headers, header_list_size, padding_headers)
@@ -80,7 +86,7 @@ __all__ = [
     "encode_point", "error_name", "get_feature", "grpc_request_headers",
     "header_flood", "header_list_size", "huge_message", "list_no_read",
     "never_ack_settings", "padding_headers", "raise_nofile_limit",
-    "rapid_reset", "silent", "stream_outcome",
+    "rapid_reset", "reflection_no_read", "silent", "stream_outcome",
 ]
 
 
@@ -127,6 +133,12 @@ def main(argv):
     sub.add_argument("--streams", type=int, default=1000,
                      help="calls per connection")
     sub.add_argument("--hold", type=float, default=10.0, help="seconds")
+    sub = command("reflection-no-read",
+                  "server reflection streams that are never read")
+    sub.add_argument("--connections", type=int, default=4)
+    sub.add_argument("--streams", type=int, default=1000,
+                     help="calls per connection")
+    sub.add_argument("--hold", type=float, default=10.0, help="seconds")
     sub = command("huge-message", "a 4 GiB message, sent as it can be")
     sub.add_argument("--connections", type=int, default=3)
     sub.add_argument("--streams", type=int, default=4,
@@ -161,6 +173,9 @@ def main(argv):
     elif args.command == "list-no-read":
         report = list_no_read(args.host, args.port, args.connections,
                               args.streams, args.hold)
+    elif args.command == "reflection-no-read":
+        report = reflection_no_read(args.host, args.port, args.connections,
+                                    args.streams, hold=args.hold)
     elif args.command == "huge-message":
         report = huge_message(args.host, args.port, args.connections,
                               args.streams, args.seconds)

@@ -15,9 +15,11 @@ import time
 from h2_clients import Fleet, stream_outcome
 from h2_connection import Connection
 from h2_wire import (DATA, END_STREAM, GET_FEATURE, KNOWN_FEATURE,
-                     LIST_FEATURES, WORLD, encode_headers, encode_point,
-                     encode_rectangle, error_name, frame, grpc_message,
-                     grpc_request_headers, header_list_size, padding_headers)
+                     LIST_FEATURES, REFLECTION_INFO, WORLD, encode_headers,
+                     encode_point, encode_rectangle,
+                     encode_reflection_request, error_name, frame,
+                     grpc_message, grpc_request_headers, header_list_size,
+                     padding_headers)
 
 
 def raise_nofile_limit(needed):
@@ -171,6 +173,42 @@ def list_no_read(host, port, connections=1, streams=1000, hold=10.0,
         # The server reads calls about as fast as it starts them, and a
         # whole-world ListFeatures walks the database first (2 ms each at
         # 200,000 features): 1,000 of them take it a couple of seconds.
+        synced = fleet.sync(timeout * connections)
+        read_seconds = time.monotonic() - started
+        fleet.hold(hold)
+        return dict(fleet.report(), settled=settled, synced=synced,
+                    seconds_until_read=round(read_seconds, 3),
+                    seconds=round(time.monotonic() - started, 3))
+
+
+def reflection_no_read(host, port, connections=4, streams=1000,
+                       host_bytes=4000, oversized=10,
+                       oversized_bytes=10000, hold=10.0, timeout=10.0):
+    """Server reflection streams on each of `connections` connections that
+    never read (window 0): `streams` whose one request carries a `host` of
+    `host_bytes` (every answer echoes it), and `oversized` whose request is
+    bigger still, `oversized_bytes`; held `hold` s once the server has read
+    them all.
+
+    The server can send no DATA, so every answer waits in its memory; an
+    oversized request can only be refused with a status (trailers are not
+    flow-controlled)."""
+    authority = "%s:%d" % (host, port)
+    block = encode_headers(grpc_request_headers(authority, REFLECTION_INFO))
+    symbol = "routeguide.RouteGuide"
+    request = grpc_message(encode_reflection_request("h" * host_bytes,
+                                                     symbol))
+    big = grpc_message(encode_reflection_request("h" * oversized_bytes,
+                                                 symbol))
+    with Fleet() as fleet:
+        for _ in range(connections):
+            fleet.add(Connection(host, port, timeout=timeout, window=0))
+        settled = fleet.settled(timeout)
+        started = time.monotonic()
+        for conn in fleet.conns:
+            for i in range(streams + oversized):
+                conn.send(frame(DATA, END_STREAM, conn.open_stream(block),
+                                big if i < oversized else request))
         synced = fleet.sync(timeout * connections)
         read_seconds = time.monotonic() - started
         fleet.hold(hold)

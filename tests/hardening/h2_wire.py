@@ -15,6 +15,8 @@ from h2.errors import ErrorCodes
 GET_FEATURE = "/routeguide.RouteGuide/GetFeature"
 LIST_FEATURES = "/routeguide.RouteGuide/ListFeatures"
 ROUTE_CHAT = "/routeguide.RouteGuide/RouteChat"
+REFLECTION_INFO = ("/grpc.reflection.v1alpha.ServerReflection/"
+                   "ServerReflectionInfo")
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # The SETTINGS_MAX_FRAME_SIZE every peer must accept (RFC 9113 §4.2).
@@ -195,6 +197,13 @@ def encode_rectangle(lo, hi):
     lo, hi = encode_point(*lo), encode_point(*hi)
     return (b"\x0a" + _varint(len(lo)) + lo
             + b"\x12" + _varint(len(hi)) + hi)
+
+
+def encode_reflection_request(host, symbol):
+    """ServerReflectionRequest{1: host, 4: file_containing_symbol}"""
+    host, symbol = host.encode(), symbol.encode()
+    return (b"\x0a" + _varint(len(host)) + host
+            + b"\x22" + _varint(len(symbol)) + symbol)
 
 
 def encode_route_note(latitude, longitude, message):

@@ -69,6 +69,37 @@ def case_list_no_read(case, connections=1):
     watch.check(attack, load.errors(figures))
 
 
+def case_reflection_no_read(case):
+    connections, streams, oversized, hold = 4, 1000, 10, 10
+    server = case.server(*MEMORY_FLAGS)
+    with case.memory_watch(server) as watch:
+        load = case.load(server, hold + 2)
+        report = attacks.reflection_no_read(HOST, server.port, connections,
+                                            streams, oversized=oversized,
+                                            hold=hold)
+        watch.attacker_left()
+        log("reflection-no-read: %s" % json.dumps(report, sort_keys=True))
+        figures = load.finish()
+        watch.settle()
+    outcomes = report["outcomes"]
+    held = outcomes.get("response headers only", 0)
+    refused = sum(n for outcome, n in outcomes.items()
+                  if outcome.startswith("status 3 ") and "limit" in outcome)
+    log("reflection-no-read: %d of %d reflection streams held with their "
+        "answer unsent; %d of %d oversized requests refused"
+        % (held, connections * streams, refused, connections * oversized))
+    case.expect(report["synced"] == connections,
+                "%d of %d attacking connections answered a PING after their "
+                "calls: the attack was not all received"
+                % (report["synced"], connections))
+    case.expect(refused == connections * oversized,
+                "%d of %d reflection requests over the bound were refused "
+                "with INVALID_ARGUMENT naming the limit (outcomes: %s)"
+                % (refused, connections * oversized, outcomes))
+    load.check_clean(figures)
+    watch.check("reflection-no-read", load.errors(figures))
+
+
 def case_huge_message(case, auth=False):
     attack = "huge-message" + ("-auth" if auth else "")
     flags = list(MEMORY_FLAGS)

@@ -40,6 +40,12 @@ FIGURES|attack|before MiB|peak MiB|after MiB|honest client's errors.
                           WINDOW_UPDATE opens 1,000 ListFeatures over the
                           whole world, held 10 s.
   list-no-read-4          the same on 4 connections.
+  reflection-no-read      4 connections like that open 1,000 server
+                          reflection streams each, every request with a
+                          4,000-byte host (each answer echoes it), held
+                          10 s; 10 more a connection, over
+                          --max_reflection_request_size, must each get
+                          INVALID_ARGUMENT naming the limit.
   huge-message            GetFeature calls declaring a 0xFFFFFFF0-byte
                           message, then zeros as fast as flow control
                           allows, on 3 connections for 8 s; the server must
@@ -96,7 +102,7 @@ from hardening_lifecycle_cases import (  # noqa: E402
     case_reuseport, case_second_sigterm, case_sighup)
 from hardening_memory_cases import (  # noqa: E402
     case_connection_waves, case_half_message, case_huge_message,
-    case_list_no_read, case_never_ack_settings)
+    case_list_no_read, case_never_ack_settings, case_reflection_no_read)
 
 CASES = {
     "fd-burst-soft-limit": case_fd_burst_soft_limit,
@@ -110,6 +116,7 @@ CASES = {
     "header-flood": case_header_flood,
     "list-no-read": case_list_no_read,
     "list-no-read-4": lambda case: case_list_no_read(case, connections=4),
+    "reflection-no-read": case_reflection_no_read,
     "huge-message": case_huge_message,
     "huge-message-auth": lambda case: case_huge_message(case, auth=True),
     "never-ack-settings": case_never_ack_settings,
