@@ -14,6 +14,11 @@
 
 namespace routeguide {
 
+#ifdef ROUTEGUIDE_TEST_METRICS_MODULE
+// This build's metrics module (tests/meson.build passes its path).
+inline constexpr char kTestMetricsModule[] = ROUTEGUIDE_TEST_METRICS_MODULE;
+#endif
+
 // GET http://127.0.0.1:port/metrics with a plain socket; the body.
 inline std::string Scrape(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

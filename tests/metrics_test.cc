@@ -23,7 +23,7 @@ TEST_CASE("Metrics count calls by method and code, messages, notes and "
           "[metrics]") {
   auto store = DefaultTestStore();
   auto server = StartTestServer({}, store);
-  auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store);
+  auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store, kTestMetricsModule);
   REQUIRE(exporter.ok());
   REQUIRE((*exporter)->port() > 0);
 
@@ -80,14 +80,34 @@ TEST_CASE("Metrics count calls by method and code, messages, notes and "
   }
 }
 
+TEST_CASE("A metrics module that is missing or not ours is an error naming "
+          "it", "[metrics]") {
+  auto store = std::make_shared<FeatureStore>();
+  auto server = StartTestServer({}, store);
+  SECTION("missing") {
+    auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store,
+                                           "/nonexistent/routeguide-metrics.so");
+    REQUIRE(!exporter.ok());
+    CHECK_THAT(std::string(exporter.status().message()),
+               Catch::Contains("/nonexistent/routeguide-metrics.so"));
+  }
+  SECTION("a shared library without the entry points") {
+    auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store,
+                                           "libz.so.1");
+    REQUIRE(!exporter.ok());
+    CHECK_THAT(std::string(exporter.status().message()),
+               Catch::Contains("not a routeguide metrics module"));
+  }
+}
+
 TEST_CASE("An address the exporter cannot bind is an error, not a crash",
           "[metrics]") {
   auto store = std::make_shared<FeatureStore>();
   auto server = StartTestServer({}, store);
-  auto first = MetricsExporter::Start("127.0.0.1:0", *server, *store);
+  auto first = MetricsExporter::Start("127.0.0.1:0", *server, *store, kTestMetricsModule);
   REQUIRE(first.ok());
   auto second = MetricsExporter::Start(
-      absl::StrCat("127.0.0.1:", (*first)->port()), *server, *store);
+      absl::StrCat("127.0.0.1:", (*first)->port()), *server, *store, kTestMetricsModule);
   CHECK(!second.ok());
 }
 

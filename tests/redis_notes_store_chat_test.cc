@@ -148,7 +148,8 @@ TEST_CASE("Metrics show whether the notes store is up, and its latency",
           "[redis][metrics]") {
   auto redis = StartRedisOrFail();
   RedisTestServer test(*redis, absl::Milliseconds(300));
-  auto exporter = MetricsExporter::Start("127.0.0.1:0", *test.server, *test.features);
+  auto exporter = MetricsExporter::Start("127.0.0.1:0", *test.server, *test.features,
+                                         kTestMetricsModule);
   INFO(exporter.status().ToString());
   REQUIRE(exporter.ok());
   grpc::ClientContext context;

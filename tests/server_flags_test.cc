@@ -308,7 +308,7 @@ TEST_CASE("ValidateServerOptions names the first bad field by its flag",
   }
   SECTION("a reflection request bound of nothing") {
     options.max_reflection_request_bytes = 0;
-    expected = "--max_reflection_request_size must be 1 byte to --max_message_size";
+    expected = "--max_reflection_request_size must be at least 1";
   }
   SECTION("a memory quota too small") {
     options.max_memory_bytes = 1;

@@ -2,15 +2,20 @@
 // server refuses before it listens.
 #include <sched.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
 #include "grpcpp/grpcpp.h"
+#include "config.h"
+#include "metrics_scrape.h"
 #include "server_process.h"
 #include "subprocess.h"
 
@@ -122,6 +127,43 @@ TEST_CASE("With --threads=0 the server polls with one thread per core it may run
   CAPTURE(*line);
   CHECK(absl::StrContains(*line, expected));
 }
+
+#if ROUTEGUIDE_WITH_METRICS
+// The process's mapped files, from /proc.
+std::string MappedFiles(pid_t pid) {
+  std::ifstream maps(absl::StrCat("/proc/", pid, "/maps"));
+  return std::string(std::istreambuf_iterator<char>(maps), {});
+}
+
+TEST_CASE("The server loads its metrics module and prometheus-cpp only with "
+          "--metrics_address, and then serves /metrics",
+          "[process][metrics]") {
+  SECTION("without: neither is mapped") {
+    testing::ServerProcess server = testing::StartServerProcess();
+    const std::string maps = MappedFiles(server.pid());
+    REQUIRE(absl::StrContains(maps, "routeguide-server"));  // Read at all.
+    CHECK_FALSE(absl::StrContains(maps, "routeguide-metrics.so"));
+    CHECK_FALSE(absl::StrContains(maps, "libprometheus-cpp"));
+  }
+  SECTION("with: the module beside the binary is found, and answers") {
+    testing::ServerProcess server =
+        testing::StartServerProcess({"--metrics_address=127.0.0.1:0"});
+    auto line = server.process->WaitForStderrLineContaining(
+        "metrics at", absl::Now() + kProcessTimeout);
+    INFO(line.status().ToString());
+    REQUIRE(line.ok());
+    CAPTURE(*line);
+    const size_t start = line->find("(port ");
+    REQUIRE(start != std::string::npos);
+    int port = 0;
+    REQUIRE(absl::SimpleAtoi(
+        absl::string_view(*line).substr(start + 6, line->find(')', start) - start - 6),
+        &port));
+    CHECK(absl::StrContains(MappedFiles(server.pid()), "routeguide-metrics.so"));
+    CHECK_THAT(Scrape(port), Catch::Contains("routeguide_features_loaded 100"));
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace routeguide
