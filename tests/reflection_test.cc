@@ -284,11 +284,7 @@ TEST_CASE("A reflection stream ends with a clear status when its client "
     await(3);
     CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
     CHECK_THAT(status.error_message(), Catch::Contains("not a grpc.reflection"));
-    cq.Shutdown();
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq.Next(&tag, &ok)) {
-    }
+    ShutdownAndDrain(cq);
   }
   SECTION("a client that sends nothing for the idle timeout: DEADLINE_EXCEEDED") {
     auto stub = ServerReflection::NewStub(test.channel);
@@ -349,11 +345,7 @@ class StalledReflectionClient {
 
   ~StalledReflectionClient() {
     context_.TryCancel();
-    cq_.Shutdown();
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq_.Next(&tag, &ok)) {
-    }
+    ShutdownAndDrain(cq_);
   }
 
   static void* Tag(intptr_t n) { return reinterpret_cast<void*>(n); }
@@ -483,45 +475,44 @@ TEST_CASE("A reflection call whose answer is stalled still ends, and is "
           "freed",
           "[reflection][server][backpressure]") {
   ServerOptions options = TestServer::DefaultOptions();
-  std::unique_ptr<TestServer> server;
+  std::unique_ptr<TestServer> test;
+  std::unique_ptr<StalledReflectionClient> client;
+  // A server with `options`, and a client it has stopped reading.
+  auto stall = [&] {
+    test = std::make_unique<TestServer>(options);
+    client = std::make_unique<StalledReflectionClient>(*test);
+    REQUIRE(client->WriteUntilStalled());
+  };
   SECTION("by the idle timeout: the stalled Write is cancelled") {
     // Longer than WriteUntilStalled takes to see the stall.
     options.stream_idle_timeout = absl::Seconds(3);
-    server = std::make_unique<TestServer>(options);
-    TestServer& test = *server;
-    StalledReflectionClient client(test);
-    REQUIRE(client.WriteUntilStalled());
+    stall();
     // Well before the client's own deadline (20 s): the timeout, plus up
     // to an eighth of it for the sweep, plus slack for a slow machine.
-    REQUIRE(CallsEndWithin(test, absl::Seconds(7)));
+    REQUIRE(CallsEndWithin(*test, absl::Seconds(7)));
     // Not before the timeout. The server read its last request a moment
     // before the client's last Write went through (those it buffered
     // after that are milliseconds).
-    CHECK(absl::Now() - client.last_write_done() >= absl::Milliseconds(2900));
+    CHECK(absl::Now() - client->last_write_done() >= absl::Milliseconds(2900));
   }
   SECTION("by the client's cancellation") {
-    server = std::make_unique<TestServer>(options);
-    TestServer& test = *server;
-    StalledReflectionClient client(test);
-    REQUIRE(client.WriteUntilStalled());
-    client.context().TryCancel();
-    CHECK(CallsEndWithin(test, absl::Seconds(3)));
+    stall();
+    client->context().TryCancel();
+    CHECK(CallsEndWithin(*test, absl::Seconds(3)));
   }
   SECTION("by shutdown, within the grace period") {
     options.grace = absl::Seconds(1);
-    server = std::make_unique<TestServer>(options);
-    TestServer& test = *server;
-    StalledReflectionClient client(test);
-    REQUIRE(client.WriteUntilStalled());
+    stall();
     const absl::Time started = absl::Now();
-    test.server->Shutdown();  // Aborts the process if a call is not freed.
+    test->server->Shutdown();  // Aborts the process if a call is not freed.
     CHECK(absl::Now() - started < absl::Seconds(5));
-    CHECK(test.server->calls().active() == 0);
+    CHECK(test->server->calls().active() == 0);
   }
   // Each way, the Write was cancelled (the client was not reading it), and
   // the call is counted so.
-  CHECK(ReflectionCallsEnded(*server, grpc::StatusCode::CANCELLED) == 1);
-  CHECK(ReflectionCallsEnded(*server, grpc::StatusCode::OK) == 0);
+  CHECK(ReflectionCallsEnded(*test, grpc::StatusCode::CANCELLED) == 1);
+  CHECK(ReflectionCallsEnded(*test, grpc::StatusCode::OK) == 0);
+  client.reset();  // Before the server it talks to.
 }
 
 TEST_CASE("A reflection request over --max_reflection_request_size ends the "

@@ -258,11 +258,7 @@ TEST_CASE("Server reflection lists the services when enabled, and only then; "
     await(5);
     CHECK(status.error_code() == (options.reflection ? grpc::StatusCode::UNAUTHENTICATED
                                                      : grpc::StatusCode::UNIMPLEMENTED));
-    cq.Shutdown();
-    void* tag = nullptr;
-    bool ok = false;
-    while (cq.Next(&tag, &ok)) {
-    }
+    ShutdownAndDrain(cq);
     return;
   }
   // ServerReflectionRequest { list_services = 7: "*" }
@@ -281,11 +277,7 @@ TEST_CASE("Server reflection lists the services when enabled, and only then; "
   call->Finish(&status, reinterpret_cast<void*>(5));
   await(5);
   CHECK(status.ok());
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
+  ShutdownAndDrain(cq);
 }
 
 TEST_CASE("Start reports an address it cannot listen on", "[server]") {

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "route_guide.pb.h"
 
@@ -25,6 +26,16 @@ inline constexpr absl::Duration kTestRpcDeadline = absl::Seconds(20);
 inline void SetDeadline(grpc::ClientContext& context,
                         absl::Duration timeout = kTestRpcDeadline) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+// Shuts `cq` down and takes every completion left, so that it can be
+// destroyed (gRPC requires both).
+inline void ShutdownAndDrain(grpc::CompletionQueue& cq) {
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 // The bytes of a raw message (empty if it cannot be read).

@@ -148,17 +148,14 @@ def silent(host, port, count, hold_seconds, connect_timeout=10.0):
         return burst.report()
 
 
-def list_no_read(host, port, connections=1, streams=1000, hold=10.0,
-                 timeout=10.0):
-    """`streams` ListFeatures calls over the whole world on each of
-    `connections` connections that never read (window 0), held `hold` s
-    once the server has read them all.
-
-    The server can send no DATA at all: every answer it prepares waits in
-    its memory, however large the database."""
+def _calls_never_read(host, port, path, requests, connections, hold,
+                      timeout):
+    """On each of `connections` connections that never read (window 0),
+    one call to `path` per request of `requests` (gRPC-framed, each sent
+    with END_STREAM); held `hold` s once the server has read them all.
+    The report of what the server did, with how long it took to read."""
     authority = "%s:%d" % (host, port)
-    block = encode_headers(grpc_request_headers(authority, LIST_FEATURES))
-    request = grpc_message(encode_rectangle(*WORLD))
+    block = encode_headers(grpc_request_headers(authority, path))
     with Fleet() as fleet:
         for _ in range(connections):
             fleet.add(Connection(host, port, timeout=timeout, window=0))
@@ -167,7 +164,7 @@ def list_no_read(host, port, connections=1, streams=1000, hold=10.0,
         settled = fleet.settled(timeout)
         started = time.monotonic()
         for conn in fleet.conns:
-            for _ in range(streams):
+            for request in requests:
                 conn.send(frame(DATA, END_STREAM, conn.open_stream(block),
                                 request))
         # The server reads calls about as fast as it starts them, and a
@@ -179,6 +176,19 @@ def list_no_read(host, port, connections=1, streams=1000, hold=10.0,
         return dict(fleet.report(), settled=settled, synced=synced,
                     seconds_until_read=round(read_seconds, 3),
                     seconds=round(time.monotonic() - started, 3))
+
+
+def list_no_read(host, port, connections=1, streams=1000, hold=10.0,
+                 timeout=10.0):
+    """`streams` ListFeatures calls over the whole world on each of
+    `connections` connections that never read (window 0), held `hold` s
+    once the server has read them all.
+
+    The server can send no DATA at all: every answer it prepares waits in
+    its memory, however large the database."""
+    request = grpc_message(encode_rectangle(*WORLD))
+    return _calls_never_read(host, port, LIST_FEATURES, [request] * streams,
+                             connections, hold, timeout)
 
 
 def reflection_no_read(host, port, connections=4, streams=1000,
@@ -193,28 +203,14 @@ def reflection_no_read(host, port, connections=4, streams=1000,
     The server can send no DATA, so every answer waits in its memory; an
     oversized request can only be refused with a status (trailers are not
     flow-controlled)."""
-    authority = "%s:%d" % (host, port)
-    block = encode_headers(grpc_request_headers(authority, REFLECTION_INFO))
     symbol = "routeguide.RouteGuide"
     request = grpc_message(encode_reflection_request("h" * host_bytes,
                                                      symbol))
     big = grpc_message(encode_reflection_request("h" * oversized_bytes,
                                                  symbol))
-    with Fleet() as fleet:
-        for _ in range(connections):
-            fleet.add(Connection(host, port, timeout=timeout, window=0))
-        settled = fleet.settled(timeout)
-        started = time.monotonic()
-        for conn in fleet.conns:
-            for i in range(streams + oversized):
-                conn.send(frame(DATA, END_STREAM, conn.open_stream(block),
-                                big if i < oversized else request))
-        synced = fleet.sync(timeout * connections)
-        read_seconds = time.monotonic() - started
-        fleet.hold(hold)
-        return dict(fleet.report(), settled=settled, synced=synced,
-                    seconds_until_read=round(read_seconds, 3),
-                    seconds=round(time.monotonic() - started, 3))
+    return _calls_never_read(host, port, REFLECTION_INFO,
+                             [big] * oversized + [request] * streams,
+                             connections, hold, timeout)
 
 
 def never_ack_settings(host, port, streams=1000, header_bytes=64 << 10,

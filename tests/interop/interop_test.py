@@ -317,15 +317,12 @@ def check_reflection_discovers_and_calls(port):
 # --- Cases ------------------------------------------------------------------
 
 
-def case_python_client_cpp_server(args, env, log_dir, expected):
+def with_cpp_server(args, env, log_dir, checks):
+    """Runs checks(port) against routeguide-server, which must then exit 0
+    on SIGTERM; its logs are shown when anything fails."""
     server, port = start_cpp_server(args, env, log_dir)
     try:
-        out = run_client("tutorial_client.py", python_client_argv(args, port),
-                         env)
-        check_tutorial_output("tutorial_client.py -> routeguide-server",
-                              out, expected)
-        check_out_of_range_rejected(port)
-        check_compressed_request_read(port)
+        checks(port)
         log("stopping routeguide-server (pid %d) with SIGTERM" % server.pid)
         code = server.terminate()
         log("routeguide-server exited with %d" % code)
@@ -339,19 +336,20 @@ def case_python_client_cpp_server(args, env, log_dir, expected):
         server.kill()
 
 
+def case_python_client_cpp_server(args, env, log_dir, expected):
+    def checks(port):
+        out = run_client("tutorial_client.py", python_client_argv(args, port),
+                         env)
+        check_tutorial_output("tutorial_client.py -> routeguide-server",
+                              out, expected)
+        check_out_of_range_rejected(port)
+        check_compressed_request_read(port)
+
+    with_cpp_server(args, env, log_dir, checks)
+
+
 def case_python_reflection_cpp_server(args, env, log_dir, expected):
-    server, port = start_cpp_server(args, env, log_dir)
-    try:
-        check_reflection_discovers_and_calls(port)
-        code = server.terminate()
-        check(code == 0, "routeguide-server exited with %d after SIGTERM, "
-              "expected 0" % code)
-    except BaseException:
-        server.kill()
-        server.dump_logs()
-        raise
-    finally:
-        server.kill()
+    with_cpp_server(args, env, log_dir, check_reflection_discovers_and_calls)
 
 
 def case_cpp_client_python_server(args, env, log_dir, expected):
