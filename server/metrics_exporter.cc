@@ -120,8 +120,16 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
   const std::string beside = BinaryDirectory() + kModuleName;
   const std::string installed =
       absl::StrCat(ROUTEGUIDE_METRICS_MODULE_DIR, "/", kModuleName);
-  return Start(address, server, store,
-               access(beside.c_str(), R_OK) == 0 ? beside : installed);
+  if (access(beside.c_str(), R_OK) == 0) {
+    return Start(address, server, store, beside);
+  }
+  if (access(installed.c_str(), R_OK) == 0) {
+    return Start(address, server, store, installed);
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no metrics module: neither ", beside, " nor ", installed,
+      " exists (building server/routeguide-server builds it beside the "
+      "binary; meson install puts it in the second place)"));
 }
 
 absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
@@ -135,14 +143,21 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(
     return absl::FailedPreconditionError(
         absl::StrCat("cannot load the metrics module: ", dlerror()));
   }
+  auto abi = reinterpret_cast<RouteguideMetricsAbiFn>(
+      dlsym(module, "routeguide_metrics_abi"));
   auto start = reinterpret_cast<RouteguideMetricsStartFn>(
       dlsym(module, "routeguide_metrics_start"));
   auto stop = reinterpret_cast<RouteguideMetricsStopFn>(
       dlsym(module, "routeguide_metrics_stop"));
-  if (start == nullptr || stop == nullptr) {
+  if (abi == nullptr || start == nullptr || stop == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         module_path, " is not a routeguide metrics module (no "
-                     "routeguide_metrics_start/stop)"));
+                     "routeguide_metrics_abi/start/stop)"));
+  }
+  if (abi() != MetricsModuleAbiTag()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        module_path, " was built for another version of the server (ABI tag ",
+        abi(), ", this server's ", MetricsModuleAbiTag(), ")"));
   }
   std::unique_ptr<MetricsExporter> self(new MetricsExporter(server, store));
   std::string error;

@@ -24,7 +24,8 @@ namespace routeguide {
 class MetricsExporter {
  public:
   // The module from the server binary's directory, else from where it is
-  // installed.
+  // installed (ROUTEGUIDE_METRICS_MODULE_DIR); when neither has it, the
+  // error names both.
   static absl::StatusOr<std::unique_ptr<MetricsExporter>> Start(
       const std::string& address, const RouteGuideServer& server,
       const FeatureStore& store);
@@ -33,6 +34,8 @@ class MetricsExporter {
       const std::string& address, const RouteGuideServer& server,
       const FeatureStore& store, const std::string& module_path);
   ~MetricsExporter();
+  MetricsExporter(const MetricsExporter&) = delete;
+  MetricsExporter& operator=(const MetricsExporter&) = delete;
 
   int port() const { return port_; }
 

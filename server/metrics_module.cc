@@ -1,6 +1,7 @@
 // routeguide-metrics.so: Prometheus's HTTP endpoint (prometheus-cpp) for
 // the server, opened with dlopen only when --metrics_address is set (see
-// metrics_snapshot.h). Only the two functions at the bottom are exported.
+// metrics_snapshot.h). Only the three functions at the bottom are exported
+// (and, by prometheus-cpp's own attributes, some of its type information).
 #include <exception>
 #include <memory>
 #include <string>
@@ -84,22 +85,29 @@ struct Endpoint {
 }  // namespace
 }  // namespace routeguide
 
+extern "C" __attribute__((visibility("default"))) uint64_t routeguide_metrics_abi() {
+  return MetricsModuleAbiTag();
+}
+
+// No exception leaves: the caller is C as far as the ABI goes.
 extern "C" __attribute__((visibility("default"))) void* routeguide_metrics_start(
     const char* address, RouteguideMetricsSnapshotFn snapshot, void* context,
     int* port, std::string* error) {
-  auto endpoint = std::make_unique<routeguide::Endpoint>();
   try {
+    auto endpoint = std::make_unique<routeguide::Endpoint>();
     endpoint->exposer = std::make_unique<prometheus::Exposer>(address);
+    endpoint->collectable =
+        std::make_shared<routeguide::SnapshotCollectable>(snapshot, context);
+    endpoint->exposer->RegisterCollectable(endpoint->collectable);
+    const std::vector<int> ports = endpoint->exposer->GetListeningPorts();
+    *port = ports.empty() ? 0 : ports.front();
+    return endpoint.release();
   } catch (const std::exception& failure) {
     *error = failure.what();
-    return nullptr;
+  } catch (...) {
+    *error = "unknown error";
   }
-  endpoint->collectable =
-      std::make_shared<routeguide::SnapshotCollectable>(snapshot, context);
-  endpoint->exposer->RegisterCollectable(endpoint->collectable);
-  const std::vector<int> ports = endpoint->exposer->GetListeningPorts();
-  *port = ports.empty() ? 0 : ports.front();
-  return endpoint.release();
+  return nullptr;
 }
 
 extern "C" __attribute__((visibility("default"))) void routeguide_metrics_stop(
@@ -110,6 +118,8 @@ extern "C" __attribute__((visibility("default"))) void routeguide_metrics_stop(
 }
 
 // The types the server casts dlsym's results to.
+static_assert(std::is_same_v<decltype(&routeguide_metrics_abi),
+                             RouteguideMetricsAbiFn>);
 static_assert(std::is_same_v<decltype(&routeguide_metrics_start),
                              RouteguideMetricsStartFn>);
 static_assert(std::is_same_v<decltype(&routeguide_metrics_stop),

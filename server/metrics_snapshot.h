@@ -39,11 +39,25 @@ using MetricsSnapshot = std::vector<MetricFamilySnapshot>;
 
 extern "C" {
 
+// The module's build of this header: a module from another build (an older
+// install) is refused rather than handed structs it would misread.
+// Bump kMetricsModuleAbi when the types above or below change.
+inline constexpr int kMetricsModuleAbi = 1;
+inline constexpr uint64_t MetricsModuleAbiTag() {
+  return (static_cast<uint64_t>(kMetricsModuleAbi) << 48) |
+         (sizeof(routeguide::MetricSample) << 32) |
+         (sizeof(routeguide::MetricFamilySnapshot) << 16) |
+         sizeof(routeguide::MetricsSnapshot);
+}
+typedef uint64_t (*RouteguideMetricsAbiFn)();
+
 // Fills `out` with the figures of the moment; `context` is the server's.
 typedef void (*RouteguideMetricsSnapshotFn)(void* context,
                                             routeguide::MetricsSnapshot* out);
 
-// The module's two entry points, found with dlsym by these names.
+// The module's entry points, found with dlsym by these names:
+// routeguide_metrics_abi (MetricsModuleAbiTag() as the module was built),
+// routeguide_metrics_start and routeguide_metrics_stop.
 //
 // Serves http://`address`/metrics, calling `snapshot` at each scrape from
 // the module's own threads. Returns a handle, and the port listened on in

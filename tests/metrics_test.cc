@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "catch2/catch.hpp"
+#include "config.h"
 #include "db_loader.h"
 #include "grpcpp/create_channel.h"
 #include "metrics_exporter.h"
@@ -97,6 +98,18 @@ TEST_CASE("A metrics module that is missing or not ours is an error naming "
     REQUIRE(!exporter.ok());
     CHECK_THAT(std::string(exporter.status().message()),
                Catch::Contains("not a routeguide metrics module"));
+  }
+  SECTION("none beside the binary or installed (this test's binary has none "
+          "beside it)") {
+    auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store);
+    if (exporter.ok()) {
+      WARN("a metrics module is installed in " ROUTEGUIDE_METRICS_MODULE_DIR);
+      return;
+    }
+    CHECK_THAT(std::string(exporter.status().message()),
+               Catch::Contains("tests/routeguide-metrics.so"));
+    CHECK_THAT(std::string(exporter.status().message()),
+               Catch::Contains(ROUTEGUIDE_METRICS_MODULE_DIR));
   }
 }
 

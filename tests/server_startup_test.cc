@@ -159,7 +159,11 @@ TEST_CASE("The server loads its metrics module and prometheus-cpp only with "
     REQUIRE(absl::SimpleAtoi(
         absl::string_view(*line).substr(start + 6, line->find(')', start) - start - 6),
         &port));
-    CHECK(absl::StrContains(MappedFiles(server.pid()), "routeguide-metrics.so"));
+    // The one built beside the binary, not an installed one.
+    const std::string binary = testing::ServerPath();
+    CHECK(absl::StrContains(MappedFiles(server.pid()),
+                            binary.substr(0, binary.rfind('/') + 1) +
+                                "routeguide-metrics.so"));
     CHECK_THAT(Scrape(port), Catch::Contains("routeguide_features_loaded 100"));
   }
 }
