@@ -123,11 +123,7 @@ TEST_CASE("Garbage bytes as a request message are refused", "[fault]") {
     INFO(method << ": " << status.error_message());
     CHECK(!status.ok());
   }
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
+  ShutdownAndDrain(cq);
   CHECK(fixture.BackToBaseline());
   CHECK(fixture.StillServes());
 }

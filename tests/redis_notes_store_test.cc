@@ -46,9 +46,7 @@ std::optional<NotesTicket::Answer> AddNoteAndWait(
   REQUIRE(cq.Next(&got, &ok));
   REQUIRE(got == &tag);
   std::optional<NotesTicket::Answer> answer = ticket->Collect();
-  cq.Shutdown();
-  while (cq.Next(&got, &ok)) {
-  }
+  ShutdownAndDrain(cq);
   return answer;
 }
 
@@ -319,11 +317,7 @@ TEST_CASE("A hung store: pending requests are bounded, late answers are dropped"
   }
   REQUIRE(redis->Resume().ok());
   alarms.clear();
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
+  ShutdownAndDrain(cq);
 }
 
 }  // namespace

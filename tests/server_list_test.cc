@@ -183,9 +183,7 @@ TEST_CASE("ListFeatures answers bytes that are no Rectangle with "
   REQUIRE(cq.Next(&tag, &ok));
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK_THAT(status.error_message(), Catch::Contains("Rectangle"));
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  ShutdownAndDrain(cq);
 }
 
 TEST_CASE("ListFeatures streams the features inside the rectangle in order",

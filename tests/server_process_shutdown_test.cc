@@ -157,11 +157,7 @@ TEST_CASE(
   auto load_exit = (*load)->Wait(absl::Seconds(30));
   REQUIRE(load_exit.ok());
   CHECK(load_exit->exited);
-  cq.Shutdown();
-  void* ignored = nullptr;
-  bool ok = false;
-  while (cq.Next(&ignored, &ok)) {
-  }
+  ShutdownAndDrain(cq);
 }
 
 TEST_CASE(
@@ -320,11 +316,7 @@ TEST_CASE(
   CHECK(exit.Exited(0));
   CHECK(took < kGrace + absl::Seconds(1));
 
-  cq.Shutdown();
-  void* ignored = nullptr;
-  bool ok = false;
-  while (cq.Next(&ignored, &ok)) {
-  }
+  ShutdownAndDrain(cq);
 }
 
 }  // namespace

@@ -65,9 +65,7 @@ grpc::Status StreamRawMessages(grpc::Channel& channel, const std::string& method
   grpc::Status status;
   call->Finish(&status, reinterpret_cast<void*>(5));
   await();
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  ShutdownAndDrain(cq);
   return status;
 }
 
@@ -129,9 +127,7 @@ grpc::Status GetFeatureRaw(grpc::Channel& channel, const std::string& request,
   bool ok = false;
   REQUIRE(cq.Next(&tag, &ok));
   *reply = status.ok() ? ByteBufferToString(bytes) : "";
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  ShutdownAndDrain(cq);
   return status;
 }
 

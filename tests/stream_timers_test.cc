@@ -5,6 +5,7 @@
 #include "catch2/catch.hpp"
 #include "grpcpp/completion_queue.h"
 #include "stream_timers.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -23,14 +24,6 @@ Completion Next(grpc::CompletionQueue& cq,
                    absl::ToChronoTime(absl::Now() + timeout)) ==
       grpc::CompletionQueue::GOT_EVENT;
   return completion;
-}
-
-void ShutDownAndDrain(grpc::CompletionQueue& cq) {
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
 }
 
 int idle_tag = 0;
@@ -75,7 +68,7 @@ TEST_CASE("The idle alarm is due once the timeout has passed since the "
       CHECK(timers.IdleDue(touched + absl::Minutes(2)));
     }
   }
-  ShutDownAndDrain(cq);
+  ShutdownAndDrain(cq);
 }
 
 TEST_CASE("The idle alarm fires at once, and says idle when no activity "
@@ -93,7 +86,7 @@ TEST_CASE("The idle alarm fires at once, and says idle when no activity "
     CHECK(fired.ok);
     CHECK(timers.IdleFired());
   }
-  ShutDownAndDrain(cq);
+  ShutdownAndDrain(cq);
 }
 
 // Armed to fire at once, the alarm has usually fired by the time of the
@@ -115,7 +108,7 @@ TEST_CASE("An armed idle alarm, cancelled when the call ends, brings its "
     CHECK(!timers.idle_armed());
     timers.CancelIdle();  // Not armed: nothing to bring back.
   }
-  ShutDownAndDrain(cq);
+  ShutdownAndDrain(cq);
 }
 
 TEST_CASE("The stop alarm fires at once", "[stream_timers]") {
@@ -132,7 +125,7 @@ TEST_CASE("The stop alarm fires at once", "[stream_timers]") {
     timers.StopFired();
     CHECK(!timers.stop_armed());
   }
-  ShutDownAndDrain(cq);
+  ShutdownAndDrain(cq);
 }
 
 }  // namespace

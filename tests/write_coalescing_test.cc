@@ -32,6 +32,7 @@
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/async_stream.h"
 #include "route_guide.grpc.pb.h"
+#include "test_util.h"
 
 namespace routeguide {
 namespace {
@@ -121,11 +122,7 @@ class TagQueue {
 
   // Every tag posted on the queue must be able to come back by now.
   void ShutdownAndDrain() {
-    cq_->Shutdown();
-    void* got = nullptr;
-    bool ok = false;
-    while (cq_->Next(&got, &ok)) {
-    }
+    routeguide::ShutdownAndDrain(*cq_);
     arrived_.clear();
   }
 
