@@ -2,7 +2,6 @@
 #define ROUTEGUIDE_SERVER_REFLECTION_ANSWERS_H_
 
 #include <string>
-#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/types/span.h"
@@ -17,9 +16,9 @@ namespace routeguide {
 class ReflectionAnswers {
  public:
   // `services`: the full names of the services the server serves, as
-  // list_services reports them.
+  // list_services reports them; they must outlive this.
   explicit ReflectionAnswers(absl::Span<const std::string> services)
-      : services_(services.begin(), services.end()) {}
+      : services_(services) {}
 
   // The answer to one request of a stream. A request that cannot be
   // answered (an unknown file or symbol, an empty or unknown kind of
@@ -30,7 +29,7 @@ class ReflectionAnswers {
       const grpc::reflection::v1alpha::ServerReflectionRequest& request);
 
  private:
-  const std::vector<std::string> services_;
+  const absl::Span<const std::string> services_;
   absl::flat_hash_set<std::string> files_sent_;
 };
 

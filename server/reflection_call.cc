@@ -46,7 +46,8 @@
 // kEnding, and Finish once the Write is back (the two may not overlap),
 // the Write cancelled unless the server is shutting down. The call is
 // deleted by TaggedCall when its last tag comes back.
-#include <optional>
+#include <array>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "call_spawners.h"
@@ -209,11 +210,14 @@ class ReflectionCall final
     stream_.Finish(Outcome(status), Post(Event::kFinishSent));
   }
 
-  // The services this server answers for, reflection's own included.
-  static std::vector<std::string> ServedServiceNames() {
-    return {RouteGuide::service_full_name(),
-            grpc::health::v1::Health::service_full_name(),
-            grpc::reflection::v1alpha::ServerReflection::service_full_name()};
+  // The services this server answers for, reflection's own included:
+  // made once, not for every call.
+  static absl::Span<const std::string> ServedServiceNames() {
+    static const auto* const names = new std::array<std::string, 3>{
+        RouteGuide::service_full_name(),
+        grpc::health::v1::Health::service_full_name(),
+        grpc::reflection::v1alpha::ServerReflection::service_full_name()};
+    return *names;
   }
 
   grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
