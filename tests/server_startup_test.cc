@@ -128,12 +128,28 @@ TEST_CASE("With --threads=0 the server polls with one thread per core it may run
   CHECK(absl::StrContains(*line, expected));
 }
 
-#if ROUTEGUIDE_WITH_METRICS
 // The process's mapped files, from /proc.
 std::string MappedFiles(pid_t pid) {
   std::ifstream maps(absl::StrCat("/proc/", pid, "/maps"));
   return std::string(std::istreambuf_iterator<char>(maps), {});
 }
+
+#if ROUTEGUIDE_STATIC_RUNTIME
+TEST_CASE("With the C++ runtime linked in, the serving server maps no shared "
+          "library but libc and libm",
+          "[process]") {
+  testing::ServerProcess server = testing::StartServerProcess();
+  const std::string maps = MappedFiles(server.pid());
+  REQUIRE(absl::StrContains(maps, "routeguide-server"));  // Read at all.
+  for (const char* library : {"libstdc++", "libgcc_s", "libspdlog", "libfmt"}) {
+    CAPTURE(library);
+    CHECK_FALSE(absl::StrContains(maps, library));
+  }
+  CHECK(absl::StrContains(maps, "libc.so"));
+}
+#endif
+
+#if ROUTEGUIDE_WITH_METRICS
 
 TEST_CASE("The server loads its metrics module and prometheus-cpp only with "
           "--metrics_address, and then serves /metrics",
