@@ -75,7 +75,8 @@ absl::StatusOr<std::unique_ptr<Http2Guard>> Http2Guard::Start(
     return absl::InternalError(
         absl::StrCat("HTTP/2 guard: epoll_ctl: ", ErrnoText(errno)));
   }
-  self->scratch_.resize(options.buffer_bytes);
+  self->scratch_.reset(new char[options.buffer_bytes]);
+  self->scratch_size_ = options.buffer_bytes;
   self->thread_ = std::thread([guard = self.get()] { guard->Loop(); });
   return self;
 }

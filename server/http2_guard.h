@@ -217,7 +217,10 @@ class Http2Guard {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Http2Relay>> relays_;
   uint64_t next_id_ = 1;
   std::vector<uint64_t> ready_;  // Relays that still had work at turn end.
-  std::vector<char> scratch_;
+  // Where each recv lands; not zeroed, as only the bytes received are read
+  // (zeroing 64 KiB was 1% of a start-up's instructions).
+  std::unique_ptr<char[]> scratch_;
+  size_t scratch_size_ = 0;
   // (deadline, relay id), earliest first; an entry outliving its relay or
   // its reason is skipped when it comes up.
   std::priority_queue<std::pair<absl::Time, uint64_t>,

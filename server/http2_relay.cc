@@ -160,19 +160,19 @@ bool Http2Guard::Step(Http2Relay& relay, absl::Time now, bool* closed) {
     return true;
   }
   if (!relay.client_eof && relay.client_readable && relay.to_grpc.size() < capacity) {
-    const size_t want = std::min(capacity - relay.to_grpc.size(), scratch_.size());
-    const ssize_t got = recv(relay.client_fd, scratch_.data(), want, 0);
+    const size_t want = std::min(capacity - relay.to_grpc.size(), scratch_size_);
+    const ssize_t got = recv(relay.client_fd, scratch_.get(), want, 0);
     if (got > 0) {
       const size_t size = static_cast<size_t>(got);
       // A short read emptied the socket: the next bytes bring a new edge.
       if (size < want && !relay.client_hup) relay.client_readable = false;
       uint32_t error_code = 0;
-      if (!policy_->InspectClientBytes(relay.http2, scratch_.data(), size, now, &error_code)) {
+      if (!policy_->InspectClientBytes(relay.http2, scratch_.get(), size, now, &error_code)) {
         Reject(relay, error_code, now, closed);
         return true;
       }
       if (!Forward(relay.relay_fd, &relay.grpc_writable, relay.to_grpc,
-                   scratch_.data(), size, &moved)) {
+                   scratch_.get(), size, &moved)) {
         BeginClosing(relay, now);
         return true;
       }
@@ -201,23 +201,23 @@ bool Http2Guard::Step(Http2Relay& relay, absl::Time now, bool* closed) {
     return true;
   }
   if (relay.grpc_readable && relay.to_client.size() < capacity) {
-    const size_t want = std::min(capacity - relay.to_client.size(), scratch_.size());
+    const size_t want = std::min(capacity - relay.to_client.size(), scratch_size_);
     // Peeked, and taken only once passed on. Taking bytes from a
     // socketpair tells the writer's end it has room, and gRPC's poller
     // watches for room too: it wakes, and at nice 0 it preempts this
     // thread (nice 10) before the answer has gone to the client.
-    const ssize_t got = recv(relay.relay_fd, scratch_.data(), want, MSG_PEEK);
+    const ssize_t got = recv(relay.relay_fd, scratch_.get(), want, MSG_PEEK);
     if (got > 0) {
       const size_t size = static_cast<size_t>(got);
       if (size < want && !relay.grpc_hup) relay.grpc_readable = false;
-      policy_->InspectServerBytes(relay.http2, scratch_.data(), size, now);
+      policy_->InspectServerBytes(relay.http2, scratch_.get(), size, now);
       if (!Forward(relay.client_fd, &relay.client_writable, relay.to_client,
-                   scratch_.data(), size, &moved, &relay.sent_to_client)) {
+                   scratch_.get(), size, &moved, &relay.sent_to_client)) {
         CloseRelay(relay.id);
         *closed = true;
         return true;
       }
-      if (!TakePeeked(relay.relay_fd, scratch_.data(), size)) {
+      if (!TakePeeked(relay.relay_fd, scratch_.get(), size)) {
         // Only we read this end, so the peeked bytes are there to take.
         spdlog::error("HTTP/2 guard: taking {} relayed bytes from gRPC failed "
                       "for the connection from {}: {}",
@@ -259,10 +259,10 @@ bool Http2Guard::StepClosing(Http2Relay& relay, bool* closed) {
   // What the client still sends is dropped, so that closing its socket
   // finds nothing unread (which would send a reset) once it hangs up.
   if (relay.client_readable && !relay.client_eof) {
-    const ssize_t got = recv(relay.client_fd, scratch_.data(), scratch_.size(), 0);
+    const ssize_t got = recv(relay.client_fd, scratch_.get(), scratch_size_, 0);
     if (got > 0) {
       moved = true;
-      if (static_cast<size_t>(got) < scratch_.size() && !relay.client_hup) {
+      if (static_cast<size_t>(got) < scratch_size_ && !relay.client_hup) {
         relay.client_readable = false;
       }
     } else if (got == 0) {
