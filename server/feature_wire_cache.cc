@@ -5,8 +5,6 @@
 #include <utility>
 
 #include "geo.h"
-#include "proto_convert.h"
-#include "route_guide.pb.h"
 
 namespace routeguide {
 
@@ -69,12 +67,10 @@ std::shared_ptr<const FeatureWireCache::Snapshot> FeatureWireCache::Encode()
   snapshot->end_.assign(count, -1);
   snapshot->locations_.assign(count, GeoPoint{});
   std::string bytes;
-  Feature message;
   for (const FeatureStore::IndexedFeature& entry : features) {
-    ToProto(entry.feature, &message);
     snapshot->begin_[entry.index] = static_cast<int64_t>(bytes.size());
     snapshot->locations_[entry.index] = entry.feature.location;
-    message.AppendToString(&bytes);
+    AppendFeature(entry.feature, &bytes);
     snapshot->end_[entry.index] = static_cast<int64_t>(bytes.size());
   }
   snapshot->bytes_ = grpc::Slice(std::move(bytes));

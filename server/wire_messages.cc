@@ -27,9 +27,13 @@ std::optional<GeoPoint> ParsePointWire(grpc::ByteBuffer& bytes) {
 
 namespace {
 
-// RouteNote's wire tags: field number << 3 | wire type 2 (length-delimited).
+// Wire tags: field number << 3 | wire type 2 (length-delimited).
+// RouteNote's:
 constexpr uint8_t kLocationTag = 1 << 3 | 2;
 constexpr uint8_t kMessageTag = 2 << 3 | 2;
+// Feature's:
+constexpr uint8_t kFeatureNameTag = 1 << 3 | 2;
+constexpr uint8_t kFeatureLocationTag = 2 << 3 | 2;
 
 size_t VarintSize(uint64_t value) {
   size_t size = 1;
@@ -71,6 +75,23 @@ grpc::Slice EncodeRouteNote(const Note& note) {
     std::memcpy(out, note.message.data(), message_size);
   }
   return grpc::Slice(slice, grpc::Slice::STEAL_REF);
+}
+
+void AppendFeature(const FeatureRecord& feature, std::string* out) {
+  uint8_t point[kMaxPointBytes];
+  const size_t point_size = EncodePoint(feature.location, point);
+  const size_t name_size = feature.name.size();
+  uint8_t head[1 + 10];
+  if (name_size != 0) {
+    head[0] = kFeatureNameTag;
+    const uint8_t* end = PutVarint(name_size, head + 1);
+    out->append(reinterpret_cast<const char*>(head), end - head);
+    out->append(feature.name);
+  }
+  head[0] = kFeatureLocationTag;
+  head[1] = static_cast<uint8_t>(point_size);  // At most 22: one byte.
+  out->append(reinterpret_cast<const char*>(head), 2);
+  out->append(reinterpret_cast<const char*>(point), point_size);
 }
 
 }  // namespace routeguide

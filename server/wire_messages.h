@@ -9,6 +9,7 @@
 // and parse them here, where a failure is an error the call can report.
 
 #include <optional>
+#include <string>
 
 #include "feature_store.h"
 #include "geo.h"
@@ -47,6 +48,12 @@ bool ParseWire(grpc::ByteBuffer& bytes, Message* message) {
 // always present, zero fields left out), without building one. RouteChat's
 // replies are the most numerous messages the server sends.
 grpc::Slice EncodeRouteNote(const Note& note);
+
+// Appends `feature` as a routeguide.Feature to `out`: the bytes protobuf's
+// serializer gives for the Feature that ToProto makes of it (the location
+// always present, an empty name left out). FeatureWireCache encodes every
+// feature this way once, at start-up and as the store grows.
+void AppendFeature(const FeatureRecord& feature, std::string* out);
 
 // `message` encoded for a raw Write or Finish.
 template <typename Message>

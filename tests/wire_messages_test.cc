@@ -1,6 +1,7 @@
-// EncodeRouteNote (server/wire_messages.h) against protobuf: the bytes of
-// each reply must be the ones protobuf's serializer gives for the RouteNote
-// ToProto makes, and read back to the same note.
+// EncodeRouteNote and AppendFeature (server/wire_messages.h) against
+// protobuf: the bytes of each reply must be the ones protobuf's serializer
+// gives for the RouteNote or Feature ToProto makes, and read back to the
+// same note or feature.
 
 #include <cstdint>
 #include <random>
@@ -66,6 +67,62 @@ TEST_CASE("A note is encoded as protobuf encodes its RouteNote",
     for (int i = 0; i < 2000; ++i) {
       CheckLikeProtobuf(Note{{latitude(random), longitude(random)},
                              std::string(length(random), 'a' + i % 26)});
+    }
+  }
+}
+
+std::string ByProtobuf(const FeatureRecord& feature) {
+  Feature message;
+  ToProto(feature, &message);
+  std::string bytes;
+  REQUIRE(message.SerializeToString(&bytes));
+  return bytes;
+}
+
+void CheckLikeProtobuf(const FeatureRecord& feature) {
+  CAPTURE(feature.location.latitude, feature.location.longitude, feature.name.size());
+  std::string encoded = "before";
+  AppendFeature(feature, &encoded);
+  REQUIRE(encoded.substr(0, 6) == "before");  // Appended, not replaced.
+  encoded.erase(0, 6);
+  CHECK(encoded == ByProtobuf(feature));
+  Feature parsed;
+  REQUIRE(parsed.ParseFromString(encoded));
+  CHECK(parsed.name() == feature.name);
+  CHECK(parsed.location().latitude() == feature.location.latitude);
+  CHECK(parsed.location().longitude() == feature.location.longitude);
+}
+
+TEST_CASE("A feature is encoded as protobuf encodes its Feature",
+          "[wire_messages]") {
+  SECTION("no name and zero coordinates: only the location, empty") {
+    const FeatureRecord feature{"", {0, 0}};
+    CheckLikeProtobuf(feature);
+    std::string encoded;
+    AppendFeature(feature, &encoded);
+    CHECK(encoded == std::string("\x12\x00", 2));
+  }
+  SECTION("the extremes of both coordinates (negative ones take 10 bytes)") {
+    for (const int32_t latitude : {-900000000, -1, 0, 1, 900000000}) {
+      for (const int32_t longitude : {-1800000000, -1, 0, 127, 128, 1800000000}) {
+        CheckLikeProtobuf(FeatureRecord{"x", {latitude, longitude}});
+      }
+    }
+  }
+  SECTION("name lengths across the varint's byte boundaries, UTF-8 too") {
+    for (const size_t length : {1, 127, 128, 16383, 16384, 70000}) {
+      CheckLikeProtobuf(FeatureRecord{std::string(length, 'n'), {409146138, -746188906}});
+    }
+    CheckLikeProtobuf(FeatureRecord{"Тропа \xF0\x9F\x97\xBA", {1, 2}});
+  }
+  SECTION("random features") {
+    std::mt19937 random(11);
+    std::uniform_int_distribution<int32_t> latitude(-900000000, 900000000);
+    std::uniform_int_distribution<int32_t> longitude(-1800000000, 1800000000);
+    std::uniform_int_distribution<size_t> length(0, 300);
+    for (int i = 0; i < 2000; ++i) {
+      CheckLikeProtobuf(FeatureRecord{std::string(length(random), 'a' + i % 26),
+                                      {latitude(random), longitude(random)}});
     }
   }
 }
