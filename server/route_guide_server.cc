@@ -197,12 +197,8 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     const absl::Duration period =
         std::clamp(options.stream_idle_timeout / kIdleSweepsPerTimeout,
                    kMinIdleSweepPeriod, kMaxIdleSweepPeriod);
-    RouteGuideServer* server = self.get();
-    self->idle_sweeper_ = std::thread([server, period] {
-      while (!server->stop_idle_sweep_.WaitForNotificationWithTimeout(period)) {
-        server->streams_.EndIdle(absl::Now());
-      }
-    });
+    self->idle_sweep_ = std::make_unique<IdleSweep>(&self->streams_, period);
+    self->idle_sweep_->Start(self->queues_.front().get());
   }
   return self;
 }
@@ -275,8 +271,7 @@ ShutdownReport RouteGuideServer::Shutdown() {
   // Every call has ended or been cancelled, so no stream needs the sweep
   // any more (streams stay registered until their last tags come back);
   // it stops here, before the queues it arms alarms on are shut down.
-  stop_idle_sweep_.Notify();
-  if (idle_sweeper_.joinable()) idle_sweeper_.join();
+  if (idle_sweep_ != nullptr) idle_sweep_->Stop();
   // Only now: the connections the guard relays carried the calls that ran
   // through the grace period, and gRPC has closed its end of each by now.
   // What gRPC wrote last (the statuses of the streams it ended) may still

@@ -9,7 +9,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "call_environment.h"
 #include "connection_acceptor.h"
@@ -17,6 +16,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "http2_guard.h"
+#include "idle_sweep.h"
 #include "server_options.h"
 
 namespace routeguide {
@@ -99,9 +99,9 @@ class RouteGuideServer {
   std::vector<std::thread> pollers_;
   // With a finite --stream_idle_timeout: ends the streams whose client has
   // stopped making progress (StreamRegistry::EndIdle), from Start until
-  // Shutdown has ended every call.
-  std::thread idle_sweeper_;
-  absl::Notification stop_idle_sweep_;
+  // Shutdown has ended every call, on the first queue's pollers. Destroyed
+  // before the queues, after they were drained.
+  std::unique_ptr<IdleSweep> idle_sweep_;
   int port_ = 0;
 
   std::atomic<bool> shutdown_started_{false};
