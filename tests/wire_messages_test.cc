@@ -15,9 +15,11 @@
 namespace routeguide {
 namespace {
 
-std::string ByProtobuf(const Note& note) {
-  RouteNote message;
-  ToProto(note, &message);
+// What protobuf's serializer makes of the `Message` ToProto builds.
+template <typename Message, typename Record>
+std::string ByProtobuf(const Record& record) {
+  Message message;
+  ToProto(record, &message);
   std::string bytes;
   REQUIRE(message.SerializeToString(&bytes));
   return bytes;
@@ -31,7 +33,7 @@ std::string Encoded(const Note& note) {
 void CheckLikeProtobuf(const Note& note) {
   CAPTURE(note.location.latitude, note.location.longitude, note.message.size());
   const std::string encoded = Encoded(note);
-  CHECK(encoded == ByProtobuf(note));
+  CHECK(encoded == ByProtobuf<RouteNote>(note));
   RouteNote parsed;
   REQUIRE(parsed.ParseFromString(encoded));
   CHECK(parsed.location().latitude() == note.location.latitude);
@@ -71,21 +73,13 @@ TEST_CASE("A note is encoded as protobuf encodes its RouteNote",
   }
 }
 
-std::string ByProtobuf(const FeatureRecord& feature) {
-  Feature message;
-  ToProto(feature, &message);
-  std::string bytes;
-  REQUIRE(message.SerializeToString(&bytes));
-  return bytes;
-}
-
 void CheckLikeProtobuf(const FeatureRecord& feature) {
   CAPTURE(feature.location.latitude, feature.location.longitude, feature.name.size());
   std::string encoded = "before";
   AppendFeature(feature, &encoded);
   REQUIRE(encoded.substr(0, 6) == "before");  // Appended, not replaced.
   encoded.erase(0, 6);
-  CHECK(encoded == ByProtobuf(feature));
+  CHECK(encoded == ByProtobuf<Feature>(feature));
   Feature parsed;
   REQUIRE(parsed.ParseFromString(encoded));
   CHECK(parsed.name() == feature.name);
