@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "http2_guard.h"
 #include "listen_sockets.h"
+#include "process_limits.h"
 #include "spdlog/spdlog.h"
 
 namespace routeguide {
@@ -110,7 +111,10 @@ void ConnectionAcceptor::Start(std::function<void(int fd)> hand_over,
                                Http2Guard* guard) {
   hand_over_ = std::move(hand_over);
   guard_ = guard;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("rg-accept");
+    Loop();
+  });
 }
 
 void ConnectionAcceptor::Stop() {

@@ -1,6 +1,5 @@
 #include "http2_guard.h"
 
-#include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -21,6 +20,7 @@
 #include "http2_frames.h"
 #include "http2_policy.h"
 #include "http2_relay.h"
+#include "process_limits.h"
 #include "spin_window.h"
 #include "spdlog/spdlog.h"
 
@@ -161,8 +161,7 @@ Http2GuardStats Http2Guard::stats() const {
 }
 
 void Http2Guard::Loop() {
-  // So that top -H and perf tell its share from gRPC's threads.
-  pthread_setname_np(pthread_self(), "http2-guard");
+  NameThisThread("http2-guard");
   // On Linux a nice value belongs to the thread (by its id), not the
   // process; a new thread starts at its creator's. Raising it needs no
   // privilege. Relative, so a server run under `nice` keeps the gap.

@@ -1,9 +1,11 @@
 #include "process_limits.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -82,6 +84,12 @@ int UsableCores() {
   }
   // More CPUs than a cpu_set_t holds (1024): count them all.
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void NameThisThread(const char* name) {
+  char truncated[16];
+  std::snprintf(truncated, sizeof(truncated), "%s", name);
+  pthread_setname_np(pthread_self(), truncated);
 }
 
 }  // namespace routeguide

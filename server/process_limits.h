@@ -36,6 +36,10 @@ absl::Status CheckThreadBudget(int threads, int completion_queues);
 // poller thread but the switches between them.
 int UsableCores();
 
+// Names the calling thread, so that top -H, perf and /proc tell the
+// server's threads from gRPC's (Linux keeps the first 15 bytes).
+void NameThisThread(const char* name);
+
 }  // namespace routeguide
 
 #endif  // ROUTEGUIDE_SERVER_PROCESS_LIMITS_H_

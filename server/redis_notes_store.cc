@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "hiredis/async.h"
 #include "hiredis/hiredis.h"
+#include "process_limits.h"
 #include "spdlog/spdlog.h"
 
 namespace routeguide {
@@ -71,7 +72,10 @@ absl::StatusOr<std::unique_ptr<RedisNotesStore>> RedisNotesStore::Start(
     return absl::InternalError(
         absl::StrCat("notes store: eventfd: ", std::strerror(errno)));
   }
-  self->thread_ = std::thread([store = self.get()] { store->Run(); });
+  self->thread_ = std::thread([store = self.get()] {
+    NameThisThread("rg-redis-notes");
+    store->Run();
+  });
   // The first attempt, so that a replica that starts with Redis up serves
   // RouteChat from its first call; one that cannot connect says so.
   bool tried = false;

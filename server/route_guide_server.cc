@@ -15,6 +15,7 @@
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/server_posix.h"
+#include "process_limits.h"
 #include "spdlog/spdlog.h"
 #include "tagged_call.h"
 
@@ -186,7 +187,10 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
   for (int i = 0; i < options.threads; ++i) {
     grpc::ServerCompletionQueue* cq =
         self->queues_[i % self->queues_.size()].get();
-    self->pollers_.emplace_back([cq] { PollUntilShutdown(cq); });
+    self->pollers_.emplace_back([cq, i] {
+      NameThisThread(absl::StrCat("rg-poller-", i).c_str());
+      PollUntilShutdown(cq);
+    });
   }
   if (self->acceptor_ != nullptr) {
     grpc::Server* server = self->server_.get();

@@ -2,6 +2,8 @@
 // server refuses before it listens.
 #include <sched.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -11,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "catch2/catch.hpp"
 #include "grpcpp/grpcpp.h"
@@ -132,6 +135,49 @@ TEST_CASE("With --threads=0 the server polls with one thread per core it may run
 std::string MappedFiles(pid_t pid) {
   std::ifstream maps(absl::StrCat("/proc/", pid, "/maps"));
   return std::string(std::istreambuf_iterator<char>(maps), {});
+}
+
+// The name of each of the process's threads, from /proc.
+std::vector<std::string> ThreadNames(pid_t pid) {
+  std::vector<std::string> names;
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
+TEST_CASE("The server's own threads are named, and it starts no other",
+          "[process]") {
+  testing::ServerProcess server = testing::StartServerProcess({"--threads=2"});
+  std::string process_name;
+  std::getline(std::ifstream(absl::StrCat("/proc/", server.pid(), "/comm")),
+               process_name);
+  REQUIRE(!process_name.empty());
+  // Each thread names itself when it starts, which may be just after the
+  // server says it listens.
+  const std::vector<std::string> expected = {"rg-poller-0", "rg-poller-1",
+                                             "rg-accept", "http2-guard"};
+  const absl::Time deadline = absl::Now() + kProcessTimeout;
+  std::vector<std::string> names;
+  auto all_named = [&] {
+    names = ThreadNames(server.pid());
+    for (const std::string& name : expected) {
+      if (std::count(names.begin(), names.end(), name) != 1) return false;
+    }
+    return std::count(names.begin(), names.end(), process_name) == 1;
+  };
+  while (!all_named() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  CAPTURE(absl::StrJoin(names, ", "));
+  for (const std::string& name : expected) {
+    CAPTURE(name);
+    CHECK(std::count(names.begin(), names.end(), name) == 1);
+  }
+  // Only the main thread keeps the process's name: no thread of ours is
+  // unnamed (the idle sweep runs on a queue's alarm, not a thread).
+  CHECK(std::count(names.begin(), names.end(), process_name) == 1);
 }
 
 #if ROUTEGUIDE_STATIC_RUNTIME
