@@ -4,12 +4,12 @@
 
 namespace routeguide {
 
-IdleSweep::IdleSweep(StreamRegistry* streams, absl::Duration period)
-    : streams_(streams), period_(period) {}
+IdleSweep::IdleSweep(StreamRegistry* streams, grpc::CompletionQueue* cq,
+                     absl::Duration period)
+    : streams_(streams), cq_(cq), period_(period) {}
 
-void IdleSweep::Start(grpc::CompletionQueue* cq) {
+void IdleSweep::Start() {
   absl::MutexLock lock(&mu_);
-  cq_ = cq;
   ArmLocked();
 }
 
@@ -34,7 +34,7 @@ void IdleSweep::OnComplete(bool ok) {
 }
 
 void IdleSweep::ArmLocked() {
-  if (stopped_ || cq_ == nullptr) return;
+  if (stopped_) return;
   // The alarm that went off may be set again once its tag is delivered.
   alarm_.Set(cq_, absl::ToChronoTime(absl::Now() + period_), this);
 }

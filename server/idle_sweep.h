@@ -29,13 +29,14 @@ namespace routeguide {
 // stream, `--stream_idle_timeout` / 8 apart.
 class IdleSweep final : public CompletionTag {
  public:
-  IdleSweep(StreamRegistry* streams, absl::Duration period);
+  // `cq` must be polled until it has been drained after Stop.
+  IdleSweep(StreamRegistry* streams, grpc::CompletionQueue* cq,
+            absl::Duration period);
   IdleSweep(const IdleSweep&) = delete;
   IdleSweep& operator=(const IdleSweep&) = delete;
 
-  // Sets the first alarm on `cq`, which must be polled until it has been
-  // drained after Stop.
-  void Start(grpc::CompletionQueue* cq) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets the first alarm.
+  void Start() ABSL_LOCKS_EXCLUDED(mu_);
   // No pass starts after this returns (one under way may still be running;
   // it sets no alarm), and the alarm set, if any, is cancelled.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
@@ -47,10 +48,10 @@ class IdleSweep final : public CompletionTag {
   void ArmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   StreamRegistry* const streams_;
+  grpc::CompletionQueue* const cq_;
   const absl::Duration period_;
 
   absl::Mutex mu_;
-  grpc::CompletionQueue* cq_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Set and cancelled only under mu_, so that Stop cannot miss an alarm a
   // pass is setting.
   grpc::Alarm alarm_ ABSL_GUARDED_BY(mu_);

@@ -201,8 +201,9 @@ absl::StatusOr<std::unique_ptr<RouteGuideServer>> RouteGuideServer::Start(
     const absl::Duration period =
         std::clamp(options.stream_idle_timeout / kIdleSweepsPerTimeout,
                    kMinIdleSweepPeriod, kMaxIdleSweepPeriod);
-    self->idle_sweep_ = std::make_unique<IdleSweep>(&self->streams_, period);
-    self->idle_sweep_->Start(self->queues_.front().get());
+    self->idle_sweep_ = std::make_unique<IdleSweep>(
+        &self->streams_, self->queues_.front().get(), period);
+    self->idle_sweep_->Start();
   }
   return self;
 }

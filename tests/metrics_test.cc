@@ -85,19 +85,18 @@ TEST_CASE("A metrics module that is missing or not ours is an error naming "
           "it", "[metrics]") {
   auto store = std::make_shared<FeatureStore>();
   auto server = StartTestServer({}, store);
-  SECTION("missing") {
-    auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store,
-                                           "/nonexistent/routeguide-metrics.so");
+  // Starting with `module` fails with an error that says `expected`.
+  auto check_refused = [&](const char* module, const char* expected) {
+    auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store, module);
     REQUIRE(!exporter.ok());
-    CHECK_THAT(std::string(exporter.status().message()),
-               Catch::Contains("/nonexistent/routeguide-metrics.so"));
+    CHECK_THAT(std::string(exporter.status().message()), Catch::Contains(expected));
+  };
+  SECTION("missing") {
+    check_refused("/nonexistent/routeguide-metrics.so",
+                  "/nonexistent/routeguide-metrics.so");
   }
   SECTION("a shared library without the entry points") {
-    auto exporter = MetricsExporter::Start("127.0.0.1:0", *server, *store,
-                                           "libz.so.1");
-    REQUIRE(!exporter.ok());
-    CHECK_THAT(std::string(exporter.status().message()),
-               Catch::Contains("not a routeguide metrics module"));
+    check_refused("libz.so.1", "not a routeguide metrics module");
   }
   SECTION("none beside the binary or installed (this test's binary has none "
           "beside it)") {
