@@ -33,6 +33,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
+#include "sanitizers.h"
 #include "server_process.h"
 #include "subprocess.h"
 #include "test_server.h"
@@ -77,14 +78,20 @@ TEST_CASE("Deadlines expiring at every stage of every kind, in storms: each "
   // stage even with 16 at once on a busy machine.
   // (Past, not just ahead: gRPC rounds a deadline up to the next
   // millisecond, which a local GetFeature can beat.)
+  // Under AddressSanitizer, with another test beside it on two cores, a
+  // call takes several times as long to get to its stage: the deadlines
+  // that must let it get there are three times as long.
+  constexpr int kSlowdown = ROUTEGUIDE_ASAN ? 3 : 1;
   auto past = [](int) { return In(-absl::Milliseconds(1)); };
   auto at_start = [](int i) { return In(absl::Microseconds(500 * (i % 11))); };
-  auto mid = [](int i) { return In(absl::Milliseconds(300 + 20 * (i % 5))); };
-  auto blocked = [](int) { return In(absl::Milliseconds(500)); };
+  auto mid = [](int i) { return In(kSlowdown * absl::Milliseconds(300 + 20 * (i % 5))); };
+  auto blocked = [](int) { return In(kSlowdown * absl::Milliseconds(500)); };
   // ListFeatures gathers all 100k features before it sends the first, and
   // 16 of them at once share the server's two poller threads.
-  auto mid_list = [](int i) { return In(absl::Milliseconds(800 + 20 * (i % 5))); };
-  auto blocked_list = [](int) { return In(absl::Milliseconds(1000)); };
+  auto mid_list = [](int i) {
+    return In(kSlowdown * absl::Milliseconds(800 + 20 * (i % 5)));
+  };
+  auto blocked_list = [](int) { return In(kSlowdown * absl::Milliseconds(1000)); };
 
   std::string row;
   std::function<StormCall(int)> call;
@@ -105,8 +112,9 @@ TEST_CASE("Deadlines expiring at every stage of every kind, in storms: each "
   };
   // ListFeatures over the line; reads `read_first` features (all when
   // negative), then waits for the status. Reached: a feature came. A paced
-  // reader takes a millisecond's break every 100 features, so it cannot
-  // read all 100k in less than a second, however fast the machine.
+  // reader takes a break of kSlowdown milliseconds every 100 features, so
+  // it cannot read all 100k before mid_list's deadline, however fast the
+  // machine.
   auto list_features = [&](RouteGuide::Stub& on, StormDeadline deadline,
                            int read_first, bool must_read, bool paced) {
     return [&on, &line, deadline, read_first, must_read, paced](int i) {
@@ -116,7 +124,7 @@ TEST_CASE("Deadlines expiring at every stage of every kind, in storms: each "
       Feature feature;
       int read = 0;
       while ((read_first < 0 || read < read_first) && reader->Read(&feature)) {
-        if (++read % 100 == 0 && paced) absl::SleepFor(absl::Milliseconds(1));
+        if (++read % 100 == 0 && paced) absl::SleepFor(kSlowdown * absl::Milliseconds(1));
       }
       StormCall result{reader->Finish().error_code()};
       result.reached = !must_read || read > 0;
