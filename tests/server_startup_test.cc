@@ -1,8 +1,11 @@
 // The binaries at start-up, as a user runs them: --version, and inputs the
 // server refuses before it listens.
+#include <elf.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -194,6 +197,28 @@ TEST_CASE("With the C++ runtime linked in, the serving server maps no shared "
   CHECK(absl::StrContains(maps, "libc.so"));
 }
 #endif
+
+// The ELF type of a binary: ET_DYN for a position-independent executable,
+// ET_EXEC for one linked at a fixed address; -1 when it cannot be read.
+int ElfType(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  Elf64_Ehdr header{};
+  if (!file.read(reinterpret_cast<char*>(&header), sizeof(header))) return -1;
+  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0) return -1;
+  return header.e_type;
+}
+
+TEST_CASE("The server and client are linked position-independent, or at a "
+          "fixed address, as -Dpie says",
+          "[process]") {
+  const int expected = ROUTEGUIDE_PIE ? ET_DYN : ET_EXEC;
+  for (const char* variable : {"ROUTEGUIDE_SERVER", "ROUTEGUIDE_CLIENT"}) {
+    const char* binary = std::getenv(variable);
+    REQUIRE(binary != nullptr);
+    CAPTURE(binary);
+    CHECK(ElfType(binary) == expected);
+  }
+}
 
 #if ROUTEGUIDE_WITH_METRICS
 
