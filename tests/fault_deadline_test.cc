@@ -33,7 +33,6 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "route_guide.grpc.pb.h"
 #include "route_guide_server.h"
-#include "sanitizers.h"
 #include "server_process.h"
 #include "subprocess.h"
 #include "test_server.h"
@@ -78,10 +77,9 @@ TEST_CASE("Deadlines expiring at every stage of every kind, in storms: each "
   // stage even with 16 at once on a busy machine.
   // (Past, not just ahead: gRPC rounds a deadline up to the next
   // millisecond, which a local GetFeature can beat.)
-  // Under AddressSanitizer, with another test beside it on two cores, a
-  // call takes several times as long to get to its stage: the deadlines
-  // that must let it get there are three times as long.
-  constexpr int kSlowdown = ROUTEGUIDE_ASAN ? 3 : 1;
+  // Under AddressSanitizer a call takes several times as long to get to
+  // its stage: the deadlines that must let it get there are stretched.
+  constexpr int kSlowdown = kSanitizerSlowdown;
   auto past = [](int) { return In(-absl::Milliseconds(1)); };
   auto at_start = [](int i) { return In(absl::Microseconds(500 * (i % 11))); };
   auto mid = [](int i) { return In(kSlowdown * absl::Milliseconds(300 + 20 * (i % 5))); };

@@ -155,15 +155,18 @@ TEST_CASE("A flood of 4 KiB notes over several RouteChat streams: the "
   CHECK(flood.codes() == std::map<grpc::StatusCode, int>{{grpc::StatusCode::OK, 4}});
   CHECK(flood.cancelled_by_test() == 0);
   // 150k notes (600 MB) when all keep pace; at least 100k, 100 times what
-  // the store may keep.
-  CHECK(flood.notes_sent() >= 100000);
+  // the store may keep (a third of that under AddressSanitizer, where four
+  // streams of one Write at a time fall behind the pace on a busy machine).
+  CHECK(flood.notes_sent() >= 100000 / kSanitizerSlowdown);
   CHECK(flood.replies() > 0);
   // Memory levels off: from the second quarter of the flood to the last it
-  // grows by less than 20 MiB, and it stays far below what the notes sent
-  // take (about 25 MiB measured).
+  // grows by less than 20 MiB (40 under AddressSanitizer, whose quarantine
+  // of freed memory may still be filling up on a slow machine), and it
+  // stays far below what the notes sent take (about 25 MiB measured;
+  // keeping every note would add some 80 MB between the two quarters).
   REQUIRE(second_quarter > 0);
   REQUIRE(last_quarter > 0);
-  CHECK(last_quarter - second_quarter < 20 * 1024);
+  CHECK(last_quarter - second_quarter < (testing::kRssBoundsHold ? 20 : 40) * 1024);
   if (testing::kRssBoundsHold) CHECK(rss.Peak() < 100 * 1024);
 
   // Afterwards the store holds no more than its bound, and the memory in
@@ -201,9 +204,11 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
   const int64_t before = testing::ResidentKiB(server.pid());
   // Whether a 3-second flood drives the quota's reclaimers far enough to
   // cut a stream is up to timing (one clean round in some dozens was seen
-  // on CI), so the quota gets up to three rounds to show it; without a
-  // quota one round is enough to show the flood by itself fails nothing.
-  const int rounds = quota == "0" ? 1 : 3;
+  // on CI), so the quota gets up to three rounds to show it (six under
+  // AddressSanitizer, whose slower rounds send fewer notes: one clean round
+  // of six was seen there); without a quota one round is enough to show
+  // the flood by itself fails nothing.
+  const int rounds = quota == "0" ? 1 : (ROUTEGUIDE_ASAN ? 6 : 3);
   int failed = 0;
   int64_t peak = -1;
   for (int round = 1; round <= rounds && failed == 0; ++round) {

@@ -135,7 +135,7 @@ TEST_CASE("Cancelled and expired calls are freed and the server goes on",
   }
   SECTION("RouteChat whose deadline passes while idle") {
     grpc::ClientContext context;
-    SetDeadline(context, absl::Milliseconds(200));
+    SetDeadline(context, kSanitizerSlowdown * absl::Milliseconds(200));
     auto stream = test.stub->RouteChat(&context);
     RouteNote reply;
     CHECK(!stream->Read(&reply));
@@ -144,7 +144,7 @@ TEST_CASE("Cancelled and expired calls are freed and the server goes on",
   }
   SECTION("RecordRoute whose deadline passes mid-stream") {
     grpc::ClientContext context;
-    SetDeadline(context, absl::Milliseconds(200));
+    SetDeadline(context, kSanitizerSlowdown * absl::Milliseconds(200));
     RouteSummary summary;
     auto writer = test.stub->RecordRoute(&context, &summary);
     REQUIRE(writer->Write(MakePoint(1, 1)));

@@ -149,7 +149,7 @@ TEST_CASE(
   const absl::Duration took = absl::Now() - signalled;
   INFO("server stderr:\n" << server.process->stderr_text());
   CHECK(exit.Exited(0));
-  CHECK(took < absl::Seconds(3) + absl::Seconds(1));
+  CHECK(took < absl::Seconds(3) + kSanitizerSlowdown * absl::Seconds(1));
 
   // The load saw only calls that completed or were refused after the
   // server stopped accepting; it is stopped now.
@@ -314,7 +314,7 @@ TEST_CASE(
   }
   CHECK(started_after.unavailable > 0);  // Refused once it stopped accepting.
   CHECK(exit.Exited(0));
-  CHECK(took < kGrace + absl::Seconds(1));
+  CHECK(took < kGrace + kSanitizerSlowdown * absl::Seconds(1));
 
   ShutdownAndDrain(cq);
 }
