@@ -493,9 +493,7 @@ TEST_CASE("A reflection call whose answer is stalled still ends, and is "
     // Not before the timeout. The server read its last request a moment
     // before the client's last Write went through (those it buffered
     // after that are milliseconds).
-    // (Under AddressSanitizer those moments can be a few hundred.)
-    CHECK(absl::Now() - client->last_write_done() >=
-          (ROUTEGUIDE_ASAN ? absl::Milliseconds(2500) : absl::Milliseconds(2900)));
+    CHECK(absl::Now() - client->last_write_done() >= absl::Milliseconds(2900));
   }
   SECTION("by the client's cancellation") {
     stall();

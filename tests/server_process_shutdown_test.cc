@@ -46,7 +46,7 @@ using testing::kListeningLine;
 TEST_CASE(
     "SIGTERM with 1000 open RouteChat streams and a running load: health "
     "flips, streams end with a status, the process exits 0 within the grace "
-    "plus a second",
+    "plus a second (3 s under ASan)",
     "[process][shutdown]") {
   constexpr int kStreams = 1000;
   constexpr int kChannels = 4;  // 250 streams each, under the per-connection cap.
@@ -164,7 +164,7 @@ TEST_CASE(
     "SIGTERM with 64 GetFeature calls kept in flight: calls end OK or "
     "refused (UNAVAILABLE, or CANCELLED by gRPC's shutdown race), none the "
     "server took is cut off, and the process exits 0 within the grace plus "
-    "a second",
+    "a second (3 s under ASan)",
     "[process][shutdown]") {
   // 0s: the server stops accepting as soon as it gets the signal; 300ms:
   // it keeps accepting (health NOT_SERVING) for a while first.

@@ -26,8 +26,10 @@ inline constexpr absl::Duration kTestRpcDeadline = absl::Seconds(20);
 
 // How many times the time a step may take is stretched under
 // AddressSanitizer, where everything runs 2-5 times slower and CI runs
-// another test on the other core. Only for bounds that must not be hit;
-// a bound that must be (a deadline that has to expire) stays as it is.
+// another test on the other core. Only for bounds that must not be hit
+// (and deadlines that expire anyway, whose call never ends by itself);
+// a bound that must be hit, such as a lower bound showing that something
+// came late enough, stays as it is.
 inline constexpr int kSanitizerSlowdown = ROUTEGUIDE_ASAN ? 3 : 1;
 
 inline void SetDeadline(grpc::ClientContext& context,
