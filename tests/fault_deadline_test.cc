@@ -79,17 +79,22 @@ TEST_CASE("Deadlines expiring at every stage of every kind, in storms: each "
   // millisecond, which a local GetFeature can beat.)
   // Under AddressSanitizer a call takes several times as long to get to
   // its stage: the deadlines that must let it get there are stretched.
-  constexpr int kSlowdown = kSanitizerSlowdown;
   auto past = [](int) { return In(-absl::Milliseconds(1)); };
   auto at_start = [](int i) { return In(absl::Microseconds(500 * (i % 11))); };
-  auto mid = [](int i) { return In(kSlowdown * absl::Milliseconds(300 + 20 * (i % 5))); };
-  auto blocked = [](int) { return In(kSlowdown * absl::Milliseconds(500)); };
+  auto mid = [](int i) {
+    return In(kSanitizerSlowdown * absl::Milliseconds(300 + 20 * (i % 5)));
+  };
+  auto blocked = [](int) {
+    return In(kSanitizerSlowdown * absl::Milliseconds(500));
+  };
   // ListFeatures gathers all 100k features before it sends the first, and
   // 16 of them at once share the server's two poller threads.
   auto mid_list = [](int i) {
-    return In(kSlowdown * absl::Milliseconds(800 + 20 * (i % 5)));
+    return In(kSanitizerSlowdown * absl::Milliseconds(800 + 20 * (i % 5)));
   };
-  auto blocked_list = [](int) { return In(kSlowdown * absl::Milliseconds(1000)); };
+  auto blocked_list = [](int) {
+    return In(kSanitizerSlowdown * absl::Milliseconds(1000));
+  };
 
   std::string row;
   std::function<StormCall(int)> call;
@@ -110,9 +115,9 @@ TEST_CASE("Deadlines expiring at every stage of every kind, in storms: each "
   };
   // ListFeatures over the line; reads `read_first` features (all when
   // negative), then waits for the status. Reached: a feature came. A paced
-  // reader takes a break of kSlowdown milliseconds every 100 features, so
-  // it cannot read all 100k before mid_list's deadline, however fast the
-  // machine.
+  // reader takes a break of kSanitizerSlowdown milliseconds every 100
+  // features, so it cannot read all 100k before mid_list's deadline, however
+  // fast the machine.
   auto list_features = [&](RouteGuide::Stub& on, StormDeadline deadline,
                            int read_first, bool must_read, bool paced) {
     return [&on, &line, deadline, read_first, must_read, paced](int i) {
@@ -122,7 +127,9 @@ TEST_CASE("Deadlines expiring at every stage of every kind, in storms: each "
       Feature feature;
       int read = 0;
       while ((read_first < 0 || read < read_first) && reader->Read(&feature)) {
-        if (++read % 100 == 0 && paced) absl::SleepFor(kSlowdown * absl::Milliseconds(1));
+        if (++read % 100 == 0 && paced) {
+          absl::SleepFor(kSanitizerSlowdown * absl::Milliseconds(1));
+        }
       }
       StormCall result{reader->Finish().error_code()};
       result.reached = !must_read || read > 0;
