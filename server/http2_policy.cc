@@ -24,6 +24,28 @@ constexpr int64_t kStrictDivisor = 100;
 constexpr int64_t kGlobalResetFactor = 10;
 constexpr int kMaxWarningsPerSecond = 10;
 
+bool EndedInsideMessage(const Http2ConnectionState& connection, uint32_t stream_id) {
+  return std::find(connection.ended_inside.begin(), connection.ended_inside.end(),
+                   stream_id) != connection.ended_inside.end();
+}
+
+// The client ended its side of the stream too: nothing more can come.
+void ForgetEndedInsideMessage(Http2ConnectionState& connection, uint32_t stream_id) {
+  auto& ended = connection.ended_inside;
+  ended.erase(std::remove(ended.begin(), ended.end(), stream_id), ended.end());
+}
+
+// The server ended a stream: where the client was inside a message, the
+// rest of it may still be on its way.
+void ServerEndedStream(Http2ConnectionState& connection, uint32_t stream_id) {
+  const auto it = connection.messages.find(stream_id);
+  if (it == connection.messages.end()) return;
+  connection.messages.erase(it);
+  auto& ended = connection.ended_inside;
+  if (ended.size() >= kMaxEndedInsideMessage) ended.erase(ended.begin());
+  ended.push_back(stream_id);
+}
+
 }  // namespace
 
 void Http2ConnectionState::RollWindow(absl::Time now) {
@@ -93,14 +115,25 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
         break;
     }
     if (frame.type == kRstStreamFrame) StreamEnded(connection, frame.stream_id);
-    if (allowed && frame.type == kDataFrame && frame.length == 0 &&
-        (frame.flags & kEndStreamFlag) != 0) {
+    const bool client_ends_stream =
+        frame.type == kRstStreamFrame ||
+        (frame.type == kDataFrame && frame.length == 0 && (frame.flags & kEndStreamFlag) != 0);
+    if (allowed && client_ends_stream) {
       connection.messages.erase(frame.stream_id);
+      if (!connection.ended_inside.empty()) {
+        ForgetEndedInsideMessage(connection, frame.stream_id);
+      }
     }
-    if (allowed && frame.type == kRstStreamFrame) connection.messages.erase(frame.stream_id);
     return allowed;
   }, [&](const FrameHeader& frame, uint32_t offset, const char* bytes, size_t n) {
     if (frame.type != kDataFrame || frame.stream_id == 0) return true;
+    if (!connection.ended_inside.empty() &&
+        EndedInsideMessage(connection, frame.stream_id)) {
+      if (offset + n == frame.length && (frame.flags & kEndStreamFlag) != 0) {
+        ForgetEndedInsideMessage(connection, frame.stream_id);
+      }
+      return true;
+    }
     // Padding (RFC 9113, 6.1): a length byte first, that many bytes last.
     uint32_t data_begin = 0;
     uint32_t data_end = frame.length;
@@ -157,11 +190,11 @@ void Http2Policy::InspectServerBytes(Http2ConnectionState& connection, const cha
     if (frame.type == kHeadersFrame && (frame.flags & kEndStreamFlag) != 0 &&
         frame.stream_id != 0) {
       ++connection.window_completed;
-      connection.messages.erase(frame.stream_id);
+      ServerEndedStream(connection, frame.stream_id);
       StreamEnded(connection, frame.stream_id);
     }
     if (frame.type == kRstStreamFrame) {
-      connection.messages.erase(frame.stream_id);
+      ServerEndedStream(connection, frame.stream_id);
       StreamEnded(connection, frame.stream_id);
     }
     return true;

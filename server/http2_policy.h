@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -16,6 +17,12 @@ namespace routeguide {
 
 // What the HTTP/2 guard's policy knows about one connection: the frames
 // each way, and the counts its rules look at. Loop thread only.
+// How many streams the server ended inside one of the client's messages a
+// connection remembers (Http2ConnectionState::ended_inside). The rest of
+// such a message is whatever the client had sent before it saw the end, so
+// it comes soon after, or not at all.
+inline constexpr size_t kMaxEndedInsideMessage = 64;
+
 struct Http2ConnectionState {
   FrameCursor from_client{kClientPrefaceSize};
   FrameCursor from_grpc{0};
@@ -27,6 +34,11 @@ struct Http2ConnectionState {
   // prefix): where each is in the framing. A stream at a message boundary
   // has no entry; one is dropped when its stream ends.
   absl::flat_hash_map<uint32_t, StreamMessages> messages;
+  // Streams the server ended (trailers or a reset) while the client was
+  // inside a message, oldest first: the rest of the message may still come
+  // and must not be read as a new one. gRPC drops DATA on a stream it
+  // ended, so such DATA is let through unread.
+  std::vector<uint32_t> ended_inside;
   uint8_t pad_length = 0;  // Of the DATA frame being read.
   uint64_t oversized_length = 0;  // The declared length it was closed for.
   // The client's streams that neither side has ended (the server's

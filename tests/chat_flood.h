@@ -102,9 +102,12 @@ class ChatFlood {
 
   // Floods for `duration`, calling `sample` with the time since the start
   // about every `period` meanwhile. Then half-closes every stream and
-  // waits for each to end; streams still open 10 s later are cancelled.
+  // waits for each to end; streams still open 10 s later are cancelled,
+  // after `describe_server` (when given) has said what the server sees,
+  // for stuck().
   void Run(absl::Duration duration, absl::Duration period,
-           const std::function<void(absl::Duration)>& sample) {
+           const std::function<void(absl::Duration)>& sample,
+           const std::function<std::string()>& describe_server = nullptr) {
     start_ = absl::Now();
     const int total = options_.channels * options_.streams_per_channel;
     for (int i = 0; i < total; ++i) {
@@ -134,11 +137,18 @@ class ChatFlood {
         cancel_at = now + absl::Seconds(10);
       }
       if (now >= cancel_at) {
-        for (auto& stream : streams_) {
-          if (!stream->finished) {
-            stream->context.TryCancel();
-            ++cancelled_by_test_;
-          }
+        if (describe_server && finished_ < total) {
+          absl::StrAppend(&stuck_, "the server, before they were cancelled: ",
+                          describe_server(), "\n");
+        }
+        for (size_t i = 0; i < streams_.size(); ++i) {
+          Stream& stream = *streams_[i];
+          if (stream.finished) continue;
+          absl::StrAppend(&stuck_, "stream ", i,
+                          " (connection ", i % options_.channels, ", ",
+                          stream.sent, " notes sent) ", stream.StateName(), "\n");
+          stream.context.TryCancel();
+          ++cancelled_by_test_;
         }
         cancel_at = absl::InfiniteFuture();
       }
@@ -159,6 +169,8 @@ class ChatFlood {
   int64_t notes_sent() const { return notes_sent_; }
   int64_t replies() const { return replies_; }
   int cancelled_by_test() const { return cancelled_by_test_; }
+  // What each stream the test cancelled was waiting for.
+  const std::string& stuck() const { return stuck_; }
   // Streams that ended in error without one note through.
   int failed_before_first_note() const { return failed_before_first_note_; }
   // How the streams ended.
@@ -199,6 +211,19 @@ class ChatFlood {
     bool read_done = false;
     bool finishing = false;
     bool finished = false;
+
+    bool started = false;
+    bool half_closing = false;
+
+    std::string StateName() const {
+      if (!started) return "waiting to start";
+      if (finishing) return "waiting for its status";
+      if (paused) return "paused by the pace";
+      if (half_closing && writing) return "half-closing";
+      if (writing) return "writing a note";
+      if (reading) return "reading";
+      return "idle";
+    }
   };
 
   void* Tag(int index, Op op) { return tags_.Post(static_cast<size_t>(index), op); }
@@ -207,6 +232,7 @@ class ChatFlood {
     Stream& stream = *streams_[index];
     switch (op) {
       case Op::kStarted:
+        stream.started = true;
         if (!ok) {  // No connection: the call is already over.
           stream.write_done = stream.read_done = true;
           break;
@@ -270,6 +296,7 @@ class ChatFlood {
     Stream& stream = *streams_[index];
     if (stopping_) {
       stream.writing = true;
+      stream.half_closing = true;
       stream.rpc->WritesDone(Tag(index, Op::kHalfClosed));
       return;
     }
@@ -330,6 +357,7 @@ class ChatFlood {
   int64_t notes_sent_ = 0;
   int64_t replies_ = 0;
   int cancelled_by_test_ = 0;
+  std::string stuck_;
   int failed_before_first_note_ = 0;
   std::map<grpc::StatusCode, int> codes_;
   std::map<grpc::StatusCode, std::string> first_messages_;
