@@ -335,10 +335,9 @@ void Http2Guard::Reject(Http2Relay& relay, uint32_t error_code, absl::Time now,
     return;
   }
   relay.to_client.Truncate(static_cast<size_t>(boundary - relay.sent_to_client));
-  const std::string frame = GoawayFrame(
-      relay.http2.last_stream_id, error_code,
-      error_code == kEnhanceYourCalm ? "too many stream resets"
-                                     : "SETTINGS not acknowledged in time");
+  const std::string frame =
+      GoawayFrame(relay.http2.last_stream_id, error_code,
+                  Http2Policy::CloseReason(relay.http2, error_code));
   relay.to_client.Append(frame.data(), frame.size());
   goaways_sent_.fetch_add(1, std::memory_order_relaxed);
   BeginClosing(relay, now);

@@ -225,6 +225,15 @@ bool Http2Policy::IsRapidReset(const Http2ConnectionState& connection,
          !connection.too_many_early_streams && !connection.too_many_unfinished_messages;
 }
 
+const char* Http2Policy::CloseReason(const Http2ConnectionState& connection,
+                                     uint32_t error_code) {
+  if (connection.too_many_early_streams) return "too many streams before the SETTINGS ack";
+  if (connection.too_many_unfinished_messages) return "too many streams stopped inside a message";
+  if (connection.oversized_length > 0) return "a message declared too large";
+  if (IsRapidReset(connection, error_code)) return "too many stream resets";
+  return "SETTINGS not acknowledged in time";
+}
+
 void Http2Policy::CountClose(const Http2ConnectionState& connection, uint32_t error_code) {
   if (connection.too_many_early_streams) {
     early_stream_closes_.fetch_add(1, std::memory_order_relaxed);

@@ -86,6 +86,10 @@ class Http2Policy {
   // at once on a new connection.
   void ReportClose(const Http2ConnectionState& connection, uint32_t error_code,
                    bool goaway, const std::string& peer, int grpc_fd, absl::Time now);
+  // Why the connection is closed for `error_code`, in a few words: the
+  // GOAWAY's debug data.
+  static const char* CloseReason(const Http2ConnectionState& connection,
+                                 uint32_t error_code);
   // Logs how many closes went unlogged (at Stop).
   void LogSuppressedWarnings();
 

@@ -328,6 +328,29 @@ TEST_CASE("A message the server ended inside (its reset or trailers) is not "
   CHECK(connection.oversized_length == kMaxDeclared + 1);
 }
 
+TEST_CASE("The GOAWAY says what the connection was closed for", "[guard]") {
+  Http2ConnectionState connection;
+  CHECK(std::string(Http2Policy::CloseReason(connection, kSettingsTimeout)) ==
+        "SETTINGS not acknowledged in time");
+  CHECK(std::string(Http2Policy::CloseReason(connection, kEnhanceYourCalm)) ==
+        "too many stream resets");
+  SECTION("a message declared too large") {
+    connection.oversized_length = kMaxDeclared + 1;
+    CHECK(std::string(Http2Policy::CloseReason(connection, kEnhanceYourCalm)) ==
+          "a message declared too large");
+  }
+  SECTION("too many streams before the acknowledgement") {
+    connection.too_many_early_streams = true;
+    CHECK(std::string(Http2Policy::CloseReason(connection, kEnhanceYourCalm)) ==
+          "too many streams before the SETTINGS ack");
+  }
+  SECTION("too many streams stopped inside a message") {
+    connection.too_many_unfinished_messages = true;
+    CHECK(std::string(Http2Policy::CloseReason(connection, kEnhanceYourCalm)) ==
+          "too many streams stopped inside a message");
+  }
+}
+
 TEST_CASE("Streams the server ended inside a message are remembered up to a bound, "
           "and not counted as unfinished messages",
           "[guard]") {
