@@ -102,9 +102,9 @@ class ChatFlood {
 
   // Floods for `duration`, calling `sample` with the time since the start
   // about every `period` meanwhile. Then half-closes every stream and
-  // waits for each to end; streams still open 10 s later are cancelled,
-  // after `describe_server` (when given) has said what the server sees,
-  // for stuck().
+  // waits for each to end; streams still open kEndingGrace later are
+  // cancelled, after `describe_server` (when given) has said what the
+  // server sees, for stuck().
   void Run(absl::Duration duration, absl::Duration period,
            const std::function<void(absl::Duration)>& sample,
            const std::function<std::string()>& describe_server = nullptr) {
@@ -119,7 +119,7 @@ class ChatFlood {
           &stream.context, cq_.get(), Tag(i, Op::kStarted));
     }
     const absl::Time stop_at = start_ + duration;
-    const absl::Time give_up = stop_at + absl::Seconds(20);
+    const absl::Time give_up = stop_at + kEndingGrace + absl::Seconds(10);
     absl::Time next_sample = start_;
     absl::Time cancel_at = absl::InfiniteFuture();
     while (finished_ < total) {
@@ -133,8 +133,8 @@ class ChatFlood {
         next_sample = now + period;
       }
       if (!stopping_ && now >= stop_at) {
-        Stop();
-        cancel_at = now + absl::Seconds(10);
+        Stop(now);
+        cancel_at = now + kEndingGrace;
       }
       if (now >= cancel_at) {
         if (describe_server && finished_ < total) {
@@ -169,6 +169,11 @@ class ChatFlood {
   int64_t notes_sent() const { return notes_sent_; }
   int64_t replies() const { return replies_; }
   int cancelled_by_test() const { return cancelled_by_test_; }
+  // From the end of the flood to the last stream's end (each half-closes,
+  // and the server reads what is still buffered before it answers).
+  absl::Duration ending_took() const {
+    return std::max(absl::ZeroDuration(), last_finished_at_ - stopped_at_);
+  }
   // What each stream the test cancelled was waiting for.
   const std::string& stuck() const { return stuck_; }
   // Streams that ended in error without one note through.
@@ -195,6 +200,12 @@ class ChatFlood {
   }
 
  private:
+  // How long the streams get to end after the flood: the server reads what
+  // each still has buffered first (1.5-2 s without a quota, measured in
+  // a release build).
+  static constexpr absl::Duration kEndingGrace =
+      absl::Seconds(10 * kSanitizerSlowdown);
+
   enum class Op { kStarted, kWritten, kHalfClosed, kRead, kFinished };
   using FloodTags = CallTags<Op, 5>;
   struct Stream {
@@ -275,6 +286,7 @@ class ChatFlood {
       case Op::kFinished:
         stream.finished = true;
         ++finished_;
+        last_finished_at_ = absl::Now();
         ++codes_[stream.status.error_code()];
         if (!stream.status.ok()) {
           if (stream.sent == 0) ++failed_before_first_note_;
@@ -341,7 +353,10 @@ class ChatFlood {
   // A started stream has a Write in flight, or is paused, until it is done
   // writing: each half-closes when that Write completes or the pause ends
   // (at once, now); one not started yet, when it starts.
-  void Stop() { stopping_ = true; }
+  void Stop(absl::Time now) {
+    stopping_ = true;
+    stopped_at_ = now;
+  }
 
   const Options options_;
   std::vector<std::unique_ptr<RouteGuide::Stub>> stubs_;
@@ -352,6 +367,8 @@ class ChatFlood {
   std::deque<int> paused_;
   absl::Time start_;
   bool stopping_ = false;
+  absl::Time stopped_at_ = absl::InfinitePast();
+  absl::Time last_finished_at_ = absl::InfinitePast();
   int finished_ = 0;
   int64_t writes_posted_ = 0;
   int64_t notes_sent_ = 0;

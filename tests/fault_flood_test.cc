@@ -151,7 +151,8 @@ TEST_CASE("A flood of 4 KiB notes over several RouteChat streams: the "
   std::cout << "note flood: " << flood.notes_sent() << " notes of 4 KiB sent in "
             << absl::FormatDuration(kFlood) << ", " << flood.replies()
             << " replies, streams ended " << flood.CodesToString()
-            << "; server VmRSS " << rss.ToString() << std::endl;
+            << ", the last " << absl::FormatDuration(flood.ending_took())
+            << " after the flood; server VmRSS " << rss.ToString() << std::endl;
   REQUIRE(rss.always_running);
   CHECK(flood.codes() == std::map<grpc::StatusCode, int>{{grpc::StatusCode::OK, 4}});
   INFO("streams the test cancelled: " << flood.stuck());
@@ -231,7 +232,9 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
               << "streams ended " << flood.CodesToString() << ", "
               << flood.failed_before_first_note()
               << " of them before their first note; "
-              << flood.cancelled_by_test() << " cancelled by the test; VmRSS "
+              << flood.cancelled_by_test() << " cancelled by the test; the last "
+              << "ended " << absl::FormatDuration(flood.ending_took())
+              << " after the flood; VmRSS "
               << rss.ToString() << std::endl;
     REQUIRE(rss.always_running);
     INFO("streams the test cancelled: " << flood.stuck());
