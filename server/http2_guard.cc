@@ -153,6 +153,7 @@ Http2GuardStats Http2Guard::stats() const {
   stats.active = active_.load(std::memory_order_relaxed);
   stats.refused = refused_.load(std::memory_order_relaxed);
   stats.goaways_sent = goaways_sent_.load(std::memory_order_relaxed);
+  stats.held_bytes = held_bytes_.load(std::memory_order_relaxed);
   stats.spin_polls = spin_polls_.load(std::memory_order_relaxed);
   stats.spin_hits = spin_hits_.load(std::memory_order_relaxed);
   stats.spin_wasted_us = spin_wasted_us_.load(std::memory_order_relaxed);

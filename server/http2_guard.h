@@ -111,6 +111,9 @@ struct Http2GuardStats {
   int64_t strict_periods = 0;
   int64_t streams_opened = 0;      // HEADERS on a new stream, all clients.
   int64_t client_resets = 0;       // RST_STREAM frames, all clients.
+  // RST_STREAM frames gRPC sent (streams refused, or cut under --max_memory).
+  int64_t server_resets = 0;
+  int64_t held_bytes = 0;  // Relayed bytes waiting in the guard for a socket.
   int64_t open_streams = 0;        // Streams under way now, all clients.
   int64_t spin_polls = 0;  // Polls that found nothing, made while spinning.
   int64_t spin_hits = 0;   // Waits that a spin saw end (no sleep needed).
@@ -228,6 +231,8 @@ class Http2Guard {
                       std::greater<>>
       timers_;
 
+  // Bytes the relays hold for either side; written by the loop alone.
+  std::atomic<int64_t> held_bytes_{0};
   std::atomic<int64_t> relayed_{0}, active_{0}, refused_{0}, goaways_sent_{0},
       spin_polls_{0}, spin_hits_{0}, spin_wasted_us_{0};
 };

@@ -194,6 +194,7 @@ void Http2Policy::InspectServerBytes(Http2ConnectionState& connection, const cha
       StreamEnded(connection, frame.stream_id);
     }
     if (frame.type == kRstStreamFrame) {
+      server_resets_.fetch_add(1, std::memory_order_relaxed);
       ServerEndedStream(connection, frame.stream_id);
       StreamEnded(connection, frame.stream_id);
     }
@@ -273,6 +274,7 @@ void Http2Policy::AddStats(Http2GuardStats& stats) const {
   stats.strict_periods = strict_periods_.load(std::memory_order_relaxed);
   stats.streams_opened = streams_opened_.load(std::memory_order_relaxed);
   stats.client_resets = client_resets_.load(std::memory_order_relaxed);
+  stats.server_resets = server_resets_.load(std::memory_order_relaxed);
   stats.open_streams = open_streams_.load(std::memory_order_relaxed);
 }
 

@@ -127,7 +127,7 @@ class Http2Policy {
   std::atomic<int64_t> rapid_reset_closes_{0}, settings_timeouts_{0},
       oversized_message_closes_{0}, early_stream_closes_{0},
       unfinished_message_closes_{0}, strict_periods_{0},
-      streams_opened_{0}, client_resets_{0};
+      streams_opened_{0}, client_resets_{0}, server_resets_{0};
   // Written by the loop thread alone; atomic for stats().
   std::atomic<int64_t> open_streams_{0};
 };

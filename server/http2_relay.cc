@@ -132,6 +132,14 @@ void Http2Guard::Pump(uint64_t id, absl::Time now) {
     watching = Watch(relay.relay_fd, relay.id, Side::kGrpc, grpc_out) && watching;
     relay.grpc_out_watched = grpc_out;
   }
+  const size_t held = relay.to_client.size() + relay.to_grpc.size();
+  if (held != relay.held_counted) {
+    held_bytes_.store(held_bytes_.load(std::memory_order_relaxed) +
+                          static_cast<int64_t>(held) -
+                          static_cast<int64_t>(relay.held_counted),
+                      std::memory_order_relaxed);
+    relay.held_counted = held;
+  }
   if (!watching) {
     // Without the wake-up the bytes would wait forever.
     spdlog::error("HTTP/2 guard: epoll_ctl failed for the connection from {}: {}",
@@ -298,6 +306,9 @@ void Http2Guard::CloseRelay(uint64_t id) {
   if (it->second->client_fd >= 0) close(it->second->client_fd);
   if (it->second->relay_fd >= 0) close(it->second->relay_fd);
   policy_->EndStreams(it->second->http2);
+  held_bytes_.store(held_bytes_.load(std::memory_order_relaxed) -
+                        static_cast<int64_t>(it->second->held_counted),
+                    std::memory_order_relaxed);
   relays_.erase(it);
   active_.store(static_cast<int64_t>(relays_.size()), std::memory_order_relaxed);
 }

@@ -79,6 +79,8 @@ struct Http2Relay {
   ByteQueue to_grpc;
   ByteQueue to_client;
   uint64_t sent_to_client = 0;
+  // to_grpc's and to_client's bytes as last added to the guard's count.
+  size_t held_counted = 0;
   absl::Time close_deadline;
 
   Http2ConnectionState http2;

@@ -148,7 +148,8 @@ void LogStatus(const RouteGuideServer& server, const FeatureStore& store) {
       "status: {} calls in flight, {} call objects, {} accepted, {} "
       "cancelled, {} notes, RSS {} KiB, heap in use {} KiB, {} connections "
       "accepted, {} awaiting their preface, {} handshake timeouts, {} shed, "
-      "{} guarded, "
+      "{} guarded, {} streams open through the guard, {} reset by gRPC, "
+      "{} bytes held by the guard, "
       "{} closed for rapid reset, {} closed for no SETTINGS ack, {} closed "
       "for too many streams before it, {} closed for an oversized message, "
       "{} closed for too many unfinished messages, guard spin: {} waits "
@@ -157,7 +158,8 @@ void LogStatus(const RouteGuideServer& server, const FeatureStore& store) {
       store.note_count(), ResidentKiB(), HeapInUseBytes() / 1024,
       connections.accepted, connections.pending,
       connections.handshake_timeouts, connections.shed,
-      guard.active, guard.rapid_reset_closes, guard.settings_timeouts,
+      guard.active, guard.open_streams, guard.server_resets, guard.held_bytes,
+      guard.rapid_reset_closes, guard.settings_timeouts,
       guard.early_stream_closes, guard.oversized_message_closes,
       guard.unfinished_message_closes, guard.spin_hits, guard.spin_wasted_us);
 }

@@ -83,6 +83,9 @@ TEST_CASE("Each direction holds a bounded amount for a reader that does not "
     const uint64_t first = WriteUntilFull(grpc_end, &written, kTotal, absl::Milliseconds(300));
     INFO("written before the reader read: " << first);
     CHECK(first < kBound);
+    // The guard's own share of what waits: its 64 KiB for the client.
+    CHECK(WaitFor([&] { return guard->stats().held_bytes > 0; }, absl::Seconds(5)));
+    CHECK(guard->stats().held_bytes <= 64 << 10);
     while (read < kTotal) {
       WriteUntilFull(grpc_end, &written, kTotal - written, absl::Milliseconds(1));
       REQUIRE(ReadPattern(client, &read, std::min<uint64_t>(written - read, 1 << 20),
@@ -116,6 +119,8 @@ TEST_CASE("Each direction holds a bounded amount for a reader that does not "
     CHECK(read == kTotal);
   }
   CHECK(guard->stats().active == 1);
+  // Everything delivered: the guard holds nothing.
+  CHECK(WaitFor([&] { return guard->stats().held_bytes == 0; }, absl::Seconds(5)));
   close(client);
   close(grpc_end);
   guard->Stop();
