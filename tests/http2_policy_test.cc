@@ -283,27 +283,41 @@ TEST_CASE("The policy counts the streams under way on all connections, each "
   }
 }
 
+// A policy and one connection's state, fed bytes from either side.
+struct OneConnection {
+  explicit OneConnection(int64_t max_streams)
+      : policy([max_streams] {
+          Http2GuardOptions options;
+          options.max_declared_message_bytes = kMaxDeclared;
+          options.max_streams_before_ack = max_streams;
+          return options;
+        }()) {
+    connection.window_start = now;
+  }
+  bool FromClient(const std::string& bytes) {
+    uint32_t error_code = 0;
+    return policy.InspectClientBytes(connection, bytes.data(), bytes.size(), now,
+                                     &error_code);
+  }
+  void FromServer(const std::string& bytes) {
+    policy.InspectServerBytes(connection, bytes.data(), bytes.size(), now);
+  }
+
+  Http2Policy policy;
+  Http2ConnectionState connection;
+  const absl::Time now = absl::Now();
+};
+
 TEST_CASE("A message the server ended inside (its reset or trailers) is not "
           "misread when the rest of it, already sent, comes after",
           "[guard]") {
   // Under --max_memory gRPC resets busy streams (ENHANCE_YOUR_CALM) while
   // a client's note is on its way: the note's remaining bytes still come.
   // Read as a new message, its body ('m's, 0x6d) would declare 1.8 GB.
-  Http2GuardOptions options;
-  options.max_declared_message_bytes = kMaxDeclared;
-  options.max_streams_before_ack = 3;
-  Http2Policy policy(options);
-  Http2ConnectionState connection;
-  const absl::Time now = absl::Now();
-  connection.window_start = now;
-  const auto from_client = [&](const std::string& bytes) {
-    uint32_t error_code = 0;
-    return policy.InspectClientBytes(connection, bytes.data(), bytes.size(), now,
-                                     &error_code);
-  };
-  const auto from_server = [&](const std::string& bytes) {
-    policy.InspectServerBytes(connection, bytes.data(), bytes.size(), now);
-  };
+  OneConnection one(/*max_streams=*/3);
+  Http2ConnectionState& connection = one.connection;
+  const auto from_client = [&](const std::string& bytes) { return one.FromClient(bytes); };
+  const auto from_server = [&](const std::string& bytes) { one.FromServer(bytes); };
   const auto headers = [](uint32_t stream, uint8_t flags = kEndHeaders) {
     return Frame(kHeadersFrame, flags, stream, "h");
   };
@@ -354,39 +368,26 @@ TEST_CASE("The GOAWAY says what the connection was closed for", "[guard]") {
 TEST_CASE("Streams the server ended inside a message are remembered up to a bound, "
           "and not counted as unfinished messages",
           "[guard]") {
-  Http2GuardOptions options;
-  options.max_declared_message_bytes = kMaxDeclared;
-  options.max_streams_before_ack = 4;
-  Http2Policy policy(options);
-  Http2ConnectionState connection;
-  const absl::Time now = absl::Now();
-  connection.window_start = now;
-  uint32_t error_code = 0;
-  const std::string preface = std::string(kClientPrefaceSize, 'P') +
-                              Frame(kSettingsFrame, kAckFlag, 0);
-  REQUIRE(policy.InspectClientBytes(connection, preface.data(), preface.size(), now,
-                                    &error_code));
+  OneConnection one(/*max_streams=*/4);
+  Http2ConnectionState& connection = one.connection;
+  REQUIRE(one.FromClient(std::string(kClientPrefaceSize, 'P') +
+                         Frame(kSettingsFrame, kAckFlag, 0)));
   // Many more streams than either bound, each reset by the server inside a
   // message whose rest never comes (the client saw the reset).
   for (uint32_t stream = 1; stream < 2 * 1000; stream += 2) {
-    const std::string bytes = Frame(kHeadersFrame, kEndHeaders, stream, "h") +
-                              DataFrame(stream, Message(600, 100));
-    REQUIRE(policy.InspectClientBytes(connection, bytes.data(), bytes.size(), now,
-                                      &error_code));
-    const std::string reset = RstStreamFrame(stream);
-    policy.InspectServerBytes(connection, reset.data(), reset.size(), now);
+    REQUIRE(one.FromClient(Frame(kHeadersFrame, kEndHeaders, stream, "h") +
+                           DataFrame(stream, Message(600, 100))));
+    one.FromServer(RstStreamFrame(stream));
   }
   CHECK(connection.messages.empty());
   CHECK(connection.ended_inside.size() == kMaxEndedInsideMessage);
   // The latest is still known: the rest of its message passes, and its end
   // of stream forgets it.
-  const std::string rest = DataFrame(1997, std::string(500, 'm'), /*end_stream=*/true);
-  CHECK(policy.InspectClientBytes(connection, rest.data(), rest.size(), now, &error_code));
+  CHECK(one.FromClient(DataFrame(1997, std::string(500, 'm'), /*end_stream=*/true)));
   CHECK(connection.ended_inside.size() == kMaxEndedInsideMessage - 1);
   CHECK(!connection.oversized_length);
   // A client's reset forgets one too.
-  const std::string reset = RstStreamFrame(1995);
-  CHECK(policy.InspectClientBytes(connection, reset.data(), reset.size(), now, &error_code));
+  CHECK(one.FromClient(RstStreamFrame(1995)));
   CHECK(connection.ended_inside.size() == kMaxEndedInsideMessage - 2);
 }
 
