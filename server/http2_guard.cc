@@ -128,9 +128,11 @@ void Http2Guard::Stop() {
   for (auto& [id, relay] : relays_) {
     if (relay->client_fd >= 0) close(relay->client_fd);
     if (relay->relay_fd >= 0) close(relay->relay_fd);
+    policy_->EndStreams(relay->http2);
   }
   relays_.clear();
   ready_.clear();
+  held_bytes_.store(0, std::memory_order_relaxed);
   {
     absl::MutexLock lock(&mu_);
     for (const Incoming& in : incoming_) {

@@ -111,7 +111,8 @@ struct Http2GuardStats {
   int64_t strict_periods = 0;
   int64_t streams_opened = 0;      // HEADERS on a new stream, all clients.
   int64_t client_resets = 0;       // RST_STREAM frames, all clients.
-  // RST_STREAM frames gRPC sent (streams refused, or cut under --max_memory).
+  // RST_STREAM frames gRPC sent: streams refused, cut under --max_memory,
+  // or ended before the client's half-close.
   int64_t server_resets = 0;
   int64_t held_bytes = 0;  // Relayed bytes waiting in the guard for a socket.
   int64_t open_streams = 0;        // Streams under way now, all clients.

@@ -111,6 +111,9 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
           connection.settings_acked = true;
         }
         break;
+      case kDataFrame:
+        connection.skipping_data = false;
+        break;
       default:
         break;
     }
@@ -127,8 +130,14 @@ bool Http2Policy::InspectClientBytes(Http2ConnectionState& connection, const cha
     return allowed;
   }, [&](const FrameHeader& frame, uint32_t offset, const char* bytes, size_t n) {
     if (frame.type != kDataFrame || frame.stream_id == 0) return true;
-    if (!connection.ended_inside.empty() &&
+    // Checked for every part of the frame, since gRPC may end the stream
+    // between two reads of one frame; once skipped, the frame's rest is
+    // too, even should the stream be forgotten meanwhile.
+    if (!connection.skipping_data && !connection.ended_inside.empty() &&
         EndedInsideMessage(connection, frame.stream_id)) {
+      connection.skipping_data = true;
+    }
+    if (connection.skipping_data) {
       if (offset + n == frame.length && (frame.flags & kEndStreamFlag) != 0) {
         ForgetEndedInsideMessage(connection, frame.stream_id);
       }

@@ -39,6 +39,8 @@ struct Http2ConnectionState {
   // and must not be read as a new one. gRPC drops DATA on a stream it
   // ended, so such DATA is let through unread.
   std::vector<uint32_t> ended_inside;
+  // The rest of the DATA frame being read is on one of them.
+  bool skipping_data = false;
   uint8_t pad_length = 0;  // Of the DATA frame being read.
   uint64_t oversized_length = 0;  // The declared length it was closed for.
   // The client's streams that neither side has ended (the server's

@@ -95,9 +95,11 @@ std::string StatusLine(testing::ServerProcess& server) {
 // waiting in them (`ss`; Recv-Q unread by the owner, Send-Q unsent or
 // unacknowledged), to tell which of the client, the guard's relay and gRPC
 // sits on them.
+constexpr absl::string_view kNoBusySockets = "(no socket of theirs holds bytes)";
+constexpr absl::string_view kSocketsUnknown = "(ss could not run)";
 std::string BusySockets(const std::vector<pid_t>& pids) {
   FILE* ss = popen("ss -Htanxp 2>&1", "r");
-  if (ss == nullptr) return "(ss could not run)";
+  if (ss == nullptr) return std::string(kSocketsUnknown) + "\n";
   std::string text;
   std::array<char, 4096> line;
   int shown = 0;
@@ -111,8 +113,8 @@ std::string BusySockets(const std::vector<pid_t>& pids) {
                       (fields[2] != "0" || fields[3] != "0");
     if (ours && busy && shown++ < 40) text += row;
   }
-  pclose(ss);
-  return text.empty() ? "(no socket of theirs holds bytes)\n" : text;
+  if (pclose(ss) != 0) return std::string(kSocketsUnknown) + "\n" + text;
+  return text.empty() ? std::string(kNoBusySockets) + "\n" : text;
 }
 
 // The number before `what` in a status line ("..., 1000 notes, ...").
@@ -138,17 +140,20 @@ int64_t StatusNumber(const std::string& line, const std::string& what) {
 // end was with the client, gRPC 1.51's, which never completed the call.
 // (Not seen in 54 rounds without the guard, whose relay cuts the server's
 // bytes into other reads, nor in rounds run alone.) The flood cancels
-// those streams (CANCELLED); this checks the server's part: every call
-// ended, every byte passed on.
-void CheckStuckStreamsWereEnded(const ChatFlood& flood) {
+// those streams (CANCELLED); this checks that they are that few (2% of the
+// streams, at least one) and the server's part: every call ended, every
+// byte passed on and taken out of the sockets (where `ss` can tell).
+void CheckStuckStreamsWereEnded(const ChatFlood& flood, int streams) {
   if (flood.cancelled_by_test() == 0) return;
+  const std::string& view = flood.server_view();
   std::cout << "streams the test cancelled: " << flood.stuck()
-            << "the server then: " << flood.server_view() << std::endl;
-  INFO("streams the test cancelled: " << flood.stuck() << "the server then: "
-       << flood.server_view());
-  CHECK(StatusNumber(flood.server_view(), "calls in flight") == 0);
-  CHECK(StatusNumber(flood.server_view(), "streams open through the guard") == 0);
-  CHECK(StatusNumber(flood.server_view(), "bytes held by the guard") == 0);
+            << "the server then: " << view << std::endl;
+  INFO("streams the test cancelled: " << flood.stuck() << "the server then: " << view);
+  CHECK(flood.cancelled_by_test() <= std::max(1, streams / 50));
+  CHECK(StatusNumber(view, "calls in flight") == 0);
+  CHECK(StatusNumber(view, "streams open through the guard") == 0);
+  CHECK(StatusNumber(view, "bytes held by the guard") == 0);
+  CHECK((absl::StrContains(view, kNoBusySockets) || absl::StrContains(view, kSocketsUnknown)));
 }
 
 grpc::Status CallGetFeature(const std::string& target) {
@@ -202,12 +207,12 @@ TEST_CASE("A flood of 4 KiB notes over several RouteChat streams: the "
             << ", the last " << absl::FormatDuration(flood.ending_took())
             << " after the flood; server VmRSS " << rss.ToString() << std::endl;
   REQUIRE(rss.always_running);
-  CheckStuckStreamsWereEnded(flood);
+  CheckStuckStreamsWereEnded(flood, options.channels * options.streams_per_channel);
+  std::map<grpc::StatusCode, int> expected;
   const int stuck = flood.cancelled_by_test();
-  CHECK(flood.codes() ==
-        (stuck == 0 ? std::map<grpc::StatusCode, int>{{grpc::StatusCode::OK, 4}}
-                    : std::map<grpc::StatusCode, int>{{grpc::StatusCode::OK, 4 - stuck},
-                                                      {grpc::StatusCode::CANCELLED, stuck}}));
+  if (stuck < 4) expected[grpc::StatusCode::OK] = 4 - stuck;
+  if (stuck > 0) expected[grpc::StatusCode::CANCELLED] = stuck;
+  CHECK(flood.codes() == expected);
   // 150k notes (600 MB) when all keep pace; at least 100k, 100 times what
   // the store may keep (a third of that under AddressSanitizer, where four
   // streams of one Write at a time fall behind the pace on a busy machine).
@@ -266,7 +271,7 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
   const int rounds = quota == "0" ? 1 : (ROUTEGUIDE_ASAN ? 6 : 3);
   int failed = 0;
   int64_t peak = -1;
-  for (int round = 1; round <= rounds + 1; ++round) {
+  for (int round = 1; round <= rounds && failed == 0; ++round) {
     ChatFlood::Options options;
     options.channels = 200;
     options.streams_per_channel = 2;
@@ -291,7 +296,7 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
               << " after the flood; VmRSS "
               << rss.ToString() << std::endl;
     REQUIRE(rss.always_running);
-    CheckStuckStreamsWereEnded(flood);
+    CheckStuckStreamsWereEnded(flood, options.channels * options.streams_per_channel);
     for (const auto& [code, count] : flood.codes()) {
       INFO(count << " streams ended with " << code);
       if (code == grpc::StatusCode::CANCELLED) {
@@ -302,7 +307,7 @@ TEST_CASE("Under --max_memory=4MiB a flood over 200 connections is cut back "
              code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
              code == grpc::StatusCode::UNAVAILABLE));
     }
-    failed = flood.failed();
+    failed = flood.failed() - flood.cancelled_by_test();
     peak = std::max(peak, rss.Peak());
   }
   if (quota == "0") {

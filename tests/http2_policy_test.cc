@@ -332,7 +332,10 @@ TEST_CASE("A message the server ended inside (its reset or trailers) is not "
     from_server(headers(1) + headers(1, kEndHeaders | kEndStreamFlag));
   }
   CHECK(connection.messages.size() == 1);
-  CHECK(from_client(DataFrame(1, std::string(300, 'm'))));
+  // Padded (0xff: read as a prefix, 4 GiB), and cut across two reads.
+  const std::string padded = DataFrame(1, std::string(300, 'm'), false, /*padding=*/9);
+  CHECK(from_client(padded.substr(0, 20)));
+  CHECK(from_client(padded.substr(20)));
   CHECK(from_client(DataFrame(1, std::string(200, 'm'), /*end_stream=*/true)));
   CHECK(!connection.oversized_length);
   // A stream still open is followed as before.
@@ -340,6 +343,24 @@ TEST_CASE("A message the server ended inside (its reset or trailers) is not "
   CHECK(connection.messages.empty());
   CHECK(!from_client(DataFrame(3, Message(kMaxDeclared + 1, 0))));
   CHECK(connection.oversized_length == kMaxDeclared + 1);
+}
+
+TEST_CASE("A stream the server ends between two reads of one of the client's DATA "
+          "frames has the frame's rest let through unread",
+          "[guard]") {
+  OneConnection one(/*max_streams=*/3);
+  REQUIRE(one.FromClient(std::string(kClientPrefaceSize, 'P') +
+                         Frame(kHeadersFrame, kEndHeaders, 1, "h") +
+                         Frame(kSettingsFrame, kAckFlag, 0)));
+  const std::string frame = DataFrame(1, Message(600, 600));
+  REQUIRE(one.FromClient(frame.substr(0, 100)));
+  REQUIRE(one.connection.messages.size() == 1);
+  one.FromServer(RstStreamFrame(1));
+  CHECK(one.FromClient(frame.substr(100)));
+  CHECK(!one.connection.oversized_length);
+  // The next frame on it too.
+  CHECK(one.FromClient(DataFrame(1, std::string(100, 'm'), /*end_stream=*/true)));
+  CHECK(one.connection.ended_inside.empty());
 }
 
 TEST_CASE("The GOAWAY says what the connection was closed for", "[guard]") {
