@@ -204,6 +204,11 @@ class Http2Guard {
   // the client's side is closed too (after a short linger).
   void BeginClosing(Http2Relay& relay, absl::Time now);
   void CloseRelay(uint64_t id);
+  // held_bytes_ += delta (the loop thread is the only writer).
+  void AddHeldBytes(int64_t delta) {
+    held_bytes_.store(held_bytes_.load(std::memory_order_relaxed) + delta,
+                      std::memory_order_relaxed);
+  }
 
   const Http2GuardOptions options_;
   // The rules: what the frames say, and when a connection must go.

@@ -229,33 +229,51 @@ void Http2Policy::AddOpenStreams(int64_t delta) {
                       std::memory_order_relaxed);
 }
 
-bool Http2Policy::IsRapidReset(const Http2ConnectionState& connection,
-                               uint32_t error_code) {
-  return error_code == kEnhanceYourCalm && connection.oversized_length == 0 &&
-         !connection.too_many_early_streams && !connection.too_many_unfinished_messages;
+Http2Policy::CloseCause Http2Policy::CauseOf(const Http2ConnectionState& connection,
+                                              uint32_t error_code) {
+  if (connection.too_many_early_streams) return CloseCause::kEarlyStreams;
+  if (connection.too_many_unfinished_messages) return CloseCause::kUnfinishedMessages;
+  if (connection.oversized_length > 0) return CloseCause::kOversizedMessage;
+  if (error_code == kEnhanceYourCalm) return CloseCause::kRapidReset;
+  return CloseCause::kSettingsTimeout;
 }
 
 const char* Http2Policy::CloseReason(const Http2ConnectionState& connection,
                                      uint32_t error_code) {
-  if (connection.too_many_early_streams) return "too many streams before the SETTINGS ack";
-  if (connection.too_many_unfinished_messages) return "too many streams stopped inside a message";
-  if (connection.oversized_length > 0) return "a message declared too large";
-  if (IsRapidReset(connection, error_code)) return "too many stream resets";
+  switch (CauseOf(connection, error_code)) {
+    case CloseCause::kEarlyStreams:
+      return "too many streams before the SETTINGS ack";
+    case CloseCause::kUnfinishedMessages:
+      return "too many streams stopped inside a message";
+    case CloseCause::kOversizedMessage:
+      return "a message declared too large";
+    case CloseCause::kRapidReset:
+      return "too many stream resets";
+    case CloseCause::kSettingsTimeout:
+      break;
+  }
   return "SETTINGS not acknowledged in time";
 }
 
 void Http2Policy::CountClose(const Http2ConnectionState& connection, uint32_t error_code) {
-  if (connection.too_many_early_streams) {
-    early_stream_closes_.fetch_add(1, std::memory_order_relaxed);
-  } else if (connection.too_many_unfinished_messages) {
-    unfinished_message_closes_.fetch_add(1, std::memory_order_relaxed);
-  } else if (connection.oversized_length > 0) {
-    oversized_message_closes_.fetch_add(1, std::memory_order_relaxed);
-  } else if (IsRapidReset(connection, error_code)) {
-    rapid_reset_closes_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    settings_timeouts_.fetch_add(1, std::memory_order_relaxed);
+  std::atomic<int64_t>* counter = &settings_timeouts_;
+  switch (CauseOf(connection, error_code)) {
+    case CloseCause::kEarlyStreams:
+      counter = &early_stream_closes_;
+      break;
+    case CloseCause::kUnfinishedMessages:
+      counter = &unfinished_message_closes_;
+      break;
+    case CloseCause::kOversizedMessage:
+      counter = &oversized_message_closes_;
+      break;
+    case CloseCause::kRapidReset:
+      counter = &rapid_reset_closes_;
+      break;
+    case CloseCause::kSettingsTimeout:
+      break;
   }
+  counter->fetch_add(1, std::memory_order_relaxed);
 }
 
 void Http2Policy::ReportClose(const Http2ConnectionState& connection, uint32_t error_code,
@@ -318,27 +336,28 @@ void Http2Policy::Warn(const Http2ConnectionState& connection, uint32_t error_co
   }
   ++warnings_in_window_;
   const char* how = goaway ? "sent GOAWAY and closed it" : "closed it";
-  if (connection.too_many_early_streams) {
+  const CloseCause cause = CauseOf(connection, error_code);
+  if (cause == CloseCause::kEarlyStreams) {
     spdlog::warn(
         "HTTP/2 guard: the connection from {} (gRPC's fd:{}) opened more than "
         "{} streams before acknowledging the server's SETTINGS (which carry "
         "that limit; gRPC 1.51 applies it only from the acknowledgement on); "
         "{} (ENHANCE_YOUR_CALM)",
         peer, grpc_fd, options_.max_streams_before_ack, how);
-  } else if (connection.too_many_unfinished_messages) {
+  } else if (cause == CloseCause::kUnfinishedMessages) {
     spdlog::warn(
         "HTTP/2 guard: the connection from {} (gRPC's fd:{}) stopped DATA "
         "inside a gRPC message on more than {} streams at once; {} "
         "(ENHANCE_YOUR_CALM)",
         peer, grpc_fd, options_.max_streams_before_ack, how);
-  } else if (connection.oversized_length > 0) {
+  } else if (cause == CloseCause::kOversizedMessage) {
     spdlog::warn(
         "HTTP/2 guard: the connection from {} (gRPC's fd:{}) began a message "
         "of {} bytes, past {} (gRPC 1.51 would buffer it whole before "
         "refusing it); {} (ENHANCE_YOUR_CALM)",
         peer, grpc_fd, connection.oversized_length,
         options_.max_declared_message_bytes, how);
-  } else if (error_code == kEnhanceYourCalm) {
+  } else if (cause == CloseCause::kRapidReset) {
     spdlog::warn(
         "HTTP/2 guard: the connection from {} (gRPC's fd:{}) opened {} "
         "streams and reset {} within a second while the server completed {} "

@@ -15,14 +15,14 @@
 
 namespace routeguide {
 
-// What the HTTP/2 guard's policy knows about one connection: the frames
-// each way, and the counts its rules look at. Loop thread only.
 // How many streams the server ended inside one of the client's messages a
 // connection remembers (Http2ConnectionState::ended_inside). The rest of
 // such a message is whatever the client had sent before it saw the end, so
 // it comes soon after, or not at all.
 inline constexpr size_t kMaxEndedInsideMessage = 64;
 
+// What the HTTP/2 guard's policy knows about one connection: the frames
+// each way, and the counts its rules look at. Loop thread only.
 struct Http2ConnectionState {
   FrameCursor from_client{kClientPrefaceSize};
   FrameCursor from_grpc{0};
@@ -104,9 +104,20 @@ class Http2Policy {
   void AddStats(Http2GuardStats& stats) const;
 
  private:
+  // What a connection is closed for; the first that holds, in this order.
+  enum class CloseCause {
+    kEarlyStreams,        // Too many streams before the SETTINGS ack.
+    kUnfinishedMessages,  // Too many streams stopped inside a message.
+    kOversizedMessage,    // A message declared too large.
+    kRapidReset,          // Any other ENHANCE_YOUR_CALM: resets.
+    kSettingsTimeout,
+  };
+  static CloseCause CauseOf(const Http2ConnectionState& connection, uint32_t error_code);
   // Whether the close is for rapid reset (rather than another reason that
   // also sends ENHANCE_YOUR_CALM).
-  static bool IsRapidReset(const Http2ConnectionState& connection, uint32_t error_code);
+  static bool IsRapidReset(const Http2ConnectionState& connection, uint32_t error_code) {
+    return CauseOf(connection, error_code) == CloseCause::kRapidReset;
+  }
   void StreamEnded(Http2ConnectionState& connection, uint32_t stream_id);
   void AddOpenStreams(int64_t delta);
   // Lowers every connection's reset limit for a while (see kStrictPeriod).

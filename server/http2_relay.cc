@@ -134,10 +134,7 @@ void Http2Guard::Pump(uint64_t id, absl::Time now) {
   }
   const size_t held = relay.to_client.size() + relay.to_grpc.size();
   if (held != relay.held_counted) {
-    held_bytes_.store(held_bytes_.load(std::memory_order_relaxed) +
-                          static_cast<int64_t>(held) -
-                          static_cast<int64_t>(relay.held_counted),
-                      std::memory_order_relaxed);
+    AddHeldBytes(static_cast<int64_t>(held) - static_cast<int64_t>(relay.held_counted));
     relay.held_counted = held;
   }
   if (!watching) {
@@ -306,9 +303,7 @@ void Http2Guard::CloseRelay(uint64_t id) {
   if (it->second->client_fd >= 0) close(it->second->client_fd);
   if (it->second->relay_fd >= 0) close(it->second->relay_fd);
   policy_->EndStreams(it->second->http2);
-  held_bytes_.store(held_bytes_.load(std::memory_order_relaxed) -
-                        static_cast<int64_t>(it->second->held_counted),
-                    std::memory_order_relaxed);
+  AddHeldBytes(-static_cast<int64_t>(it->second->held_counted));
   relays_.erase(it);
   active_.store(static_cast<int64_t>(relays_.size()), std::memory_order_relaxed);
 }
