@@ -39,7 +39,8 @@ constexpr int kMaxReceiveMessageBytes = 4 * 1024 * 1024;
 }  // namespace
 
 int RunBaselineServer(const BaselineConfig& config,
-                      const ServiceFactory& make_service) {
+                      const ServiceFactory& make_service,
+                      const AsyncHooks& hooks) {
   // As our server does, so gRPC's locks cost the same in every server.
   DisableMutexDeadlockDetection();
   // Signals go to the thread that waits for them below, not to threads
@@ -65,11 +66,14 @@ int RunBaselineServer(const BaselineConfig& config,
                            &port);
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   builder.RegisterService(service.get());
+  if (hooks.configure) hooks.configure(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     if (server != nullptr) server->Shutdown();
+    if (hooks.stopped) hooks.stopped();
     ExitWithUsageError(absl::StrCat("cannot listen on ", config.address));
   }
+  if (hooks.started) hooks.started(*server);
   // Scripts and tests read the port from this line, as from our server's.
   spdlog::info("RouteGuide {} server listening on {} (port {}): {} features from {}",
                config.name, config.address, port, store->feature_count(),
@@ -79,13 +83,14 @@ int RunBaselineServer(const BaselineConfig& config,
   sigwait(&signals, &signal_number);
   spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  if (hooks.stopped) hooks.stopped();
   server.reset();
   spdlog::info("stopped");
   return 0;
 }
 
 int BaselineMain(int argc, char** argv, const std::string& name,
-                 const ServiceFactory& make_service) {
+                 const ServiceFactory& make_service, const AsyncHooks& hooks) {
   const std::string binary = absl::StrCat(
       absl::StrReplaceAll(name, {{" ", "-"}}), "-server");
   const std::string usage = absl::StrCat(
@@ -97,7 +102,7 @@ int BaselineMain(int argc, char** argv, const std::string& name,
   config.name = name;
   config.address = absl::GetFlag(FLAGS_address);
   config.db_path = absl::GetFlag(FLAGS_db);
-  return RunBaselineServer(config, make_service);
+  return RunBaselineServer(config, make_service, hooks);
 }
 
 }  // namespace bench

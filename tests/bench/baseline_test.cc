@@ -1,7 +1,8 @@
 // The benchmark's baseline servers (sync-baseline-server,
-// callback-baseline-server and, where built, go-baseline-server) as child
-// processes on 127.0.0.1:0: each answers the four RouteGuide methods as our
-// server does, over a real channel, and exits 0 on SIGTERM.
+// callback-baseline-server, cq-floor-server and, where built,
+// go-baseline-server) as child processes on 127.0.0.1:0: each answers the
+// RouteGuide methods as our server does (the floor server all but
+// RouteChat), over a real channel, and exits 0 on SIGTERM.
 
 #include <signal.h>
 
@@ -60,8 +61,9 @@ void CheckInvalidArgument(const grpc::Status& status) {
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-// Every check of one baseline, over one channel.
-void CheckAllMethods(RouteGuide::Stub& stub) {
+// Every check of one baseline, over one channel. The floor server does not
+// serve RouteChat (`route_chat` false): it must say so.
+void CheckAllMethods(RouteGuide::Stub& stub, bool route_chat) {
   auto features = DefaultFeatures();
   REQUIRE(features.ok());
   FeatureStore store;
@@ -184,6 +186,13 @@ void CheckAllMethods(RouteGuide::Stub& stub) {
     CheckInvalidArgument(writer->Finish());
   }
 
+  if (!route_chat) {
+    auto [replies, status] = Chat(stub, {MakeNote("a", berkshire)});
+    CAPTURE(status.error_message());
+    CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+    CHECK(replies.empty());
+    return;
+  }
   {  // RouteChat: each note gets the earlier notes at its location.
     auto [replies, status] =
         Chat(stub, {MakeNote("a", berkshire), MakeNote("b", patriots),
@@ -224,8 +233,8 @@ TEST_CASE(
     "[baseline]") {
   // The Go baseline is built only where Debian's Go toolchain and grpc-go
   // are installed (meson option go_baseline); meson then sets its variable.
-  std::vector<std::string> env_names = {"SYNC_BASELINE_SERVER",
-                                        "CALLBACK_BASELINE_SERVER"};
+  std::vector<std::string> env_names = {
+      "SYNC_BASELINE_SERVER", "CALLBACK_BASELINE_SERVER", "FLOOR_SERVER"};
   if (std::getenv("GO_BASELINE_SERVER") != nullptr) {
     env_names.push_back("GO_BASELINE_SERVER");
   }
@@ -237,7 +246,7 @@ TEST_CASE(
   {
     auto stub = RouteGuide::NewStub(
         grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
-    CheckAllMethods(*stub);
+    CheckAllMethods(*stub, /*route_chat=*/env_name != "FLOOR_SERVER");
     // The channel closes here, so the server's shutdown need not wait for
     // it to notice the GOAWAY.
   }

@@ -33,6 +33,10 @@ SERVERS = {
     "ours-nobdp": (OURS, OURS_FLAGS + ["--http2_bdp_probe=false"]),
     "callback": ("tests/bench/callback-baseline-server", []),
     "sync": ("tests/bench/sync-baseline-server", []),
+    # The least a completion-queue server on this gRPC does per call
+    # (floor_server.cc): no guard, raw methods, no RouteChat. Not a peer
+    # but a limit, so only on request (--servers ...,floor).
+    "floor": ("tests/bench/cq-floor-server", []),
     # grpc-go (Debian's 1.33), built where Go is installed (go_baseline/).
     # GOMAXPROCS follows taskset's one core, as the C++ servers' threads do.
     "go": ("tests/bench/go-baseline-server", []),

@@ -15,12 +15,14 @@ by library. Against tests/bench/instructions.json it exits
      start, calls fail, no baseline, or one made with other workloads.
 
   tests/bench/instructions.py [--build DIR] [--update] [--baseline FILE]
-      [--tolerance 3] [--json OUT] [--server-arg=--flag=value ...]
+      [--tolerance 3] [--json OUT] [--server-arg=--flag=value ...] [--floor]
 
 --server-arg adds server flags for A/B experiments: it then only prints,
 unless --baseline names a file to compare with (or, with --update, to
 write: --update never writes the committed baseline with extra flags).
-See docs/instructions.md.
+--floor also measures tests/bench/cq-floor-server, the least a server on
+gRPC's completion-queue API does (every kind but RouteChat), and prints
+ours over it: how much of a call is ours to cut. See docs/instructions.md.
 """
 
 import argparse
@@ -163,9 +165,18 @@ def measure_kind(server, client, kind, workdir, grouping):
             "measured_run_instructions": measured_profile.total()}, measured_profile
 
 
-def measure(build, server_args):
-    """Every kind against one server under callgrind."""
-    server_binary = os.path.join(build, "server", "routeguide-server")
+# The floor server (floor_server.cc, --floor): its binary in the build,
+# and the kinds it serves (not RouteChat).
+FLOOR_BINARY = os.path.join("tests", "bench", "cq-floor-server")
+FLOOR_KINDS = tuple(k for k in KINDS if k != "RouteChat")
+
+
+def measure(build, server_args, server_binary=None, kinds=KINDS,
+            server_flags=SERVER_FLAGS):
+    """Every kind against one server under callgrind: ours, unless
+    `server_binary` names another (which takes `server_flags`)."""
+    server_binary = server_binary or os.path.join(build, "server",
+                                                  "routeguide-server")
     client = os.path.join(build, "client", "routeguide-client")
     for path in (server_binary, client):
         if not os.access(path, os.X_OK):
@@ -179,11 +190,11 @@ def measure(build, server_args):
     results = {}
     version = "unknown"
     with tempfile.TemporaryDirectory(prefix="instructions-") as workdir:
-        with CallgrindServer(server_binary, [*SERVER_FLAGS, *server_args],
+        with CallgrindServer(server_binary, [*server_flags, *server_args],
                              workdir) as server:
             grouping = Grouping(server_binary, generated, server.mapped_objects(),
                                 ours=own_functions(build), static=static)
-            for kind in KINDS:
+            for kind in kinds:
                 results[kind], profile = measure_kind(server, client, kind,
                                                       workdir, grouping)
                 version = grpc_version(profile, server_binary)
@@ -268,6 +279,17 @@ def print_comparison(rows, tolerance):
               "if that is meant, record it with --update")
 
 
+def print_floor(ours, floor):
+    """Ours against the floor server, kind by kind."""
+    print("\nours against the floor server (tests/bench/floor_server.cc: the "
+          "least a\ncompletion-queue server does), instructions per call")
+    print(f"{'kind':<{KIND_WIDTH}}{'ours':>12}{'floor':>12}{'ours/floor':>12}")
+    for kind in FLOOR_KINDS:
+        a = ours[kind]["instructions_per_call"]
+        b = floor[kind]["instructions_per_call"]
+        print(f"{kind:<{KIND_WIDTH}}{a:>12,}{b:>12,}{a / b:>11.3f}x")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Server instructions per call under callgrind, "
@@ -283,7 +305,14 @@ def parse_args(argv):
     parser.add_argument("--json", help="write this run's figures here")
     parser.add_argument("--server-arg", action="append", default=[],
                         metavar="FLAG", help="extra server flag (--server-arg=--x=y)")
-    return parser.parse_args(argv)
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the floor server (the least a "
+                        "completion-queue server does) and print ours over "
+                        "it; compares with no baseline")
+    args = parser.parse_args(argv)
+    if args.floor and (args.update or args.baseline):
+        parser.error("--floor only prints: not with --update or --baseline")
+    return args
 
 
 def interrupted(signum, frame):
@@ -299,13 +328,19 @@ def main(argv):
         signal.signal(signum, interrupted)
     started = time.monotonic()
     baseline_path = args.baseline or DEFAULT_BASELINE
-    compare_wanted = not args.update and (args.baseline or not args.server_arg)
+    compare_wanted = not args.update and not args.floor and (
+        args.baseline or not args.server_arg)
     try:
         if args.update and args.server_arg and not args.baseline:
             raise CannotRun("--update with --server-arg writes only a --baseline "
                             "file named for it, never the committed baseline")
         baseline = load_baseline(baseline_path) if compare_wanted else None
-        results, made_with = measure(os.path.abspath(args.build), args.server_arg)
+        build = os.path.abspath(args.build)
+        results, made_with = measure(build, args.server_arg)
+        floor = None
+        if args.floor:
+            floor, _ = measure(build, [], os.path.join(build, FLOOR_BINARY),
+                               FLOOR_KINDS, server_flags=[])
     except CannotRun as e:
         print(f"instructions: cannot measure: {e}", file=sys.stderr)
         return 2
@@ -317,6 +352,8 @@ def main(argv):
         print("extra server flags: " + " ".join(args.server_arg))
     print_counts(results)
     print_shares(results)
+    if floor is not None:
+        print_floor(results, floor)
     print(f"\n{made_with['valgrind']}, gRPC {made_with['grpc']}, {seconds:.0f} s")
     counts = {k: results[k]["instructions_per_call"] for k in KINDS}
     try:
@@ -324,7 +361,8 @@ def main(argv):
             write_json(args.json, {
                 "instructions_per_call": counts, "kinds": results,
                 "made_with": made_with, "server_args": args.server_arg,
-                "workload": workload_settings(), "seconds": round(seconds, 1)})
+                "workload": workload_settings(), "seconds": round(seconds, 1),
+                **({"floor_kinds": floor} if floor is not None else {})})
         if args.update:
             write_json(baseline_path, {
                 "about": "Server instructions per call; made by "
