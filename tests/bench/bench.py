@@ -83,6 +83,10 @@ H2LOAD_SCENARIOS = {"get_64": "GetFeature", "list_100": "ListFeatures",
 # held through the measured run (bench_measure.IdleStreams). Each is a
 # pending operation on the server's queues that every other call passes by.
 BACKGROUND_IDLE_STREAMS = {"get_64_idle": 2000}
+# What the floor server can run: it does not serve RouteChat, which the
+# other scenarios (and the idle-stream phase) use.
+FLOOR_SCENARIOS = ("get_1", "get_64", "get_1024", "list_100", "record_100",
+                   "record_100_batched")
 
 
 def main():
@@ -133,6 +137,13 @@ def main():
     if wanted and len(scenarios) != len(wanted):
         parser.error("unknown scenario in --only; known: " +
                      ",".join(s[0] for s in SCENARIOS))
+    if "floor" in servers:
+        chat = [s[0] for s in scenarios if s[0] not in FLOOR_SCENARIOS]
+        if chat or args.idle_streams > 0:
+            parser.error("the floor server does not serve RouteChat: give it "
+                         "--only from " + ",".join(FLOOR_SCENARIOS) +
+                         " and --idle-streams 0" +
+                         (f" (not {','.join(chat)})" if chat else ""))
     if os.cpu_count() < 2:
         print("warning: fewer than 2 cores; server and load share one",
               file=sys.stderr)

@@ -13,6 +13,7 @@
 // RouteChat is not part of the floor: it is answered UNIMPLEMENTED.
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,7 @@
 #include "baseline_server.h"
 #include "feature_store.h"
 #include "geo.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/completion_queue.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/async_stream.h"
@@ -137,6 +139,11 @@ struct Floor {
   std::unique_ptr<EncodedFeatures> features;
   std::unique_ptr<grpc::ServerCompletionQueue> queue;
   std::thread poller;
+  // Set by the poller when it shuts the queue down: from then on no call
+  // may post anything (gRPC aborts on an operation posted to a shut-down
+  // queue), so every completion still to come just frees its call. Only
+  // the poller touches it.
+  bool stopping = false;
 };
 
 // One call: Proceed(ok) is its one event, since it has at most one
@@ -199,12 +206,11 @@ class ListFeaturesCall final : public Call {
         Rectangle rect;
         std::vector<grpc::Slice> slices;
         std::string bytes;
-        if (request_.Dump(&slices).ok()) {
-          for (const grpc::Slice& s : slices) {
-            bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-          }
+        const bool dumped = request_.Dump(&slices).ok();
+        for (const grpc::Slice& s : slices) {
+          bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
         }
-        if (!rect.ParseFromString(bytes)) {
+        if (!dumped || !rect.ParseFromString(bytes)) {
           state_ = State::kFinishing;
           writer_.Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                       "the request is not a routeguide.Rectangle"),
@@ -354,12 +360,36 @@ class RouteChatCall final : public Call {
   grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
 };
 
-void Poll(grpc::ServerCompletionQueue* queue) {
+// Shuts the queue down from the poller's own thread, once the server has
+// shut down: completions already queued before it (a cancelled call's
+// Read, a request matched just before the shutdown) would otherwise post
+// their next operation after the queue is shut.
+class StopCall final : public Call {
+ public:
+  explicit StopCall(Floor& floor) : floor_(floor) {
+    alarm_.Set(floor_.queue.get(), gpr_now(GPR_CLOCK_MONOTONIC), this);
+  }
+
+  bool Proceed(bool /*ok*/) override {
+    floor_.stopping = true;
+    floor_.queue->Shutdown();
+    return false;
+  }
+
+ private:
+  Floor& floor_;
+  grpc::Alarm alarm_;
+};
+
+// The one place calls are deleted: when a call says it is over, and, once
+// the queue is shut down, at each completion still to come (each call has
+// at most one operation in flight, so that was its last).
+void Poll(Floor& floor) {
   void* tag = nullptr;
   bool ok = false;
-  while (queue->Next(&tag, &ok)) {
+  while (floor.queue->Next(&tag, &ok)) {
     Call* call = static_cast<Call*>(tag);
-    if (!call->Proceed(ok)) delete call;
+    if (floor.stopping || !call->Proceed(ok)) delete call;
   }
 }
 
@@ -367,13 +397,14 @@ void Poll(grpc::ServerCompletionQueue* queue) {
 }  // namespace routeguide
 
 int main(int argc, char** argv) {
-  using routeguide::Floor;
-  static Floor floor;
+  // Outlives the server (destroyed inside BaselineMain), and goes before
+  // main returns, not among the static destructors at exit.
+  routeguide::Floor floor;
   routeguide::bench::AsyncHooks hooks;
-  hooks.configure = [](grpc::ServerBuilder& builder) {
+  hooks.configure = [&floor](grpc::ServerBuilder& builder) {
     floor.queue = builder.AddCompletionQueue();
   };
-  hooks.started = [](grpc::Server&) {
+  hooks.started = [&floor](grpc::Server&) {
     floor.features = std::make_unique<routeguide::EncodedFeatures>(*floor.store);
     for (int i = 0; i < routeguide::kPostedRequestsPerMethod; ++i) {
       new routeguide::GetFeatureCall(floor);
@@ -381,19 +412,20 @@ int main(int argc, char** argv) {
       new routeguide::RecordRouteCall(floor);
       new routeguide::RouteChatCall(floor);
     }
-    floor.poller = std::thread(routeguide::Poll, floor.queue.get());
+    floor.poller = std::thread(routeguide::Poll, std::ref(floor));
   };
-  hooks.stopped = [] {
-    floor.queue->Shutdown();
+  hooks.stopped = [&floor] {
     if (floor.poller.joinable()) {
+      new routeguide::StopCall(floor);
       floor.poller.join();  // Poll drains the queue until Next says false.
-    } else {
-      routeguide::Poll(floor.queue.get());
+    } else {  // Never started: nothing was posted.
+      floor.queue->Shutdown();
+      routeguide::Poll(floor);
     }
   };
   return routeguide::bench::BaselineMain(
       argc, argv, "cq floor",
-      [](std::shared_ptr<routeguide::FeatureStore> store) {
+      [&floor](std::shared_ptr<routeguide::FeatureStore> store) {
         floor.store = store.get();
         auto service = std::make_unique<routeguide::RawService>();
         floor.service = service.get();

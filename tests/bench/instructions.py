@@ -181,7 +181,7 @@ def measure(build, server_args, server_binary=None, kinds=KINDS,
     for path in (server_binary, client):
         if not os.access(path, os.X_OK):
             raise CannotRun(f"{path} is missing: build it first (ninja -C {build} "
-                            "server/routeguide-server client/routeguide-client)")
+                            f"{os.path.relpath(path, build)})")
     require_tools()
     generated = generated_functions(build)
     # A static_grpc build has the libraries inside the server binary.
@@ -308,7 +308,7 @@ def parse_args(argv):
     parser.add_argument("--floor", action="store_true",
                         help="also measure the floor server (the least a "
                         "completion-queue server does) and print ours over "
-                        "it; compares with no baseline")
+                        "it; compares with no baseline (--tolerance unused)")
     args = parser.parse_args(argv)
     if args.floor and (args.update or args.baseline):
         parser.error("--floor only prints: not with --update or --baseline")
