@@ -30,7 +30,6 @@
 // Ending early posts Finish while a Read is pending; that Read then comes
 // back (usually with ok == false) and is ignored. The call is deleted by
 // TaggedCall when its last tag comes back.
-#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -150,14 +149,8 @@ class RecordRouteCall final
   }
 
   RouteSummary Summary() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    RouteSummary summary;
-    summary.set_point_count(SaturateToInt32(point_count_));
-    summary.set_feature_count(SaturateToInt32(feature_count_));
-    summary.set_distance(SaturateToInt32(route_length_.meters()));
-    // Clamped at zero: the wall clock can step back.
-    summary.set_elapsed_time(SaturateToInt32(static_cast<uint64_t>(
-        std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - start_)))));
-    return summary;
+    return MakeRouteSummary(point_count_, feature_count_, route_length_.meters(),
+                            start_);
   }
 
   // Raw: see wire_messages.h.

@@ -7,7 +7,6 @@
 // Threads: gRPC's callback threads run every reaction; the reactors below
 // block nowhere. Each streaming call is one reactor object that deletes
 // itself in OnDone.
-#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -88,12 +87,8 @@ class RouteRecorder final : public grpc::ServerReadReactor<Point> {
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // The client ended its stream (or the call is cancelled).
-      summary_->set_point_count(SaturateToInt32(point_count_));
-      summary_->set_feature_count(SaturateToInt32(feature_count_));
-      summary_->set_distance(SaturateToInt32(distance_meters_));
-      // Clamped at zero: the wall clock can step back.
-      summary_->set_elapsed_time(SaturateToInt32(static_cast<uint64_t>(
-          std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - start_)))));
+      *summary_ = MakeRouteSummary(point_count_, feature_count_,
+                                   distance_meters_, start_);
       Finish(grpc::Status::OK);
       return;
     }

@@ -11,7 +11,6 @@
 // in flight, so its own pointer is its only tag. What remains per message
 // is gRPC's: one batch, one completion, one trip through the queue.
 // RouteChat is not part of the floor: it is answered UNIMPLEMENTED.
-#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -313,13 +312,9 @@ class RecordRouteCall final : public Call {
   enum class State { kRequested, kReading, kFinishing };
 
   void FinishWithSummary() {
-    RouteSummary summary;
-    summary.set_point_count(SaturateToInt32(point_count_));
-    summary.set_feature_count(SaturateToInt32(feature_count_));
-    summary.set_distance(SaturateToInt32(route_.meters()));
-    summary.set_elapsed_time(SaturateToInt32(static_cast<uint64_t>(
-        std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - start_)))));
-    const std::string bytes = summary.SerializeAsString();
+    const std::string bytes =
+        MakeRouteSummary(point_count_, feature_count_, route_.meters(), start_)
+            .SerializeAsString();
     grpc::Slice slice(bytes);
     state_ = State::kFinishing;
     reader_.Finish(grpc::ByteBuffer(&slice, 1), grpc::Status::OK, this);

@@ -6,7 +6,6 @@
 //
 // Threads: gRPC's default synchronous thread pool runs each call's handler
 // on one of its threads, blocking in Read and Write.
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -85,12 +84,8 @@ class SyncRouteGuideService final : public RouteGuide::Service {
       if (previous) distance_meters += HaversineMeters(*previous, point);
       previous = point;
     }
-    summary->set_point_count(SaturateToInt32(point_count));
-    summary->set_feature_count(SaturateToInt32(feature_count));
-    summary->set_distance(SaturateToInt32(distance_meters));
-    // Clamped at zero: the wall clock can step back.
-    summary->set_elapsed_time(SaturateToInt32(static_cast<uint64_t>(
-        std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - start)))));
+    *summary = MakeRouteSummary(point_count, feature_count, distance_meters,
+                                start);
     return grpc::Status::OK;
   }
 
