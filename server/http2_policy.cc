@@ -240,40 +240,19 @@ Http2Policy::CloseCause Http2Policy::CauseOf(const Http2ConnectionState& connect
 
 const char* Http2Policy::CloseReason(const Http2ConnectionState& connection,
                                      uint32_t error_code) {
-  switch (CauseOf(connection, error_code)) {
-    case CloseCause::kEarlyStreams:
-      return "too many streams before the SETTINGS ack";
-    case CloseCause::kUnfinishedMessages:
-      return "too many streams stopped inside a message";
-    case CloseCause::kOversizedMessage:
-      return "a message declared too large";
-    case CloseCause::kRapidReset:
-      return "too many stream resets";
-    case CloseCause::kSettingsTimeout:
-      break;
-  }
-  return "SETTINGS not acknowledged in time";
+  // In CloseCause's order.
+  static constexpr const char* kReasons[kCloseCauses] = {
+      "too many streams before the SETTINGS ack",
+      "too many streams stopped inside a message",
+      "a message declared too large",
+      "too many stream resets",
+      "SETTINGS not acknowledged in time",
+  };
+  return kReasons[IndexOf(CauseOf(connection, error_code))];
 }
 
 void Http2Policy::CountClose(const Http2ConnectionState& connection, uint32_t error_code) {
-  std::atomic<int64_t>* counter = &settings_timeouts_;
-  switch (CauseOf(connection, error_code)) {
-    case CloseCause::kEarlyStreams:
-      counter = &early_stream_closes_;
-      break;
-    case CloseCause::kUnfinishedMessages:
-      counter = &unfinished_message_closes_;
-      break;
-    case CloseCause::kOversizedMessage:
-      counter = &oversized_message_closes_;
-      break;
-    case CloseCause::kRapidReset:
-      counter = &rapid_reset_closes_;
-      break;
-    case CloseCause::kSettingsTimeout:
-      break;
-  }
-  counter->fetch_add(1, std::memory_order_relaxed);
+  closes_[IndexOf(CauseOf(connection, error_code))].fetch_add(1, std::memory_order_relaxed);
 }
 
 void Http2Policy::ReportClose(const Http2ConnectionState& connection, uint32_t error_code,
@@ -292,12 +271,14 @@ void Http2Policy::LogSuppressedWarnings() {
 }
 
 void Http2Policy::AddStats(Http2GuardStats& stats) const {
-  stats.rapid_reset_closes = rapid_reset_closes_.load(std::memory_order_relaxed);
-  stats.settings_timeouts = settings_timeouts_.load(std::memory_order_relaxed);
-  stats.oversized_message_closes = oversized_message_closes_.load(std::memory_order_relaxed);
-  stats.early_stream_closes = early_stream_closes_.load(std::memory_order_relaxed);
-  stats.unfinished_message_closes =
-      unfinished_message_closes_.load(std::memory_order_relaxed);
+  auto closes = [&](CloseCause cause) {
+    return closes_[IndexOf(cause)].load(std::memory_order_relaxed);
+  };
+  stats.rapid_reset_closes = closes(CloseCause::kRapidReset);
+  stats.settings_timeouts = closes(CloseCause::kSettingsTimeout);
+  stats.oversized_message_closes = closes(CloseCause::kOversizedMessage);
+  stats.early_stream_closes = closes(CloseCause::kEarlyStreams);
+  stats.unfinished_message_closes = closes(CloseCause::kUnfinishedMessages);
   stats.strict_periods = strict_periods_.load(std::memory_order_relaxed);
   stats.streams_opened = streams_opened_.load(std::memory_order_relaxed);
   stats.client_resets = client_resets_.load(std::memory_order_relaxed);

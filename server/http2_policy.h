@@ -1,6 +1,7 @@
 #ifndef ROUTEGUIDE_SERVER_HTTP2_POLICY_H_
 #define ROUTEGUIDE_SERVER_HTTP2_POLICY_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -112,6 +113,9 @@ class Http2Policy {
     kRapidReset,          // Any other ENHANCE_YOUR_CALM: resets.
     kSettingsTimeout,
   };
+  static constexpr size_t kCloseCauses =
+      static_cast<size_t>(CloseCause::kSettingsTimeout) + 1;
+  static size_t IndexOf(CloseCause cause) { return static_cast<size_t>(cause); }
   static CloseCause CauseOf(const Http2ConnectionState& connection, uint32_t error_code);
   // Whether the close is for rapid reset (rather than another reason that
   // also sends ENHANCE_YOUR_CALM).
@@ -137,10 +141,10 @@ class Http2Policy {
   int warnings_in_window_ = 0;
   int64_t warnings_suppressed_ = 0;
 
-  std::atomic<int64_t> rapid_reset_closes_{0}, settings_timeouts_{0},
-      oversized_message_closes_{0}, early_stream_closes_{0},
-      unfinished_message_closes_{0}, strict_periods_{0},
-      streams_opened_{0}, client_resets_{0}, server_resets_{0};
+  // Connections closed, by IndexOf(CloseCause).
+  std::array<std::atomic<int64_t>, kCloseCauses> closes_{};
+  std::atomic<int64_t> strict_periods_{0}, streams_opened_{0}, client_resets_{0},
+      server_resets_{0};
   // Written by the loop thread alone; atomic for stats().
   std::atomic<int64_t> open_streams_{0};
 };
