@@ -32,9 +32,9 @@
 #include "grpcpp/support/async_stream.h"
 #include "grpcpp/support/async_unary_call.h"
 #include "grpcpp/support/byte_buffer.h"
-#include "point_wire.h"
 #include "proto_convert.h"
 #include "route_guide.grpc.pb.h"
+#include "wire_messages.h"
 
 namespace routeguide {
 namespace {
@@ -55,7 +55,7 @@ class EncodedFeatures {
     for (const FeatureRecord& record : store.FeaturesIn(world)) {
       Feature feature;
       ToProto(record, &feature);
-      grpc::ByteBuffer bytes = Encode(feature);
+      grpc::ByteBuffer bytes = ToWire(feature);
       all_.push_back({record.location, bytes});
       by_point_.emplace(Key(record.location), std::move(bytes));
     }
@@ -67,7 +67,7 @@ class EncodedFeatures {
     if (found != by_point_.end()) return found->second;
     Feature unnamed;
     ToProto(point, unnamed.mutable_location());
-    return Encode(unnamed);
+    return ToWire(unnamed);
   }
 
   bool Contains(const GeoPoint& point) const {
@@ -94,35 +94,9 @@ class EncodedFeatures {
            static_cast<uint32_t>(p.longitude);
   }
 
-  static grpc::ByteBuffer Encode(const google::protobuf::MessageLite& message) {
-    const std::string bytes = message.SerializeAsString();
-    grpc::Slice slice(bytes);
-    return grpc::ByteBuffer(&slice, 1);
-  }
-
   std::vector<Entry> all_;
   absl::flat_hash_map<uint64_t, grpc::ByteBuffer> by_point_;
 };
-
-// A Point from a request's bytes: the plain decoder, else protobuf's parser.
-std::optional<GeoPoint> ReadPoint(const grpc::ByteBuffer& bytes) {
-  grpc::Slice slice;
-  if (bytes.TrySingleSlice(&slice).ok()) {
-    if (auto point = DecodePlainPoint(absl::string_view(
-            reinterpret_cast<const char*>(slice.begin()), slice.size()))) {
-      return point;
-    }
-  }
-  std::vector<grpc::Slice> slices;
-  if (!bytes.Dump(&slices).ok()) return std::nullopt;
-  std::string joined;
-  for (const grpc::Slice& s : slices) {
-    joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  Point point;
-  if (!point.ParseFromString(joined)) return std::nullopt;
-  return FromProto(point);
-}
 
 grpc::Status BadPoint(const std::optional<GeoPoint>& point) {
   if (!point) {
@@ -166,7 +140,7 @@ class GetFeatureCall final : public Call {
       case State::kRequested: {
         if (!ok) return false;  // Shutting down.
         new GetFeatureCall(floor_);
-        const std::optional<GeoPoint> point = ReadPoint(request_);
+        const std::optional<GeoPoint> point = ParsePointWire(request_);
         state_ = State::kFinishing;
         if (!point || !IsValidPoint(*point)) {
           responder_.FinishWithError(BadPoint(point), this);
@@ -203,13 +177,7 @@ class ListFeaturesCall final : public Call {
         if (!ok) return false;
         new ListFeaturesCall(floor_);
         Rectangle rect;
-        std::vector<grpc::Slice> slices;
-        std::string bytes;
-        const bool dumped = request_.Dump(&slices).ok();
-        for (const grpc::Slice& s : slices) {
-          bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-        }
-        if (!dumped || !rect.ParseFromString(bytes)) {
+        if (!ParseWire(request_, &rect)) {
           state_ = State::kFinishing;
           writer_.Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                       "the request is not a routeguide.Rectangle"),
@@ -291,7 +259,7 @@ class RecordRouteCall final : public Call {
           FinishWithSummary();
           return true;
         }
-        if (std::optional<GeoPoint> point = ReadPoint(incoming_);
+        if (std::optional<GeoPoint> point = ParsePointWire(incoming_);
             point && IsValidPoint(*point)) {
           ++point_count_;
           if (floor_.features->Contains(*point)) ++feature_count_;
@@ -312,12 +280,10 @@ class RecordRouteCall final : public Call {
   enum class State { kRequested, kReading, kFinishing };
 
   void FinishWithSummary() {
-    const std::string bytes =
-        MakeRouteSummary(point_count_, feature_count_, route_.meters(), start_)
-            .SerializeAsString();
-    grpc::Slice slice(bytes);
     state_ = State::kFinishing;
-    reader_.Finish(grpc::ByteBuffer(&slice, 1), grpc::Status::OK, this);
+    reader_.Finish(ToWire(MakeRouteSummary(point_count_, feature_count_,
+                                           route_.meters(), start_)),
+                   grpc::Status::OK, this);
   }
 
   Floor& floor_;
